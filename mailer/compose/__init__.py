@@ -1,0 +1,1 @@
+"""Authoring: issue folders parsed into typed documents."""

@@ -1,0 +1,1 @@
+"""Rendering: typed documents to email bytes and web pages. Pure, no I/O."""

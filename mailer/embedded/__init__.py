@@ -1,0 +1,1 @@
+"""Services `mailer demo` and the tests start for themselves."""

@@ -1,0 +1,155 @@
+"""Parse an issue folder into an `IssueDocument`.
+
+    vol04/
+      issue.yaml        number, title, series, publisher, back_numbers
+      part1.md          front matter + body, one file per part
+      part2.md
+      images/           header images, slides, photos
+
+The folder is accepted or refused as a whole: every problem is collected and
+raised together in `IssueFolderError`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+from markdown_it.tree import SyntaxTreeNode
+from mdit_py_plugins.container import container_plugin
+from mdit_py_plugins.front_matter import front_matter_plugin
+
+from mailer.compose.blocks import parse_body
+from mailer.compose.document import BackNumber, IssueDocument, PartDocument, Publisher
+from mailer.compose.errors import IssueFolderError, Problem, ProblemSink
+from mailer.compose.schemas import FrontMatterIn, IssueFileIn
+from mailer.compose.yamlsrc import compose_yaml, validate
+
+ISSUE_FILE = "issue.yaml"
+_PART_RE = re.compile(r"^part(\d+)\.md$")
+
+
+def markdown() -> MarkdownIt:
+    """Return the Markdown parser: CommonMark, raw HTML off (it stays text),
+    YAML front matter, and `:::` blocks of any name (unknown names are
+    reported by the body parser rather than left as stray text)."""
+    md = MarkdownIt("commonmark", {"html": False})
+    md.use(front_matter_plugin)
+    md.use(container_plugin, name="block", validate=lambda _params, _markup: True)
+    return md
+
+
+def parse_issue_folder(path: Path) -> IssueDocument:
+    """Return the issue in folder `path` (its name is the issue's slug).
+
+    Raises IssueFolderError listing every problem found, in file order.
+    """
+    folder = Path(path)
+    problems: list[Problem] = []
+    if not folder.is_dir():
+        raise IssueFolderError([Problem(str(folder), 1, "issue folder not found")])
+    issue = _issue_file(folder, problems)
+    part_files = sorted(
+        (int(m[1]), p) for p in folder.iterdir() if p.is_file() and (m := _PART_RE.match(p.name))
+    )
+    if not part_files:
+        problems.append(Problem(ISSUE_FILE, 1, "no part files: add part1.md, part2.md, …"))
+    parts: list[PartDocument] = []
+    labels: dict[str, str] = {}
+    for _, file in part_files:
+        part = parse_part_file(folder, file, problems, labels)
+        if part is not None:
+            parts.append(part)
+    if problems or issue is None:
+        raise IssueFolderError(sorted(problems, key=lambda p: (_file_order(p.file), p.line)))
+    return IssueDocument(
+        slug=folder.name,
+        number=issue.number,
+        title=issue.title,
+        series=issue.series,
+        publisher=Publisher(**issue.publisher.model_dump()),
+        back_numbers=[BackNumber(**b.model_dump()) for b in issue.back_numbers],
+        parts=parts,
+    )
+
+
+def _file_order(name: str) -> tuple[int, str]:
+    if name == ISSUE_FILE:
+        return (0, name)
+    m = _PART_RE.match(name)
+    return (int(m[1]), name) if m else (1 << 30, name)
+
+
+def _issue_file(folder: Path, problems: list[Problem]) -> IssueFileIn | None:
+    sink = ProblemSink(ISSUE_FILE, problems)
+    file = folder / ISSUE_FILE
+    if not file.is_file():
+        sink.add(1, f"{ISSUE_FILE} not found")
+        return None
+    text = _read(file, sink)
+    if text is None:
+        return None
+    source = compose_yaml(text, sink, line_offset=1)
+    if source is None:
+        return None
+    return validate(IssueFileIn, source, sink, what=ISSUE_FILE)
+
+
+def _read(file: Path, sink: ProblemSink) -> str | None:
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        sink.add(1, f"not UTF-8 text: {exc.reason} at byte {exc.start}")
+        return None
+
+
+def parse_part_file(
+    folder: Path, file: Path, problems: list[Problem], labels: dict[str, str]
+) -> PartDocument | None:
+    """Return one part, or None after adding its problems to `problems`.
+
+    `labels` maps each label seen so far to its file, to catch duplicates.
+    """
+    name = file.relative_to(folder).as_posix()
+    sink = ProblemSink(name, problems)
+    before = len(problems)
+    text = _read(file, sink)
+    if text is None:
+        return None
+    root = SyntaxTreeNode(markdown().parse(text))
+    matter = next((n for n in root.children if n.type == "front_matter"), None)
+    front: FrontMatterIn | None = None
+    if matter is None:
+        sink.add(1, "front matter missing: start the file with --- and label/title/subject")
+    else:
+        source = compose_yaml(matter.content, sink, line_offset=2)
+        if source is not None:
+            front = validate(FrontMatterIn, source, sink, what="front matter")
+            if front is not None:
+                other = labels.get(front.label)
+                if other is not None:
+                    line = source.line_of(("label",))
+                    sink.add(
+                        line,
+                        f"front matter: label: duplicate part label {front.label!r}"
+                        f" (also in {other})",
+                    )
+                else:
+                    labels[front.label] = name
+    body = parse_body(root, folder, sink)
+    if not body.blocks:
+        end = matter.map[1] if matter is not None and matter.map else 1
+        sink.add(end, "part is empty: no content after the front matter")
+    if front is None or len(problems) > before:
+        return None
+    return PartDocument(
+        label=front.label,
+        title=front.title,
+        subject=front.subject,
+        preheader=front.preheader,
+        scheduled_at=front.scheduled_at,
+        header_image=body.header_image,
+        blocks=body.blocks,
+        source_file=name,
+    )

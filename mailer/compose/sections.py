@@ -1,0 +1,144 @@
+"""The list-shaped `:::` blocks: participants and credits.
+
+Participants (one list item per person):
+
+    - 髙橋 一郎(髙橋)
+      - 所属:武蔵野市
+      - 役職:総務部長兼情報システム担当部長(CIO補佐、CDO、CISO補佐)
+
+Credits (one list item per role):
+
+    - 執筆者:山田 花子(デジタルサービス局 戦略部 戦略課)
+    - 編集:佐藤 次郎(同上)
+"""
+
+from __future__ import annotations
+
+import re
+
+from markdown_it.tree import SyntaxTreeNode
+
+from mailer.compose.document import Credit, Credits, Participant, Participants
+from mailer.compose.errors import ProblemSink
+from mailer.compose.inline import Line, first_line, split_lines
+
+# Block names an editor may write after ::: (Japanese first, English aliases).
+CONTAINERS: dict[str, str] = {
+    "リード": "lead",
+    "lead": "lead",
+    "参加者": "participants",
+    "participants": "participants",
+    "クレジット": "credits",
+    "credits": "credits",
+    "次回予告": "next_part",
+    "next": "next_part",
+}
+SAME_AS_ABOVE = "(同上)"
+
+_FIELDS = {
+    "所属": "organisation",
+    "organisation": "organisation",
+    "役職": "titles",
+    "titles": "titles",
+    "略称": "short",
+    "short": "short",
+}
+_KEY_RE = re.compile(r"^([^::]{1,20})\s*[::]\s*(.*)$")
+_TRAILING_PAREN_RE = re.compile(r"^(.*?)\s*[((]([^(()()]*)[))]\s*$")
+
+
+def _items(node: SyntaxTreeNode, name: str, sink: ProblemSink) -> list[list[Line]]:
+    """Return the lines of each top-level list item in a container."""
+    items: list[list[Line]] = []
+    for child in node.children:
+        if child.type != "bullet_list":
+            sink.add(first_line(child), f"::: {name} must contain a list (- …), one item per entry")
+            continue
+        for item in child.children:
+            items.append(_item_lines(item))
+    return items
+
+
+def _item_lines(node: SyntaxTreeNode) -> list[Line]:
+    lines: list[Line] = []
+    for child in node.children:
+        if child.type == "paragraph":
+            lines.extend(ln for ln in split_lines(child) if ln.text.strip())
+        else:
+            lines.extend(_item_lines(child))
+    return lines
+
+
+def participants_block(node: SyntaxTreeNode, sink: ProblemSink) -> Participants | None:
+    """Return the participants of a `::: 参加者` block, or None if it is unusable."""
+    people: list[Participant] = []
+    shorts: dict[str, int] = {}
+    for lines in _items(node, "参加者", sink):
+        if not lines:
+            continue
+        head = lines[0]
+        name_text = head.text.strip()
+        m = _TRAILING_PAREN_RE.match(name_text)
+        name, short = (m[1].strip(), m[2].strip()) if m else (name_text, "")
+        values: dict[str, str] = {}
+        for line in lines[1:]:
+            kv = _KEY_RE.match(line.text.strip())
+            field = _FIELDS.get(kv[1].strip()) if kv else None
+            if kv is None or field is None:
+                sink.add(
+                    line.number, f"participant {name}: expected 所属:… or 役職:…, got {line.text!r}"
+                )
+                continue
+            values[field] = kv[2].strip()
+        short = values.get("short") or short or (name.split()[0] if name else "")
+        missing = [
+            jp for jp, key in (("所属", "organisation"), ("役職", "titles")) if not values.get(key)
+        ]
+        if not name:
+            sink.add(head.number, "participant has no name")
+            continue
+        if missing:
+            sink.add(head.number, f"participant {name}: missing {'、'.join(missing)}")
+            continue
+        if short in shorts:
+            sink.add(
+                head.number,
+                f"participant {name}: short name 「{short}」 is already used"
+                f" on line {shorts[short]}",
+            )
+            continue
+        shorts[short] = head.number
+        people.append(
+            Participant(
+                name=name, organisation=values["organisation"], titles=values["titles"], short=short
+            )
+        )
+    if not people:
+        sink.add(first_line(node), "::: 参加者 lists nobody")
+        return None
+    return Participants(people=people)
+
+
+def credits_block(node: SyntaxTreeNode, sink: ProblemSink) -> Credits | None:
+    """Return the credits of a `::: クレジット` block, or None if it is unusable."""
+    entries: list[Credit] = []
+    for lines in _items(node, "クレジット", sink):
+        if not lines:
+            continue
+        text = " ".join(ln.text.strip() for ln in lines)
+        kv = _KEY_RE.match(text)
+        paren = _TRAILING_PAREN_RE.match(kv[2]) if kv else None
+        if kv is None or paren is None or not paren[1].strip() or not paren[2].strip():
+            sink.add(lines[0].number, f"credit must look like 執筆者:氏名(所属), got {text!r}")
+            continue
+        department = paren[2].strip()
+        if department == "同上":
+            if not entries:
+                sink.add(lines[0].number, "the first credit cannot be (同上)")
+                continue
+            department = SAME_AS_ABOVE
+        entries.append(Credit(role=kv[1].strip(), name=paren[1].strip(), department=department))
+    if not entries:
+        sink.add(first_line(node), "::: クレジット lists nobody")
+        return None
+    return Credits(entries=entries)

@@ -1,0 +1,106 @@
+"""YAML with line numbers, validated by pydantic models.
+
+YAML is composed (not loaded) so every value keeps the line it came from, and
+scalars stay strings unless they are plain integers or booleans: a date such as
+2026-12-01 09:00 must reach our own parser untouched, never PyYAML's guesses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mailer.compose.errors import ProblemSink
+
+Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+class YamlSource:
+    """A YAML document turned into plain data plus a map from paths to lines."""
+
+    def __init__(self, data: Any, lines: dict[Loc, int]) -> None:
+        self.data = data
+        self.lines = lines
+
+    def line_of(self, loc: Loc, default: int = 1) -> int:
+        """Return the line of `loc` or of its nearest ancestor."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return default
+
+
+def compose_yaml(text: str, sink: ProblemSink, *, line_offset: int = 0) -> YamlSource | None:
+    """Compose `text`; report a syntax error to `sink` and return None.
+
+    `line_offset` is added to YAML's 0-based line numbers to get file lines
+    (1 for a whole file, 2 for front matter after its opening ---).
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = (mark.line + line_offset) if mark else line_offset
+        sink.add(line, f"YAML syntax error: {exc.problem or exc}")
+        return None
+    except yaml.YAMLError as exc:
+        sink.add(line_offset, f"YAML syntax error: {exc}")
+        return None
+    lines: dict[Loc, int] = {(): line_offset}
+    if node is None:
+        return YamlSource({}, lines)
+    data = _convert(node, (), lines, line_offset)
+    return YamlSource(data, lines)
+
+
+_constructor = yaml.SafeLoader("")
+
+
+def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int], offset: int) -> Any:
+    lines[loc] = node.start_mark.line + offset
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            child = (*loc, key)
+            result[key] = _convert(value_node, child, lines, offset)
+            lines[child] = key_node.start_mark.line + offset
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*loc, i), lines, offset) for i, item in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode)
+    if node.tag.endswith((":int", ":bool", ":null")):
+        return _constructor.construct_object(node)
+    return str(node.value)
+
+
+def validate(model: type[M], source: YamlSource, sink: ProblemSink, *, what: str) -> M | None:
+    """Return `source.data` validated as `model`, or report each error to `sink`.
+
+    Messages name the field by its dotted path, e.g. `publisher.contact_email`.
+    """
+    if not isinstance(source.data, dict):
+        sink.add(source.line_of(()), f"{what} must be a mapping of keys to values")
+        return None
+    try:
+        return model.model_validate(source.data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc: Loc = tuple(err["loc"])
+            field = ".".join(str(p) for p in loc) or what
+            sink.add(source.line_of(loc), f"{what}: {field}: {_message(err)}")
+        return None
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")

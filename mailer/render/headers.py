@@ -1,0 +1,136 @@
+"""Message headers. `build_headers` is the one place that decides which
+headers a delivery carries and in what order (deliverability rules included:
+List-Id, List-Unsubscribe with https + mailto, RFC 8058 one-click).
+
+Encoding the fixed values (Subject, From, List-Id) costs the most and happens
+once per part and charset in `encode_fixed`; `build_headers` only lays out
+lines and encodes the recipient's display name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from mailer.render.charset import encode_header_value
+from mailer.render.errors import RenderError
+
+if TYPE_CHECKING:
+    from mailer.render.message import RenderConfig
+
+TEST_PREFIX = "[テスト送信] "
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# RFC 5322 specials: an ASCII display name containing one must be quoted.
+_SPECIALS = set('()<>[]:;@\\,."')
+
+
+class HeaderError(RenderError):
+    """A header value would be malformed or could inject headers."""
+
+
+@dataclass(frozen=True)
+class FixedHeaders:
+    """Header values that are the same for every recipient of a part and charset."""
+
+    charset: str
+    subject: str
+    test_subject: str
+    from_: str
+    list_id: str
+
+
+def encode_phrase(value: str, charset: str, header_name_len: int) -> str:
+    """Return a display name as an RFC 5322 phrase (quoted ASCII or RFC 2047 words)."""
+    if value.isascii():
+        if any(c in _SPECIALS for c in value):
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return value
+    return encode_header_value(value, charset, header_name_len=header_name_len)
+
+
+def encode_fixed(*, subject: str, config: RenderConfig, charset: str) -> FixedHeaders:
+    """Encode the per-part header values for `charset` (raises if it cannot carry them)."""
+    list_phrase = encode_phrase(config.list_name, charset, len("List-Id: ")) if config.list_name \
+        else ""
+    return FixedHeaders(
+        charset=charset,
+        subject=encode_header_value(subject, charset, header_name_len=len("Subject: ")),
+        test_subject=encode_header_value(TEST_PREFIX + subject, charset,
+                                         header_name_len=len("Subject: ")),
+        from_=_address(encode_phrase(config.from_name, charset, len("From: ")),
+                       config.from_address, len("From: ")),
+        list_id=_address(list_phrase, config.list_id, len("List-Id: ")),
+    )
+
+
+def format_date(when: datetime) -> str:
+    """Return an RFC 5322 date ("Thu, 26 Nov 2026 16:10:25 +0900"); naive means UTC."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    offset = when.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign = "+" if minutes >= 0 else "-"
+    hh, mm = divmod(abs(minutes), 60)
+    return (f"{_DAYS[when.weekday()]}, {when.day:02d} {_MONTHS[when.month - 1]} {when.year} "
+            f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} {sign}{hh:02d}{mm:02d}")
+
+
+def _address(phrase: str, addr: str, name_len: int) -> str:
+    """Return "phrase <addr>", folding before "<" when the line would pass 78."""
+    if not phrase:
+        return f"<{addr}>"
+    last = phrase.rsplit("\r\n", 1)[-1]
+    # Keep lines near 78 characters: start the address on a new line if needed.
+    column = (name_len if "\r\n" not in phrase else 0) + len(last)
+    sep = "\r\n " if column + len(addr) + 3 > 78 else " "
+    return f"{phrase}{sep}<{addr}>"
+
+
+def _check(value: str, what: str) -> str:
+    if "\r" in value or "\n" in value or not value.isascii():
+        raise HeaderError(f"{what} must be one line of ASCII: {value!r}")
+    return value
+
+
+def build_headers(
+    fixed: FixedHeaders,
+    *,
+    to_email: str,
+    to_name: str,
+    date: datetime,
+    message_id: str,
+    unsubscribe_url: str,
+    unsubscribe_mailto: str,
+    content_headers: bytes,
+    test: bool = False,
+) -> bytes:
+    """Return the header block (CRLF line ends, ending with the blank line).
+
+    `to_name` is the display name ("髙橋 太郎 様") or "". `content_headers` are the
+    prepared Content-Type (and Content-Transfer-Encoding) lines. Raises
+    HeaderError for values that are not one line of ASCII (header injection),
+    and the charset module's error when the name cannot be encoded.
+    """
+    _check(to_email, "recipient address")
+    _check(message_id, "Message-ID")
+    _check(unsubscribe_url, "unsubscribe URL")
+    _check(unsubscribe_mailto, "unsubscribe mailto")
+    if not unsubscribe_mailto.startswith("mailto:"):
+        unsubscribe_mailto = f"mailto:{unsubscribe_mailto}"
+    if not (message_id.startswith("<") and message_id.endswith(">")):
+        message_id = f"<{message_id.strip('<>')}>"
+    phrase = encode_phrase(to_name, fixed.charset, len("To: ")) if to_name else ""
+    lines = (
+        f"From: {fixed.from_}\r\n"
+        f"To: {_address(phrase, to_email, len('To: '))}\r\n"
+        f"Subject: {fixed.test_subject if test else fixed.subject}\r\n"
+        f"Date: {format_date(date)}\r\n"
+        f"Message-ID: {message_id}\r\n"
+        f"MIME-Version: 1.0\r\n"
+        f"List-Id: {fixed.list_id}\r\n"
+        f"List-Unsubscribe: <{unsubscribe_url}>,\r\n <{unsubscribe_mailto}>\r\n"
+        f"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+    )
+    return lines.encode("ascii") + content_headers + b"\r\n"

@@ -1,0 +1,142 @@
+"""Store a parsed issue folder in the database (create or update, idempotent).
+
+Loading the same folder twice writes nothing the second time: the issue row
+keeps a digest of everything the folder contributed (documents and image
+bytes), and each part row is rewritten only when its own document changed.
+A part that is stored but no longer in the folder is refused, never deleted:
+it may already have been sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from mailer.compose.document import IssueDocument, PartDocument
+from mailer.compose.errors import IssueFolderError, Problem
+from mailer.compose.parse import ISSUE_FILE, parse_issue_folder
+from mailer.models import Issue, Part, utcnow
+
+
+class LoadStatus(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What `load_issue` did: the issue's status and each part's, by label."""
+
+    slug: str
+    issue_id: int
+    status: LoadStatus
+    parts: dict[str, LoadStatus] = field(default_factory=dict)
+    digest: str = ""
+
+
+def source_digest(document: IssueDocument, folder: Path) -> str:
+    """Return a sha256 over the document and the bytes of every image it uses."""
+    digest = hashlib.sha256(document.model_dump_json().encode())
+    for src in sorted(_image_sources(document)):
+        digest.update(b"\0" + src.encode() + b"\0")
+        digest.update(hashlib.sha256((folder / src).read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _image_sources(document: IssueDocument) -> set[str]:
+    sources: set[str] = set()
+    for part in document.parts:
+        if part.header_image is not None:
+            sources.add(part.header_image.src)
+        sources.update(b.src for b in part.blocks if b.kind == "figure")
+    return sources
+
+
+def load_issue(*, session: Session, path: Path) -> LoadResult:
+    """Parse the issue folder at `path` and store it in one transaction.
+
+    Returns a LoadResult; an unchanged folder reports UNCHANGED and writes
+    nothing. Raises IssueFolderError for a bad folder or for a stored part
+    missing from the folder; on any error nothing is written (the session is
+    rolled back). Commits the session on success.
+    """
+    folder = Path(path)
+    document = parse_issue_folder(folder)
+    digest = source_digest(document, folder)
+    try:
+        result = _store(session, document, digest)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return result
+
+
+def _store(session: Session, document: IssueDocument, digest: str) -> LoadResult:
+    issue = session.exec(select(Issue).where(Issue.slug == document.slug)).first()
+    labels = [part.label for part in document.parts]
+    if issue is not None and issue.id is not None:
+        if issue.source_digest == digest:
+            unchanged = dict.fromkeys(labels, LoadStatus.UNCHANGED)
+            return LoadResult(document.slug, issue.id, LoadStatus.UNCHANGED, unchanged, digest)
+        stored = {p.label: p for p in session.exec(select(Part).where(Part.issue_id == issue.id))}
+        missing = [label for label in stored if label not in labels]
+        if missing:
+            raise IssueFolderError([_missing_problem(stored[label]) for label in missing])
+        status = LoadStatus.UPDATED
+    else:
+        issue = Issue(slug=document.slug, number=document.number, title=document.title)
+        stored = {}
+        status = LoadStatus.CREATED
+    now = utcnow()
+    issue.number = document.number
+    issue.title = document.title
+    issue.series = document.series
+    issue.document = document.model_dump_json(exclude={"parts"})
+    issue.source_digest = digest
+    issue.updated_at = now
+    session.add(issue)
+    session.flush()
+    assert issue.id is not None
+    outcome: dict[str, LoadStatus] = {}
+    for position, part in enumerate(document.parts, start=1):
+        outcome[part.label] = _store_part(session, issue.id, position, part, stored.get(part.label))
+    return LoadResult(document.slug, issue.id, status, outcome, digest)
+
+
+def _store_part(
+    session: Session, issue_id: int, position: int, part: PartDocument, row: Part | None
+) -> LoadStatus:
+    body = part.model_dump_json()
+    if row is not None and row.document == body and row.position == position:
+        return LoadStatus.UNCHANGED
+    status = LoadStatus.UPDATED
+    if row is None:
+        row = Part(issue_id=issue_id, label=part.label, title=part.title, subject=part.subject)
+        status = LoadStatus.CREATED
+    row.position = position
+    row.title = part.title
+    row.subject = part.subject
+    row.scheduled_at = part.scheduled_at
+    row.document = body
+    row.updated_at = utcnow()
+    session.add(row)
+    return status
+
+
+def _missing_problem(row: Part) -> Problem:
+    try:
+        source = PartDocument.model_validate_json(row.document).source_file or ISSUE_FILE
+    except ValueError:
+        source = ISSUE_FILE
+    return Problem(
+        source,
+        1,
+        f"part {row.label!r} is stored but missing from the folder; it may have been sent,"
+        " so it cannot be removed (restore the file)",
+    )

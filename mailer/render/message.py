@@ -192,11 +192,13 @@ def personalize(prepared: PreparedPart, recipient: Recipient, slots: Slots) -> b
             "greeting": html_lib.escape(greet, quote=False).encode(),
             "unsubscribe_url": html_lib.escape(slots.unsubscribe_url).encode(),
             "preferences_url": html_lib.escape(slots.preferences_url).encode()})
+        # The CRLF before each delimiter belongs to the delimiter (RFC 2046
+        # 5.1.1), so each body gets one more to keep its own final line break.
         body = b"".join((
             b"--", b, b"\r\n", text_headers, b"\r\n", text_body,
-            b"--", b, b'\r\nContent-Type: text/html; charset="utf-8"\r\n'
+            b"\r\n--", b, b'\r\nContent-Type: text/html; charset="utf-8"\r\n'
             b"Content-Transfer-Encoding: base64\r\n\r\n", html_body,
-            b"--", b, b"--\r\n"))
+            b"\r\n--", b, b"--\r\n"))
     else:
         raise RenderError(f"unknown format {recipient.format!r}")
     headers = build_headers(

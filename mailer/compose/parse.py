@@ -93,7 +93,7 @@ def _issue_file(folder: Path, problems: list[Problem]) -> IssueFileIn | None:
     source = compose_yaml(text, sink, line_offset=1)
     if source is None:
         return None
-    return validate(IssueFileIn, source, sink, what=ISSUE_FILE)
+    return validate(IssueFileIn, source, sink, what="")
 
 
 def _read(file: Path, sink: ProblemSink) -> str | None:
@@ -125,7 +125,7 @@ def parse_part_file(
     else:
         source = compose_yaml(matter.content, sink, line_offset=2)
         if source is not None:
-            front = validate(FrontMatterIn, source, sink, what="front matter")
+            front = validate(FrontMatterIn, source, sink, what="front matter: ")
             if front is not None:
                 other = labels.get(front.label)
                 if other is not None:

@@ -81,19 +81,27 @@ def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int], offset: int) -> A
 def validate(model: type[M], source: YamlSource, sink: ProblemSink, *, what: str) -> M | None:
     """Return `source.data` validated as `model`, or report each error to `sink`.
 
-    Messages name the field by its dotted path, e.g. `publisher.contact_email`.
+    Messages name the field by its path, e.g. `publisher.contact_email` or
+    `back_numbers[2].url` (list items counted from 1, as an editor counts),
+    after `what` (e.g. "front matter: "; empty for a whole file).
     """
     if not isinstance(source.data, dict):
-        sink.add(source.line_of(()), f"{what} must be a mapping of keys to values")
+        sink.add(source.line_of(()), f"{what}expected keys and values (key: value)")
         return None
     try:
         return model.model_validate(source.data)
     except ValidationError as exc:
         for err in exc.errors():
             loc: Loc = tuple(err["loc"])
-            field = ".".join(str(p) for p in loc) or what
-            sink.add(source.line_of(loc), f"{what}: {field}: {_message(err)}")
+            sink.add(source.line_of(loc), f"{what}{_field(loc)}: {_message(err)}")
         return None
+
+
+def _field(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(document)"
 
 
 def _message(err: Any) -> str:

@@ -1,0 +1,256 @@
+"""Bad issue folders are refused as a whole, with every problem as file:line: message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from compose_helpers import IssueCopy
+
+from mailer.compose.errors import IssueFolderError, Problem
+from mailer.compose.parse import parse_issue_folder
+
+SLIDE1_ALT = (
+    "武蔵野市のデジタル推進体制の概念図。市長を本部長とするデジタル推進本部の下に、"
+    "総務部とデジタル推進課が並び、各課の推進リーダーとつながっている。"
+)
+
+
+def test_problem_str() -> None:
+    assert str(Problem("part1.md", 12, "image not found: images/x.png")) == (
+        "part1.md:12: image not found: images/x.png"
+    )
+
+
+def test_unknown_speaker(issue: IssueCopy) -> None:
+    issue.replace("part1.md", "【中村】", "【中田】")
+    line = issue.line_of("part1.md", "【中田】")
+    assert issue.problems() == [
+        f"part1.md:{line}: unknown speaker 【中田】: not in this part's participants"
+        " (short names: 髙橋、山﨑、中村、森本)"
+    ]
+
+
+def test_speaker_must_be_in_this_parts_participants(issue: IssueCopy) -> None:
+    # 森本 appears in part 1's list; removing her from part 2's list is enough
+    # to make her turns there unknown.
+    issue.replace(
+        "part2.md",
+        "- 森本 彩(森本)\n  - 所属:東京都\n"
+        "  - 役職:デジタルサービス局 戦略部 区市町村DX支援担当課長\n",
+        "",
+    )
+    lines = [n for n, t in enumerate(issue.text("part2.md").splitlines(), 1) if t == "【森本】"]
+    assert len(lines) == 2
+    assert issue.problems() == [
+        f"part2.md:{n}: unknown speaker 【森本】: not in this part's participants"
+        " (short names: 髙橋、山﨑、中村)"
+        for n in lines
+    ]
+
+
+def test_missing_alt_text(issue: IssueCopy) -> None:
+    issue.replace("part1.md", f"![{SLIDE1_ALT}]", "![]")
+    line = issue.line_of("part1.md", "![](images/slide01.png)")
+    assert issue.problems() == [
+        f"part1.md:{line}: image images/slide01.png has no alt text:"
+        " write ![what it shows](images/slide01.png)"
+    ]
+
+
+def test_image_not_found(issue: IssueCopy) -> None:
+    (issue.folder / "images" / "slide02.png").unlink()
+    line = issue.line_of("part1.md", "(images/slide02.png)")
+    assert issue.problems() == [f"part1.md:{line}: image not found: images/slide02.png"]
+
+
+@pytest.mark.parametrize(
+    ("src", "message"),
+    [
+        ("https://cdn.example.com/x.png", "image src must be a file in the issue folder"),
+        ("../outside.png", "image src must stay inside the issue folder"),
+        ("images/slide01.bmp", "image must be PNG, JPEG or GIF"),
+    ],
+)
+def test_image_src_rules(issue: IssueCopy, src: str, message: str) -> None:
+    issue.replace("part1.md", "(images/slide01.png)", f"({src})")
+    line = issue.line_of("part1.md", f"({src})")
+    [problem] = issue.problems()
+    assert problem.startswith(f"part1.md:{line}: {message}")
+
+
+def test_bad_scheduled_at(issue: IssueCopy) -> None:
+    issue.replace("part1.md", '"2026-12-01 09:00"', '"2026-02-30 09:00"')
+    assert issue.problems() == [
+        "part1.md:6: front matter: scheduled_at: invalid date-time '2026-02-30 09:00'"
+    ]
+
+
+def test_scheduled_at_format(issue: IssueCopy) -> None:
+    issue.replace("part2.md", '"2026-12-08 09:00"', "12月8日 9時")
+    assert issue.problems() == [
+        "part2.md:6: front matter: scheduled_at: must look like 2026-12-01 09:00 (Asia/Tokyo),"
+        " got '12月8日 9時'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        ("令和3年2月30日", "day is out of range for month"),
+        ("令和1年4月30日", "not within the 令和 era"),
+        ("令和8年10月15日(金)", "that day is a 木曜日, not 金"),
+        ("2026-13-01", "month must be in 1..12"),
+        ("10月15日", "write it as 令和8年10月15日 or 2026-10-15"),
+    ],
+)
+def test_bad_event_date(issue: IssueCopy, written: str, reason: str) -> None:
+    issue.replace("part1.md", "開催日:令和8年10月15日(木)", f"開催日:{written}")
+    line = issue.line_of("part1.md", "開催日:")
+    assert issue.problems() == [f"part1.md:{line}: 開催日: invalid date {written!r}: {reason}"]
+
+
+def test_part_without_subject(issue: IssueCopy) -> None:
+    issue.replace(
+        "part2.md", "subject: 【CIOフォーラム通信】第4回 武蔵野市×都CIO座談会(後編)\n", ""
+    )
+    assert issue.problems() == ["part2.md:2: front matter: subject: required field is missing"]
+
+
+def test_part_with_empty_subject(issue: IssueCopy) -> None:
+    issue.replace(
+        "part2.md", "subject: 【CIOフォーラム通信】第4回 武蔵野市×都CIO座談会(後編)", "subject:  "
+    )
+    assert issue.problems() == ["part2.md:4: front matter: subject: Input should be a valid string"]
+
+
+def test_duplicate_part_label(issue: IssueCopy) -> None:
+    issue.replace("part2.md", "label: part2", "label: part1")
+    assert issue.problems() == [
+        "part2.md:2: front matter: label: duplicate part label 'part1' (also in part1.md)"
+    ]
+
+
+def test_unknown_front_matter_key(issue: IssueCopy) -> None:
+    issue.replace("part1.md", "preheader:", "subjct: 予備の件名\npreheader:")
+    assert issue.problems() == ["part1.md:5: front matter: subjct: unknown key"]
+
+
+def test_missing_front_matter(issue: IssueCopy) -> None:
+    text = issue.text("part2.md")
+    issue.write("part2.md", text[text.index("\n---\n") + 5 :])
+    problems = issue.problems()
+    assert problems == [
+        "part2.md:1: front matter missing: start the file with --- and label/title/subject"
+    ]
+
+
+def test_empty_part(issue: IssueCopy) -> None:
+    text = issue.text("part2.md")
+    issue.write("part2.md", text[: text.index("\n---\n") + 5] + "\n\n")
+    assert issue.problems() == ["part2.md:7: part is empty: no content after the front matter"]
+
+
+def test_issue_yaml_missing(issue: IssueCopy) -> None:
+    (issue.folder / "issue.yaml").unlink()
+    assert issue.problems() == ["issue.yaml:1: issue.yaml not found"]
+
+
+def test_issue_yaml_fields(issue: IssueCopy) -> None:
+    issue.replace("issue.yaml", "title: 武蔵野市×都CIO座談会\n", "")
+    issue.replace("issue.yaml", "number: 4", "number: 第4回")
+    issue.replace(
+        "issue.yaml",
+        "  contact_email: cio-forum@digital.metro.tokyo.example",
+        "  contact_email: cio-forum",
+    )
+    issue.replace("issue.yaml", "https://mailer.example.com/archive/vol02/", "/archive/vol02/")
+    issue.replace("issue.yaml", "series:", "volume: 4\nseries:")
+    email = issue.line_of("issue.yaml", "contact_email")
+    url = issue.line_of("issue.yaml", "/archive/vol02/")
+    volume = issue.line_of("issue.yaml", "volume")
+    assert issue.problems() == [
+        "issue.yaml:2: number: Input should be a valid integer,"
+        " unable to parse string as an integer",
+        "issue.yaml:2: title: required field is missing",
+        f"issue.yaml:{volume}: volume: unknown key",
+        f"issue.yaml:{email}: publisher.contact_email: invalid email address 'cio-forum':"
+        " An email address must have an @-sign.",
+        f"issue.yaml:{url}: back_numbers[2].url: must be an absolute https:// URL,"
+        " got '/archive/vol02/'",
+    ]
+
+
+def test_issue_yaml_syntax_error(issue: IssueCopy) -> None:
+    issue.replace("issue.yaml", "series: 都区市町村CIOフォーラム通信", "series: [都区市町村")
+    [problem] = issue.problems()
+    assert problem.startswith("issue.yaml:") and "YAML syntax error" in problem
+
+
+def test_relative_link(issue: IssueCopy) -> None:
+    issue.replace("part1.md", "(https://forum.example.jp/cio/training/)", "(/cio/training/)")
+    line = issue.line_of("part1.md", "(/cio/training/)")
+    assert issue.problems() == [
+        f"part1.md:{line}: link must be an absolute https:// URL, got '/cio/training/'"
+    ]
+
+
+def test_http_link_is_allowed(issue: IssueCopy) -> None:
+    issue.replace(
+        "part1.md", "(https://forum.example.jp/cio/training/)", "(http://forum.example.jp/)"
+    )
+    parse_issue_folder(issue.folder)
+
+
+def test_unsupported_markdown(issue: IssueCopy) -> None:
+    issue.replace("part1.md", "## 総務部門", "# 総務部門")
+    issue.replace("part1.md", "::: 次回予告", "::: 予告")
+    issue.replace("part2.md", "【山﨑】\n市民", "- 一つ目\n- 二つ目\n\n【山﨑】\n市民")
+    h1 = issue.line_of("part1.md", "# 総務部門")
+    block = issue.line_of("part1.md", "::: 予告")
+    lst = issue.line_of("part2.md", "- 一つ目")
+    assert issue.problems() == [
+        f"part1.md:{h1}: heading level 1 is not used: write ## for a section, ### for a subsection",
+        f"part1.md:{block}: unknown block ::: 予告 (known: クレジット、リード、参加者、次回予告)",
+        f"part2.md:{lst}: unsupported Markdown: a list outside a ::: block has no place in the"
+        " magazine (see docs/authoring.md)",
+    ]
+
+
+def test_participant_and_credit_shapes(issue: IssueCopy) -> None:
+    issue.replace("part1.md", "  - 所属:武蔵野市\n", "", count=1)
+    issue.replace("part1.md", "- 編集:石田 翔(同上)", "- 編集 石田 翔")
+    person = issue.line_of("part1.md", "- 髙橋 健一(髙橋)")
+    credit = issue.line_of("part1.md", "- 編集 石田 翔")
+    problems = issue.problems()
+    assert f"part1.md:{person}: participant 髙橋 健一: missing 所属" in problems
+    assert (
+        f"part1.md:{credit}: credit must look like 執筆者:氏名(所属), got '編集 石田 翔'"
+        in problems
+    )
+
+
+def test_every_problem_is_reported_at_once(issue: IssueCopy) -> None:
+    issue.replace("issue.yaml", "title: 武蔵野市×都CIO座談会\n", "")
+    issue.replace("part1.md", "【中村】", "【中田】")
+    (issue.folder / "images" / "slide03.png").unlink()
+    issue.replace("part2.md", "label: part2", "label: part1")
+    with pytest.raises(IssueFolderError) as info:
+        parse_issue_folder(issue.folder)
+    files = [p.file for p in info.value.problems]
+    assert files == ["issue.yaml", "part1.md", "part2.md", "part2.md"]
+    assert "4 problem(s)" in str(info.value)
+
+
+def test_no_parts(tmp_path: Path, issue: IssueCopy) -> None:
+    for name in ("part1.md", "part2.md"):
+        (issue.folder / name).unlink()
+    assert issue.problems() == ["issue.yaml:1: no part files: add part1.md, part2.md, …"]
+
+
+def test_not_utf8(issue: IssueCopy) -> None:
+    (issue.folder / "part2.md").write_bytes(
+        "---\nlabel: part2\n".encode("shift_jis") + b"\x82\xa0\xff\n"
+    )
+    [problem] = issue.problems()
+    assert problem.startswith("part2.md:1: not UTF-8 text")

@@ -110,5 +110,7 @@ def _message(err: Any) -> str:
         return "required field is missing"
     if kind == "extra_forbidden":
         return "unknown key"
+    if err.get("input", "") is None:
+        return "is empty: write a value after the colon"
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ")

@@ -121,7 +121,9 @@ def test_part_with_empty_subject(issue: IssueCopy) -> None:
     issue.replace(
         "part2.md", "subject: 【CIOフォーラム通信】第4回 武蔵野市×都CIO座談会(後編)", "subject:  "
     )
-    assert issue.problems() == ["part2.md:4: front matter: subject: Input should be a valid string"]
+    assert issue.problems() == [
+        "part2.md:4: front matter: subject: is empty: write a value after the colon"
+    ]
 
 
 def test_duplicate_part_label(issue: IssueCopy) -> None:

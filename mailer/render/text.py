@@ -86,10 +86,9 @@ def _footer(issue: IssueDocument, config: RenderConfig) -> list[str]:
     out.extend(wrap(config.from_name, WIDTH))
     out.extend(wrap(f"発行：{pub.name}", WIDTH, subsequent_indent=FW * 3))
     out.extend(wrap(pub.address, WIDTH))
-    contact = f"お問い合わせ：{pub.contact_email}"
+    out.extend(wrap(f"お問い合わせ：{pub.contact_email}", WIDTH))
     if pub.contact_phone:
-        contact += f"{FW}電話：{pub.contact_phone}"
-    out.extend(wrap(contact, WIDTH))
+        out.extend(wrap(f"電話：{pub.contact_phone}", WIDTH))
     if pub.url:
         out.append(pub.url)
     out.append("")

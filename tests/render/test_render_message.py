@@ -43,7 +43,7 @@ def display_name(msg: EmailMessage, name: str) -> str:
 
 
 def _raw_header(msg: EmailMessage, name: str) -> str:
-    for key, value in msg._headers:  # the raw folded value as received
+    for key, value in msg.raw_items():  # the raw folded value as received
         if key.lower() == name.lower():
             return str(value)
     raise KeyError(name)

@@ -13,10 +13,11 @@ from mailer.render.sanitize import sanitized_text
 
 def test_formats() -> None:
     iss = build_issue()
-    kw = {"issue": iss, "part": iss.parts[0], "config": make_config()}
-    html = preview(**kw, format="html")
-    text = preview(**kw, format="text")
-    eml = preview(**kw, format="eml", recipient=PERSONAS["text_iso"])
+    part, config = iss.parts[0], make_config()
+    html = preview(issue=iss, part=part, config=config, format="html")
+    text = preview(issue=iss, part=part, config=config, format="text")
+    eml = preview(issue=iss, part=part, config=config, format="eml",
+                  recipient=PERSONAS["text_iso"])
     assert isinstance(html, str) and html.startswith("<!DOCTYPE html>")
     assert isinstance(text, str) and "プレビュー 様" in text
     assert isinstance(eml, bytes)

@@ -1,0 +1,215 @@
+"""Top-level verbs: demo, db, worker, beat, send, schedule, status, and send control."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mailer.cli.common import console, fail, parse_time, settings_or_exit, tokyo
+from mailer.db import make_engine, session_scope, upgrade
+from mailer.models import DeliveryStatus
+from mailer.services.sends import (
+    SendError,
+    SendProgress,
+    cancel_send,
+    create_send,
+    pause_send,
+    resend_failed,
+    resume_send,
+    send_progress,
+    sends_for_part,
+)
+
+app = typer.Typer(help="mailer: newsletter distribution for serial magazines.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration (forward only)."""
+    settings = settings_or_exit()
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    console.print("database schema is current")
+
+
+@app.command()
+def demo(
+    part2_delay: float = typer.Option(5.0, help="seconds between part 1 and part 2"),
+    timeout: float = typer.Option(180.0, help="give up after this many seconds"),
+) -> None:
+    """Run the whole job on embedded defaults: sample issue → 62 CIOs → var/outbox."""
+    from mailer.demo import run_demo
+
+    settings = settings_or_exit()
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[state]}"), TimeElapsedColumn(), console=console,
+    )
+    tasks: dict[str, int] = {}
+
+    def show(items: list[tuple[str, SendProgress]]) -> None:
+        for label, p in items:
+            done = sum(p.counts[s] for s in (DeliveryStatus.SENT, DeliveryStatus.FAILED,
+                                               DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED))
+            if label not in tasks:
+                tasks[label] = progress.add_task(label, total=max(p.recipients, 1), state="")
+            progress.update(tasks[label], completed=done, total=max(p.recipients, 1),
+                            state=p.status.value)
+
+    console.print("[bold]mailer demo[/]: starting Redis, SMTP sink, worker and beat …")
+    with progress:
+        result = run_demo(settings, part2_delay=part2_delay, timeout=timeout, on_progress=show)
+    console.print(summary_table(result.progress))
+    console.print(f"outbox: {result.outbox}")
+    if not result.ok:
+        fail(result.message or "not every delivery is accounted for")
+    console.print("[green]every delivery is accounted for[/]")
+
+
+def summary_table(items: list[tuple[str, SendProgress]]) -> Table:
+    table = Table(title="summary")
+    for col in ("part", "send", "status", "recipients", "sent", "deferred", "failed", "skipped"):
+        table.add_column(col, justify="right" if col not in ("part", "status") else "left")
+    for label, p in items:
+        c = p.counts
+        table.add_row(label, str(p.send_id), p.status.value, str(p.recipients),
+                      str(c[DeliveryStatus.SENT]), str(c[DeliveryStatus.DEFERRED]),
+                      str(c[DeliveryStatus.FAILED]), str(c[DeliveryStatus.SKIPPED]))
+    return table
+
+
+@app.command()
+def worker(
+    concurrency: int = typer.Option(2, help="worker processes"),
+    loglevel: str = typer.Option("INFO"),
+) -> None:
+    """Run a Celery worker that delivers batches (needs MAILER_REDIS_URL)."""
+    settings = settings_or_exit()
+    if not settings.redis_url:
+        fail("MAILER_REDIS_URL: required for `mailer worker` (e.g. redis://127.0.0.1:6379/0)")
+    from workers.app import app as celery_app
+
+    celery_app.worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"])
+
+
+@app.command()
+def beat(loglevel: str = typer.Option("INFO")) -> None:
+    """Run the beat scheduler that ticks the dispatcher (needs MAILER_REDIS_URL)."""
+    settings = settings_or_exit()
+    if not settings.redis_url:
+        fail("MAILER_REDIS_URL: required for `mailer beat`")
+    from workers.app import app as celery_app
+
+    celery_app.start(["beat", f"--loglevel={loglevel}",
+                      f"--schedule={settings.var_dir / 'celerybeat-schedule'}"])
+
+
+def _schedule(part_id: int, lists: list[str], at: str | None) -> None:
+    settings = settings_or_exit()
+    when = parse_time(at) if at else None
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with session_scope(engine) as session:
+            send = create_send(session=session, part_id=part_id, list_names=lists, at=when,
+                               created_by=os.environ.get("USER", "cli"))
+            send_id, scheduled = send.id, send.scheduled_at
+    except SendError as exc:
+        fail(str(exc))
+    console.print(f"send {send_id}: part {part_id} to {', '.join(lists)} at {tokyo(scheduled)}")
+
+
+@app.command()
+def send(
+    part_id: int = typer.Argument(..., help="the part to send"),
+    list_: list[str] = typer.Option(..., "--list", help="list name (repeatable)"),
+    at: str | None = typer.Option(None, "--at", help="ISO 8601 time; no offset = Asia/Tokyo"),
+) -> None:
+    """Send a part to one or more lists now (or at --at)."""
+    _schedule(part_id, list_, at)
+
+
+@app.command()
+def schedule(
+    part_id: int = typer.Argument(...),
+    list_: list[str] = typer.Option(..., "--list", help="list name (repeatable)"),
+    at: str = typer.Option(..., "--at", help="ISO 8601 time; no offset = Asia/Tokyo"),
+) -> None:
+    """Schedule a part for a later time (kept in the database, started by the dispatcher)."""
+    _schedule(part_id, list_, at)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    return make_engine(settings_or_exit().effective_database_url)
+
+
+def print_progress(p: SendProgress) -> None:
+    table = Table(title=f"send {p.send_id} (part {p.part_id}): {p.status.value}")
+    table.add_column("state")
+    table.add_column("rows", justify="right")
+    for state, n in p.counts.items():
+        table.add_row(state.value, str(n))
+    console.print(table)
+    eta = f"{p.eta_seconds:.0f} s" if p.eta_seconds is not None else "-"
+    console.print(f"scheduled {tokyo(p.scheduled_at)}  started {tokyo(p.started_at)}  "
+                  f"finished {tokyo(p.finished_at)}")
+    console.print(f"recipients (frozen at start): {p.recipients}  rate: "
+                  f"{p.rate_per_second:.1f}/s  ETA: {eta}")
+    if p.later_joiners:
+        console.print(f"{p.later_joiners} subscriber(s) joined the lists after the start "
+                      "and are not included")
+    if p.note:
+        console.print(f"note: {p.note}")
+
+
+@app.command()
+def status(part_id: int = typer.Argument(..., help="the part whose sends to show")) -> None:
+    """Show counts per state, rate and ETA for every send of a part."""
+    engine = _engine()
+    ids = sends_for_part(engine=engine, part_id=part_id)
+    if not ids:
+        fail(f"part {part_id}: no sends")
+    for send_id in ids:
+        print_progress(send_progress(engine=engine, send_id=send_id))
+
+
+def _control(action, send_id: int, verb: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        result = action(engine=_engine(), send_id=send_id)
+    except SendError as exc:
+        fail(str(exc))
+    console.print(f"send {send_id}: {verb} ({result})")
+
+
+@app.command()
+def pause(send_id: int) -> None:
+    """Pause a send; batches in flight stop at their next check."""
+    _control(pause_send, send_id, "paused")
+
+
+@app.command()
+def resume(send_id: int) -> None:
+    """Resume a paused send."""
+    _control(resume_send, send_id, "resumed")
+
+
+@app.command()
+def cancel(send_id: int) -> None:
+    """Cancel a send; deliveries not yet sent are cancelled."""
+    _control(cancel_send, send_id, "cancelled")
+
+
+@app.command("resend-failed")
+def resend_failed_cmd(send_id: int) -> None:
+    """Queue the failed deliveries of a send again."""
+    _control(resend_failed, send_id, "failed deliveries queued again")
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="mailer")
+    sys.exit(0)

@@ -1,0 +1,1 @@
+"""The delivery engine: ledger, claiming, SMTP transport, rate limits."""

@@ -1,0 +1,177 @@
+"""The dispatcher, run by beat every few seconds.
+
+It never waits for a send: it starts sends whose time has come (freezing
+their recipients), hands running sends to batch workers, returns rows of dead
+workers, and closes sends that have nothing left to do. Far-future sends live
+only in the database, never as long Celery ETAs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select, update
+
+from mailer.delivery import ledger
+from mailer.models import SendList, SendStatus
+
+log = logging.getLogger(__name__)
+SEND = ledger.SEND
+SL = SendList.__table__  # type: ignore[attr-defined]
+
+
+class Coordinator:
+    """Shared state between dispatchers and workers (Redis in production)."""
+
+    def __init__(self, client: object, *, prefix: str = "mailer:") -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def acquire_dispatch_lock(self, ttl_seconds: float) -> str | None:
+        """Return a token if this process may dispatch now, else None."""
+        token = uuid.uuid4().hex
+        ok = self.client.set(  # type: ignore[attr-defined]
+            self.prefix + "dispatcher-lock", token, nx=True, px=int(ttl_seconds * 1000)
+        )
+        return token if ok else None
+
+    def release_dispatch_lock(self, token: str) -> None:
+        # Delete only our own lock (compare-and-delete in one script).
+        self.client.eval(  # type: ignore[attr-defined]
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+            " return 0",
+            1, self.prefix + "dispatcher-lock", token,
+        )
+
+    def workers_active(self, send_id: int) -> bool:
+        return bool(self.client.exists(f"{self.prefix}send-active:{send_id}"))  # type: ignore[attr-defined]
+
+    def mark_workers_active(self, send_id: int, ttl_seconds: float) -> bool:
+        """Return True if this call set the marker (so it should enqueue)."""
+        return bool(
+            self.client.set(  # type: ignore[attr-defined]
+                f"{self.prefix}send-active:{send_id}", "1", nx=True, px=int(ttl_seconds * 1000)
+            )
+        )
+
+    def refresh_workers_active(self, send_id: int, ttl_seconds: float) -> None:
+        self.client.set(  # type: ignore[attr-defined]
+            f"{self.prefix}send-active:{send_id}", "1", px=int(ttl_seconds * 1000)
+        )
+
+    def clear_workers_active(self, send_id: int) -> None:
+        self.client.delete(f"{self.prefix}send-active:{send_id}")  # type: ignore[attr-defined]
+
+
+@dataclass
+class DispatchReport:
+    skipped: bool = False  # another dispatcher held the lock
+    started: list[int] = field(default_factory=list)
+    enqueued: dict[int, int] = field(default_factory=dict)
+    finished: list[int] = field(default_factory=list)
+    released_leases: int = 0
+
+
+def start_send(
+    engine: Engine, send_id: int, *, now: datetime,
+    preflight: Callable[[int], list[str]] | None = None,
+) -> bool:
+    """Move a due scheduled send to running and freeze its recipients.
+
+    The conditional UPDATE decides which dispatcher starts it; the ledger
+    insert happens in the same transaction. If the preflight check reports
+    errors the send is paused with them as its note instead. Returns True if
+    this call started it.
+    """
+    errors = preflight(send_id) if preflight else []
+    with engine.begin() as conn:
+        if errors:
+            res = conn.execute(
+                update(SEND)
+                .where(SEND.c.id == send_id, SEND.c.status == SendStatus.SCHEDULED.value)
+                .values(status=SendStatus.PAUSED.value, updated_at=now,
+                        note="preflight errors: " + "; ".join(errors)[:900])
+            )
+            return False
+        res = conn.execute(
+            update(SEND)
+            .where(SEND.c.id == send_id, SEND.c.status == SendStatus.SCHEDULED.value)
+            .values(status=SendStatus.RUNNING.value, started_at=now, updated_at=now)
+        )
+        if res.rowcount != 1:
+            return False
+        part_id = conn.execute(select(SEND.c.part_id).where(SEND.c.id == send_id)).scalar_one()
+        list_ids = list(conn.execute(select(SL.c.list_id).where(SL.c.send_id == send_id)).scalars())
+        n = ledger.freeze_recipients(
+            conn, send_id=send_id, part_id=part_id, list_ids=list_ids, now=now
+        )
+        conn.execute(update(SEND).where(SEND.c.id == send_id).values(recipients=n))
+    log.info("send %s started: %s recipients frozen", send_id, n)
+    return True
+
+
+def finish_if_complete(engine: Engine, send_id: int, *, now: datetime) -> bool:
+    """Mark a running send done when no row is owed an attempt; True if it did."""
+    with engine.begin() as conn:
+        if ledger.open_rows(conn, send_id):
+            return False
+        res = conn.execute(
+            update(SEND)
+            .where(SEND.c.id == send_id, SEND.c.status == SendStatus.RUNNING.value)
+            .values(status=SendStatus.DONE.value, finished_at=now, updated_at=now)
+        )
+        return res.rowcount == 1
+
+
+def dispatch(
+    engine: Engine,
+    coordinator: Coordinator,
+    enqueue: Callable[[int], None],
+    *,
+    parallelism: int,
+    interval: float,
+    now: datetime | None = None,
+    preflight: Callable[[int], list[str]] | None = None,
+) -> DispatchReport:
+    """One dispatcher tick. `enqueue(send_id)` queues one batch task."""
+    report = DispatchReport()
+    token = coordinator.acquire_dispatch_lock(ttl_seconds=max(5.0, interval * 5))
+    if token is None:
+        report.skipped = True
+        return report
+    try:
+        now = now or datetime.now(UTC)
+        with engine.begin() as conn:
+            report.released_leases = ledger.release_expired_leases(conn, now=now)
+        with engine.connect() as conn:
+            due = list(conn.execute(
+                select(SEND.c.id).where(
+                    SEND.c.status == SendStatus.SCHEDULED.value, SEND.c.scheduled_at <= now
+                ).order_by(SEND.c.scheduled_at, SEND.c.id)
+            ).scalars())
+        for send_id in due:
+            if start_send(engine, send_id, now=now, preflight=preflight):
+                report.started.append(send_id)
+        with engine.connect() as conn:
+            running = list(conn.execute(
+                select(SEND.c.id).where(SEND.c.status == SendStatus.RUNNING.value)
+            ).scalars())
+        for send_id in running:
+            if finish_if_complete(engine, send_id, now=now):
+                report.finished.append(send_id)
+                coordinator.clear_workers_active(send_id)
+                continue
+            with engine.connect() as conn:
+                due_rows = ledger.due_rows(conn, send_id, now)
+            if due_rows and coordinator.mark_workers_active(send_id, ttl_seconds=60):
+                n = max(1, min(parallelism, due_rows))
+                for _ in range(n):
+                    enqueue(send_id)
+                report.enqueued[send_id] = n
+    finally:
+        coordinator.release_dispatch_lock(token)
+    return report

@@ -1,0 +1,285 @@
+"""Deliver a send's due ledger rows: claim, render, send, record.
+
+Everything it touches (database engine, relays, rate limiter, clock) is passed
+in through `DeliveryContext`; Celery tasks only build the context and call
+`deliver_send`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, select, update
+
+from mailer.delivery import ledger
+from mailer.delivery.ledger import ClaimedRow, Outcome
+from mailer.delivery.relays import AllRelaysDown, RelayPool
+from mailer.delivery.retry import RetryPolicy
+from mailer.delivery.smtp import FailureKind, TransportError
+from mailer.delivery.verp import make_return_path
+from mailer.models import DeliveryStatus, SendStatus
+from mailer.render.message import PreparedPart, Recipient, Slots, personalize
+from mailer.tokens import message_id, unsubscribe_token
+
+log = logging.getLogger(__name__)
+SEND = ledger.SEND
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    batch_size: int
+    lease: timedelta
+    retry: RetryPolicy
+    secrets: tuple[str, ...]  # newest last
+    return_path_domain: str
+    message_id_domain: str
+    base_url: str
+    status_check_every: int = 25
+    error_threshold_ratio: float = 0.2
+    error_threshold_min: int = 20
+
+
+@dataclass
+class DeliveryContext:
+    engine: Engine
+    config: DeliveryConfig
+    pool: RelayPool
+    prepared_part: Callable[[int], PreparedPart]  # part id -> rendered once
+    sign: Callable[[bytes], bytes] = lambda data: data
+    now: Callable[[], datetime] = utcnow
+    rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass
+class BatchReport:
+    claimed: int = 0
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    released: int = 0
+    stopped: str = ""  # why the loop ended early
+
+    @property
+    def more_due(self) -> bool:
+        return self.stopped == "time budget"
+
+
+@dataclass(frozen=True)
+class _SendInfo:
+    id: int
+    part_id: int
+    status: SendStatus
+    started_at: datetime
+    list_id: int | None
+
+
+def _load_send(conn: object, send_id: int) -> _SendInfo | None:
+    from mailer.models import SendList
+
+    sl = SendList.__table__  # type: ignore[attr-defined]
+    row = conn.execute(  # type: ignore[attr-defined]
+        select(SEND.c.id, SEND.c.part_id, SEND.c.status, SEND.c.started_at).where(
+            SEND.c.id == send_id
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    list_id = conn.execute(  # type: ignore[attr-defined]
+        select(sl.c.list_id).where(sl.c.send_id == send_id).order_by(sl.c.list_id).limit(1)
+    ).scalar()
+    started = as_utc(row.started_at) if row.started_at else utcnow()
+    return _SendInfo(row.id, row.part_id, SendStatus(row.status), started, list_id)
+
+
+def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.0) -> BatchReport:
+    """Deliver due rows of a running send in batches until none are due, the
+    send stops running, or `time_budget` seconds pass. Returns the tally."""
+    report = BatchReport()
+    deadline = time.monotonic() + time_budget
+    try:
+        while True:
+            if time.monotonic() >= deadline:
+                report.stopped = "time budget"
+                break
+            now = ctx.now()
+            with ctx.engine.begin() as conn:
+                info = _load_send(conn, send_id)
+                if info is None or info.status is not SendStatus.RUNNING:
+                    report.stopped = f"send is {info.status if info else 'gone'}"
+                    break
+                rows = ledger.claim_batch(
+                    conn, send_id=send_id, limit=ctx.config.batch_size, now=now,
+                    lease=ctx.config.lease,
+                )
+                fresh = [
+                    (r.delivery_id, _message_id(ctx, r, info.part_id))
+                    for r in rows if not r.message_id
+                ]
+                ledger.set_message_ids(conn, fresh)
+            if not rows:
+                report.stopped = "nothing due"
+                break
+            ids = dict(fresh)
+            rows = [
+                r if r.message_id else _with_message_id(r, ids[r.delivery_id]) for r in rows
+            ]
+            report.claimed += len(rows)
+            if not _deliver_rows(ctx, info, rows, report):
+                break
+            _maybe_pause_for_errors(ctx, send_id)
+    finally:
+        ctx.pool.close()
+    return report
+
+
+def _with_message_id(row: ClaimedRow, mid: str) -> ClaimedRow:
+    from dataclasses import replace
+
+    return replace(row, message_id=mid)
+
+
+def _message_id(ctx: DeliveryContext, row: ClaimedRow, part_id: int) -> str:
+    return message_id(
+        delivery_id=row.delivery_id, part_id=part_id, secret=ctx.config.secrets[-1],
+        domain=ctx.config.message_id_domain,
+    )
+
+
+def _slots(ctx: DeliveryContext, info: _SendInfo, row: ClaimedRow) -> Slots:
+    token = unsubscribe_token(
+        ctx.config.secrets, subscriber_id=row.subscriber_id, list_id=info.list_id
+    )
+    base = ctx.config.base_url
+    return Slots(
+        message_id=row.message_id,
+        unsubscribe_url=f"{base}/u/{token}",
+        unsubscribe_mailto=f"mailto:unsubscribe+{token}@{ctx.config.return_path_domain}",
+        preferences_url=f"{base}/p/{token}",
+        date=ctx.now(),
+    )
+
+
+def _deliver_rows(
+    ctx: DeliveryContext, info: _SendInfo, rows: list[ClaimedRow], report: BatchReport
+) -> bool:
+    """Send each claimed row and record its outcome at once. Returns False if
+    the send stopped (paused/cancelled) or every relay is down."""
+    prepared = ctx.prepared_part(info.part_id)
+    for i, row in enumerate(rows):
+        if i and i % ctx.config.status_check_every == 0 and not _still_running(ctx, info.id):
+            _release(ctx, rows[i:], report, why="send paused or cancelled", delay=None)
+            report.stopped = "send stopped"
+            return False
+        outcome = _attempt(ctx, info, prepared, row)
+        if outcome is None:  # every relay down: back off the rest of the batch
+            _release(
+                ctx, rows[i:], report, why="every relay is backing off",
+                delay=ctx.config.retry.relay_backoff_seconds,
+            )
+            report.stopped = "relays down"
+            return False
+        with ctx.engine.begin() as conn:
+            ledger.record_outcomes(conn, [outcome], now=ctx.now())
+        if outcome.status is DeliveryStatus.SENT:
+            report.sent += 1
+        elif outcome.status is DeliveryStatus.DEFERRED:
+            report.deferred += 1
+        else:
+            report.failed += 1
+    return True
+
+
+def _attempt(
+    ctx: DeliveryContext, info: _SendInfo, prepared: PreparedPart, row: ClaimedRow
+) -> Outcome | None:
+    """Return the outcome of one delivery attempt (None: no relay would take it)."""
+    try:
+        recipient = Recipient(
+            email=row.email, name=row.name or None, honorific=row.honorific or "様",
+            format=row.format, charset=row.charset,
+        )
+        data = ctx.sign(personalize(prepared, recipient, _slots(ctx, info, row)))
+    except Exception as exc:  # a broken part must not stop the batch; it is recorded
+        log.exception("render failed for delivery %s", row.delivery_id)
+        return Outcome(row.delivery_id, DeliveryStatus.FAILED, f"render: {exc}")
+    envelope_from = make_return_path(
+        row.delivery_id, secret=ctx.config.secrets[-1].encode(),
+        domain=ctx.config.return_path_domain,
+    )
+    try:
+        relay = ctx.pool.send(envelope_from, row.email, data)
+    except AllRelaysDown:
+        return None
+    except TransportError as exc:
+        if exc.kind is FailureKind.PERMANENT:
+            return Outcome(row.delivery_id, DeliveryStatus.FAILED, str(exc))
+        # DEFER, and AMBIGUOUS (no reply after the data): retry later. The
+        # ambiguous case may deliver twice; losing a part is worse, and the
+        # Message-ID stays the same (docs/delivery.md).
+        now = ctx.now()
+        when = ctx.config.retry.next_attempt(
+            attempts=row.attempts, started_at=info.started_at, now=now, rng=ctx.rng
+        )
+        if when is None:
+            return Outcome(
+                row.delivery_id, DeliveryStatus.FAILED, f"retry deadline passed: {exc}"
+            )
+        return Outcome(row.delivery_id, DeliveryStatus.DEFERRED, str(exc), next_attempt_at=when)
+    return Outcome(row.delivery_id, DeliveryStatus.SENT, relay=relay)
+
+
+def _release(
+    ctx: DeliveryContext, rows: list[ClaimedRow], report: BatchReport, *, why: str,
+    delay: float | None,
+) -> None:
+    now = ctx.now()
+    when = now + timedelta(seconds=delay) if delay else None
+    outcomes = [
+        Outcome(r.delivery_id, DeliveryStatus.PENDING, why, next_attempt_at=when,
+                refund_attempt=True)
+        for r in rows
+    ]
+    with ctx.engine.begin() as conn:
+        ledger.record_outcomes(conn, outcomes, now=now)
+    report.released += len(rows)
+
+
+def _still_running(ctx: DeliveryContext, send_id: int) -> bool:
+    with ctx.engine.connect() as conn:
+        status = conn.execute(select(SEND.c.status).where(SEND.c.id == send_id)).scalar()
+    return status == SendStatus.RUNNING.value
+
+
+def _maybe_pause_for_errors(ctx: DeliveryContext, send_id: int) -> None:
+    """Pause a send whose permanent failures pass the threshold, saying why."""
+    with ctx.engine.begin() as conn:
+        counts = ledger.count_by_status(conn, send_id)
+        failed, sent = counts[DeliveryStatus.FAILED], counts[DeliveryStatus.SENT]
+        tried = failed + sent
+        if failed < ctx.config.error_threshold_min or failed < ctx.config.error_threshold_ratio * tried:
+            return
+        note = (
+            f"paused automatically: {failed} of {tried} attempts failed permanently "
+            f"(threshold {ctx.config.error_threshold_ratio:.0%}); check the failures, "
+            "then resume"
+        )
+        conn.execute(
+            update(SEND)
+            .where(SEND.c.id == send_id, SEND.c.status == SendStatus.RUNNING.value)
+            .values(status=SendStatus.PAUSED.value, note=note, updated_at=ctx.now())
+        )
+        log.warning("send %s: %s", send_id, note)

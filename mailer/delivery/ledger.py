@@ -1,0 +1,263 @@
+"""The delivery ledger: freeze recipients, claim rows, record outcomes.
+
+Set-based statements only; every claim is a conditional UPDATE whose returned
+rows decide who owns a delivery (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite:
+the whole transaction runs under BEGIN IMMEDIATE, see mailer.db).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mailer.delivery.states import CLAIMABLE, OPEN_DELIVERY
+from mailer.models import (
+    Delivery,
+    DeliveryStatus,
+    Membership,
+    Send,
+    SendStatus,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
+
+D = Delivery.__table__  # type: ignore[attr-defined]
+SUB = Subscriber.__table__  # type: ignore[attr-defined]
+MEM = Membership.__table__  # type: ignore[attr-defined]
+SUP = Suppression.__table__  # type: ignore[attr-defined]
+SEND = Send.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    """A ledger row this worker now owns, with what is needed to render it."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    attempts: int
+    message_id: str
+    name: str
+    honorific: str
+    format: str
+    charset: str
+
+
+def freeze_recipients(
+    conn: Connection, *, send_id: int, part_id: int, list_ids: Sequence[int], now: datetime
+) -> int:
+    """Insert one pending row per eligible subscriber of the lists; return how many.
+
+    Eligible: active, not suppressed, not already in this part's ledger (a
+    subscriber on two lists, or already mailed this part by another send, gets
+    no second row). One INSERT … SELECT; the unique constraint backs it up.
+    """
+    if not list_ids:
+        return 0
+    s = SUB
+    member = exists().where(
+        and_(MEM.c.subscriber_id == s.c.id, MEM.c.list_id.in_(list(list_ids)))
+    )
+    suppressed = exists().where(SUP.c.email == s.c.email)
+    already = exists().where(and_(D.c.part_id == part_id, D.c.subscriber_id == s.c.id))
+    source = select(
+        literal(send_id),
+        literal(part_id),
+        s.c.id,
+        s.c.email,
+        literal(DeliveryStatus.PENDING.value),
+        literal(0),
+        literal(""),
+        literal(""),
+        literal(""),
+        literal(now, D.c.created_at.type),
+        literal(now, D.c.updated_at.type),
+    ).where(s.c.status == SubscriberStatus.ACTIVE.value, member, ~suppressed, ~already)
+    cols = [
+        "send_id", "part_id", "subscriber_id", "email", "status", "attempts",
+        "last_error", "message_id", "relay", "created_at", "updated_at",
+    ]
+    dialect = conn.dialect.name
+    ins = (postgresql.insert(D) if dialect == "postgresql" else sqlite.insert(D)).from_select(
+        cols, source
+    )
+    ins = ins.on_conflict_do_nothing(index_elements=["part_id", "subscriber_id"])
+    result = conn.execute(ins)
+    return int(result.rowcount or 0)
+
+
+def claim_batch(
+    conn: Connection, *, send_id: int, limit: int, now: datetime, lease: timedelta
+) -> list[ClaimedRow]:
+    """Move up to `limit` due rows of a running send to `sending`; return them.
+
+    Rows whose subscriber has since unsubscribed, bounced or been suppressed
+    are moved to `skipped` and not returned (checked again at send time).
+    """
+    due = select(D.c.id).where(
+        D.c.send_id == send_id,
+        D.c.status.in_([s.value for s in CLAIMABLE]),
+        or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now),
+        exists().where(and_(SEND.c.id == send_id, SEND.c.status == SendStatus.RUNNING.value)),
+    ).order_by(D.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        update(D)
+        .where(D.c.id.in_(due.scalar_subquery()))
+        .values(
+            status=DeliveryStatus.SENDING.value,
+            attempts=D.c.attempts + 1,
+            lease_until=now + lease,
+            updated_at=now,
+        )
+        .returning(D.c.id, D.c.subscriber_id, D.c.email, D.c.attempts, D.c.message_id)
+    )
+    claimed = conn.execute(stmt).all()
+    if not claimed:
+        return []
+    ids = [r.subscriber_id for r in claimed]
+    subs = {
+        r.id: r
+        for r in conn.execute(
+            select(
+                SUB.c.id, SUB.c.email, SUB.c.name, SUB.c.honorific, SUB.c.format,
+                SUB.c.charset, SUB.c.status,
+                exists().where(SUP.c.email == SUB.c.email).label("suppressed"),
+            ).where(SUB.c.id.in_(ids))
+        )
+    }
+    rows: list[ClaimedRow] = []
+    skipped: list[int] = []
+    for r in sorted(claimed, key=lambda r: r.id):
+        sub = subs.get(r.subscriber_id)
+        if sub is None or sub.status != SubscriberStatus.ACTIVE.value or sub.suppressed:
+            skipped.append(r.id)
+            continue
+        rows.append(
+            ClaimedRow(
+                delivery_id=r.id, subscriber_id=r.subscriber_id, email=r.email,
+                attempts=r.attempts, message_id=r.message_id, name=sub.name,
+                honorific=sub.honorific, format=sub.format, charset=sub.charset,
+            )
+        )
+    if skipped:
+        conn.execute(
+            update(D)
+            .where(D.c.id.in_(skipped), D.c.status == DeliveryStatus.SENDING.value)
+            .values(
+                status=DeliveryStatus.SKIPPED.value, lease_until=None, updated_at=now,
+                last_error="unsubscribed or suppressed before sending",
+            )
+        )
+    return rows
+
+
+def set_message_ids(conn: Connection, pairs: Iterable[tuple[int, str]]) -> None:
+    """Record the Message-ID chosen for rows on their first attempt."""
+    params = [{"b_id": i, "b_mid": m} for i, m in pairs]
+    if params:
+        conn.execute(
+            update(D).where(D.c.id == bindparam("b_id")).values(message_id=bindparam("b_mid")),
+            params,
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one claimed row."""
+
+    delivery_id: int
+    status: DeliveryStatus  # SENT, DEFERRED, FAILED, PENDING (released)
+    error: str = ""
+    relay: str = ""
+    next_attempt_at: datetime | None = None
+    refund_attempt: bool = False  # released without trying: the attempt does not count
+
+
+def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> int:
+    """Write outcomes for rows still in `sending`; return rows changed.
+
+    The `status = 'sending'` guard means a row the sweeper already took back
+    (lease expired) is not overwritten by a late worker.
+    """
+    if not outcomes:
+        return 0
+    params = [
+        {
+            "b_id": o.delivery_id,
+            "b_status": o.status.value,
+            "b_error": o.error[:500],
+            "b_relay": o.relay,
+            "b_next": o.next_attempt_at,
+            "b_sent": now if o.status is DeliveryStatus.SENT else None,
+            "b_refund": 1 if o.refund_attempt else 0,
+        }
+        for o in outcomes
+    ]
+    stmt = (
+        update(D)
+        .where(D.c.id == bindparam("b_id"), D.c.status == DeliveryStatus.SENDING.value)
+        .values(
+            status=bindparam("b_status"),
+            last_error=bindparam("b_error"),
+            relay=bindparam("b_relay"),
+            next_attempt_at=bindparam("b_next", type_=D.c.next_attempt_at.type),
+            sent_at=bindparam("b_sent", type_=D.c.sent_at.type),
+            attempts=D.c.attempts - bindparam("b_refund"),
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    result = conn.execute(stmt, params)
+    return int(result.rowcount or 0)
+
+
+def release_expired_leases(conn: Connection, *, now: datetime) -> int:
+    """Return rows left in `sending` by a dead worker to `pending`; return how many."""
+    result = conn.execute(
+        update(D)
+        .where(D.c.status == DeliveryStatus.SENDING.value, D.c.lease_until < now)
+        .values(
+            status=DeliveryStatus.PENDING.value, lease_until=None, updated_at=now,
+            last_error="lease expired: worker stopped before recording an outcome",
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def count_by_status(conn: Connection, send_id: int) -> dict[DeliveryStatus, int]:
+    """Return the number of ledger rows of a send in each status."""
+    counts = {s: 0 for s in DeliveryStatus}
+    for status, n in conn.execute(
+        select(D.c.status, func.count()).where(D.c.send_id == send_id).group_by(D.c.status)
+    ):
+        counts[DeliveryStatus(status)] = int(n)
+    return counts
+
+
+def open_rows(conn: Connection, send_id: int) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                D.c.send_id == send_id, D.c.status.in_([s.value for s in OPEN_DELIVERY])
+            )
+        ).scalar_one()
+    )
+
+
+def due_rows(conn: Connection, send_id: int, now: datetime) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                D.c.send_id == send_id,
+                D.c.status.in_([s.value for s in CLAIMABLE]),
+                or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now),
+            )
+        ).scalar_one()
+    )

@@ -1,0 +1,138 @@
+"""`mailer demo`: the whole main job on embedded defaults.
+
+Starts a private Redis (unless MAILER_REDIS_URL is set), the built-in SMTP
+sink, a Celery worker and beat; loads the sample issue and subscribers; sends
+part 1 now and part 2 a few seconds later through the scheduler; waits, then
+stops everything it started.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from mailer.db import make_engine, session_scope, upgrade
+from mailer.embedded.processes import Child, start_beat, start_worker
+from mailer.embedded.redis_server import EmbeddedRedis, start_embedded_redis
+from mailer.embedded.smtp_sink import SmtpSink
+from mailer.models import Part
+from mailer.services.sends import SendProgress, create_send, send_progress
+from mailer.services.subscribers import read_subscriber_csv, upsert_subscribers
+from mailer.settings import Settings
+
+DEMO_LIST = "cio-forum"
+
+
+@dataclass
+class DemoResult:
+    progress: list[tuple[str, SendProgress]] = field(default_factory=list)
+    outbox: Path | None = None
+    ok: bool = False
+    message: str = ""
+
+
+def _load_samples(settings: Settings, engine_url: str) -> list[tuple[str, int]]:
+    from mailer.compose.load import load_issue
+    from mailer.samples import SAMPLE_ISSUE_DIR, SAMPLE_SUBSCRIBERS_CSV
+
+    engine = make_engine(engine_url)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        result = load_issue(session=session, path=SAMPLE_ISSUE_DIR)
+        upsert_subscribers(
+            session=session, rows=read_subscriber_csv(SAMPLE_SUBSCRIBERS_CSV),
+            list_name=DEMO_LIST, consent_source="demo sample data",
+        )
+        issue_id = getattr(result, "issue_id", None)
+        query = select(Part.label, Part.id).order_by(Part.position)  # type: ignore[call-overload]
+        if issue_id is not None:
+            query = query.where(Part.issue_id == issue_id)
+        parts = [(label, pid) for label, pid in session.execute(query)]
+    engine.dispose()
+    return parts
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    part2_delay: float = 5.0,
+    timeout: float = 180.0,
+    on_progress: Callable[[list[tuple[str, SendProgress]]], None] | None = None,
+    fresh: bool = True,
+) -> DemoResult:
+    """Run the demo; return per-part progress and whether all is accounted for."""
+    var = settings.var_dir
+    demo_dir = var / "demo"
+    outbox = settings.outbox_dir
+    if fresh:
+        shutil.rmtree(demo_dir, ignore_errors=True)
+        shutil.rmtree(outbox, ignore_errors=True)
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    db_url = settings.database_url or f"sqlite:///{demo_dir / 'mailer.db'}"
+    redis: EmbeddedRedis | None = None
+    children: list[Child] = []
+    sink = SmtpSink(outbox).start()
+    result = DemoResult(outbox=outbox)
+    try:
+        redis_url = settings.redis_url
+        if not redis_url:
+            redis = start_embedded_redis(demo_dir / "redis")
+            redis_url = redis.url
+        parts = _load_samples(settings, db_url)
+        env = {
+            "MAILER_ENV": settings.env.value,
+            "MAILER_DATABASE_URL": db_url,
+            "MAILER_REDIS_URL": redis_url,
+            "MAILER_SMTP_URL": sink.url,
+            "MAILER_VAR_DIR": str(demo_dir),
+            "MAILER_BASE_URL": settings.base_url,
+            "MAILER_SECRET_KEY": settings.secret_key,
+            "MAILER_DISPATCH_INTERVAL": "1",
+            "MAILER_RATE_LIMIT": settings.rate_limit,
+        }
+        children.append(start_worker(env, demo_dir / "worker.log"))
+        children.append(start_beat(env, demo_dir / "beat.log"))
+        engine = make_engine(db_url)
+        now = datetime.now(UTC)
+        send_ids: list[tuple[str, int]] = []
+        with session_scope(engine) as session:
+            for i, (label, part_id) in enumerate(parts[:2]):
+                at = now + timedelta(seconds=part2_delay * i)
+                send = create_send(
+                    session=session, part_id=part_id, list_names=[DEMO_LIST], at=at,
+                    created_by="demo",
+                )
+                send_ids.append((label, int(send.id)))  # type: ignore[arg-type]
+        deadline = time.monotonic() + timeout
+        while True:
+            result.progress = [
+                (label, send_progress(engine=engine, send_id=sid)) for label, sid in send_ids
+            ]
+            if on_progress:
+                on_progress(result.progress)
+            if all(p.accounted and p.status.value in ("done", "cancelled")
+                   for _, p in result.progress):
+                break
+            dead = [c.name for c in children if c.process.poll() is not None]
+            if dead:
+                result.message = f"{', '.join(dead)} stopped unexpectedly; see {demo_dir}"
+                break
+            if time.monotonic() > deadline:
+                result.message = f"timed out after {timeout:.0f} s; see {demo_dir}/*.log"
+                break
+            time.sleep(0.5)
+        engine.dispose()
+        result.ok = not result.message and all(p.accounted for _, p in result.progress)
+        return result
+    finally:
+        for child in reversed(children):
+            child.stop()
+        sink.stop()
+        if redis is not None:
+            redis.stop()

@@ -1,0 +1,140 @@
+"""A built-in SMTP sink (aiosmtpd) that stores every accepted message as an
+`.eml` file. `mailer demo` uses it instead of a real relay; tests use it with
+a `FaultPlan`, the one seam where failures are injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope, Session
+
+from mailer.embedded.redis_server import free_port
+
+#: A fault decision: None (behave), an SMTP reply line such as "451 4.7.1 later",
+#: "drop" (close the connection without a reply) or ("sleep", seconds).
+Fault = str | tuple[str, float] | None
+
+
+@dataclass
+class FaultPlan:
+    """Decides, per stage ("RCPT" or "DATA") and recipient, what goes wrong.
+
+    `decide(stage, recipient, attempt)` gets the 1-based number of times that
+    recipient reached this stage.
+    """
+
+    decide: Callable[[str, str, int], Fault]
+    _seen: dict[tuple[str, str], int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_fault(self, stage: str, recipient: str) -> Fault:
+        with self._lock:
+            n = self._seen.get((stage, recipient), 0) + 1
+            self._seen[(stage, recipient)] = n
+        return self.decide(stage, recipient, n)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    mail_from: str
+    recipients: tuple[str, ...]
+    data: bytes
+    path: Path | None
+
+
+class SinkHandler:
+    def __init__(self, outbox: Path | None, faults: FaultPlan | None = None) -> None:
+        self.outbox = outbox
+        self.faults = faults
+        self.accepted: list[Accepted] = []
+        self._lock = threading.Lock()
+        if outbox:
+            outbox.mkdir(parents=True, exist_ok=True)
+
+    async def _apply(self, server: SMTPServer, fault: Fault) -> str | None:
+        if fault is None:
+            return None
+        if isinstance(fault, tuple):
+            await asyncio.sleep(fault[1])
+            return None
+        if fault == "drop":
+            if server.transport is not None:
+                server.transport.abort()
+            return "421 4.4.2 connection dropped by fault plan"
+        return fault
+
+    async def handle_RCPT(
+        self, server: SMTPServer, session: Session, envelope: Envelope, address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self.faults:
+            reply = await self._apply(server, self.faults.next_fault("RCPT", address))
+            if reply:
+                return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        if self.faults:
+            for rcpt in envelope.rcpt_tos:
+                reply = await self._apply(server, self.faults.next_fault("DATA", rcpt))
+                if reply:
+                    return reply
+        data = envelope.original_content or b""
+        path = None
+        if self.outbox:
+            name = f"{uuid.uuid4().hex}.eml"
+            tmp = self.outbox / f".{name}.tmp"
+            tmp.write_bytes(data)
+            path = self.outbox / name
+            tmp.replace(path)  # atomic: a reader never sees half a message
+        with self._lock:
+            self.accepted.append(
+                Accepted(str(envelope.mail_from), tuple(envelope.rcpt_tos), data, path)
+            )
+        return "250 2.0.0 OK: queued"
+
+
+class SmtpSink:
+    """An SMTP server on 127.0.0.1 in a background thread."""
+
+    def __init__(
+        self, outbox: Path | None = None, *, port: int | None = None,
+        faults: FaultPlan | None = None, **server_kwargs: Any,
+    ) -> None:
+        self.handler = SinkHandler(outbox, faults)
+        self.port = port or free_port()
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port,
+            server_kwargs={"decode_data": False, **server_kwargs},
+        )
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def accepted(self) -> list[Accepted]:
+        return self.handler.accepted
+
+    def start(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def __enter__(self) -> SmtpSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

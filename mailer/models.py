@@ -1,0 +1,181 @@
+"""Database tables (SQLModel; SQLite and PostgreSQL).
+
+The delivery ledger (`Delivery`) holds one row per (part, subscriber): the
+unique constraint is what makes "each subscriber gets each part once" a fact
+the database enforces, not a hope.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, DateTime, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Column[datetime]:
+    return Column(DateTime(timezone=True), nullable=nullable, index=index)
+
+
+class SubscriberStatus(StrEnum):
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class SendStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its time
+    RUNNING = "running"  # ledger frozen, deliveries in flight
+    PAUSED = "paused"
+    DONE = "done"  # every delivery is in a final state
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class Subscriber(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
+    name: str = ""
+    honorific: str = "様"
+    organisation: str = ""
+    organisation_kind: str = ""  # 都, 特別区, 市, 町, 村
+    job_title: str = ""
+    roles: str = ""  # ";"-separated tags: CIO;CISO
+    format: str = "html"  # html | text
+    charset: str = "utf-8"  # utf-8 | iso-2022-jp
+    status: SubscriberStatus = Field(
+        default=SubscriberStatus.ACTIVE, sa_column=Column(String(20), nullable=False, index=True)
+    )
+    consent_source: str = ""
+    consent_by: str = ""
+    consent_at: datetime | None = Field(default=None, sa_column=_ts())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class MailingList(SQLModel, table=True):
+    __tablename__ = "mailing_list"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(100), unique=True, nullable=False))
+    title: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class Membership(SQLModel, table=True):
+    list_id: int = Field(foreign_key="mailing_list.id", primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", primary_key=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class Suppression(SQLModel, table=True):
+    """Addresses never to be mailed (hard bounces, complaints, erasures)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
+    reason: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class Issue(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_column=Column(String(100), unique=True, nullable=False))
+    number: int
+    title: str
+    series: str = ""
+    document: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    source_digest: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class Part(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("issue_id", "label", name="uq_part_issue_label"),)
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", index=True)
+    label: str
+    position: int = 0
+    title: str
+    subject: str
+    scheduled_at: datetime | None = Field(default=None, sa_column=_ts())
+    document: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class Send(SQLModel, table=True):
+    """A part sent to one or more lists at a scheduled time."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    part_id: int = Field(foreign_key="part.id", index=True)
+    status: SendStatus = Field(
+        default=SendStatus.SCHEDULED, sa_column=Column(String(20), nullable=False, index=True)
+    )
+    scheduled_at: datetime = Field(sa_column=_ts(False, index=True))
+    started_at: datetime | None = Field(default=None, sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts())
+    recipients: int = 0  # frozen at start
+    note: str = ""  # why paused / what happened
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class SendList(SQLModel, table=True):
+    __tablename__ = "send_list"
+    send_id: int = Field(foreign_key="send.id", primary_key=True)
+    list_id: int = Field(foreign_key="mailing_list.id", primary_key=True)
+
+
+class Delivery(SQLModel, table=True):
+    """The ledger: one row per (part, subscriber). `sent` only after the
+    relay accepted the message."""
+
+    __table_args__ = (
+        UniqueConstraint("part_id", "subscriber_id", name="uq_delivery_part_subscriber"),
+        Index("ix_delivery_send_status", "send_id", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    send_id: int = Field(foreign_key="send.id")
+    part_id: int = Field(foreign_key="part.id")
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
+    email: str = Field(sa_column=Column(String(320), nullable=False))  # as frozen
+    status: DeliveryStatus = Field(
+        default=DeliveryStatus.PENDING, sa_column=Column(String(20), nullable=False)
+    )
+    attempts: int = 0
+    last_error: str = ""
+    message_id: str = ""
+    relay: str = ""
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_ts())
+    lease_until: datetime | None = Field(default=None, sa_column=_ts())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    sent_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class SubscriberEvent(SQLModel, table=True):
+    """Every change of a subscriber's status or preferences: who or what, when, why."""
+
+    __tablename__ = "subscriber_event"
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id", index=True)
+    kind: str  # unsubscribed, resubscribed, preferences, bounced, complained, imported
+    detail: str = ""
+    source: str = ""  # one-click, web, mailto, import, bounce, admin:<user>
+    delivery_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False, index=True))

@@ -1,0 +1,143 @@
+"""Build the long-lived objects a process needs from Settings.
+
+Workers call these once per process (after fork); nothing here imports Celery.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+
+import redis
+from sqlalchemy import Engine, select
+
+from mailer.compose.document import IssueDocument, PartDocument
+from mailer.db import make_engine
+from mailer.delivery.dispatch import Coordinator
+from mailer.delivery.engine import DeliveryConfig, DeliveryContext
+from mailer.delivery.ratelimit import RateLimiter, parse_rate
+from mailer.delivery.relays import RedisRelayHealth, RelayPool
+from mailer.delivery.retry import RetryPolicy
+from mailer.delivery.smtp import SmtpTransport
+from mailer.models import Issue, Part
+from mailer.render.message import PreparedPart, RenderConfig, prepare_part
+from mailer.settings import Settings
+
+
+def render_config(settings: Settings) -> RenderConfig:
+    return RenderConfig(
+        base_url=settings.base_url,
+        from_name=settings.from_name,
+        from_address=settings.from_address,
+        list_id=settings.list_id,
+        list_name=settings.list_name,
+    )
+
+
+def load_documents(engine: Engine, part_id: int) -> tuple[IssueDocument, PartDocument]:
+    """Return the stored issue and part documents of a part."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(Part.document, Issue.document)  # type: ignore[call-overload]
+            .join(Issue, Issue.id == Part.issue_id)  # type: ignore[arg-type]
+            .where(Part.id == part_id)
+        ).one()
+    part = PartDocument.model_validate_json(row[0])
+    issue_data = IssueDocument.model_validate_json(row[1]) if row[1] != "{}" else None
+    if issue_data is None:
+        raise LookupError(f"part {part_id}: its issue has no stored document")
+    issue = issue_data.model_copy(update={"parts": [part]})
+    return issue, part
+
+
+class PartCache:
+    """Prepared parts by id, rendered once per process (a part's content is
+    fixed once a send has started)."""
+
+    def __init__(self, engine: Engine, config: RenderConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self._get = functools.lru_cache(maxsize=32)(self._prepare)
+
+    def _prepare(self, part_id: int) -> PreparedPart:
+        issue, part = load_documents(self.engine, part_id)
+        return prepare_part(issue=issue, part=part, config=self.config)
+
+    def __call__(self, part_id: int) -> PreparedPart:
+        return self._get(part_id)
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    if not settings.redis_url:
+        raise RuntimeError("MAILER_REDIS_URL is not set (only `mailer demo` starts its own Redis)")
+    return redis.Redis.from_url(
+        settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+    )
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        base_seconds=settings.retry_base_seconds,
+        deadline_seconds=settings.retry_deadline_seconds,
+        relay_backoff_seconds=settings.relay_backoff_seconds,
+    )
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    return DeliveryConfig(
+        batch_size=settings.batch_size,
+        lease=timedelta(seconds=settings.lease_seconds),
+        retry=retry_policy(settings),
+        secrets=tuple(settings.secret_keys),
+        return_path_domain=settings.return_path_domain,
+        message_id_domain=settings.from_address.rsplit("@", 1)[1],
+        base_url=settings.base_url,
+    )
+
+
+class Runtime:
+    """Per-process singletons: DB engine, Redis client, part cache."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.effective_database_url)
+        self.redis = redis_client(settings)
+        self.parts = PartCache(self.engine, render_config(settings))
+        self.coordinator = Coordinator(self.redis)
+        self.rate = parse_rate(settings.rate_limit)
+
+    def delivery_context(self) -> DeliveryContext:
+        """A fresh context per task: new SMTP connections, shared caches."""
+        s = self.settings
+        relays = s.relays()
+        if not relays:
+            raise RuntimeError("MAILER_SMTP_URL is not set (only `mailer demo` starts a sink)")
+        transports = [SmtpTransport(r, timeout=s.smtp_timeout) for r in relays]
+
+        def before_send(relay_name: str) -> None:
+            RateLimiter(self.redis, key=f"mailer:rate:{relay_name}", rate=self.rate).acquire(1)
+
+        pool = RelayPool(
+            transports, RedisRelayHealth(self.redis),
+            backoff_seconds=s.relay_backoff_seconds, before_send=before_send,
+        )
+        sign = _dkim_signer(s)
+        return DeliveryContext(
+            engine=self.engine, config=delivery_config(s), pool=pool,
+            prepared_part=self.parts, **({"sign": sign} if sign else {}),
+        )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _dkim_signer(settings: Settings):  # type: ignore[no-untyped-def]
+    if not settings.dkim_key_file:
+        return None
+    from mailer.delivery.dkim import load_dkim_key, sign
+
+    key = load_dkim_key(
+        settings.dkim_key_file, selector=settings.dkim_selector,
+        domain=settings.from_address.rsplit("@", 1)[1],
+    )
+    return lambda data: sign(data, key)

@@ -1,0 +1,1 @@
+"""Use cases called by the CLI, the web app and the workers."""

@@ -1,0 +1,1 @@
+"""Test harness pieces shared by the suite and the benchmarks (real services)."""

@@ -1,0 +1,110 @@
+"""Settings: bad and missing values give one clear line naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailer.settings import SettingsError, load_settings
+
+STRONG = "x" * 40
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("MAILER_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_are_local_and_embedded() -> None:
+    s = load_settings()
+    assert s.env.value == "local"
+    assert s.redis_url is None and s.smtp_url is None
+    assert s.effective_database_url.startswith("sqlite:///")
+    assert s.effective_database_url.endswith("var/mailer.db")
+    assert s.from_address == "forum@mailer.example.com"
+
+
+def test_placeholder_secret_refused_outside_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILER_ENV", "production")
+    monkeypatch.setenv("MAILER_SECRET_KEY", "changeme")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value).startswith("MAILER_SECRET_KEY:")
+    assert "\n" not in str(err.value)
+
+
+def test_missing_secret_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILER_ENV", "production")
+    with pytest.raises(SettingsError, match="MAILER_SECRET_KEY"):
+        load_settings()
+
+
+def test_real_secret_accepted_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILER_ENV", "production")
+    monkeypatch.setenv("MAILER_SECRET_KEY", STRONG)
+    assert load_settings().secret_key == STRONG
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "needle"),
+    [
+        ("MAILER_SMTP_URL", "http://relay.example.com", "MAILER_SMTP_URL: 'http://relay.example.com': scheme"),
+        ("MAILER_SMTP_URL", "smtp://", "MAILER_SMTP_URL: smtp://…: a host is required"),
+        ("MAILER_DATABASE_URL", "mysql://x", "MAILER_DATABASE_URL: must be a sqlite"),
+        ("MAILER_REDIS_URL", "http://x", "MAILER_REDIS_URL: must be a redis:// URL"),
+        ("MAILER_BASE_URL", "mailer.example.com", "MAILER_BASE_URL: must be an absolute"),
+        ("MAILER_FROM", "nobody", "MAILER_FROM: must be an address"),
+        ("MAILER_RATE_LIMIT", "fast", "MAILER_RATE_LIMIT:"),
+        ("MAILER_ENV", "prod", "MAILER_ENV:"),
+        ("MAILER_BATCH_SIZE", "0", "MAILER_BATCH_SIZE:"),
+    ],
+)
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, needle: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert needle in str(err.value)
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_several_bad_values_one_line_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILER_REDIS_URL", "http://x")
+    monkeypatch.setenv("MAILER_BASE_URL", "nope")
+    lines = str(pytest.raises(SettingsError, load_settings).value).splitlines()
+    assert {line.split(":")[0] for line in lines} == {"MAILER_REDIS_URL", "MAILER_BASE_URL"}
+
+
+def test_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / ".env").write_text("MAILER_LIST_NAME=テスト通信\nMAILER_SMTP_URL=smtps://u:p%40ss@relay.example.com\n", encoding="utf-8")
+    s = load_settings()
+    assert s.list_name == "テスト通信"
+    relay = s.relays()[0]
+    assert (relay.scheme, relay.host, relay.port, relay.username, relay.password) == (
+        "smtps", "relay.example.com", 465, "u", "p@ss")
+
+
+def test_several_relays_in_failover_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILER_SMTP_URL", "smtp+starttls://a.example.com, smtp://b.example.com:2525")
+    relays = load_settings().relays()
+    assert [(r.name, r.starttls) for r in relays] == [
+        ("a.example.com:587", True), ("b.example.com:2525", False)]
+
+
+def test_secret_from_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "secret"
+    f.write_text(STRONG + "\n")
+    monkeypatch.setenv("MAILER_ENV", "production")
+    monkeypatch.setenv("MAILER_SECRET_KEY_FILE", str(f))
+    assert load_settings().secret_key == STRONG
+
+
+def test_unreadable_secret_file_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILER_SECRET_KEY_FILE", "/nonexistent/secret")
+    with pytest.raises(SettingsError, match="MAILER_SECRET_KEY_FILE: cannot read /nonexistent/secret"):
+        load_settings()

@@ -1,0 +1,73 @@
+"""The Celery application, configured from mailer's Settings.
+
+Run with `mailer worker` / `mailer beat` (or `celery -A workers.app …`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from mailer.settings import Settings, load_settings
+
+DISPATCH_TASK = "mailer.dispatch"
+DELIVER_TASK = "mailer.deliver_send"
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Return the Celery configuration derived from Settings."""
+    beat_schedule_file = str(settings.var_dir / "celerybeat-schedule")
+    return {
+        "broker_url": settings.redis_url,
+        "result_backend": None,
+        "task_ignore_result": True,
+        # At-least-once task delivery; the ledger makes sending exactly-once.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # No task waits anywhere near this long (no ETAs; batches end within
+        # their time budget), so the broker never re-delivers a live task.
+        "broker_transport_options": {"visibility_timeout": 3600},
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "Asia/Tokyo",
+        "enable_utc": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "beat_schedule_filename": beat_schedule_file,
+        "beat_schedule": {
+            "dispatch": {
+                "task": DISPATCH_TASK,
+                "schedule": settings.dispatch_interval,
+                "options": {"expires": max(5.0, settings.dispatch_interval * 5)},
+            }
+        },
+    }
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("mailer", include=["workers.tasks"])
+    app.conf.update(celery_config(settings))
+    return app
+
+
+settings = load_settings()
+app = make_celery(settings)
+
+
+@worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    # Each child opens its own database connections and Redis client.
+    from workers import tasks
+
+    tasks.reset_runtime()
+
+
+@worker_process_shutdown.connect
+def _on_shutdown(**_: Any) -> None:
+    from workers import tasks
+
+    tasks.reset_runtime()

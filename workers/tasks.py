@@ -1,0 +1,57 @@
+"""Thin Celery tasks: take ids, call a service, nothing else."""
+
+from __future__ import annotations
+
+import logging
+
+from mailer.delivery.dispatch import dispatch as dispatch_tick
+from mailer.delivery.engine import deliver_send
+from mailer.runtime import Runtime
+from workers.app import DELIVER_TASK, DISPATCH_TASK, app, settings
+
+log = logging.getLogger(__name__)
+_runtime: Runtime | None = None
+
+#: seconds one batch task may run before handing over to a fresh task
+TIME_BUDGET = 20.0
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(settings)
+    return _runtime
+
+
+def reset_runtime() -> None:
+    global _runtime
+    if _runtime is not None:
+        _runtime.dispose()
+    _runtime = None
+
+
+@app.task(name=DISPATCH_TASK, ignore_result=True)
+def dispatch() -> None:
+    rt = runtime()
+    report = dispatch_tick(
+        rt.engine, rt.coordinator, lambda send_id: deliver.delay(send_id),
+        parallelism=settings.parallelism, interval=settings.dispatch_interval,
+    )
+    if report.started or report.finished or report.released_leases:
+        log.info(
+            "dispatch: started %s finished %s released %s enqueued %s",
+            report.started, report.finished, report.released_leases, report.enqueued,
+        )
+
+
+@app.task(name=DELIVER_TASK, ignore_result=True, acks_late=True)
+def deliver(send_id: int) -> None:
+    rt = runtime()
+    rt.coordinator.refresh_workers_active(send_id, ttl_seconds=60)
+    report = deliver_send(rt.delivery_context(), send_id, time_budget=TIME_BUDGET)
+    log.info("send %s batch: %s", send_id, report)
+    if report.more_due:
+        rt.coordinator.refresh_workers_active(send_id, ttl_seconds=60)
+        deliver.delay(send_id)
+    else:
+        rt.coordinator.clear_workers_active(send_id)

@@ -8,7 +8,7 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 
 import pytest
-from render_fixtures import PERSONAS, make_slots
+from render_fixtures import PERSONAS, make_config, make_slots
 
 from mailer.compose.document import IssueDocument
 from mailer.render.errors import CharsetError, RenderError
@@ -204,3 +204,34 @@ def test_long_names_fold(issue: IssueDocument, config: RenderConfig, slots: Slot
     raw = personalize(prepared, Recipient(email="long.name@example.lg.jp", name=name), slots)
     assert_wire_format(raw, seven_bit=True)
     assert display_name(parse(raw), "To") == f"{name} 様"
+
+
+def _all_parts() -> list[tuple[str, IssueDocument, int]]:
+    from test_render_text import PARTS
+
+    return [(name, iss, iss.parts.index(part)) for name, iss, part in PARTS]
+
+
+@pytest.mark.parametrize(("name", "issue_doc", "index"), _all_parts(),
+                         ids=[p[0] for p in _all_parts()])
+@pytest.mark.parametrize("persona", ["html_utf8", "text_utf8_noname", "html_iso"])
+def test_every_part_roundtrips(name: str, issue_doc: IssueDocument, index: int,
+                               persona: str) -> None:
+    config = make_config()
+    prepared = prepare_part(issue=issue_doc, part=issue_doc.parts[index], config=config)
+    who, slots = PERSONAS[persona], make_slots(7)
+    if who.charset == "iso-2022-jp" and prepared.iso2022jp_problems:
+        with pytest.raises(CharsetError):
+            personalize(prepared, who, slots)
+        return
+    raw = personalize(prepared, who, slots)
+    assert_wire_format(raw, seven_bit=True)
+    msg = parse(raw)
+    assert msg["Subject"] == issue_doc.parts[index].subject
+    plain = msg.get_body(("plain",))
+    assert plain is not None
+    assert plain.get_content().replace("\r\n", "\n") == fill_text(prepared, who, slots)
+    if who.format == "html":
+        html = msg.get_body(("html",))
+        assert html is not None
+        assert html.get_content().replace("\r\n", "\n") == fill_html(prepared, who, slots)

@@ -81,7 +81,11 @@ def render_email_html(*, issue: IssueDocument, part: PartDocument, config: Rende
     """Return the email HTML with CSS inlined and slot markers in place."""
     template = environment().get_template("email/part.html.j2")
     html = template.render(issue=issue, part=part, ctx=_context(issue, part, config, slots=True))
-    return _normalise(_inliner().inline(html))
+    inlined = _inliner().inline(html)
+    # css_inline puts the kept <style> first in <head>; the charset must lead.
+    meta = '<meta charset="utf-8">'
+    inlined = inlined.replace(meta, "", 1).replace("<head>", "<head>" + meta, 1)
+    return _normalise(inlined)
 
 
 def render_web_part(*, issue: IssueDocument, part: PartDocument, config: RenderConfig) -> str:

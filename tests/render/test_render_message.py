@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 
@@ -57,6 +58,8 @@ def assert_wire_format(raw: bytes, *, seven_bit: bool) -> None:
         if seven_bit:
             assert all(b < 0x80 for b in line), line
     head = raw.split(b"\r\n\r\n", 1)[0]
+    words = re.findall(rb"=\?[^?]+\?[BQ]\?[^?]*\?=", head)
+    assert words and all(len(w) <= 75 for w in words)
     for line in head.split(b"\r\n"):
         assert len(line) <= 78 or b"List-Unsubscribe" in line or line.startswith(b" <"), line
 

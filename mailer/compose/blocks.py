@@ -83,7 +83,8 @@ def parse_body(root: SyntaxTreeNode, folder: Path, sink: ProblemSink) -> Body:
             open_turn = None
         if kind == "figure":
             figure = _figure(node, folder, sink)
-            if figure is not None and header is None and not blocks:
+            # A labelled image (スライド1, 画像1) is a figure even when it comes first.
+            if figure is not None and header is None and not blocks and figure.label is None:
                 header = figure
             elif figure is not None:
                 blocks.append(figure)

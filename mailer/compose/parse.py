@@ -117,7 +117,15 @@ def parse_part_file(
     text = _read(file, sink)
     if text is None:
         return None
-    root = SyntaxTreeNode(markdown().parse(text))
+    if not text.endswith("\n"):
+        # mdit-py-plugins' container rule can index past the end of a source
+        # that ends inside a quote without a newline.
+        text += "\n"
+    try:
+        root = SyntaxTreeNode(markdown().parse(text))
+    except IndexError as exc:  # a plugin bug must not crash the whole folder
+        sink.add(1, f"could not parse the Markdown ({exc}); check ::: blocks and quotes")
+        return None
     matter = next((n for n in root.children if n.type == "front_matter"), None)
     front: FrontMatterIn | None = None
     if matter is None:

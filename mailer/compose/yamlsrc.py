@@ -53,25 +53,44 @@ def compose_yaml(text: str, sink: ProblemSink, *, line_offset: int = 0) -> YamlS
     lines: dict[Loc, int] = {(): line_offset}
     if node is None:
         return YamlSource({}, lines)
-    data = _convert(node, (), lines, line_offset)
+    try:
+        data = _convert(node, (), lines, line_offset, set())
+    except _ShapeError as exc:
+        sink.add(exc.line, f"YAML: {exc.message}")
+        return None
     return YamlSource(data, lines)
+
+
+class _ShapeError(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
 
 
 _constructor = yaml.SafeLoader("")
 
 
-def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int], offset: int) -> Any:
-    lines[loc] = node.start_mark.line + offset
+def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int], offset: int, seen: set[int]) -> Any:
+    line = node.start_mark.line + offset
+    lines[loc] = line
+    if id(node) in seen:
+        # Aliases (*name) can make a structure refer to itself; editors never need them.
+        raise _ShapeError(line, "an alias (*name) that contains itself is not supported")
     if isinstance(node, yaml.MappingNode):
+        seen = seen | {id(node)}
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _ShapeError(key_node.start_mark.line + offset, "keys must be plain words")
             key = str(key_node.value)
             child = (*loc, key)
-            result[key] = _convert(value_node, child, lines, offset)
+            result[key] = _convert(value_node, child, lines, offset, seen)
             lines[child] = key_node.start_mark.line + offset
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*loc, i), lines, offset) for i, item in enumerate(node.value)]
+        seen = seen | {id(node)}
+        return [_convert(item, (*loc, i), lines, offset, seen) for i, item in enumerate(node.value)]
     assert isinstance(node, yaml.ScalarNode)
     if node.tag.endswith((":int", ":bool", ":null")):
         return _constructor.construct_object(node)

@@ -256,3 +256,18 @@ def test_not_utf8(issue: IssueCopy) -> None:
     )
     [problem] = issue.problems()
     assert problem.startswith("part2.md:1: not UTF-8 text")
+
+
+def test_front_matter_must_be_a_mapping(issue: IssueCopy) -> None:
+    text = issue.text("part2.md")
+    body = text[text.index("\n---\n") + 5 :]
+    issue.write("part2.md", "---\n- label\n- part2\n---\n" + body)
+    assert issue.problems() == ["part2.md:2: front matter: expected keys and values (key: value)"]
+
+
+def test_self_referencing_yaml_alias(issue: IssueCopy) -> None:
+    issue.replace("issue.yaml", "series: 都区市町村CIOフォーラム通信", "series: &s [*s]")
+    line = issue.line_of("issue.yaml", "series:")
+    assert issue.problems() == [
+        f"issue.yaml:{line}: YAML: an alias (*name) that contains itself is not supported"
+    ]

@@ -37,7 +37,7 @@ from mailer.compose.inline import Line, drop_chars, first_line, plain_text, span
 from mailer.compose.sections import CONTAINERS, credits_block, participants_block
 
 PROMPT_MARKS = ("―", "—", "─")  # U+2015 as printed; U+2014 and U+2500 as often typed
-_TURN_RE = re.compile(r"^【([^【】\s]{1,20})】")
+_TURN_RE = re.compile(r"^【\s*([^【】\n]{1,20}?)\s*】")
 _DATE_RE = re.compile(r"^(開催日|収録日|実施日)\s*[::]\s*(.+)$")
 _CAPTION_RE = re.compile(r"^((?:スライド|画像|写真|図|資料)\s*[0-9０-９]+)\s*[::]?\s*(.*)$")
 _UNSUPPORTED = {
@@ -112,7 +112,7 @@ def _classify(node: SyntaxTreeNode) -> str:
             return "prompt"
         if _TURN_RE.match(text):
             return "turn"
-        if _DATE_RE.match(text) and len(lines) == 1:
+        if _DATE_RE.match(text):
             return "date"
         return "continuation"
     if node.type.startswith("container_"):
@@ -140,13 +140,16 @@ def _block(node: SyntaxTreeNode, kind: str, folder: Path, sink: ProblemSink) -> 
         marks = len(text) - len(text.lstrip("".join(PROMPT_MARKS)))
         return [Prompt(spans=drop_chars(spans, marks))]
     if kind == "date":
-        m = _DATE_RE.match(split_lines(node)[0].text)
+        lines = split_lines(node)
+        m = _DATE_RE.match(lines[0].text)
         assert m is not None
+        # Lines after the date (会場:… for instance) stay an ordinary paragraph.
+        rest: list[Block] = [Paragraph(spans=spans_of(lines[1:], sink))] if lines[1:] else []
         try:
-            return [EventDate(label=m[1], date=parse_editor_date(m[2]))]
+            return [EventDate(label=m[1], date=parse_editor_date(m[2])), *rest]
         except DateError as exc:
             sink.add(line, f"{m[1]}: {exc}")
-            return []
+            return rest
     if kind == "continuation":
         return [Paragraph(spans=spans_of(split_lines(node), sink))]
     if kind == "container":
@@ -234,11 +237,14 @@ def _resolve_turns(blocks: list[Block], turns: list[_PendingTurn], sink: Problem
         if isinstance(block, Participants):
             for person in block.people:
                 people.setdefault(person.short, person)
+                # The full name (with or without its space) is accepted too.
+                people.setdefault(person.name, person)
+                people.setdefault(re.sub(r"\s+", "", person.name), person)
     seen: set[str] = set()
     for turn in turns:
         person = people.get(turn.speaker)
         if person is None:
-            known = "、".join(people) or "none"
+            known = "、".join(dict.fromkeys(p.short for p in people.values())) or "none"
             sink.add(
                 turn.line,
                 f"unknown speaker 【{turn.speaker}】: not in this part's participants "

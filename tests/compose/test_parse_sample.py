@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +18,7 @@ from mailer.compose.document import (
     Lead,
     NextPart,
     Note,
+    Paragraph,
     Participants,
     Prompt,
     Turn,
@@ -179,3 +182,22 @@ def test_closing_blocks(doc: IssueDocument) -> None:
 
 def test_document_round_trips_as_json(doc: IssueDocument) -> None:
     assert IssueDocument.model_validate_json(doc.model_dump_json()) == doc
+
+
+def test_speaker_by_full_name_and_date_with_venue(tmp_path: Path) -> None:
+    folder = tmp_path / "vol04"
+    shutil.copytree(SAMPLE_ISSUE_DIR, folder)
+    part1 = folder / "part1.md"
+    text = part1.read_text(encoding="utf-8")
+    text = text.replace("【髙橋】", "【髙橋 健一】", 1).replace("【中村】", "【中村誠】", 1)
+    text = text.replace(
+        "開催日:令和8年10月15日(木)", "開催日:令和8年10月15日(木)\n会場:武蔵野市役所"
+    )
+    part1.write_text(text, encoding="utf-8")
+    blocks = parse_issue_folder(folder).parts[0].blocks
+    turns = [b for b in blocks if isinstance(b, Turn)]
+    assert (turns[0].speaker, turns[0].label) == ("髙橋", TAKAHASHI_FIRST)
+    assert turns[2].speaker == "中村" and turns[2].first
+    at = next(i for i, b in enumerate(blocks) if isinstance(b, EventDate))
+    following = blocks[at + 1]
+    assert isinstance(following, Paragraph) and following.spans[0].text == "会場:武蔵野市役所"

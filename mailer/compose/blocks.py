@@ -79,8 +79,7 @@ def parse_body(root: SyntaxTreeNode, folder: Path, sink: ProblemSink) -> Body:
         if kind == "continuation" and open_turn is not None:
             open_turn.paragraphs.append(spans_of(split_lines(node), sink))
             continue
-        if kind != "hr":
-            open_turn = None
+        open_turn = None  # anything but a plain paragraph (*** included) ends a turn
         if kind == "figure":
             figure = _figure(node, folder, sink)
             # A labelled image (スライド1, 画像1) is a figure even when it comes first.

@@ -201,3 +201,18 @@ def test_speaker_by_full_name_and_date_with_venue(tmp_path: Path) -> None:
     at = next(i for i, b in enumerate(blocks) if isinstance(b, EventDate))
     following = blocks[at + 1]
     assert isinstance(following, Paragraph) and following.spans[0].text == "会場:武蔵野市役所"
+
+
+def test_rule_ends_a_turn(tmp_path: Path) -> None:
+    folder = tmp_path / "vol04"
+    shutil.copytree(SAMPLE_ISSUE_DIR, folder)
+    part1 = folder / "part1.md"
+    text = part1.read_text(encoding="utf-8")
+    marker = "兼務にしている理由ははっきりしています。"
+    part1.write_text(text.replace(marker, "***\n\n" + marker, 1), encoding="utf-8")
+    blocks = parse_issue_folder(folder).parts[0].blocks
+    first_turn = next(i for i, b in enumerate(blocks) if isinstance(b, Turn))
+    turn = blocks[first_turn]
+    assert isinstance(turn, Turn) and len(turn.paragraphs) == 1
+    after = blocks[first_turn + 1]
+    assert isinstance(after, Paragraph) and after.spans[0].text.startswith(marker)

@@ -11,11 +11,21 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, DateTime, Index, String, Text, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _status(enum: type[StrEnum], *, index: bool = False) -> Column[str]:
+    # Stored as plain strings (no native ENUM type: adding a state later is
+    # then a code change, not a schema change); loaded back as enum members.
+    return Column(
+        SAEnum(enum, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        nullable=False, index=index,
+    )
 
 
 def _ts(nullable: bool = True, index: bool = False) -> Column[datetime]:
@@ -59,7 +69,7 @@ class Subscriber(SQLModel, table=True):
     format: str = "html"  # html | text
     charset: str = "utf-8"  # utf-8 | iso-2022-jp
     status: SubscriberStatus = Field(
-        default=SubscriberStatus.ACTIVE, sa_column=Column(String(20), nullable=False, index=True)
+        default=SubscriberStatus.ACTIVE, sa_column=_status(SubscriberStatus, index=True)
     )
     consent_source: str = ""
     consent_by: str = ""
@@ -123,7 +133,7 @@ class Send(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     part_id: int = Field(foreign_key="part.id", index=True)
     status: SendStatus = Field(
-        default=SendStatus.SCHEDULED, sa_column=Column(String(20), nullable=False, index=True)
+        default=SendStatus.SCHEDULED, sa_column=_status(SendStatus, index=True)
     )
     scheduled_at: datetime = Field(sa_column=_ts(False, index=True))
     started_at: datetime | None = Field(default=None, sa_column=_ts())
@@ -155,7 +165,7 @@ class Delivery(SQLModel, table=True):
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
     email: str = Field(sa_column=Column(String(320), nullable=False))  # as frozen
     status: DeliveryStatus = Field(
-        default=DeliveryStatus.PENDING, sa_column=Column(String(20), nullable=False)
+        default=DeliveryStatus.PENDING, sa_column=_status(DeliveryStatus)
     )
     attempts: int = 0
     last_error: str = ""

@@ -6,6 +6,7 @@ Workers call these once per process (after fork); nothing here imports Celery.
 from __future__ import annotations
 
 import functools
+import json
 from datetime import timedelta
 
 import redis
@@ -43,10 +44,11 @@ def load_documents(engine: Engine, part_id: int) -> tuple[IssueDocument, PartDoc
             .where(Part.id == part_id)
         ).one()
     part = PartDocument.model_validate_json(row[0])
-    issue_data = IssueDocument.model_validate_json(row[1]) if row[1] != "{}" else None
-    if issue_data is None:
+    data = json.loads(row[1])
+    if not data:
         raise LookupError(f"part {part_id}: its issue has no stored document")
-    issue = issue_data.model_copy(update={"parts": [part]})
+    # The issue row stores everything but the parts (each part has its own row).
+    issue = IssueDocument.model_validate({**data, "parts": [part.model_dump()]})
     return issue, part
 
 

@@ -87,8 +87,11 @@ def freeze_recipients(
         cols, source
     )
     ins = ins.on_conflict_do_nothing(index_elements=["part_id", "subscriber_id"])
-    result = conn.execute(ins)
-    return int(result.rowcount or 0)
+    conn.execute(ins)
+    # Count rather than trust rowcount: drivers report -1 for INSERT … SELECT.
+    return int(
+        conn.execute(select(func.count()).where(D.c.send_id == send_id)).scalar_one()
+    )
 
 
 def claim_batch(

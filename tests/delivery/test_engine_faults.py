@@ -24,7 +24,7 @@ from mailer.services.sends import (
 )
 from mailer.testing.stack import Stack
 
-from .conftest import LIST, add_subscribers, seed
+from mailer.testing.seed import LIST, add_subscribers, seed
 
 pytestmark = pytest.mark.slow
 

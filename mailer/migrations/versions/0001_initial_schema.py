@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 07:20:54.558679
+Create Date: 2026-11-26 07:25:12.290388
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def upgrade() -> None:
     sa.Column('roles', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('format', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('charset', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.Enum('active', 'unsubscribed', 'bounced', 'complained', name='subscriberstatus', native_enum=False, length=20), nullable=False),
     sa.Column('consent_source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('consent_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('consent_at', sa.DateTime(timezone=True), nullable=True),
@@ -118,7 +118,7 @@ def upgrade() -> None:
     op.create_table('send',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('part_id', sa.Integer(), nullable=False),
-    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.Enum('scheduled', 'running', 'paused', 'done', 'cancelled', name='sendstatus', native_enum=False, length=20), nullable=False),
     sa.Column('scheduled_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
@@ -141,7 +141,7 @@ def upgrade() -> None:
     sa.Column('part_id', sa.Integer(), nullable=False),
     sa.Column('subscriber_id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'sending', 'sent', 'deferred', 'failed', 'skipped', 'cancelled', name='deliverystatus', native_enum=False, length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),

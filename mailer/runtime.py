@@ -129,6 +129,14 @@ class Runtime:
             prepared_part=self.parts, **({"sign": sign} if sign else {}),
         )
 
+    def preflight(self, send_id: int) -> list[str]:
+        """Errors that stop a due send from starting (it is paused with them)."""
+        from mailer.services.parts import send_preflight_errors
+
+        return send_preflight_errors(
+            engine=self.engine, send_id=send_id, config=self.parts.config
+        )
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -36,6 +36,7 @@ def dispatch() -> None:
     report = dispatch_tick(
         rt.engine, rt.coordinator, lambda send_id: deliver.delay(send_id),
         parallelism=settings.parallelism, interval=settings.dispatch_interval,
+        preflight=rt.preflight,
     )
     if report.started or report.finished or report.released_leases:
         log.info(

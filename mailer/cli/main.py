@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mailer.cli.parts import issue_app, part_app, test_send
 from mailer.cli.common import console, fail, parse_time, settings_or_exit, tokyo
 from mailer.db import make_engine, session_scope, upgrade
 from mailer.models import DeliveryStatus
@@ -27,6 +28,9 @@ from mailer.services.sends import (
 app = typer.Typer(help="mailer: newsletter distribution for serial magazines.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(issue_app, name="issue")
+app.add_typer(part_app, name="part")
+app.command("test-send")(test_send)
 
 
 @db_app.command("upgrade")

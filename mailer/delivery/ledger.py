@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.delivery.states import CLAIMABLE, OPEN_DELIVERY
@@ -208,7 +208,10 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datet
         .where(D.c.id == bindparam("b_id"), D.c.status == DeliveryStatus.SENDING.value)
         .values(
             status=bindparam("b_status"),
-            last_error=bindparam("b_error"),
+            # A success keeps the last error, so the history of a retried row shows.
+            last_error=case(
+                (bindparam("b_error") == "", D.c.last_error), else_=bindparam("b_error")
+            ),
             relay=bindparam("b_relay"),
             next_attempt_at=bindparam("b_next", type_=D.c.next_attempt_at.type),
             sent_at=bindparam("b_sent", type_=D.c.sent_at.type),

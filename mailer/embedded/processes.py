@@ -61,6 +61,7 @@ def start_worker(
 
 def start_beat(env: Mapping[str, str], log: Path, *, loglevel: str = "INFO") -> Child:
     schedule = Path(env.get("MAILER_VAR_DIR", "var")) / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
     return _spawn(
         "beat", ["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"], env, log
     )

@@ -20,7 +20,9 @@ from aiosmtpd.smtp import Envelope, Session
 from mailer.embedded.redis_server import free_port
 
 #: A fault decision: None (behave), an SMTP reply line such as "451 4.7.1 later",
-#: "drop" (close the connection without a reply) or ("sleep", seconds).
+#: "drop" (close the connection without a reply), ("sleep", seconds) before
+#: answering, or at DATA ("accept-then-sleep", seconds): store the message,
+#: then wait before the 250 reply (the ambiguous window a client cannot see).
 Fault = str | tuple[str, float] | None
 
 
@@ -84,11 +86,22 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        delay_after_accept = 0.0
         if self.faults:
             for rcpt in envelope.rcpt_tos:
-                reply = await self._apply(server, self.faults.next_fault("DATA", rcpt))
+                fault = self.faults.next_fault("DATA", rcpt)
+                if isinstance(fault, tuple) and fault[0] == "accept-then-sleep":
+                    delay_after_accept = fault[1]
+                    continue
+                reply = await self._apply(server, fault)
                 if reply:
                     return reply
+        self._store(envelope)
+        if delay_after_accept:
+            await asyncio.sleep(delay_after_accept)
+        return "250 2.0.0 OK: queued"
+
+    def _store(self, envelope: Envelope) -> None:
         data = envelope.original_content or b""
         path = None
         if self.outbox:
@@ -101,7 +114,6 @@ class SinkHandler:
             self.accepted.append(
                 Accepted(str(envelope.mail_from), tuple(envelope.rcpt_tos), data, path)
             )
-        return "250 2.0.0 OK: queued"
 
 
 class SmtpSink:
@@ -115,7 +127,7 @@ class SmtpSink:
         self.port = port or free_port()
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=self.port,
-            server_kwargs={"decode_data": False, **server_kwargs},
+            decode_data=False, **server_kwargs,
         )
 
     @property

@@ -148,13 +148,14 @@ def test_421_relay_fails_over_to_the_second(stack: Stack) -> None:
 
 
 def test_worker_killed_mid_batch_then_restarted(stack: Stack) -> None:
-    """SIGKILL while the relay holds message #7's data without replying: the
-    one ambiguous window, controlled here. Everyone else gets exactly one."""
+    """SIGKILL while the relay has accepted message #7 but not yet replied: the
+    one ambiguous window, controlled here. It is sent again after the lease
+    expires; everyone else gets exactly one."""
     data = seed(stack.engine, 30)
     stack.extra_env["MAILER_LEASE_SECONDS"] = "10"
     stuck = data.emails[7]
-    plan = FaultPlan(lambda st, r, a: ("sleep", 4.0) if st == "DATA" and r == stuck and a == 1
-                     else None)
+    plan = FaultPlan(lambda st, r, a: ("accept-then-sleep", 30.0)
+                     if st == "DATA" and r == stuck and a == 1 else None)
     sink = stack.add_sink(plan)
     worker = stack.start_worker(concurrency=1)
     stack.start_beat()

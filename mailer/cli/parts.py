@@ -1,0 +1,152 @@
+"""Verbs for issues and parts: load, check, preview, test-send."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mailer.cli.common import console, err_console, fail, settings_or_exit
+from mailer.db import make_engine, session_scope, upgrade
+from mailer.runtime import render_config
+
+issue_app = typer.Typer(help="Issues: load issue folders.", no_args_is_help=True)
+part_app = typer.Typer(help="Parts: preflight check and preview.", no_args_is_help=True)
+
+
+@issue_app.command("load")
+def issue_load(directory: Path = typer.Argument(..., help="the issue folder")) -> None:
+    """Validate and store an issue folder (create or update; idempotent).
+
+    Bad input is refused as a whole, every problem listed as file:line: message.
+    """
+    from mailer.compose.errors import IssueFolderError
+    from mailer.compose.load import load_issue
+
+    settings = settings_or_exit()
+    if not directory.is_dir():
+        fail(f"{directory}: not a folder")
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    try:
+        with session_scope(engine) as session:
+            result = load_issue(session=session, path=directory)
+    except IssueFolderError as exc:
+        for problem in exc.problems:
+            err_console.print(f"{directory / problem.file}:{problem.line}: {problem.message}",
+                              highlight=False, soft_wrap=True, markup=False)
+        fail(f"{len(exc.problems)} problem(s); nothing was stored")
+    console.print(f"issue {result.slug} (id {result.issue_id}): {result.status}")
+    table = Table("part", "status")
+    for label, status in result.parts.items():
+        table.add_row(label, str(status))
+    console.print(table)
+    _print_part_ids(engine, result.issue_id)
+
+
+def _print_part_ids(engine, issue_id: int) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from mailer.models import Part
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Part.id, Part.label, Part.subject)  # type: ignore[call-overload]
+            .where(Part.issue_id == issue_id).order_by(Part.position)
+        ).all()
+    for pid, label, subject in rows:
+        console.print(f"  part id {pid}: {label}  {subject}", highlight=False)
+
+
+@part_app.command("check")
+def part_check(part_id: int = typer.Argument(...)) -> None:
+    """Run the preflight check; exit 1 if anything would block a send."""
+    from mailer.services.parts import PartNotFound, preflight
+
+    settings = settings_or_exit()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        report = preflight(engine=engine, part_id=part_id, config=render_config(settings))
+    except PartNotFound as exc:
+        fail(str(exc))
+    for f in report.findings:
+        colour = "red" if f.severity == "error" else "yellow"
+        console.print(f"[{colour}]{f.severity}[/] {f.code} {f.where}: {f.message}",
+                      highlight=False, soft_wrap=True)
+    if report.iso2022jp_recipients:
+        console.print(f"ISO-2022-JP subscribers affected ({len(report.iso2022jp_recipients)}): "
+                      + ", ".join(report.iso2022jp_recipients), highlight=False)
+    console.print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@part_app.command("preview")
+def part_preview(
+    part_id: int = typer.Argument(...),
+    format: str = typer.Option("text", "--format", help="html, text, eml or sanitized"),
+    subscriber: str | None = typer.Option(None, "--subscriber", help="preview as this address"),
+    out: Path | None = typer.Option(None, "--out", help="write to this file instead of stdout"),
+) -> None:
+    """Show a part as a subscriber would receive it."""
+    from sqlalchemy import select
+
+    from mailer.models import Subscriber
+    from mailer.render.message import Recipient
+    from mailer.render.preview import preview
+    from mailer.services.parts import PartNotFound, documents
+
+    if format not in ("html", "text", "eml", "sanitized"):
+        fail(f"--format {format!r}: choose html, text, eml or sanitized")
+    settings = settings_or_exit()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        issue, part = documents(engine=engine, part_id=part_id)
+    except PartNotFound as exc:
+        fail(str(exc))
+    recipient = None
+    if subscriber:
+        with engine.connect() as conn:
+            sub = conn.execute(
+                select(Subscriber).where(Subscriber.email == subscriber.strip().lower())  # type: ignore[arg-type]
+            ).first()
+        if sub is None:
+            fail(f"--subscriber {subscriber}: no such subscriber")
+        recipient = Recipient(email=sub.email, name=sub.name or None, honorific=sub.honorific,
+                              format=sub.format, charset=sub.charset)
+    try:
+        result = preview(issue=issue, part=part, config=render_config(settings),
+                         format=format, recipient=recipient)  # type: ignore[arg-type]
+    except ValueError as exc:
+        fail(str(exc))
+    data = result if isinstance(result, bytes) else result.encode("utf-8")
+    if out:
+        out.write_bytes(data)
+        console.print(f"wrote {out} ({len(data)} bytes)")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+def test_send(
+    part_id: int = typer.Argument(...),
+    to: list[str] = typer.Option(..., "--to", help="recipient address (repeatable)"),
+) -> None:
+    """Send a part to the given addresses now, marked as a test; not recorded in the ledger."""
+    from mailer.services.parts import PartNotFound
+    from mailer.services.test_send import TestSendError, test_send_part
+
+    settings = settings_or_exit()
+    try:
+        results = test_send_part(settings=settings, part_id=part_id, addresses=to)
+    except (PartNotFound, TestSendError) as exc:
+        fail(str(exc))
+    failed = 0
+    for address, outcome in results:
+        ok = outcome == "sent"
+        failed += not ok
+        console.print(f"{address}: {'[green]' if ok else '[red]'}{outcome}[/]", highlight=False)
+    if failed:
+        raise typer.Exit(1)

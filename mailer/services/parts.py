@@ -1,0 +1,88 @@
+"""Parts: stored documents, preflight checks, previews, test sends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select
+
+from mailer.compose.document import IssueDocument, PartDocument
+from mailer.models import Membership, SendList, Subscriber, SubscriberStatus
+from mailer.render.message import RenderConfig
+from mailer.render.preflight import Finding, check_part
+from mailer.runtime import load_documents
+
+
+class PartNotFound(LookupError):
+    pass
+
+
+def documents(*, engine: Engine, part_id: int) -> tuple[IssueDocument, PartDocument]:
+    """Return (issue, part) documents; raise PartNotFound naming the id."""
+    try:
+        return load_documents(engine, part_id)
+    except Exception as exc:
+        from sqlalchemy.exc import NoResultFound
+
+        if isinstance(exc, NoResultFound):
+            raise PartNotFound(f"part {part_id}: no such part") from None
+        raise
+
+
+def iso2022jp_subscribers(*, engine: Engine, list_ids: Sequence[int] | None = None) -> list[str]:
+    """Return the active subscribers who asked for ISO-2022-JP (on the lists, if given)."""
+    sub = Subscriber.__table__  # type: ignore[attr-defined]
+    mem = Membership.__table__  # type: ignore[attr-defined]
+    query = select(sub.c.email).where(
+        sub.c.charset == "iso-2022-jp", sub.c.status == SubscriberStatus.ACTIVE.value
+    )
+    if list_ids is not None:
+        query = query.where(
+            sub.c.id.in_(select(mem.c.subscriber_id).where(mem.c.list_id.in_(list(list_ids))))
+        )
+    with engine.connect() as conn:
+        return sorted(conn.execute(query.order_by(sub.c.email)).scalars())
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    findings: list[Finding]
+    iso2022jp_recipients: list[str]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+
+def preflight(
+    *, engine: Engine, part_id: int, config: RenderConfig, list_ids: Sequence[int] | None = None
+) -> PreflightReport:
+    """Run the preflight check of a part for the given lists (all subscribers if None)."""
+    issue, part = documents(engine=engine, part_id=part_id)
+    iso = iso2022jp_subscribers(engine=engine, list_ids=list_ids)
+    findings = check_part(issue=issue, part=part, config=config, iso2022jp_recipients=len(iso))
+    return PreflightReport(findings=findings, iso2022jp_recipients=iso)
+
+
+def send_preflight_errors(*, engine: Engine, send_id: int, config: RenderConfig) -> list[str]:
+    """Return the preflight errors that block a send (empty: it may start)."""
+    from mailer.models import Send
+
+    sl = SendList.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        part_id = conn.execute(
+            select(Send.__table__.c.part_id).where(Send.__table__.c.id == send_id)  # type: ignore[attr-defined]
+        ).scalar_one()
+        list_ids = list(conn.execute(select(sl.c.list_id).where(sl.c.send_id == send_id)).scalars())
+    report = preflight(engine=engine, part_id=part_id, config=config, list_ids=list_ids)
+    return [f"{f.where}: {f.message}" if f.where else f.message for f in report.errors]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

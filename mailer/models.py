@@ -189,3 +189,30 @@ class SubscriberEvent(SQLModel, table=True):
     source: str = ""  # one-click, web, mailto, import, bounce, admin:<user>
     delivery_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False, index=True))
+
+
+class Segment(SQLModel, table=True):
+    """A saved filter over subscriber fields (e.g. all 特別区 CIOs)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(100), unique=True, nullable=False))
+    title: str = ""
+    filter_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class InboundMessage(SQLModel, table=True):
+    """A message that reached the bounce address: DSN, complaint, auto-reply or
+    unknown. Kept whole, so what could not be parsed is reported, not guessed."""
+
+    __tablename__ = "inbound_message"
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False, index=True))
+    mail_from: str = ""
+    rcpt_to: str = ""
+    kind: str = Field(default="unknown", sa_column=Column(String(20), nullable=False, index=True))
+    # dsn-hard, dsn-soft, complaint, autoreply, unknown
+    delivery_id: int | None = Field(default=None, index=True)
+    subscriber_id: int | None = Field(default=None, index=True)
+    summary: str = ""
+    raw: str = Field(default="", sa_column=Column(Text, nullable=False))

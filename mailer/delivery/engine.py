@@ -193,7 +193,12 @@ def _deliver_rows(
             report.stopped = "relays down"
             return False
         with ctx.engine.begin() as conn:
-            ledger.record_outcomes(conn, [outcome], now=ctx.now())
+            changed = ledger.record_outcomes(conn, [outcome], now=ctx.now())
+            if changed and outcome.smtp_rejected:
+                ledger.record_smtp_bounce(
+                    conn, delivery_id=row.delivery_id, subscriber_id=row.subscriber_id,
+                    email=row.email, reply=outcome.error, now=ctx.now(),
+                )
         if outcome.status is DeliveryStatus.SENT:
             report.sent += 1
         elif outcome.status is DeliveryStatus.DEFERRED:
@@ -226,7 +231,7 @@ def _attempt(
         return None
     except TransportError as exc:
         if exc.kind is FailureKind.PERMANENT:
-            return Outcome(row.delivery_id, DeliveryStatus.FAILED, str(exc))
+            return Outcome(row.delivery_id, DeliveryStatus.FAILED, str(exc), smtp_rejected=True)
         # DEFER, and AMBIGUOUS (no reply after the data): retry later. The
         # ambiguous case may deliver twice; losing a part is worse, and the
         # Message-ID stays the same (docs/delivery.md).

@@ -7,11 +7,12 @@ the whole transaction runs under BEGIN IMMEDIATE, see mailer.db).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, bindparam, case, exists, func, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, insert, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.delivery.states import CLAIMABLE, OPEN_DELIVERY
@@ -22,6 +23,7 @@ from mailer.models import (
     Send,
     SendStatus,
     Subscriber,
+    SubscriberEvent,
     SubscriberStatus,
     Suppression,
 )
@@ -31,6 +33,7 @@ SUB = Subscriber.__table__  # type: ignore[attr-defined]
 MEM = Membership.__table__  # type: ignore[attr-defined]
 SUP = Suppression.__table__  # type: ignore[attr-defined]
 SEND = Send.__table__  # type: ignore[attr-defined]
+EVT = SubscriberEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ class Outcome:
     relay: str = ""
     next_attempt_at: datetime | None = None
     refund_attempt: bool = False  # released without trying: the attempt does not count
+    smtp_rejected: bool = False  # a 5xx reply: recorded as a bounce too
 
 
 def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> int:
@@ -222,6 +226,37 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datet
     )
     result = conn.execute(stmt, params)
     return int(result.rowcount or 0)
+
+
+ADDRESS_FAILURE = re.compile(r"^5\d\d[ -]5\.1\.\d+")
+
+
+def record_smtp_bounce(
+    conn: Connection, *, delivery_id: int, subscriber_id: int, email: str, reply: str,
+    now: datetime,
+) -> bool:
+    """Record a permanent SMTP rejection as a bounce event; return True if the
+    reply says the address does not exist (5.1.x), which also marks the
+    subscriber bounced and suppresses the address."""
+    hard = bool(ADDRESS_FAILURE.match(reply))
+    conn.execute(
+        insert(EVT).values(
+            subscriber_id=subscriber_id, kind="bounced" if hard else "smtp-rejected",
+            detail=reply[:500], source="smtp", delivery_id=delivery_id, created_at=now,
+        )
+    )
+    if hard:
+        conn.execute(
+            update(SUB)
+            .where(SUB.c.id == subscriber_id, SUB.c.status == SubscriberStatus.ACTIVE.value)
+            .values(status=SubscriberStatus.BOUNCED.value, updated_at=now)
+        )
+        if not conn.execute(select(SUP.c.id).where(SUP.c.email == email)).first():
+            conn.execute(
+                insert(SUP).values(email=email, reason=f"hard bounce: {reply[:200]}",
+                                   created_at=now)
+            )
+    return hard
 
 
 def release_expired_leases(conn: Connection, *, now: datetime) -> int:

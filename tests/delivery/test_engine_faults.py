@@ -13,7 +13,15 @@ from sqlmodel import Session, select
 
 from mailer.db import session_scope
 from mailer.embedded.smtp_sink import Fault, FaultPlan, SmtpSink
-from mailer.models import Delivery, DeliveryStatus, SendStatus
+from mailer.models import (
+    Delivery,
+    DeliveryStatus,
+    SendStatus,
+    Subscriber,
+    SubscriberEvent,
+    SubscriberStatus,
+    Suppression,
+)
 from mailer.services.sends import (
     cancel_send,
     create_send,
@@ -103,6 +111,17 @@ def test_550_fails_the_row_only(stack: Stack) -> None:
     got = received(sink)
     assert set(got) == set(data.emails) - {data.emails[3], data.emails[7]}
     assert set(got.values()) == {1}
+    # 5.1.1 says the address does not exist: a hard bounce, recorded and suppressed
+    with Session(stack.engine) as session:
+        sub = session.exec(select(Subscriber).where(Subscriber.email == data.emails[3])).one()
+        events = session.exec(
+            select(SubscriberEvent).where(SubscriberEvent.subscriber_id == sub.id)
+            .where(SubscriberEvent.kind == "bounced")).all()
+        suppressed = session.exec(
+            select(Suppression).where(Suppression.email == data.emails[3])).all()
+    assert sub.status is SubscriberStatus.BOUNCED
+    assert len(events) == 1 and events[0].delivery_id == rows[data.emails[3]].id
+    assert len(suppressed) == 1
 
 
 def test_connection_dropped_mid_message_is_retried(stack: Stack) -> None:

@@ -300,3 +300,22 @@ def test_redis_restarted_mid_send(database_url: str, engine, tmp_path) -> None: 
     finally:
         stack.stop()
         server.stop()
+
+
+def test_due_send_starts_within_two_seconds(stack: Stack) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    data = seed(stack.engine, 3)
+    stack.add_sink()
+    stack.start_worker()
+    stack.start_beat()
+    time.sleep(3)  # let beat and worker settle
+    at = datetime.now(UTC) + timedelta(seconds=3)
+    with session_scope(stack.engine) as session:
+        send_id = int(create_send(session=session, part_id=data.part_id, list_names=[LIST],
+                                  at=at).id)  # type: ignore[arg-type]
+    p = stack.wait_for(send_id, done)
+    assert p.started_at is not None
+    lag = (p.started_at - at).total_seconds()
+    print(f"dispatcher lag: {lag:.2f} s")
+    assert 0 <= lag <= 2.0

@@ -1,0 +1,148 @@
+"""The `mailer` command line, run in-process with typer's runner against a
+real SQLite database (settings come from the environment, as for users)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from mailer.cli import app
+from mailer.db import make_engine
+from mailer.embedded.smtp_sink import SmtpSink
+from mailer.models import Issue, Part
+from mailer.samples import SAMPLE_ISSUE_DIR, SAMPLE_SUBSCRIBERS_CSV
+from mailer.testing.stack import TEST_SECRET
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("MAILER_") and not key.startswith("MAILER_TEST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAILER_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("MAILER_BASE_URL", "https://mailer.example.com")
+    yield tmp_path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def load_sample() -> list[int]:
+    code, out = run("issue", "load", str(SAMPLE_ISSUE_DIR))
+    assert code == 0, out
+    return [int(line.split("part id ")[1].split(":")[0])
+            for line in out.splitlines() if "part id " in line]
+
+
+def test_issue_load_is_idempotent(env: Path) -> None:
+    assert len(load_sample()) == 2
+    code, out = run("issue", "load", str(SAMPLE_ISSUE_DIR))
+    assert code == 0 and "unchanged" in out
+
+
+def test_bad_issue_folder_lists_every_problem_and_stores_nothing(env: Path) -> None:
+    bad = env / "vol99"
+    shutil.copytree(SAMPLE_ISSUE_DIR, bad)
+    part1 = bad / "part1.md"
+    text = part1.read_text(encoding="utf-8")
+    text = text.replace("subject:", "subjectx:", 1)
+    part1.write_text(text, encoding="utf-8")
+    (bad / "images" / next(p.name for p in (bad / "images").iterdir())).unlink()
+    code, out = run("issue", "load", str(bad))
+    assert code == 1
+    assert f"{bad / 'part1.md'}:" in out
+    assert "nothing was stored" in out
+    engine = make_engine(f"sqlite:///{env / 'cli.db'}")
+    with Session(engine) as session:
+        assert session.exec(select(Issue)).all() == []
+        assert session.exec(select(Part)).all() == []
+
+
+def test_part_check_and_preview(env: Path) -> None:
+    part_id = load_sample()[0]
+    code, out = run("part", "check", str(part_id))
+    assert code == 0, out
+    assert "0 error(s)" in out
+    code, out = run("part", "preview", str(part_id), "--format", "text")
+    assert code == 0
+    assert "【" in out and "https://mailer.example.com/archive/" in out
+    target = env / "p.eml"
+    code, out = run("part", "preview", str(part_id), "--format", "eml", "--out", str(target))
+    assert code == 0 and target.read_bytes().startswith(b"")
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in target.read_bytes()
+    code, out = run("part", "preview", str(part_id), "--format", "pdf")
+    assert code == 1 and "--format 'pdf'" in out
+    code, out = run("part", "check", "999")
+    assert code == 1 and "part 999: no such part" in out
+
+
+def test_send_status_and_control_errors(env: Path) -> None:
+    part_id = load_sample()[0]
+    from mailer.db import session_scope
+    from mailer.services.subscribers import read_subscriber_csv, upsert_subscribers
+
+    engine = make_engine(f"sqlite:///{env / 'cli.db'}")
+    with session_scope(engine) as session:
+        upsert_subscribers(session=session, rows=read_subscriber_csv(SAMPLE_SUBSCRIBERS_CSV),
+                           list_name="cio-forum")
+    code, out = run("send", str(part_id), "--list", "nolist")
+    assert code == 1 and "--list nolist: no such list" in out
+    code, out = run("schedule", str(part_id), "--list", "cio-forum", "--at", "tomorrow")
+    assert code == 1 and "not an ISO 8601 time" in out
+    code, out = run("schedule", str(part_id), "--list", "cio-forum", "--at", "2030-04-01T09:00")
+    assert code == 0 and "2030-04-01 09:00:00 JST" in out
+    code, out = run("status", str(part_id))
+    assert code == 0 and "scheduled" in out
+    code, out = run("pause", "1")
+    assert code == 0 and "paused" in out
+    code, out = run("resume", "1")
+    assert code == 0
+    code, out = run("cancel", "1")
+    assert code == 0
+    code, out = run("resume", "1")
+    assert code == 1 and "cannot become" in out
+    code, out = run("pause", "42")
+    assert code == 1 and "send 42: no such send" in out
+
+
+def test_test_send_goes_to_the_given_addresses_only(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    part_id = load_sample()[0]
+    with SmtpSink(env / "outbox") as sink:
+        monkeypatch.setenv("MAILER_SMTP_URL", sink.url)
+        code, out = run("test-send", str(part_id), "--to", "editor@example.com",
+                        "--to", "chief@example.org")
+        assert code == 0, out
+        assert [a.recipients for a in sink.accepted] == [("editor@example.com",),
+                                                         ("chief@example.org",)]
+        import email
+        import email.policy
+
+        msg = email.message_from_bytes(sink.accepted[0].data, policy=email.policy.default)
+        assert "テスト" in str(msg["Subject"])
+        code, out = run("test-send", str(part_id), "--to", "not-an-address")
+        assert code == 1 and "--to not-an-address" in out
+    engine = make_engine(f"sqlite:///{env / 'cli.db'}")
+    from mailer.models import Delivery
+
+    with Session(engine) as session:
+        assert session.exec(select(Delivery)).all() == []
+
+
+def test_bad_setting_is_one_line(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILER_SMTP_URL", "ftp://x")
+    code, out = run("status", "1")
+    assert code == 2
+    assert "MAILER_SMTP_URL" in out and len(out.strip().splitlines()) == 1

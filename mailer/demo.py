@@ -46,8 +46,10 @@ def _load_samples(settings: Settings, engine_url: str) -> list[tuple[str, int]]:
     with session_scope(engine) as session:
         result = load_issue(session=session, path=SAMPLE_ISSUE_DIR)
         upsert_subscribers(
-            session=session, rows=read_subscriber_csv(SAMPLE_SUBSCRIBERS_CSV),
-            list_name=DEMO_LIST, consent_source="demo sample data",
+            session=session,
+            rows=read_subscriber_csv(SAMPLE_SUBSCRIBERS_CSV),
+            list_name=DEMO_LIST,
+            consent_source="demo sample data",
         )
         issue_id = getattr(result, "issue_id", None)
         query = select(Part.label, Part.id).order_by(Part.position)  # type: ignore[call-overload]
@@ -105,7 +107,10 @@ def run_demo(
             for i, (label, part_id) in enumerate(parts[:2]):
                 at = now + timedelta(seconds=part2_delay * i)
                 send = create_send(
-                    session=session, part_id=part_id, list_names=[DEMO_LIST], at=at,
+                    session=session,
+                    part_id=part_id,
+                    list_names=[DEMO_LIST],
+                    at=at,
                     created_by="demo",
                 )
                 send_ids.append((label, int(send.id)))  # type: ignore[arg-type]
@@ -116,8 +121,9 @@ def run_demo(
             ]
             if on_progress:
                 on_progress(result.progress)
-            if all(p.accounted and p.status.value in ("done", "cancelled")
-                   for _, p in result.progress):
+            if all(
+                p.accounted and p.status.value in ("done", "cancelled") for _, p in result.progress
+            ):
                 break
             dead = [c.name for c in children if c.process.poll() is not None]
             if dead:

@@ -24,7 +24,8 @@ def _status(enum: type[StrEnum], *, index: bool = False) -> Column[str]:
     # then a code change, not a schema change); loaded back as enum members.
     return Column(
         SAEnum(enum, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
-        nullable=False, index=index,
+        nullable=False,
+        index=index,
     )
 
 

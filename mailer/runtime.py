@@ -120,22 +120,25 @@ class Runtime:
             RateLimiter(self.redis, key=f"mailer:rate:{relay_name}", rate=self.rate).acquire(1)
 
         pool = RelayPool(
-            transports, RedisRelayHealth(self.redis),
-            backoff_seconds=s.relay_backoff_seconds, before_send=before_send,
+            transports,
+            RedisRelayHealth(self.redis),
+            backoff_seconds=s.relay_backoff_seconds,
+            before_send=before_send,
         )
         sign = _dkim_signer(s)
         return DeliveryContext(
-            engine=self.engine, config=delivery_config(s), pool=pool,
-            prepared_part=self.parts, **({"sign": sign} if sign else {}),
+            engine=self.engine,
+            config=delivery_config(s),
+            pool=pool,
+            prepared_part=self.parts,
+            **({"sign": sign} if sign else {}),
         )
 
     def preflight(self, send_id: int) -> list[str]:
         """Errors that stop a due send from starting (it is paused with them)."""
         from mailer.services.parts import send_preflight_errors
 
-        return send_preflight_errors(
-            engine=self.engine, send_id=send_id, config=self.parts.config
-        )
+        return send_preflight_errors(engine=self.engine, send_id=send_id, config=self.parts.config)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -147,7 +150,8 @@ def _dkim_signer(settings: Settings):  # type: ignore[no-untyped-def]
     from mailer.delivery.dkim import load_dkim_key, sign
 
     key = load_dkim_key(
-        settings.dkim_key_file, selector=settings.dkim_selector,
+        settings.dkim_key_file,
+        selector=settings.dkim_selector,
         domain=settings.from_address.rsplit("@", 1)[1],
     )
     return lambda data: sign(data, key)

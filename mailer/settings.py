@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     """The service's configuration. Field `x` is read from `MAILER_X`."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MAILER_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        env_prefix="MAILER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
         populate_by_name=True,
     )
 

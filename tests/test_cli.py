@@ -43,8 +43,11 @@ def run(*args: str) -> tuple[int, str]:
 def load_sample() -> list[int]:
     code, out = run("issue", "load", str(SAMPLE_ISSUE_DIR))
     assert code == 0, out
-    return [int(line.split("part id ")[1].split(":")[0])
-            for line in out.splitlines() if "part id " in line]
+    return [
+        int(line.split("part id ")[1].split(":")[0])
+        for line in out.splitlines()
+        if "part id " in line
+    ]
 
 
 def test_issue_load_is_idempotent(env: Path) -> None:
@@ -96,8 +99,9 @@ def test_send_status_and_control_errors(env: Path) -> None:
 
     engine = make_engine(f"sqlite:///{env / 'cli.db'}")
     with session_scope(engine) as session:
-        upsert_subscribers(session=session, rows=read_subscriber_csv(SAMPLE_SUBSCRIBERS_CSV),
-                           list_name="cio-forum")
+        upsert_subscribers(
+            session=session, rows=read_subscriber_csv(SAMPLE_SUBSCRIBERS_CSV), list_name="cio-forum"
+        )
     code, out = run("send", str(part_id), "--list", "nolist")
     assert code == 1 and "--list nolist: no such list" in out
     code, out = run("schedule", str(part_id), "--list", "cio-forum", "--at", "tomorrow")
@@ -118,15 +122,20 @@ def test_send_status_and_control_errors(env: Path) -> None:
     assert code == 1 and "send 42: no such send" in out
 
 
-def test_test_send_goes_to_the_given_addresses_only(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_test_send_goes_to_the_given_addresses_only(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     part_id = load_sample()[0]
     with SmtpSink(env / "outbox") as sink:
         monkeypatch.setenv("MAILER_SMTP_URL", sink.url)
-        code, out = run("test-send", str(part_id), "--to", "editor@example.com",
-                        "--to", "chief@example.org")
+        code, out = run(
+            "test-send", str(part_id), "--to", "editor@example.com", "--to", "chief@example.org"
+        )
         assert code == 0, out
-        assert [a.recipients for a in sink.accepted] == [("editor@example.com",),
-                                                         ("chief@example.org",)]
+        assert [a.recipients for a in sink.accepted] == [
+            ("editor@example.com",),
+            ("chief@example.org",),
+        ]
         import email
         import email.policy
 

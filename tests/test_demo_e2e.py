@@ -28,8 +28,12 @@ def test_demo_delivers_each_part_once_to_each_subscriber(
 ) -> None:
     redis.Redis.from_url(redis_url).flushdb()
     settings = load_settings(
-        var_dir=tmp_path / "var", database_url=database_url, redis_url=redis_url,
-        secret_key=TEST_SECRET, base_url="https://mailer.example.com", rate_limit="500/s",
+        var_dir=tmp_path / "var",
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=TEST_SECRET,
+        base_url="https://mailer.example.com",
+        rate_limit="500/s",
     )
     result = run_demo(settings, part2_delay=3.0, timeout=150)
     assert result.ok, result.message

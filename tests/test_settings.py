@@ -52,7 +52,11 @@ def test_real_secret_accepted_in_production(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize(
     ("var", "value", "needle"),
     [
-        ("MAILER_SMTP_URL", "http://relay.example.com", "MAILER_SMTP_URL: 'http://relay.example.com': scheme"),
+        (
+            "MAILER_SMTP_URL",
+            "http://relay.example.com",
+            "MAILER_SMTP_URL: 'http://relay.example.com': scheme",
+        ),
         ("MAILER_SMTP_URL", "smtp://", "MAILER_SMTP_URL: smtp://…: a host is required"),
         ("MAILER_DATABASE_URL", "mysql://x", "MAILER_DATABASE_URL: must be a sqlite"),
         ("MAILER_REDIS_URL", "http://x", "MAILER_REDIS_URL: must be a redis:// URL"),
@@ -76,24 +80,38 @@ def test_bad_values_name_the_variable(
 def test_several_bad_values_one_line_each(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAILER_REDIS_URL", "http://x")
     monkeypatch.setenv("MAILER_BASE_URL", "nope")
-    lines = str(pytest.raises(SettingsError, load_settings).value).splitlines()
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    lines = str(err.value).splitlines()
     assert {line.split(":")[0] for line in lines} == {"MAILER_REDIS_URL", "MAILER_BASE_URL"}
 
 
 def test_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    (tmp_path / ".env").write_text("MAILER_LIST_NAME=テスト通信\nMAILER_SMTP_URL=smtps://u:p%40ss@relay.example.com\n", encoding="utf-8")
+    (tmp_path / ".env").write_text(
+        "MAILER_LIST_NAME=テスト通信\nMAILER_SMTP_URL=smtps://u:p%40ss@relay.example.com\n",
+        encoding="utf-8",
+    )
     s = load_settings()
     assert s.list_name == "テスト通信"
     relay = s.relays()[0]
     assert (relay.scheme, relay.host, relay.port, relay.username, relay.password) == (
-        "smtps", "relay.example.com", 465, "u", "p@ss")
+        "smtps",
+        "relay.example.com",
+        465,
+        "u",
+        "p@ss",
+    )
 
 
 def test_several_relays_in_failover_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MAILER_SMTP_URL", "smtp+starttls://a.example.com, smtp://b.example.com:2525")
+    monkeypatch.setenv(
+        "MAILER_SMTP_URL", "smtp+starttls://a.example.com, smtp://b.example.com:2525"
+    )
     relays = load_settings().relays()
     assert [(r.name, r.starttls) for r in relays] == [
-        ("a.example.com:587", True), ("b.example.com:2525", False)]
+        ("a.example.com:587", True),
+        ("b.example.com:2525", False),
+    ]
 
 
 def test_secret_from_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
@@ -106,5 +124,7 @@ def test_secret_from_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  #
 
 def test_unreadable_secret_file_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAILER_SECRET_KEY_FILE", "/nonexistent/secret")
-    with pytest.raises(SettingsError, match="MAILER_SECRET_KEY_FILE: cannot read /nonexistent/secret"):
+    with pytest.raises(
+        SettingsError, match="MAILER_SECRET_KEY_FILE: cannot read /nonexistent/secret"
+    ):
         load_settings()

@@ -34,14 +34,20 @@ def reset_runtime() -> None:
 def dispatch() -> None:
     rt = runtime()
     report = dispatch_tick(
-        rt.engine, rt.coordinator, lambda send_id: deliver.delay(send_id),
-        parallelism=settings.parallelism, interval=settings.dispatch_interval,
+        rt.engine,
+        rt.coordinator,
+        lambda send_id: deliver.delay(send_id),
+        parallelism=settings.parallelism,
+        interval=settings.dispatch_interval,
         preflight=rt.preflight,
     )
     if report.started or report.finished or report.released_leases:
         log.info(
             "dispatch: started %s finished %s released %s enqueued %s",
-            report.started, report.finished, report.released_leases, report.enqueued,
+            report.started,
+            report.finished,
+            report.released_leases,
+            report.enqueued,
         )
 
 

@@ -35,8 +35,10 @@ def parse_time(text: str, *, option: str = "--at") -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("/", "-"))
     except ValueError:
-        fail(f"{option} {text!r}: not an ISO 8601 time (e.g. 2026-12-01T09:00 or "
-             "2026-12-01T09:00+09:00)")
+        fail(
+            f"{option} {text!r}: not an ISO 8601 time (e.g. 2026-12-01T09:00 or "
+            "2026-12-01T09:00+09:00)"
+        )
     return value if value.tzinfo else value.replace(tzinfo=TOKYO)
 
 

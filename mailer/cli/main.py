@@ -6,11 +6,18 @@ import os
 import sys
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from mailer.cli.parts import issue_app, part_app, test_send
 from mailer.cli.common import console, fail, parse_time, settings_or_exit, tokyo
+from mailer.cli.parts import issue_app, part_app, test_send
 from mailer.db import make_engine, session_scope, upgrade
 from mailer.models import DeliveryStatus
 from mailer.services.sends import (
@@ -25,7 +32,9 @@ from mailer.services.sends import (
     sends_for_part,
 )
 
-app = typer.Typer(help="mailer: newsletter distribution for serial magazines.", no_args_is_help=True)
+app = typer.Typer(
+    help="mailer: newsletter distribution for serial magazines.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(issue_app, name="issue")
@@ -52,19 +61,31 @@ def demo(
 
     settings = settings_or_exit()
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[state]}"), TimeElapsedColumn(), console=console,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[state]}"),
+        TimeElapsedColumn(),
+        console=console,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def show(items: list[tuple[str, SendProgress]]) -> None:
         for label, p in items:
-            done = sum(p.counts[s] for s in (DeliveryStatus.SENT, DeliveryStatus.FAILED,
-                                               DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED))
+            done = sum(
+                p.counts[s]
+                for s in (
+                    DeliveryStatus.SENT,
+                    DeliveryStatus.FAILED,
+                    DeliveryStatus.SKIPPED,
+                    DeliveryStatus.CANCELLED,
+                )
+            )
             if label not in tasks:
                 tasks[label] = progress.add_task(label, total=max(p.recipients, 1), state="")
-            progress.update(tasks[label], completed=done, total=max(p.recipients, 1),
-                            state=p.status.value)
+            progress.update(
+                tasks[label], completed=done, total=max(p.recipients, 1), state=p.status.value
+            )
 
     console.print("[bold]mailer demo[/]: starting Redis, SMTP sink, worker and beat …")
     with progress:
@@ -82,9 +103,16 @@ def summary_table(items: list[tuple[str, SendProgress]]) -> Table:
         table.add_column(col, justify="right" if col not in ("part", "status") else "left")
     for label, p in items:
         c = p.counts
-        table.add_row(label, str(p.send_id), p.status.value, str(p.recipients),
-                      str(c[DeliveryStatus.SENT]), str(c[DeliveryStatus.DEFERRED]),
-                      str(c[DeliveryStatus.FAILED]), str(c[DeliveryStatus.SKIPPED]))
+        table.add_row(
+            label,
+            str(p.send_id),
+            p.status.value,
+            str(p.recipients),
+            str(c[DeliveryStatus.SENT]),
+            str(c[DeliveryStatus.DEFERRED]),
+            str(c[DeliveryStatus.FAILED]),
+            str(c[DeliveryStatus.SKIPPED]),
+        )
     return table
 
 
@@ -110,8 +138,9 @@ def beat(loglevel: str = typer.Option("INFO")) -> None:
         fail("MAILER_REDIS_URL: required for `mailer beat`")
     from workers.app import app as celery_app
 
-    celery_app.start(["beat", f"--loglevel={loglevel}",
-                      f"--schedule={settings.var_dir / 'celerybeat-schedule'}"])
+    celery_app.start(
+        ["beat", f"--loglevel={loglevel}", f"--schedule={settings.var_dir / 'celerybeat-schedule'}"]
+    )
 
 
 def _schedule(part_id: int, lists: list[str], at: str | None) -> None:
@@ -120,8 +149,13 @@ def _schedule(part_id: int, lists: list[str], at: str | None) -> None:
     engine = make_engine(settings.effective_database_url)
     try:
         with session_scope(engine) as session:
-            send = create_send(session=session, part_id=part_id, list_names=lists, at=when,
-                               created_by=os.environ.get("USER", "cli"))
+            send = create_send(
+                session=session,
+                part_id=part_id,
+                list_names=lists,
+                at=when,
+                created_by=os.environ.get("USER", "cli"),
+            )
             send_id, scheduled = send.id, send.scheduled_at
     except SendError as exc:
         fail(str(exc))
@@ -160,13 +194,17 @@ def print_progress(p: SendProgress) -> None:
         table.add_row(state.value, str(n))
     console.print(table)
     eta = f"{p.eta_seconds:.0f} s" if p.eta_seconds is not None else "-"
-    console.print(f"scheduled {tokyo(p.scheduled_at)}  started {tokyo(p.started_at)}  "
-                  f"finished {tokyo(p.finished_at)}")
-    console.print(f"recipients (frozen at start): {p.recipients}  rate: "
-                  f"{p.rate_per_second:.1f}/s  ETA: {eta}")
+    console.print(
+        f"scheduled {tokyo(p.scheduled_at)}  started {tokyo(p.started_at)}  "
+        f"finished {tokyo(p.finished_at)}"
+    )
+    console.print(
+        f"recipients (frozen at start): {p.recipients}  rate: {p.rate_per_second:.1f}/s  ETA: {eta}"
+    )
     if p.later_joiners:
-        console.print(f"{p.later_joiners} subscriber(s) joined the lists after the start "
-                      "and are not included")
+        console.print(
+            f"{p.later_joiners} subscriber(s) joined the lists after the start and are not included"
+        )
     if p.note:
         console.print(f"note: {p.note}")
 

@@ -35,8 +35,12 @@ def issue_load(directory: Path = typer.Argument(..., help="the issue folder")) -
             result = load_issue(session=session, path=directory)
     except IssueFolderError as exc:
         for problem in exc.problems:
-            err_console.print(f"{directory / problem.file}:{problem.line}: {problem.message}",
-                              highlight=False, soft_wrap=True, markup=False)
+            err_console.print(
+                f"{directory / problem.file}:{problem.line}: {problem.message}",
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
         fail(f"{len(exc.problems)} problem(s); nothing was stored")
     console.print(f"issue {result.slug} (id {result.issue_id}): {result.status}")
     table = Table("part", "status")
@@ -54,7 +58,8 @@ def _print_part_ids(engine, issue_id: int) -> None:  # type: ignore[no-untyped-d
     with engine.connect() as conn:
         rows = conn.execute(
             select(Part.id, Part.label, Part.subject)  # type: ignore[call-overload]
-            .where(Part.issue_id == issue_id).order_by(Part.position)
+            .where(Part.issue_id == issue_id)
+            .order_by(Part.position)
         ).all()
     for pid, label, subject in rows:
         console.print(f"  part id {pid}: {label}  {subject}", highlight=False)
@@ -73,11 +78,17 @@ def part_check(part_id: int = typer.Argument(...)) -> None:
         fail(str(exc))
     for f in report.findings:
         colour = "red" if f.severity == "error" else "yellow"
-        console.print(f"[{colour}]{f.severity}[/] {f.code} {f.where}: {f.message}",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"[{colour}]{f.severity}[/] {f.code} {f.where}: {f.message}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if report.iso2022jp_recipients:
-        console.print(f"ISO-2022-JP subscribers affected ({len(report.iso2022jp_recipients)}): "
-                      + ", ".join(report.iso2022jp_recipients), highlight=False)
+        console.print(
+            f"ISO-2022-JP subscribers affected ({len(report.iso2022jp_recipients)}): "
+            + ", ".join(report.iso2022jp_recipients),
+            highlight=False,
+        )
     console.print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     if report.errors:
         raise typer.Exit(1)
@@ -114,11 +125,21 @@ def part_preview(
             ).first()
         if sub is None:
             fail(f"--subscriber {subscriber}: no such subscriber")
-        recipient = Recipient(email=sub.email, name=sub.name or None, honorific=sub.honorific,
-                              format=sub.format, charset=sub.charset)
+        recipient = Recipient(
+            email=sub.email,
+            name=sub.name or None,
+            honorific=sub.honorific,
+            format=sub.format,
+            charset=sub.charset,
+        )
     try:
-        result = preview(issue=issue, part=part, config=render_config(settings),
-                         format=format, recipient=recipient)  # type: ignore[arg-type]
+        result = preview(  # format was checked above
+            issue=issue,
+            part=part,
+            config=render_config(settings),
+            format=format,  # type: ignore[arg-type]
+            recipient=recipient,
+        )
     except ValueError as exc:
         fail(str(exc))
     data = result if isinstance(result, bytes) else result.encode("utf-8")

@@ -44,7 +44,9 @@ class Coordinator:
         self.client.eval(  # type: ignore[attr-defined]
             "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
             " return 0",
-            1, self.prefix + "dispatcher-lock", token,
+            1,
+            self.prefix + "dispatcher-lock",
+            token,
         )
 
     def workers_active(self, send_id: int) -> bool:
@@ -77,7 +79,10 @@ class DispatchReport:
 
 
 def start_send(
-    engine: Engine, send_id: int, *, now: datetime,
+    engine: Engine,
+    send_id: int,
+    *,
+    now: datetime,
     preflight: Callable[[int], list[str]] | None = None,
 ) -> bool:
     """Move a due scheduled send to running and freeze its recipients.
@@ -93,8 +98,11 @@ def start_send(
             res = conn.execute(
                 update(SEND)
                 .where(SEND.c.id == send_id, SEND.c.status == SendStatus.SCHEDULED.value)
-                .values(status=SendStatus.PAUSED.value, updated_at=now,
-                        note="preflight errors: " + "; ".join(errors)[:900])
+                .values(
+                    status=SendStatus.PAUSED.value,
+                    updated_at=now,
+                    note="preflight errors: " + "; ".join(errors)[:900],
+                )
             )
             return False
         res = conn.execute(
@@ -148,18 +156,22 @@ def dispatch(
         with engine.begin() as conn:
             report.released_leases = ledger.release_expired_leases(conn, now=now)
         with engine.connect() as conn:
-            due = list(conn.execute(
-                select(SEND.c.id).where(
-                    SEND.c.status == SendStatus.SCHEDULED.value, SEND.c.scheduled_at <= now
-                ).order_by(SEND.c.scheduled_at, SEND.c.id)
-            ).scalars())
+            due = list(
+                conn.execute(
+                    select(SEND.c.id)
+                    .where(SEND.c.status == SendStatus.SCHEDULED.value, SEND.c.scheduled_at <= now)
+                    .order_by(SEND.c.scheduled_at, SEND.c.id)
+                ).scalars()
+            )
         for send_id in due:
             if start_send(engine, send_id, now=now, preflight=preflight):
                 report.started.append(send_id)
         with engine.connect() as conn:
-            running = list(conn.execute(
-                select(SEND.c.id).where(SEND.c.status == SendStatus.RUNNING.value)
-            ).scalars())
+            running = list(
+                conn.execute(
+                    select(SEND.c.id).where(SEND.c.status == SendStatus.RUNNING.value)
+                ).scalars()
+            )
         for send_id in running:
             if finish_if_complete(engine, send_id, now=now):
                 report.finished.append(send_id)

@@ -122,21 +122,23 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
                     report.stopped = f"send is {info.status if info else 'gone'}"
                     break
                 rows = ledger.claim_batch(
-                    conn, send_id=send_id, limit=ctx.config.batch_size, now=now,
+                    conn,
+                    send_id=send_id,
+                    limit=ctx.config.batch_size,
+                    now=now,
                     lease=ctx.config.lease,
                 )
                 fresh = [
                     (r.delivery_id, _message_id(ctx, r, info.part_id))
-                    for r in rows if not r.message_id
+                    for r in rows
+                    if not r.message_id
                 ]
                 ledger.set_message_ids(conn, fresh)
             if not rows:
                 report.stopped = "nothing due"
                 break
             ids = dict(fresh)
-            rows = [
-                r if r.message_id else _with_message_id(r, ids[r.delivery_id]) for r in rows
-            ]
+            rows = [r if r.message_id else _with_message_id(r, ids[r.delivery_id]) for r in rows]
             report.claimed += len(rows)
             if not _deliver_rows(ctx, info, rows, report):
                 break
@@ -154,7 +156,9 @@ def _with_message_id(row: ClaimedRow, mid: str) -> ClaimedRow:
 
 def _message_id(ctx: DeliveryContext, row: ClaimedRow, part_id: int) -> str:
     return message_id(
-        delivery_id=row.delivery_id, part_id=part_id, secret=ctx.config.secrets[-1],
+        delivery_id=row.delivery_id,
+        part_id=part_id,
+        secret=ctx.config.secrets[-1],
         domain=ctx.config.message_id_domain,
     )
 
@@ -187,7 +191,10 @@ def _deliver_rows(
         outcome = _attempt(ctx, info, prepared, row)
         if outcome is None:  # every relay down: back off the rest of the batch
             _release(
-                ctx, rows[i:], report, why="every relay is backing off",
+                ctx,
+                rows[i:],
+                report,
+                why="every relay is backing off",
                 delay=ctx.config.retry.relay_backoff_seconds,
             )
             report.stopped = "relays down"
@@ -196,8 +203,12 @@ def _deliver_rows(
             changed = ledger.record_outcomes(conn, [outcome], now=ctx.now())
             if changed and outcome.smtp_rejected:
                 ledger.record_smtp_bounce(
-                    conn, delivery_id=row.delivery_id, subscriber_id=row.subscriber_id,
-                    email=row.email, reply=outcome.error, now=ctx.now(),
+                    conn,
+                    delivery_id=row.delivery_id,
+                    subscriber_id=row.subscriber_id,
+                    email=row.email,
+                    reply=outcome.error,
+                    now=ctx.now(),
                 )
         if outcome.status is DeliveryStatus.SENT:
             report.sent += 1
@@ -214,15 +225,19 @@ def _attempt(
     """Return the outcome of one delivery attempt (None: no relay would take it)."""
     try:
         recipient = Recipient(
-            email=row.email, name=row.name or None, honorific=row.honorific or "様",
-            format=row.format, charset=row.charset,
+            email=row.email,
+            name=row.name or None,
+            honorific=row.honorific or "様",
+            format=row.format,
+            charset=row.charset,
         )
         data = ctx.sign(personalize(prepared, recipient, _slots(ctx, info, row)))
     except Exception as exc:  # a broken part must not stop the batch; it is recorded
         log.exception("render failed for delivery %s", row.delivery_id)
         return Outcome(row.delivery_id, DeliveryStatus.FAILED, f"render: {exc}")
     envelope_from = make_return_path(
-        row.delivery_id, secret=ctx.config.secrets[-1].encode(),
+        row.delivery_id,
+        secret=ctx.config.secrets[-1].encode(),
         domain=ctx.config.return_path_domain,
     )
     try:
@@ -240,22 +255,25 @@ def _attempt(
             attempts=row.attempts, started_at=info.started_at, now=now, rng=ctx.rng
         )
         if when is None:
-            return Outcome(
-                row.delivery_id, DeliveryStatus.FAILED, f"retry deadline passed: {exc}"
-            )
+            return Outcome(row.delivery_id, DeliveryStatus.FAILED, f"retry deadline passed: {exc}")
         return Outcome(row.delivery_id, DeliveryStatus.DEFERRED, str(exc), next_attempt_at=when)
     return Outcome(row.delivery_id, DeliveryStatus.SENT, relay=relay)
 
 
 def _release(
-    ctx: DeliveryContext, rows: list[ClaimedRow], report: BatchReport, *, why: str,
+    ctx: DeliveryContext,
+    rows: list[ClaimedRow],
+    report: BatchReport,
+    *,
+    why: str,
     delay: float | None,
 ) -> None:
     now = ctx.now()
     when = now + timedelta(seconds=delay) if delay else None
     outcomes = [
-        Outcome(r.delivery_id, DeliveryStatus.PENDING, why, next_attempt_at=when,
-                refund_attempt=True)
+        Outcome(
+            r.delivery_id, DeliveryStatus.PENDING, why, next_attempt_at=when, refund_attempt=True
+        )
         for r in rows
     ]
     with ctx.engine.begin() as conn:
@@ -275,7 +293,10 @@ def _maybe_pause_for_errors(ctx: DeliveryContext, send_id: int) -> None:
         counts = ledger.count_by_status(conn, send_id)
         failed, sent = counts[DeliveryStatus.FAILED], counts[DeliveryStatus.SENT]
         tried = failed + sent
-        if failed < ctx.config.error_threshold_min or failed < ctx.config.error_threshold_ratio * tried:
+        if (
+            failed < ctx.config.error_threshold_min
+            or failed < ctx.config.error_threshold_ratio * tried
+        ):
             return
         note = (
             f"paused automatically: {failed} of {tried} attempts failed permanently "

@@ -12,7 +12,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, bindparam, case, insert, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.delivery.states import CLAIMABLE, OPEN_DELIVERY
@@ -63,9 +75,7 @@ def freeze_recipients(
     if not list_ids:
         return 0
     s = SUB
-    member = exists().where(
-        and_(MEM.c.subscriber_id == s.c.id, MEM.c.list_id.in_(list(list_ids)))
-    )
+    member = exists().where(and_(MEM.c.subscriber_id == s.c.id, MEM.c.list_id.in_(list(list_ids))))
     suppressed = exists().where(SUP.c.email == s.c.email)
     already = exists().where(and_(D.c.part_id == part_id, D.c.subscriber_id == s.c.id))
     source = select(
@@ -82,8 +92,17 @@ def freeze_recipients(
         literal(now, D.c.updated_at.type),
     ).where(s.c.status == SubscriberStatus.ACTIVE.value, member, ~suppressed, ~already)
     cols = [
-        "send_id", "part_id", "subscriber_id", "email", "status", "attempts",
-        "last_error", "message_id", "relay", "created_at", "updated_at",
+        "send_id",
+        "part_id",
+        "subscriber_id",
+        "email",
+        "status",
+        "attempts",
+        "last_error",
+        "message_id",
+        "relay",
+        "created_at",
+        "updated_at",
     ]
     dialect = conn.dialect.name
     ins = (postgresql.insert(D) if dialect == "postgresql" else sqlite.insert(D)).from_select(
@@ -92,9 +111,7 @@ def freeze_recipients(
     ins = ins.on_conflict_do_nothing(index_elements=["part_id", "subscriber_id"])
     conn.execute(ins)
     # Count rather than trust rowcount: drivers report -1 for INSERT … SELECT.
-    return int(
-        conn.execute(select(func.count()).where(D.c.send_id == send_id)).scalar_one()
-    )
+    return int(conn.execute(select(func.count()).where(D.c.send_id == send_id)).scalar_one())
 
 
 def claim_batch(
@@ -105,12 +122,17 @@ def claim_batch(
     Rows whose subscriber has since unsubscribed, bounced or been suppressed
     are moved to `skipped` and not returned (checked again at send time).
     """
-    due = select(D.c.id).where(
-        D.c.send_id == send_id,
-        D.c.status.in_([s.value for s in CLAIMABLE]),
-        or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now),
-        exists().where(and_(SEND.c.id == send_id, SEND.c.status == SendStatus.RUNNING.value)),
-    ).order_by(D.c.id).limit(limit)
+    due = (
+        select(D.c.id)
+        .where(
+            D.c.send_id == send_id,
+            D.c.status.in_([s.value for s in CLAIMABLE]),
+            or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now),
+            exists().where(and_(SEND.c.id == send_id, SEND.c.status == SendStatus.RUNNING.value)),
+        )
+        .order_by(D.c.id)
+        .limit(limit)
+    )
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     stmt = (
@@ -132,8 +154,13 @@ def claim_batch(
         r.id: r
         for r in conn.execute(
             select(
-                SUB.c.id, SUB.c.email, SUB.c.name, SUB.c.honorific, SUB.c.format,
-                SUB.c.charset, SUB.c.status,
+                SUB.c.id,
+                SUB.c.email,
+                SUB.c.name,
+                SUB.c.honorific,
+                SUB.c.format,
+                SUB.c.charset,
+                SUB.c.status,
                 exists().where(SUP.c.email == SUB.c.email).label("suppressed"),
             ).where(SUB.c.id.in_(ids))
         )
@@ -147,9 +174,15 @@ def claim_batch(
             continue
         rows.append(
             ClaimedRow(
-                delivery_id=r.id, subscriber_id=r.subscriber_id, email=r.email,
-                attempts=r.attempts, message_id=r.message_id, name=sub.name,
-                honorific=sub.honorific, format=sub.format, charset=sub.charset,
+                delivery_id=r.id,
+                subscriber_id=r.subscriber_id,
+                email=r.email,
+                attempts=r.attempts,
+                message_id=r.message_id,
+                name=sub.name,
+                honorific=sub.honorific,
+                format=sub.format,
+                charset=sub.charset,
             )
         )
     if skipped:
@@ -157,7 +190,9 @@ def claim_batch(
             update(D)
             .where(D.c.id.in_(skipped), D.c.status == DeliveryStatus.SENDING.value)
             .values(
-                status=DeliveryStatus.SKIPPED.value, lease_until=None, updated_at=now,
+                status=DeliveryStatus.SKIPPED.value,
+                lease_until=None,
+                updated_at=now,
                 last_error="unsubscribed or suppressed before sending",
             )
         )
@@ -232,7 +267,12 @@ ADDRESS_FAILURE = re.compile(r"^5\d\d[ -]5\.1\.\d+")
 
 
 def record_smtp_bounce(
-    conn: Connection, *, delivery_id: int, subscriber_id: int, email: str, reply: str,
+    conn: Connection,
+    *,
+    delivery_id: int,
+    subscriber_id: int,
+    email: str,
+    reply: str,
     now: datetime,
 ) -> bool:
     """Record a permanent SMTP rejection as a bounce event; return True if the
@@ -241,8 +281,12 @@ def record_smtp_bounce(
     hard = bool(ADDRESS_FAILURE.match(reply))
     conn.execute(
         insert(EVT).values(
-            subscriber_id=subscriber_id, kind="bounced" if hard else "smtp-rejected",
-            detail=reply[:500], source="smtp", delivery_id=delivery_id, created_at=now,
+            subscriber_id=subscriber_id,
+            kind="bounced" if hard else "smtp-rejected",
+            detail=reply[:500],
+            source="smtp",
+            delivery_id=delivery_id,
+            created_at=now,
         )
     )
     if hard:
@@ -253,8 +297,9 @@ def record_smtp_bounce(
         )
         if not conn.execute(select(SUP.c.id).where(SUP.c.email == email)).first():
             conn.execute(
-                insert(SUP).values(email=email, reason=f"hard bounce: {reply[:200]}",
-                                   created_at=now)
+                insert(SUP).values(
+                    email=email, reason=f"hard bounce: {reply[:200]}", created_at=now
+                )
             )
     return hard
 
@@ -265,7 +310,9 @@ def release_expired_leases(conn: Connection, *, now: datetime) -> int:
         update(D)
         .where(D.c.status == DeliveryStatus.SENDING.value, D.c.lease_until < now)
         .values(
-            status=DeliveryStatus.PENDING.value, lease_until=None, updated_at=now,
+            status=DeliveryStatus.PENDING.value,
+            lease_until=None,
+            updated_at=now,
             last_error="lease expired: worker stopped before recording an outcome",
         )
     )

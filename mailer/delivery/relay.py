@@ -39,9 +39,7 @@ def parse_smtp_url(url: str) -> RelayConfig:
     """Return the relay named by `url`; raise ValueError naming the bad part."""
     parts = urlsplit(url.strip())
     if parts.scheme not in DEFAULT_PORTS:
-        raise ValueError(
-            f"{url!r}: scheme must be smtp://, smtp+starttls:// or smtps://"
-        )
+        raise ValueError(f"{url!r}: scheme must be smtp://, smtp+starttls:// or smtps://")
     if not parts.hostname:
         raise ValueError(f"{parts.scheme}://…: a host is required")
     try:

@@ -6,6 +6,7 @@ kind; the engine acts on the kind, never on raw codes.
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -81,7 +82,9 @@ class SmtpTransport:
     lost connection happened before or after the message data went out.
     """
 
-    def __init__(self, relay: RelayConfig, *, timeout: float = 30.0, local_hostname: str | None = None):
+    def __init__(
+        self, relay: RelayConfig, *, timeout: float = 30.0, local_hostname: str | None = None
+    ):
         self.relay = relay
         self.name = relay.name
         self.timeout = timeout
@@ -94,7 +97,10 @@ class SmtpTransport:
             conn: smtplib.SMTP
             if r.implicit_tls:
                 conn = smtplib.SMTP_SSL(
-                    r.host, r.port, timeout=self.timeout, local_hostname=self.local_hostname,
+                    r.host,
+                    r.port,
+                    timeout=self.timeout,
+                    local_hostname=self.local_hostname,
                     context=ssl.create_default_context(),
                 )
             else:
@@ -110,8 +116,10 @@ class SmtpTransport:
         except smtplib.SMTPAuthenticationError as exc:
             raise classify(None, f"{r.name}: authentication failed: {exc.smtp_code}") from exc
         except smtplib.SMTPResponseException as exc:
-            raise classify(exc.smtp_code if exc.smtp_code != 421 else 421,
-                           f"{r.name}: {_reply_text(exc.smtp_error)}") from exc
+            raise classify(
+                exc.smtp_code if exc.smtp_code != 421 else 421,
+                f"{r.name}: {_reply_text(exc.smtp_error)}",
+            ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise classify(None, f"{r.name}: {type(exc).__name__}: {exc}") from exc
         return conn
@@ -170,8 +178,6 @@ class SmtpTransport:
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
                 self._conn.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
             self._drop()

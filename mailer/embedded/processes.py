@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,10 +30,8 @@ class Child:
     def kill(self) -> None:
         """SIGKILL the process group (the worker and its pool children)."""
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait()
 
 
@@ -42,26 +41,39 @@ def _spawn(name: str, args: list[str], env: Mapping[str, str], log: Path) -> Chi
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workers.app", *args],
-            env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return Child(name, process, log)
 
 
 def start_worker(
-    env: Mapping[str, str], log: Path, *, concurrency: int = 2, hostname: str = "worker",
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    concurrency: int = 2,
+    hostname: str = "worker",
     loglevel: str = "INFO",
 ) -> Child:
     return _spawn(
         "worker",
-        ["worker", f"--concurrency={concurrency}", "--pool=prefork", f"--loglevel={loglevel}",
-         f"--hostname={hostname}@%h", "--without-mingle", "--without-gossip"],
-        env, log,
+        [
+            "worker",
+            f"--concurrency={concurrency}",
+            "--pool=prefork",
+            f"--loglevel={loglevel}",
+            f"--hostname={hostname}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        env,
+        log,
     )
 
 
 def start_beat(env: Mapping[str, str], log: Path, *, loglevel: str = "INFO") -> Child:
     schedule = Path(env.get("MAILER_VAR_DIR", "var")) / "celerybeat-schedule"
     schedule.parent.mkdir(parents=True, exist_ok=True)
-    return _spawn(
-        "beat", ["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"], env, log
-    )
+    return _spawn("beat", ["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"], env, log)

@@ -69,13 +69,18 @@ class SinkHandler:
             await asyncio.sleep(fault[1])
             return None
         if fault == "drop":
-            if server.transport is not None:
-                server.transport.abort()
+            transport = server.transport
+            if transport is not None:
+                transport.abort()  # type: ignore[attr-defined]
             return "421 4.4.2 connection dropped by fault plan"
         return fault
 
     async def handle_RCPT(
-        self, server: SMTPServer, session: Session, envelope: Envelope, address: str,
+        self,
+        server: SMTPServer,
+        session: Session,
+        envelope: Envelope,
+        address: str,
         rcpt_options: list[str],
     ) -> str:
         if self.faults:
@@ -120,14 +125,21 @@ class SmtpSink:
     """An SMTP server on 127.0.0.1 in a background thread."""
 
     def __init__(
-        self, outbox: Path | None = None, *, port: int | None = None,
-        faults: FaultPlan | None = None, **server_kwargs: Any,
+        self,
+        outbox: Path | None = None,
+        *,
+        port: int | None = None,
+        faults: FaultPlan | None = None,
+        **server_kwargs: Any,
     ) -> None:
         self.handler = SinkHandler(outbox, faults)
         self.port = port or free_port()
         self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port,
-            decode_data=False, **server_kwargs,
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            decode_data=False,
+            **server_kwargs,
         )
 
     @property

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer.delivery import ledger
 from mailer.delivery.states import SEND_TRANSITIONS
@@ -40,7 +40,11 @@ def utcnow() -> datetime:
 
 
 def create_send(
-    *, session: Session, part_id: int, list_names: Sequence[str], at: datetime | None = None,
+    *,
+    session: Session,
+    part_id: int,
+    list_names: Sequence[str],
+    at: datetime | None = None,
     created_by: str = "",
 ) -> Send:
     """Schedule a part to one or more lists at `at` (now if None); return the Send.
@@ -53,7 +57,9 @@ def create_send(
         raise SendError("--list: at least one list is required")
     lists = []
     for name in list_names:
-        ml = session.exec(select(MailingList).where(MailingList.name == name)).scalars().first()  # type: ignore[call-overload]
+        ml = session.exec(  # type: ignore[call-overload]
+            select(MailingList).where(col(MailingList.name) == name)
+        ).scalars().first()
         if ml is None:
             raise SendError(f"--list {name}: no such list")
         lists.append(ml)
@@ -62,21 +68,33 @@ def create_send(
     session.add(send)
     session.flush()
     for ml in lists:
-        session.add(SendList(send_id=send.id, list_id=ml.id))
+        session.add(SendList(send_id=send.id, list_id=ml.id))  # type: ignore[arg-type]
     session.flush()
     return send
 
 
-def _transition(engine: Engine, send_id: int, new: SendStatus, *, note: str | None = None,
-                allowed: Sequence[SendStatus] | None = None) -> SendStatus:
+def _transition(
+    engine: Engine,
+    send_id: int,
+    new: SendStatus,
+    *,
+    note: str | None = None,
+    allowed: Sequence[SendStatus] | None = None,
+) -> SendStatus:
     with engine.begin() as conn:
-        cur = conn.execute(select(SEND.c.status, SEND.c.started_at).where(SEND.c.id == send_id)).one_or_none()
+        cur = conn.execute(
+            select(SEND.c.status, SEND.c.started_at).where(SEND.c.id == send_id)
+        ).one_or_none()
         if cur is None:
             raise SendError(f"send {send_id}: no such send")
         old = SendStatus(cur.status)
         if old == new:
             return new
-        ok = allowed if allowed is not None else [s for s, nxt in SEND_TRANSITIONS.items() if new in nxt]
+        ok = (
+            allowed
+            if allowed is not None
+            else [s for s, nxt in SEND_TRANSITIONS.items() if new in nxt]
+        )
         if old not in ok or new not in SEND_TRANSITIONS[old]:
             raise SendError(f"send {send_id} is {old}; it cannot become {new}")
         values: dict[str, object] = {"status": new.value, "updated_at": utcnow()}
@@ -90,10 +108,13 @@ def _transition(engine: Engine, send_id: int, new: SendStatus, *, note: str | No
         if new is SendStatus.CANCELLED:
             conn.execute(
                 update(D)
-                .where(D.c.send_id == send_id,
-                       D.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]))
-                .values(status=DeliveryStatus.CANCELLED.value, updated_at=utcnow(),
-                        next_attempt_at=None)
+                .where(
+                    D.c.send_id == send_id,
+                    D.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]),
+                )
+                .values(
+                    status=DeliveryStatus.CANCELLED.value, updated_at=utcnow(), next_attempt_at=None
+                )
             )
     return new
 
@@ -123,7 +144,9 @@ def resend_failed(*, engine: Engine, send_id: int) -> int:
         if status is None:
             raise SendError(f"send {send_id}: no such send")
         if status not in (SendStatus.DONE.value, SendStatus.RUNNING.value, SendStatus.PAUSED.value):
-            raise SendError(f"send {send_id} is {status}; only a started send has failures to resend")
+            raise SendError(
+                f"send {send_id} is {status}; only a started send has failures to resend"
+            )
         n = conn.execute(
             update(D)
             .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.FAILED.value)
@@ -131,9 +154,14 @@ def resend_failed(*, engine: Engine, send_id: int) -> int:
         ).rowcount
         if n and status == SendStatus.DONE.value:
             conn.execute(
-                update(SEND).where(SEND.c.id == send_id, SEND.c.status == SendStatus.DONE.value)
-                .values(status=SendStatus.RUNNING.value, finished_at=None, updated_at=utcnow(),
-                        note=f"resending {n} failed deliveries")
+                update(SEND)
+                .where(SEND.c.id == send_id, SEND.c.status == SendStatus.DONE.value)
+                .values(
+                    status=SendStatus.RUNNING.value,
+                    finished_at=None,
+                    updated_at=utcnow(),
+                    note=f"resending {n} failed deliveries",
+                )
             )
     return int(n or 0)
 
@@ -158,8 +186,10 @@ class SendProgress:
     @property
     def accounted(self) -> bool:
         """True when every frozen recipient is in a final state."""
-        open_ = sum(self.counts[s] for s in (DeliveryStatus.PENDING, DeliveryStatus.SENDING,
-                                             DeliveryStatus.DEFERRED))
+        open_ = sum(
+            self.counts[s]
+            for s in (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
+        )
         return open_ == 0 and sum(self.counts.values()) == self.recipients
 
 
@@ -177,7 +207,8 @@ def send_progress(*, engine: Engine, send_id: int, now: datetime | None = None) 
         counts = ledger.count_by_status(conn, send_id)
         recent = conn.execute(
             select(func.count()).where(
-                D.c.send_id == send_id, D.c.status == DeliveryStatus.SENT.value,
+                D.c.send_id == send_id,
+                D.c.status == DeliveryStatus.SENT.value,
                 D.c.sent_at >= now - timedelta(seconds=60),
             )
         ).scalar_one()
@@ -192,29 +223,44 @@ def send_progress(*, engine: Engine, send_id: int, now: datetime | None = None) 
                 .where(
                     mem.c.list_id.in_(select(sl.c.list_id).where(sl.c.send_id == send_id)),
                     sub.c.status == SubscriberStatus.ACTIVE.value,
-                    ~select(D.c.id).where(D.c.part_id == s.part_id,
-                                          D.c.subscriber_id == mem.c.subscriber_id).exists(),
+                    ~select(D.c.id)
+                    .where(D.c.part_id == s.part_id, D.c.subscriber_id == mem.c.subscriber_id)
+                    .exists(),
                 )
             ).scalar_one()
     started = _utc(s.started_at)
     elapsed = (now - started).total_seconds() if started else 0.0
     window = min(60.0, elapsed) if elapsed > 0 else 0.0
     rate = recent / window if window >= 1 else 0.0
-    remaining = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING] + counts[DeliveryStatus.DEFERRED]
+    remaining = (
+        counts[DeliveryStatus.PENDING]
+        + counts[DeliveryStatus.SENDING]
+        + counts[DeliveryStatus.DEFERRED]
+    )
     eta = remaining / rate if rate > 0 else None
     return SendProgress(
-        send_id=s.id, part_id=s.part_id, status=SendStatus(s.status),
-        scheduled_at=_utc(s.scheduled_at) or now, started_at=started,
-        finished_at=_utc(s.finished_at), recipients=s.recipients, counts=counts,
-        rate_per_second=rate, eta_seconds=eta, later_joiners=int(later), note=s.note,
+        send_id=s.id,
+        part_id=s.part_id,
+        status=SendStatus(s.status),
+        scheduled_at=_utc(s.scheduled_at) or now,
+        started_at=started,
+        finished_at=_utc(s.finished_at),
+        recipients=s.recipients,
+        counts=counts,
+        rate_per_second=rate,
+        eta_seconds=eta,
+        later_joiners=int(later),
+        note=s.note,
     )
 
 
 def sends_for_part(*, engine: Engine, part_id: int) -> list[int]:
     with engine.connect() as conn:
-        return list(conn.execute(
-            select(SEND.c.id).where(SEND.c.part_id == part_id).order_by(SEND.c.id)
-        ).scalars())
+        return list(
+            conn.execute(
+                select(SEND.c.id).where(SEND.c.part_id == part_id).order_by(SEND.c.id)
+            ).scalars()
+        )
 
 
 __all__ = ["Delivery"]

@@ -54,7 +54,9 @@ class Stack:
     def start_worker(self, *, concurrency: int = 2, name: str | None = None) -> Child:
         n = len(self.children)
         child = start_worker(
-            self.env(), self.workdir / f"worker{n}.log", concurrency=concurrency,
+            self.env(),
+            self.workdir / f"worker{n}.log",
+            concurrency=concurrency,
             hostname=name or f"w{n}",
         )
         self.children.append(child)
@@ -62,8 +64,10 @@ class Stack:
 
     def start_beat(self) -> Child:
         n = len(self.children)
-        child = start_beat({**self.env(), "MAILER_VAR_DIR": str(self.workdir / f"beat{n}")},
-                           self.workdir / f"beat{n}.log")
+        child = start_beat(
+            {**self.env(), "MAILER_VAR_DIR": str(self.workdir / f"beat{n}")},
+            self.workdir / f"beat{n}.log",
+        )
         self.children.append(child)
         return child
 

@@ -34,8 +34,12 @@ def sink(tmp_path: Path) -> Iterator[SmtpSink]:
 
 def make_settings(database_url: str, redis_url: str, sink: SmtpSink, **extra: object) -> Settings:
     return load_settings(
-        database_url=database_url, redis_url=redis_url, smtp_url=sink.url,
-        secret_key=TEST_SECRET, base_url="https://mailer.example.com", rate_limit="1000/s",
+        database_url=database_url,
+        redis_url=redis_url,
+        smtp_url=sink.url,
+        secret_key=TEST_SECRET,
+        base_url="https://mailer.example.com",
+        rate_limit="1000/s",
         **extra,
     )
 
@@ -106,8 +110,9 @@ def test_preflight_errors_pause_the_send_before_it_starts(
         session.commit()
     rt = Runtime(make_settings(database_url, redis_url, sink))
     send_id = schedule(engine, data.part_id)
-    dispatch(engine, rt.coordinator, lambda _: None, parallelism=1, interval=1,
-             preflight=rt.preflight)
+    dispatch(
+        engine, rt.coordinator, lambda _: None, parallelism=1, interval=1, preflight=rt.preflight
+    )
     rt.dispose()
     p = send_progress(engine=engine, send_id=send_id)
     assert p.status is SendStatus.PAUSED and p.recipients == 0
@@ -123,12 +128,14 @@ def test_dkim_signature_covers_list_unsubscribe_and_verifies(
 
     redis.Redis.from_url(redis_url).flushdb()
     pem_path = tmp_path / "dkim.pem"
-    subprocess.run(["openssl", "genrsa", "-out", str(pem_path), "2048"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(pem_path), "2048"], check=True, capture_output=True
+    )
     txt = dns_txt_value(load_dkim_key(pem_path, selector="sel1", domain="mailer.example.com"))
     data = seed(engine, 2)
-    rt = Runtime(make_settings(database_url, redis_url, sink,
-                               dkim_key_file=pem_path, dkim_selector="sel1"))
+    rt = Runtime(
+        make_settings(database_url, redis_url, sink, dkim_key_file=pem_path, dkim_selector="sel1")
+    )
     send_id = schedule(engine, data.part_id)
     dispatch(engine, rt.coordinator, lambda _: None, parallelism=1, interval=1)
     deliver_send(rt.delivery_context(), send_id, time_budget=30)
@@ -144,6 +151,8 @@ def test_dkim_signature_covers_list_unsubscribe_and_verifies(
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     signed = msg["DKIM-Signature"]
     assert "list-unsubscribe" in signed.lower() and "list-unsubscribe-post" in signed.lower()
-    tampered = raw.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-                           b"List-Unsubscribe-Post: List-Unsubscribe=Two-Click")
+    tampered = raw.replace(
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        b"List-Unsubscribe-Post: List-Unsubscribe=Two-Click",
+    )
     assert tampered != raw and not dkim.verify(tampered, dnsfunc=dnsfunc)

@@ -30,9 +30,8 @@ from mailer.services.sends import (
     resume_send,
     send_progress,
 )
-from mailer.testing.stack import Stack
-
 from mailer.testing.seed import LIST, add_subscribers, seed
+from mailer.testing.stack import Stack
 
 pytestmark = pytest.mark.slow
 
@@ -78,8 +77,11 @@ def by_index(indices: set[int], fault: Fault, *, attempts: int = 1):  # type: ig
 
 def test_451_deferred_then_delivered_once(stack: Stack) -> None:
     data = seed(stack.engine, 20)
-    plan = FaultPlan(lambda st, r, a: by_index({0, 5, 11}, "451 4.7.1 greylisted")(st, r, a)
-                     if st == "RCPT" else None)
+    plan = FaultPlan(
+        lambda st, r, a: (
+            by_index({0, 5, 11}, "451 4.7.1 greylisted")(st, r, a) if st == "RCPT" else None
+        )
+    )
     sink = stack.add_sink(plan)
     stack.start_worker()
     stack.start_beat()
@@ -95,8 +97,13 @@ def test_451_deferred_then_delivered_once(stack: Stack) -> None:
 
 def test_550_fails_the_row_only(stack: Stack) -> None:
     data = seed(stack.engine, 20)
-    plan = FaultPlan(lambda st, r, a: by_index({3, 7}, "550 5.1.1 no such user", attempts=99)(st, r, a)
-                     if st == "RCPT" else None)
+    plan = FaultPlan(
+        lambda st, r, a: (
+            by_index({3, 7}, "550 5.1.1 no such user", attempts=99)(st, r, a)
+            if st == "RCPT"
+            else None
+        )
+    )
     sink = stack.add_sink(plan)
     stack.start_worker()
     stack.start_beat()
@@ -115,10 +122,13 @@ def test_550_fails_the_row_only(stack: Stack) -> None:
     with Session(stack.engine) as session:
         sub = session.exec(select(Subscriber).where(Subscriber.email == data.emails[3])).one()
         events = session.exec(
-            select(SubscriberEvent).where(SubscriberEvent.subscriber_id == sub.id)
-            .where(SubscriberEvent.kind == "bounced")).all()
+            select(SubscriberEvent)
+            .where(SubscriberEvent.subscriber_id == sub.id)
+            .where(SubscriberEvent.kind == "bounced")
+        ).all()
         suppressed = session.exec(
-            select(Suppression).where(Suppression.email == data.emails[3])).all()
+            select(Suppression).where(Suppression.email == data.emails[3])
+        ).all()
     assert sub.status is SubscriberStatus.BOUNCED
     assert len(events) == 1 and events[0].delivery_id == rows[data.emails[3]].id
     assert len(suppressed) == 1
@@ -141,7 +151,9 @@ def test_connection_dropped_mid_message_is_retried(stack: Stack) -> None:
 def test_slow_server_hits_timeout_and_retries(stack: Stack) -> None:
     data = seed(stack.engine, 8)
     stack.extra_env["MAILER_SMTP_TIMEOUT"] = "1"
-    plan = FaultPlan(lambda st, r, a: by_index({2}, ("sleep", 3.0))(st, r, a) if st == "RCPT" else None)
+    plan = FaultPlan(
+        lambda st, r, a: by_index({2}, ("sleep", 3.0))(st, r, a) if st == "RCPT" else None
+    )
     sink = stack.add_sink(plan)
     stack.start_worker()
     stack.start_beat()
@@ -153,8 +165,9 @@ def test_slow_server_hits_timeout_and_retries(stack: Stack) -> None:
 
 def test_421_relay_fails_over_to_the_second(stack: Stack) -> None:
     data = seed(stack.engine, 15)
-    first = stack.add_sink(FaultPlan(lambda st, r, a: "421 4.3.2 service shutting down"
-                                     if st == "RCPT" else None))
+    first = stack.add_sink(
+        FaultPlan(lambda st, r, a: "421 4.3.2 service shutting down" if st == "RCPT" else None)
+    )
     second = stack.add_sink()
     stack.start_worker()
     stack.start_beat()
@@ -173,8 +186,11 @@ def test_worker_killed_mid_batch_then_restarted(stack: Stack) -> None:
     data = seed(stack.engine, 30)
     stack.extra_env["MAILER_LEASE_SECONDS"] = "10"
     stuck = data.emails[7]
-    plan = FaultPlan(lambda st, r, a: ("accept-then-sleep", 30.0)
-                     if st == "DATA" and r == stuck and a == 1 else None)
+    plan = FaultPlan(
+        lambda st, r, a: (
+            ("accept-then-sleep", 30.0) if st == "DATA" and r == stuck and a == 1 else None
+        )
+    )
     sink = stack.add_sink(plan)
     worker = stack.start_worker(concurrency=1)
     stack.start_beat()
@@ -279,8 +295,7 @@ def test_redis_restarted_mid_send(database_url: str, engine, tmp_path) -> None: 
     from mailer.embedded.redis_server import start_embedded_redis
 
     server = start_embedded_redis(tmp_path / "redis")
-    stack = Stack(database_url=database_url, redis_url=server.url, workdir=tmp_path,
-                  engine=engine)
+    stack = Stack(database_url=database_url, redis_url=server.url, workdir=tmp_path, engine=engine)
     try:
         data = seed(engine, 60)
         stack.extra_env["MAILER_BATCH_SIZE"] = "5"
@@ -312,8 +327,9 @@ def test_due_send_starts_within_two_seconds(stack: Stack) -> None:
     time.sleep(3)  # let beat and worker settle
     at = datetime.now(UTC) + timedelta(seconds=3)
     with session_scope(stack.engine) as session:
-        send_id = int(create_send(session=session, part_id=data.part_id, list_names=[LIST],
-                                  at=at).id)  # type: ignore[arg-type]
+        send_id = int(
+            create_send(session=session, part_id=data.part_id, list_names=[LIST], at=at).id
+        )  # type: ignore[arg-type]
     p = stack.wait_for(send_id, done)
     assert p.started_at is not None
     lag = (p.started_at - at).total_seconds()

@@ -114,7 +114,9 @@ class Runtime:
         relays = s.relays()
         if not relays:
             raise RuntimeError("MAILER_SMTP_URL is not set (only `mailer demo` starts a sink)")
-        transports = [SmtpTransport(r, timeout=s.smtp_timeout) for r in relays]
+        transports = [
+            SmtpTransport(r, timeout=s.smtp_timeout, ca_file=s.smtp_ca_file) for r in relays
+        ]
 
         def before_send(relay_name: str) -> None:
             RateLimiter(self.redis, key=f"mailer:rate:{relay_name}", rate=self.rate).acquire(1)

@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite file var/mailer.db
     redis_url: str | None = None  # None: an embedded redis-server (demo and tests)
     smtp_url: str | None = None  # None: the built-in sink writing var/outbox/*.eml
-    smtp_timeout: float = 30.0
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    smtp_ca_file: str | None = None  # a private CA bundle for the relays' certificates
     from_: str = Field(
         default="CIOフォーラム事務局 <forum@mailer.example.com>", alias="MAILER_FROM"
     )

@@ -83,13 +83,23 @@ class SmtpTransport:
     """
 
     def __init__(
-        self, relay: RelayConfig, *, timeout: float = 30.0, local_hostname: str | None = None
+        self,
+        relay: RelayConfig,
+        *,
+        timeout: float = 30.0,
+        local_hostname: str | None = None,
+        ca_file: str | None = None,
     ):
         self.relay = relay
         self.name = relay.name
         self.timeout = timeout
         self.local_hostname = local_hostname
+        self.ca_file = ca_file
         self._conn: smtplib.SMTP | None = None
+
+    def _tls(self) -> ssl.SSLContext:
+        # Certificates are always verified; a private CA can be named instead.
+        return ssl.create_default_context(cafile=self.ca_file)
 
     def _connect(self) -> smtplib.SMTP:
         r = self.relay
@@ -101,7 +111,7 @@ class SmtpTransport:
                     r.port,
                     timeout=self.timeout,
                     local_hostname=self.local_hostname,
-                    context=ssl.create_default_context(),
+                    context=self._tls(),
                 )
             else:
                 conn = smtplib.SMTP(
@@ -109,16 +119,17 @@ class SmtpTransport:
                 )
             conn.ehlo()
             if r.starttls:
-                conn.starttls(context=ssl.create_default_context())
+                conn.starttls(context=self._tls())
                 conn.ehlo()
             if r.username:
                 conn.login(r.username, r.password or "")
+        # Whatever goes wrong before a transaction starts is the relay's
+        # problem (greeting, TLS, AUTH), never the recipient's: back off the relay.
         except smtplib.SMTPAuthenticationError as exc:
-            raise classify(None, f"{r.name}: authentication failed: {exc.smtp_code}") from exc
+            raise classify(None, f"{r.name}: authentication failed ({exc.smtp_code})") from exc
         except smtplib.SMTPResponseException as exc:
             raise classify(
-                exc.smtp_code if exc.smtp_code != 421 else 421,
-                f"{r.name}: {_reply_text(exc.smtp_error)}",
+                None, f"{r.name}: {exc.smtp_code} {_reply_text(exc.smtp_error)}"
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise classify(None, f"{r.name}: {type(exc).__name__}: {exc}") from exc

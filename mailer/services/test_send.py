@@ -47,7 +47,9 @@ def test_send_part(
     prepared = prepare_part(issue=issue, part=part, config=render_config(settings))
     domain = settings.from_address.rsplit("@", 1)[1]
     results: list[tuple[str, str]] = []
-    transport = SmtpTransport(relays[0], timeout=settings.smtp_timeout)
+    transport = SmtpTransport(
+        relays[0], timeout=settings.smtp_timeout, ca_file=settings.smtp_ca_file
+    )
     try:
         for addr in normalised:
             slots = Slots(

@@ -156,3 +156,29 @@ def test_dkim_signature_covers_list_unsubscribe_and_verifies(
         b"List-Unsubscribe-Post: List-Unsubscribe=Two-Click",
     )
     assert tampered != raw and not dkim.verify(tampered, dnsfunc=dnsfunc)
+
+
+def test_unsubscribed_or_suppressed_after_start_are_skipped(
+    engine: Engine, database_url: str, redis_url: str, sink: SmtpSink
+) -> None:
+    from sqlmodel import Session, select
+
+    from mailer.models import Subscriber, SubscriberStatus, Suppression
+
+    redis.Redis.from_url(redis_url).flushdb()
+    data = seed(engine, 4)
+    rt = Runtime(make_settings(database_url, redis_url, sink))
+    send_id = schedule(engine, data.part_id)
+    dispatch(engine, rt.coordinator, lambda _: None, parallelism=1, interval=1)
+    assert send_progress(engine=engine, send_id=send_id).recipients == 4
+    with Session(engine) as session:  # after the freeze, before any delivery
+        sub = session.exec(select(Subscriber).where(Subscriber.email == data.emails[0])).one()
+        sub.status = SubscriberStatus.UNSUBSCRIBED
+        session.add(sub)
+        session.add(Suppression(email=data.emails[1], reason="complaint"))
+        session.commit()
+    deliver_send(rt.delivery_context(), send_id, time_budget=30)
+    rt.dispose()
+    p = send_progress(engine=engine, send_id=send_id)
+    assert p.counts[DeliveryStatus.SKIPPED] == 2 and p.counts[DeliveryStatus.SENT] == 2
+    assert sorted(a.recipients[0] for a in sink.accepted) == sorted(data.emails[2:])

@@ -72,6 +72,13 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers.update(exc.headers or {})  # e.g. Allow on a 405
         return response
 
+    @app.exception_handler(Exception)
+    async def server_error(_request: Request, _exc: Exception) -> HTMLResponse:
+        # Starlette still logs the traceback; the reader gets a page in Japanese.
+        return message_page(state.pages, status_code=500, title="ただいま表示できません",
+                            lines=["システムで問題が発生しました。しばらくしてから、"
+                                   "もう一度お試しください。"])
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, _exc: RequestValidationError) -> HTMLResponse:
         return message_page(state.pages, status_code=400, title="リクエストが正しくありません",

@@ -159,5 +159,15 @@ def test_a_token_signed_with_a_retired_key_still_works(
     assert r.status_code == 200
     assert subscriber_state(engine, seeded.alice).status == "unsubscribed"
     # without the old key the same token is refused
-    with serve(make_settings(database_url, secret_key="a-brand-new-key-after-rotation-0001")) as url:
+    new_only = make_settings(database_url, secret_key="a-brand-new-key-after-rotation-0001")
+    with serve(new_only) as url:
         assert httpx.get(f"{url}/u/{token}", timeout=10).status_code == 400
+
+
+def test_head_changes_nothing(
+    client: httpx.Client, engine: Engine, settings: Settings, seeded: Seeded
+) -> None:
+    token = token_for(settings, seeded.alice, seeded.list_id)
+    assert client.head(f"/u/{token}").status_code == 200
+    assert subscriber_state(engine, seeded.alice).status == "active"
+    assert event_count(engine) == 0

@@ -13,17 +13,18 @@ from mailer.compose.document import IssueDocument, PartDocument
 from mailer.models import Issue, Part
 from mailer.render.html import render_web_part
 from mailer.web.pages import not_found, render_page
+from mailer.web.routes import READ
 from mailer.web.state import Web
 
 router = APIRouter(tags=["archive"])
 
 
-@router.get("/", include_in_schema=False)
+@router.api_route("/", methods=READ, include_in_schema=False)
 def home() -> RedirectResponse:
     return RedirectResponse("/archive", status_code=307)
 
 
-@router.get("/archive", response_class=HTMLResponse)
+@router.api_route("/archive", methods=READ)
 def archive(web: Web) -> HTMLResponse:
     """Every stored issue, newest first, each part linked."""
     with Session(web.engine) as session:
@@ -40,7 +41,7 @@ def archive(web: Web) -> HTMLResponse:
     return render_page(web.pages, "archive", title="バックナンバー", entries=entries)
 
 
-@router.get("/archive/{slug}", response_class=HTMLResponse)
+@router.api_route("/archive/{slug}", methods=READ)
 def issue_page(slug: str, web: Web) -> HTMLResponse:
     """One issue and its parts (back-number links point here)."""
     with Session(web.engine) as session:
@@ -54,7 +55,7 @@ def issue_page(slug: str, web: Web) -> HTMLResponse:
                        entries=[(issue, list(parts))])
 
 
-@router.get("/archive/{slug}/{label}", response_class=HTMLResponse)
+@router.api_route("/archive/{slug}/{label}", methods=READ)
 def part_page(slug: str, label: str, web: Web) -> Response:
     """The web version of one part, rendered from the stored documents."""
     with Session(web.engine) as session:

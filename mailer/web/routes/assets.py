@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
 from mailer.web.pages import message_page, not_found
+from mailer.web.routes import READ
 from mailer.web.state import Web
 
 router = APIRouter(tags=["assets"])
@@ -45,7 +46,7 @@ def resolve_asset(root: Path, slug: str, path: str) -> Path | None:
     return target
 
 
-@router.get("/assets/{slug}/{path:path}")
+@router.api_route("/assets/{slug}/{path:path}", methods=READ)
 def asset(slug: str, path: str, web: Web) -> Response:
     if ".." in Path(path).parts or path.startswith("/"):
         return message_page(web.pages, status_code=400, title="不正なパスです",

@@ -6,26 +6,30 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from mailer.db import has_schema
+from mailer.web.routes import READ
 from mailer.web.state import Web
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=READ)
 def healthz() -> dict[str, str]:
     """The process answers; nothing else is checked."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=READ)
 def readyz(web: Web) -> JSONResponse:
-    """200 if the database (and Redis, when configured) answer, else 503
+    """200 if the database answers and has the schema (and Redis answers,
+    when configured), else 503
     with `failed` naming each dependency that did not."""
     checks: dict[str, str] = {}
     try:
         with web.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
+        # A database without the tables answers but cannot serve a page.
+        checks["database"] = "ok" if has_schema(web.engine) else "no schema (mailer db upgrade)"
     except Exception as exc:  # any failure means "not ready", whatever its kind
         checks["database"] = type(exc).__name__
     if web.redis is not None:

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from mailer.db import session_scope
 from mailer.tokens import read_unsubscribe_token
 from mailer.web.pages import bad_link, mask_email, message_page, render_page
+from mailer.web.routes import READ
 from mailer.web.security import check_csrf_token, csrf_token
 from mailer.web.state import Web, WebState
 from mailer.web.subscriptions import (
@@ -27,7 +28,7 @@ from mailer.web.subscriptions import (
 router = APIRouter(tags=["preferences"])
 
 
-@router.get("/p/{token}", response_class=HTMLResponse)
+@router.api_route("/p/{token}", methods=READ)
 def preferences_page(token: str, web: Web) -> HTMLResponse:
     """The form showing the current format and charset (changes nothing)."""
     ids = read_unsubscribe_token(web.settings.secret_keys, token)
@@ -41,7 +42,7 @@ def preferences_page(token: str, web: Web) -> HTMLResponse:
     return _form(web, token, view)
 
 
-@router.post("/p/{token}", response_class=HTMLResponse)
+@router.post("/p/{token}")
 async def save_preferences(token: str, request: Request, web: Web) -> HTMLResponse:
     """Apply the form; 400 for a bad token or value, 403 without a valid CSRF token."""
     ids = read_unsubscribe_token(web.settings.secret_keys, token)

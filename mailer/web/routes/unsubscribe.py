@@ -15,6 +15,7 @@ from sqlmodel import Session
 from mailer.db import session_scope
 from mailer.tokens import read_unsubscribe_token
 from mailer.web.pages import bad_link, mask_email, message_page, render_page
+from mailer.web.routes import READ
 from mailer.web.state import Web
 from mailer.web.subscriptions import unsubscribe, view_subscription
 
@@ -23,7 +24,7 @@ router = APIRouter(tags=["unsubscribe"])
 ONE_CLICK = "One-Click"
 
 
-@router.get("/u/{token}", response_class=HTMLResponse)
+@router.api_route("/u/{token}", methods=READ)
 def confirm_page(token: str, web: Web) -> HTMLResponse:
     """A confirmation page with a POST button; changes nothing."""
     ids = read_unsubscribe_token(web.settings.secret_keys, token)
@@ -41,7 +42,7 @@ def confirm_page(token: str, web: Web) -> HTMLResponse:
                        action=f"/u/{token}", preferences_url=f"/p/{token}")
 
 
-@router.post("/u/{token}", response_class=HTMLResponse)
+@router.post("/u/{token}")
 async def unsubscribe_now(token: str, request: Request, web: Web) -> HTMLResponse:
     """Unsubscribe at once (idempotent). Accepts the RFC 8058 body
     `List-Unsubscribe=One-Click` from mail providers and the confirmation

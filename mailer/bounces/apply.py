@@ -1,0 +1,244 @@
+"""Record an inbound message and act on it, in one transaction.
+
+Every message is stored (`InboundMessage`, raw text kept) whatever it is. What
+changes for the subscriber:
+
+- dsn-hard: the delivered-to address is suppressed, the subscriber becomes
+  `bounced` (only from `active`: an unsubscribed or complained status stays),
+  one `bounced` event.
+- dsn-soft: one `soft-bounce` event; when `soft_limit` of them fall within
+  `soft_window_days`, the subscriber is bounced as above.
+- complaint: suppressed, status `complained`, one `complained` event.
+- unsubscribe-request: off the token's list (every list when it names none);
+  `unsubscribed` when no list is left; one event, source "mailto".
+
+A repeated report (same delivery, same kind) is stored but changes nothing:
+the subscriber row is locked first, so two copies processed at once cannot
+both act.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from mailer.bounces.classify import InboundKind, InboundResult
+from mailer.db import session_scope
+from mailer.models import (
+    Delivery,
+    InboundMessage,
+    MailingList,
+    Membership,
+    Subscriber,
+    SubscriberEvent,
+    SubscriberStatus,
+    Suppression,
+)
+
+IM = InboundMessage.__table__  # type: ignore[attr-defined]
+MEM = Membership.__table__  # type: ignore[attr-defined]
+EVT = SubscriberEvent.__table__  # type: ignore[attr-defined]
+SUP = Suppression.__table__  # type: ignore[attr-defined]
+
+#: kinds that act once per delivery; a repeat is stored, nothing more
+ONCE_PER_DELIVERY = frozenset({InboundKind.DSN_HARD, InboundKind.DSN_SOFT, InboundKind.COMPLAINT})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def record_inbound(
+    *, engine: Engine, result: InboundResult, raw: bytes, mail_from: str, rcpt_to: str,
+    soft_limit: int = 3, soft_window_days: int = 30, now: datetime | None = None,
+) -> InboundMessage:
+    """Store one inbound message and apply what it means; return the stored row.
+
+    All in one transaction: on any database error nothing is stored and the
+    error propagates (the SMTP receiver then answers 451 so the sender retries).
+    `summary` on the returned row says what was done.
+    """
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        done = _apply(session, result, soft_limit=soft_limit,
+                      window=timedelta(days=soft_window_days), now=now)
+        row = InboundMessage(
+            received_at=now, mail_from=mail_from[:320], rcpt_to=rcpt_to[:320],
+            kind=result.kind.value, delivery_id=result.delivery_id,
+            subscriber_id=done.subscriber_id,
+            summary=(result.summary + (" → " + "; ".join(done.notes) if done.notes else ""))[:2000],
+            # PostgreSQL text cannot hold NUL; U+FFFD marks the spot as decoding does.
+            raw=raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+class _Done:
+    def __init__(self) -> None:
+        self.subscriber_id: int | None = None
+        self.notes: list[str] = []
+
+
+def _apply(
+    session: Session, result: InboundResult, *, soft_limit: int, window: timedelta,
+    now: datetime,
+) -> _Done:
+    done = _Done()
+    if result.kind is InboundKind.UNSUBSCRIBE_REQUEST:
+        if result.subscriber_id is not None:
+            done.subscriber_id = result.subscriber_id
+            _unsubscribe(session, result, done, now=now)
+        return done
+    if result.delivery_id is None:
+        return done
+    delivery = session.get(Delivery, result.delivery_id)
+    if delivery is None:
+        done.notes.append(f"delivery {result.delivery_id} is not in the ledger")
+        return done
+    done.subscriber_id = delivery.subscriber_id
+    if result.kind not in ONCE_PER_DELIVERY:
+        return done
+    sub = _lock_subscriber(session, delivery.subscriber_id)
+    if sub is None:
+        done.notes.append(f"subscriber {delivery.subscriber_id} no longer exists")
+        return done
+    prior = session.execute(
+        select(IM.c.id).where(IM.c.delivery_id == delivery.id, IM.c.kind == result.kind.value)
+        .order_by(IM.c.id).limit(1)
+    ).scalar()
+    if prior is not None:
+        done.notes.append(f"repeat of inbound #{prior}: no change")
+        return done
+    if result.kind is InboundKind.DSN_HARD:
+        reason = f"hard bounce: {_what(result)}"
+        _bounce(session, sub, delivery, reason=reason, detail=_what(result), done=done, now=now)
+    elif result.kind is InboundKind.DSN_SOFT:
+        _soft_bounce(session, sub, delivery, result, soft_limit=soft_limit, window=window,
+                     done=done, now=now)
+    else:
+        _complaint(session, sub, delivery, result, done=done, now=now)
+    return done
+
+
+def _what(result: InboundResult) -> str:
+    return " ".join(x for x in (result.status, result.diagnostic or result.note) if x)[:400]
+
+
+def _lock_subscriber(session: Session, subscriber_id: int) -> Subscriber | None:
+    # FOR UPDATE on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
+    return session.execute(
+        select(Subscriber).where(Subscriber.id == subscriber_id).with_for_update()  # type: ignore[arg-type]
+    ).scalars().first()
+
+
+def _suppress(session: Session, email: str, *, reason: str, now: datetime) -> bool:
+    """Add `email` to the suppression list unless it is there; return True if added."""
+    # ON CONFLICT DO NOTHING: an administrator or the SMTP path may add the
+    # same address at the same moment.
+    values = {"email": email, "reason": reason[:500], "created_at": now}
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(SUP).values(**values).on_conflict_do_nothing(index_elements=["email"])
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def _same_address(sub: Subscriber, delivery: Delivery) -> bool:
+    # The ledger froze the address; if the subscriber has changed it since,
+    # only the old address is dead, not the subscriber.
+    return sub.email.strip().lower() == delivery.email.strip().lower()
+
+
+def _bounce(
+    session: Session, sub: Subscriber, delivery: Delivery, *, reason: str, detail: str,
+    done: _Done, now: datetime,
+) -> None:
+    if _suppress(session, delivery.email, reason=reason, now=now):
+        done.notes.append(f"suppressed {delivery.email}")
+    if not _same_address(sub, delivery):
+        done.notes.append(f"subscriber now uses {sub.email}: status unchanged")
+    elif sub.status == SubscriberStatus.ACTIVE:
+        sub.status = SubscriberStatus.BOUNCED
+        sub.updated_at = now
+        done.notes.append("subscriber bounced")
+    else:
+        done.notes.append(f"subscriber stays {SubscriberStatus(sub.status).value}")
+    session.add(SubscriberEvent(
+        subscriber_id=sub.id, kind="bounced", detail=detail[:500], source="bounce",
+        delivery_id=delivery.id, created_at=now,
+    ))
+
+
+def _soft_bounce(
+    session: Session, sub: Subscriber, delivery: Delivery, result: InboundResult, *,
+    soft_limit: int, window: timedelta, done: _Done, now: datetime,
+) -> None:
+    session.add(SubscriberEvent(
+        subscriber_id=sub.id, kind="soft-bounce", detail=_what(result), source="bounce",
+        delivery_id=delivery.id, created_at=now,
+    ))
+    session.flush()
+    count = session.execute(
+        select(func.count()).select_from(EVT).where(
+            EVT.c.subscriber_id == sub.id, EVT.c.kind == "soft-bounce",
+            EVT.c.created_at > now - window,
+        )
+    ).scalar_one()
+    days = window.days
+    done.notes.append(f"soft bounce {count} of {soft_limit} in {days} days")
+    if count >= soft_limit and sub.status == SubscriberStatus.ACTIVE:
+        detail = f"{count} soft bounces in {days} days, last {_what(result)}"
+        _bounce(session, sub, delivery, reason=f"soft bounces: {detail}", detail=detail,
+                done=done, now=now)
+
+
+def _complaint(
+    session: Session, sub: Subscriber, delivery: Delivery, result: InboundResult, *,
+    done: _Done, now: datetime,
+) -> None:
+    detail = result.note or "complaint"
+    if _suppress(session, delivery.email, reason=f"complaint: {detail}", now=now):
+        done.notes.append(f"suppressed {delivery.email}")
+    if not _same_address(sub, delivery):
+        done.notes.append(f"subscriber now uses {sub.email}: status unchanged")
+    elif sub.status != SubscriberStatus.COMPLAINED:
+        sub.status = SubscriberStatus.COMPLAINED
+        sub.updated_at = now
+        done.notes.append("subscriber complained")
+    session.add(SubscriberEvent(
+        subscriber_id=sub.id, kind="complained", detail=detail[:500], source="feedback-loop",
+        delivery_id=delivery.id, created_at=now,
+    ))
+
+
+def _unsubscribe(session: Session, result: InboundResult, done: _Done, *, now: datetime) -> None:
+    assert result.subscriber_id is not None
+    sub = _lock_subscriber(session, result.subscriber_id)
+    if sub is None:
+        done.notes.append(f"subscriber {result.subscriber_id} no longer exists")
+        return
+    stmt = delete(MEM).where(MEM.c.subscriber_id == sub.id)
+    if result.list_id is not None:
+        stmt = stmt.where(MEM.c.list_id == result.list_id)
+    removed = int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+    remaining = session.execute(
+        select(func.count()).select_from(MEM).where(MEM.c.subscriber_id == sub.id)
+    ).scalar_one()
+    changed = removed > 0
+    if remaining == 0 and sub.status == SubscriberStatus.ACTIVE:
+        sub.status = SubscriberStatus.UNSUBSCRIBED
+        changed = True
+    if not changed:
+        done.notes.append("already unsubscribed: no change")
+        return
+    sub.updated_at = now
+    ml = session.get(MailingList, result.list_id) if result.list_id is not None else None
+    where = ml.name if ml else "all lists" if result.list_id is None else f"list {result.list_id}"
+    status = f"; status {SubscriberStatus(sub.status).value}" if remaining == 0 else ""
+    done.notes.append(f"unsubscribed from {where}{status}")
+    session.add(SubscriberEvent(
+        subscriber_id=sub.id, kind="unsubscribed", detail=where, source="mailto", created_at=now,
+    ))

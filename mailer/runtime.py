@@ -15,8 +15,9 @@ from sqlalchemy import Engine, select
 from mailer.compose.document import IssueDocument, PartDocument
 from mailer.db import make_engine
 from mailer.delivery.dispatch import Coordinator
+from mailer.delivery.journal import RedisJournal
 from mailer.delivery.engine import DeliveryConfig, DeliveryContext
-from mailer.delivery.ratelimit import RateLimiter, parse_rate
+from mailer.delivery.ratelimit import Rate, RateLimiter, parse_rate
 from mailer.delivery.relays import RedisRelayHealth, RelayPool
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import SmtpTransport
@@ -97,6 +98,28 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
     )
 
 
+def tokens_per_call(rate: Rate) -> int:
+    """Tokens to take from Redis at once: one call per message at magazine
+    rates, up to 100 at bulk rates, never more than 2 % of a second's worth
+    (so no one-second window exceeds the limit by more than that)."""
+    return max(1, min(100, int(rate.per_second // 50)))
+
+
+class PrepaidTokens:
+    """Takes rate-limit tokens in small bulk and hands them out one by one."""
+
+    def __init__(self, limiter: RateLimiter, chunk: int) -> None:
+        self.limiter = limiter
+        self.chunk = chunk
+        self.left = 0
+
+    def take(self) -> None:
+        if self.left == 0:
+            self.limiter.acquire(self.chunk)
+            self.left = self.chunk
+        self.left -= 1
+
+
 class Runtime:
     """Per-process singletons: DB engine, Redis client, part cache."""
 
@@ -106,6 +129,7 @@ class Runtime:
         self.redis = redis_client(settings)
         self.parts = PartCache(self.engine, render_config(settings))
         self.coordinator = Coordinator(self.redis)
+        self.journal = RedisJournal(self.redis)
         self.rate = parse_rate(settings.rate_limit)
 
     def delivery_context(self) -> DeliveryContext:
@@ -118,8 +142,13 @@ class Runtime:
             SmtpTransport(r, timeout=s.smtp_timeout, ca_file=s.smtp_ca_file) for r in relays
         ]
 
+        buckets: dict[str, PrepaidTokens] = {}
+
         def before_send(relay_name: str) -> None:
-            RateLimiter(self.redis, key=f"mailer:rate:{relay_name}", rate=self.rate).acquire(1)
+            if relay_name not in buckets:
+                limiter = RateLimiter(self.redis, key=f"mailer:rate:{relay_name}", rate=self.rate)
+                buckets[relay_name] = PrepaidTokens(limiter, tokens_per_call(self.rate))
+            buckets[relay_name].take()
 
         pool = RelayPool(
             transports,
@@ -133,6 +162,7 @@ class Runtime:
             config=delivery_config(s),
             pool=pool,
             prepared_part=self.parts,
+            journal=self.journal,
             **({"sign": sign} if sign else {}),
         )
 

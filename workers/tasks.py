@@ -40,6 +40,7 @@ def dispatch() -> None:
         parallelism=settings.parallelism,
         interval=settings.dispatch_interval,
         preflight=rt.preflight,
+        journal=rt.journal,
     )
     if report.started or report.finished or report.released_leases:
         log.info(

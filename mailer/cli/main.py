@@ -18,6 +18,7 @@ from rich.table import Table
 
 from mailer.cli.common import console, fail, parse_time, settings_or_exit, tokyo
 from mailer.cli.parts import issue_app, part_app, test_send
+from mailer.cli.web import web
 from mailer.db import make_engine, session_scope, upgrade
 from mailer.models import DeliveryStatus
 from mailer.services.sends import (
@@ -40,6 +41,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(issue_app, name="issue")
 app.add_typer(part_app, name="part")
 app.command("test-send")(test_send)
+app.command("web")(web)
 
 
 @db_app.command("upgrade")

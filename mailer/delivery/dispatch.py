@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select, update
 
 from mailer.delivery import ledger
+from mailer.delivery.journal import AcceptedJournal
 from mailer.models import SendList, SendStatus
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ def dispatch(
     interval: float,
     now: datetime | None = None,
     preflight: Callable[[int], list[str]] | None = None,
+    journal: AcceptedJournal | None = None,
 ) -> DispatchReport:
     """One dispatcher tick. `enqueue(send_id)` queues one batch task."""
     report = DispatchReport()
@@ -154,7 +156,9 @@ def dispatch(
     try:
         now = now or datetime.now(UTC)
         with engine.begin() as conn:
-            report.released_leases = ledger.release_expired_leases(conn, now=now)
+            report.released_leases = ledger.release_expired_leases(
+                conn, now=now, accepted=journal.accepted if journal else None
+            )
         with engine.connect() as conn:
             due = list(
                 conn.execute(

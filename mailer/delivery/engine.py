@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select, update
 
 from mailer.delivery import ledger
+from mailer.delivery.journal import AcceptedJournal, NoJournal
 from mailer.delivery.ledger import ClaimedRow, Outcome
 from mailer.delivery.relays import AllRelaysDown, RelayPool
 from mailer.delivery.retry import RetryPolicy
@@ -49,6 +50,10 @@ class DeliveryConfig:
     message_id_domain: str
     base_url: str
     status_check_every: int = 25
+    #: outcomes are committed in groups of this many (or every `flush_seconds`);
+    #: acceptances are journaled in Redis meanwhile (see journal.py)
+    flush_every: int = 50
+    flush_seconds: float = 1.0
     error_threshold_ratio: float = 0.2
     error_threshold_min: int = 20
 
@@ -59,6 +64,7 @@ class DeliveryContext:
     config: DeliveryConfig
     pool: RelayPool
     prepared_part: Callable[[int], PreparedPart]  # part id -> rendered once
+    journal: AcceptedJournal = field(default_factory=NoJournal)
     sign: Callable[[bytes], bytes] = lambda data: data
     now: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.Random)
@@ -177,45 +183,90 @@ def _slots(ctx: DeliveryContext, info: _SendInfo, row: ClaimedRow) -> Slots:
     )
 
 
+class _Recorder:
+    """Collects outcomes and commits them in groups.
+
+    Every acceptance is journaled before it waits for its group's commit, so
+    a worker that dies in between loses nothing (the sweeper reads the
+    journal). Without a journal each outcome is committed at once.
+    """
+
+    def __init__(self, ctx: DeliveryContext, send_id: int, report: BatchReport) -> None:
+        self.ctx = ctx
+        self.send_id = send_id
+        self.report = report
+        self.pending: list[tuple[Outcome, ClaimedRow]] = []
+        self.last_flush = time.monotonic()
+        self.group = 1 if isinstance(ctx.journal, NoJournal) else ctx.config.flush_every
+
+    def add(self, outcome: Outcome, row: ClaimedRow) -> None:
+        if outcome.status is DeliveryStatus.SENT:
+            self.ctx.journal.note_accepted(self.send_id, row.delivery_id)
+            self.report.sent += 1
+        elif outcome.status is DeliveryStatus.DEFERRED:
+            self.report.deferred += 1
+        else:
+            self.report.failed += 1
+        self.pending.append((outcome, row))
+        if (
+            len(self.pending) >= self.group
+            or time.monotonic() - self.last_flush >= self.ctx.config.flush_seconds
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        now = self.ctx.now()
+        with self.ctx.engine.begin() as conn:
+            ledger.record_outcomes(conn, [o for o, _ in self.pending], now=now)
+            for outcome, row in self.pending:
+                if outcome.smtp_rejected:
+                    ledger.record_smtp_bounce(
+                        conn,
+                        delivery_id=row.delivery_id,
+                        subscriber_id=row.subscriber_id,
+                        email=row.email,
+                        reply=outcome.error,
+                        now=now,
+                    )
+        self.ctx.journal.forget(
+            self.send_id,
+            [o.delivery_id for o, _ in self.pending if o.status is DeliveryStatus.SENT],
+        )
+        self.pending.clear()
+        self.last_flush = time.monotonic()
+
+
 def _deliver_rows(
     ctx: DeliveryContext, info: _SendInfo, rows: list[ClaimedRow], report: BatchReport
 ) -> bool:
-    """Send each claimed row and record its outcome at once. Returns False if
-    the send stopped (paused/cancelled) or every relay is down."""
+    """Send each claimed row and record its outcome. Returns False if the send
+    stopped (paused/cancelled) or every relay is down."""
     prepared = ctx.prepared_part(info.part_id)
-    for i, row in enumerate(rows):
-        if i and i % ctx.config.status_check_every == 0 and not _still_running(ctx, info.id):
-            _release(ctx, rows[i:], report, why="send paused or cancelled", delay=None)
-            report.stopped = "send stopped"
-            return False
-        outcome = _attempt(ctx, info, prepared, row)
-        if outcome is None:  # every relay down: back off the rest of the batch
-            _release(
-                ctx,
-                rows[i:],
-                report,
-                why="every relay is backing off",
-                delay=ctx.config.retry.relay_backoff_seconds,
-            )
-            report.stopped = "relays down"
-            return False
-        with ctx.engine.begin() as conn:
-            changed = ledger.record_outcomes(conn, [outcome], now=ctx.now())
-            if changed and outcome.smtp_rejected:
-                ledger.record_smtp_bounce(
-                    conn,
-                    delivery_id=row.delivery_id,
-                    subscriber_id=row.subscriber_id,
-                    email=row.email,
-                    reply=outcome.error,
-                    now=ctx.now(),
+    recorder = _Recorder(ctx, info.id, report)
+    try:
+        for i, row in enumerate(rows):
+            if i and i % ctx.config.status_check_every == 0 and not _still_running(ctx, info.id):
+                recorder.flush()
+                _release(ctx, rows[i:], report, why="send paused or cancelled", delay=None)
+                report.stopped = "send stopped"
+                return False
+            outcome = _attempt(ctx, info, prepared, row)
+            if outcome is None:  # every relay down: back off the rest of the batch
+                recorder.flush()
+                _release(
+                    ctx,
+                    rows[i:],
+                    report,
+                    why="every relay is backing off",
+                    delay=ctx.config.retry.relay_backoff_seconds,
                 )
-        if outcome.status is DeliveryStatus.SENT:
-            report.sent += 1
-        elif outcome.status is DeliveryStatus.DEFERRED:
-            report.deferred += 1
-        else:
-            report.failed += 1
+                report.stopped = "relays down"
+                return False
+            recorder.add(outcome, row)
+    finally:
+        recorder.flush()
     return True
 
 

@@ -8,7 +8,7 @@ the whole transaction runs under BEGIN IMMEDIATE, see mailer.db).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -304,19 +304,58 @@ def record_smtp_bounce(
     return hard
 
 
-def release_expired_leases(conn: Connection, *, now: datetime) -> int:
-    """Return rows left in `sending` by a dead worker to `pending`; return how many."""
-    result = conn.execute(
-        update(D)
-        .where(D.c.status == DeliveryStatus.SENDING.value, D.c.lease_until < now)
-        .values(
-            status=DeliveryStatus.PENDING.value,
-            lease_until=None,
-            updated_at=now,
-            last_error="lease expired: worker stopped before recording an outcome",
-        )
+def release_expired_leases(
+    conn: Connection,
+    *,
+    now: datetime,
+    accepted: Callable[[int, list[int]], set[int]] | None = None,
+) -> int:
+    """Take back rows left in `sending` by a dead worker; return how many.
+
+    Rows the accepted-journal knows the relay took are marked `sent`; the
+    rest return to `pending` for another attempt.
+    """
+    query = select(D.c.id, D.c.send_id).where(
+        D.c.status == DeliveryStatus.SENDING.value, D.c.lease_until < now
     )
-    return int(result.rowcount or 0)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    expired = conn.execute(query).all()
+    if not expired:
+        return 0
+    by_send: dict[int, list[int]] = {}
+    for row in expired:
+        by_send.setdefault(row.send_id, []).append(row.id)
+    sent: set[int] = set()
+    if accepted is not None:
+        for send_id, ids in by_send.items():
+            sent |= accepted(send_id, ids)
+    back = [row.id for row in expired if row.id not in sent]
+    guard = D.c.status == DeliveryStatus.SENDING.value
+    if sent:
+        conn.execute(
+            update(D)
+            .where(D.c.id.in_(sorted(sent)), guard)
+            .values(
+                status=DeliveryStatus.SENT.value,
+                sent_at=now,
+                lease_until=None,
+                updated_at=now,
+                last_error="recorded as sent from the accepted-journal after its worker stopped",
+            )
+        )
+    if back:
+        conn.execute(
+            update(D)
+            .where(D.c.id.in_(back), guard)
+            .values(
+                status=DeliveryStatus.PENDING.value,
+                lease_until=None,
+                updated_at=now,
+                last_error="lease expired: worker stopped before recording an outcome",
+            )
+        )
+    return len(expired)
 
 
 def count_by_status(conn: Connection, send_id: int) -> dict[DeliveryStatus, int]:

@@ -182,3 +182,31 @@ def test_unsubscribed_or_suppressed_after_start_are_skipped(
     p = send_progress(engine=engine, send_id=send_id)
     assert p.counts[DeliveryStatus.SKIPPED] == 2 and p.counts[DeliveryStatus.SENT] == 2
     assert sorted(a.recipients[0] for a in sink.accepted) == sorted(data.emails[2:])
+
+
+def test_sweeper_trusts_the_accepted_journal(
+    engine: Engine, database_url: str, redis_url: str
+) -> None:
+    """Rows a dead worker had handed to the relay (journaled, not yet committed)
+    become sent; the others go back to pending."""
+    from mailer.delivery import ledger
+    from mailer.delivery.journal import RedisJournal
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    data = seed(engine, 5)
+    send_id = schedule(engine, data.part_id)
+    coordinator = Coordinator(client)
+    dispatch(engine, coordinator, lambda _: None, parallelism=1, interval=1)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        rows = ledger.claim_batch(conn, send_id=send_id, limit=5, now=now,
+                                  lease=timedelta(seconds=10))
+    journal = RedisJournal(client)
+    for row in rows[:3]:
+        journal.note_accepted(send_id, row.delivery_id)
+    later = now + timedelta(seconds=11)
+    with engine.begin() as conn:
+        assert ledger.release_expired_leases(conn, now=later, accepted=journal.accepted) == 5
+    p = send_progress(engine=engine, send_id=send_id)
+    assert p.counts[DeliveryStatus.SENT] == 3 and p.counts[DeliveryStatus.PENDING] == 2

@@ -142,6 +142,8 @@ class Send(SQLModel, table=True):
     recipients: int = 0  # frozen at start
     note: str = ""  # why paused / what happened
     created_by: str = ""
+    approved_by: str = ""  # empty: not approved (matters when approval is required)
+    approved_at: datetime | None = Field(default=None, sa_column=_ts())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
 
@@ -217,3 +219,53 @@ class InboundMessage(SQLModel, table=True):
     subscriber_id: int | None = Field(default=None, index=True)
     summary: str = ""
     raw: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
+class UserRole(StrEnum):
+    EDITOR = "editor"  # compose, preview, test-send, schedule
+    APPROVER = "approver"  # approve scheduled sends
+    LIST_ADMIN = "list_admin"  # subscribers, lists, suppressions, bounces
+    VIEWER = "viewer"
+    ADMIN = "admin"  # everything, and users
+
+
+class User(SQLModel, table=True):
+    """A staff account of the web admin. Passwords are argon2 hashes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
+    name: str = ""
+    password_hash: str = ""
+    roles: str = ""  # ";"-separated UserRole values
+    active: bool = True
+    # Raised by "log out everywhere": sessions carry the epoch they began in.
+    session_epoch: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    last_login_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class ApiToken(SQLModel, table=True):
+    """A REST API token, scoped to roles; only its hash is stored."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    name: str = ""
+    token_hash: str = Field(sa_column=Column(String(128), unique=True, nullable=False))
+    roles: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts())
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class AuditLog(SQLModel, table=True):
+    """Every change made by a person or token: who, what, when."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(False, index=True))
+    actor: str = ""  # user email, "token:<name>", "cli:<user>", "system"
+    action: str = ""  # e.g. send.schedule, send.approve, subscriber.update
+    target_type: str = ""
+    target_id: str = ""
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))

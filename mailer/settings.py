@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=60.0, gt=0)
     relay_backoff_seconds: float = Field(default=30.0, gt=0)
     parallelism: int = Field(default=4, ge=1, le=256)
+    # A send goes out only once someone other than its creator approved it.
+    require_approval: bool = False
     old_secret_keys: str = ""  # comma-separated retired keys, still accepted
     bounce_domain: str = ""  # empty: the From address's domain
     list_id: str = "cio-forum.mailer.example.com"

@@ -41,6 +41,7 @@ def dispatch() -> None:
         interval=settings.dispatch_interval,
         preflight=rt.preflight,
         journal=rt.journal,
+        require_approval=settings.require_approval,
     )
     if report.started or report.finished or report.released_leases:
         log.info(

@@ -24,6 +24,7 @@ from mailer.models import DeliveryStatus
 from mailer.services.sends import (
     SendError,
     SendProgress,
+    approve_send,
     cancel_send,
     create_send,
     pause_send,
@@ -207,6 +208,8 @@ def print_progress(p: SendProgress) -> None:
         console.print(
             f"{p.later_joiners} subscriber(s) joined the lists after the start and are not included"
         )
+    if p.approved_by:
+        console.print(f"approved by {p.approved_by}")
     if p.note:
         console.print(f"note: {p.note}")
 
@@ -246,6 +249,28 @@ def resume(send_id: int) -> None:
 def cancel(send_id: int) -> None:
     """Cancel a send; deliveries not yet sent are cancelled."""
     _control(cancel_send, send_id, "cancelled")
+
+
+@app.command()
+def approve(
+    send_id: int,
+    as_: str = typer.Option(
+        "", "--as", help="approver name (default: $USER); must differ from the creator"
+    ),
+) -> None:
+    """Approve a send (needed before it goes out when MAILER_REQUIRE_APPROVAL=true)."""
+    settings = settings_or_exit()
+    approver = as_ or os.environ.get("USER", "cli")
+    try:
+        approve_send(
+            engine=_engine(),
+            send_id=send_id,
+            approver=approver,
+            require_other=settings.require_approval,
+        )
+    except SendError as exc:
+        fail(str(exc))
+    console.print(f"send {send_id}: approved by {approver}")
 
 
 @app.command("resend-failed")

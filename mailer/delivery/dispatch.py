@@ -146,6 +146,7 @@ def dispatch(
     now: datetime | None = None,
     preflight: Callable[[int], list[str]] | None = None,
     journal: AcceptedJournal | None = None,
+    require_approval: bool = False,
 ) -> DispatchReport:
     """One dispatcher tick. `enqueue(send_id)` queues one batch task."""
     report = DispatchReport()
@@ -159,14 +160,13 @@ def dispatch(
             report.released_leases = ledger.release_expired_leases(
                 conn, now=now, accepted=journal.accepted if journal else None
             )
+        due_query = select(SEND.c.id).where(
+            SEND.c.status == SendStatus.SCHEDULED.value, SEND.c.scheduled_at <= now
+        )
+        if require_approval:  # unapproved sends wait, however late
+            due_query = due_query.where(SEND.c.approved_by != "")
         with engine.connect() as conn:
-            due = list(
-                conn.execute(
-                    select(SEND.c.id)
-                    .where(SEND.c.status == SendStatus.SCHEDULED.value, SEND.c.scheduled_at <= now)
-                    .order_by(SEND.c.scheduled_at, SEND.c.id)
-                ).scalars()
-            )
+            due = list(conn.execute(due_query.order_by(SEND.c.scheduled_at, SEND.c.id)).scalars())
         for send_id in due:
             if start_send(engine, send_id, now=now, preflight=preflight):
                 report.started.append(send_id)

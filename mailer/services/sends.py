@@ -57,9 +57,13 @@ def create_send(
         raise SendError("--list: at least one list is required")
     lists = []
     for name in list_names:
-        ml = session.exec(  # type: ignore[call-overload]
-            select(MailingList).where(col(MailingList.name) == name)
-        ).scalars().first()
+        ml = (
+            session.exec(  # type: ignore[call-overload]
+                select(MailingList).where(col(MailingList.name) == name)
+            )
+            .scalars()
+            .first()
+        )
         if ml is None:
             raise SendError(f"--list {name}: no such list")
         lists.append(ml)
@@ -117,6 +121,32 @@ def _transition(
                 )
             )
     return new
+
+
+def approve_send(
+    *, engine: Engine, send_id: int, approver: str, require_other: bool = True
+) -> None:
+    """Approve a scheduled or paused send. With `require_other`, the person who
+    created it cannot approve it. Raises SendError saying why not."""
+    if not approver:
+        raise SendError("an approver name is required")
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(SEND.c.status, SEND.c.created_by, SEND.c.approved_by).where(SEND.c.id == send_id)
+        ).one_or_none()
+        if row is None:
+            raise SendError(f"send {send_id}: no such send")
+        if row.status not in (SendStatus.SCHEDULED, SendStatus.PAUSED):
+            raise SendError(f"send {send_id} is {row.status}; only a waiting send can be approved")
+        if require_other and row.created_by and row.created_by == approver:
+            raise SendError(
+                f"send {send_id} was created by {approver}; someone else must approve it"
+            )
+        conn.execute(
+            update(SEND)
+            .where(SEND.c.id == send_id)
+            .values(approved_by=approver, approved_at=utcnow(), updated_at=utcnow())
+        )
 
 
 def pause_send(*, engine: Engine, send_id: int) -> SendStatus:
@@ -182,6 +212,8 @@ class SendProgress:
     eta_seconds: float | None
     later_joiners: int  # active list members not in the frozen ledger
     note: str
+    created_by: str = ""
+    approved_by: str = ""
 
     @property
     def accounted(self) -> bool:
@@ -251,6 +283,8 @@ def send_progress(*, engine: Engine, send_id: int, now: datetime | None = None) 
         eta_seconds=eta,
         later_joiners=int(later),
         note=s.note,
+        created_by=s.created_by,
+        approved_by=s.approved_by,
     )
 
 

@@ -200,8 +200,9 @@ def test_sweeper_trusts_the_accepted_journal(
     dispatch(engine, coordinator, lambda _: None, parallelism=1, interval=1)
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        rows = ledger.claim_batch(conn, send_id=send_id, limit=5, now=now,
-                                  lease=timedelta(seconds=10))
+        rows = ledger.claim_batch(
+            conn, send_id=send_id, limit=5, now=now, lease=timedelta(seconds=10)
+        )
     journal = RedisJournal(client)
     for row in rows[:3]:
         journal.note_accepted(send_id, row.delivery_id)
@@ -210,3 +211,24 @@ def test_sweeper_trusts_the_accepted_journal(
         assert ledger.release_expired_leases(conn, now=later, accepted=journal.accepted) == 5
     p = send_progress(engine=engine, send_id=send_id)
     assert p.counts[DeliveryStatus.SENT] == 3 and p.counts[DeliveryStatus.PENDING] == 2
+
+
+def test_approval_required_before_a_send_starts(engine: Engine, redis_url: str) -> None:
+    from mailer.services.sends import SendError, approve_send
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    data = seed(engine, 2)
+    with session_scope(engine) as session:
+        send = create_send(
+            session=session, part_id=data.part_id, list_names=[LIST], created_by="editor-a"
+        )
+        send_id = int(send.id)  # type: ignore[arg-type]
+    coordinator = Coordinator(client)
+    tick = dict(parallelism=1, interval=1, require_approval=True)
+    assert dispatch(engine, coordinator, lambda _: None, **tick).started == []  # type: ignore[arg-type]
+    with pytest.raises(SendError, match="someone else must approve"):
+        approve_send(engine=engine, send_id=send_id, approver="editor-a")
+    approve_send(engine=engine, send_id=send_id, approver="approver-b")
+    assert dispatch(engine, coordinator, lambda _: None, **tick).started == [send_id]  # type: ignore[arg-type]
+    assert send_progress(engine=engine, send_id=send_id).approved_by == "approver-b"

@@ -1,0 +1,1 @@
+"""Operations: `mailer doctor` checks and the DNS records an operator publishes."""

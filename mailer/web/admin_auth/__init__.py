@@ -1,0 +1,3 @@
+"""Login, logout, the audit log pages, and the handler that renders AuthError."""
+
+from __future__ import annotations

@@ -170,3 +170,22 @@ def test_celery_hook_reformats_the_loggers_celery_sets_up() -> None:
     [row] = records(stream)
     assert row["send_id"] == 3 and "topsecret" not in str(row["message"])
     assert len(handler.filters) == 2
+
+
+def test_cli_setup_reads_the_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    from mailer.cli.ops import setup_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        monkeypatch.setenv("MAILER_LOG_FORMAT", "json")
+        setup_logging()
+        assert any(isinstance(h.formatter, JsonFormatter) for h in root.handlers)
+        monkeypatch.setenv("MAILER_LOG_FORMAT", "yaml")
+        with pytest.raises(typer.Exit):
+            setup_logging()
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])

@@ -7,9 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import (
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutting_down,
+)
 
+from mailer.delivery.dispatch import Coordinator
 from mailer.settings import Settings, load_settings
 
 DISPATCH_TASK = "mailer.dispatch"
@@ -56,6 +63,29 @@ def make_celery(settings: Settings) -> Celery:
 
 settings = load_settings()
 app = make_celery(settings)
+
+
+def _coordinator() -> Coordinator | None:
+    if not settings.redis_url:
+        return None
+    return Coordinator(redis.Redis.from_url(settings.redis_url, socket_timeout=5))
+
+
+@worker_ready.connect
+def _on_ready(sender: Any = None, **_: Any) -> None:
+    coordinator = _coordinator()
+    if coordinator is not None and sender is not None:
+        coordinator.clear_stopping(sender.hostname)
+
+
+@worker_shutting_down.connect
+def _on_shutting_down(sender: Any = None, **_: Any) -> None:
+    # Runs in the main process on SIGTERM (warm shutdown): running batches
+    # check this flag every few messages, record what they sent and release
+    # the rest, so a rolling restart leaves no row in `sending`.
+    coordinator = _coordinator()
+    if coordinator is not None and sender:
+        coordinator.mark_stopping(str(sender))
 
 
 @worker_process_init.connect

@@ -57,7 +57,10 @@ def dispatch() -> None:
 def deliver(send_id: int) -> None:
     rt = runtime()
     rt.coordinator.refresh_workers_active(send_id, ttl_seconds=60)
-    report = deliver_send(rt.delivery_context(), send_id, time_budget=TIME_BUDGET)
+    ctx = rt.delivery_context()
+    hostname = deliver.request.hostname or ""
+    ctx.should_stop = lambda: bool(hostname) and rt.coordinator.is_stopping(hostname)
+    report = deliver_send(ctx, send_id, time_budget=TIME_BUDGET)
     log.info("send %s batch: %s", send_id, report)
     if report.more_due:
         rt.coordinator.refresh_workers_active(send_id, ttl_seconds=60)

@@ -66,6 +66,18 @@ class Coordinator:
             f"{self.prefix}send-active:{send_id}", "1", px=int(ttl_seconds * 1000)
         )
 
+    def mark_stopping(self, hostname: str, ttl_seconds: float = 600) -> None:
+        """Tell a worker's batches to hand back their rows (it is shutting down)."""
+        self.client.set(  # type: ignore[attr-defined]
+            f"{self.prefix}worker-stopping:{hostname}", "1", px=int(ttl_seconds * 1000)
+        )
+
+    def is_stopping(self, hostname: str) -> bool:
+        return bool(self.client.exists(f"{self.prefix}worker-stopping:{hostname}"))  # type: ignore[attr-defined]
+
+    def clear_stopping(self, hostname: str) -> None:
+        self.client.delete(f"{self.prefix}worker-stopping:{hostname}")  # type: ignore[attr-defined]
+
     def clear_workers_active(self, send_id: int) -> None:
         self.client.delete(f"{self.prefix}send-active:{send_id}")  # type: ignore[attr-defined]
 

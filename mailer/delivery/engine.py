@@ -65,6 +65,8 @@ class DeliveryContext:
     pool: RelayPool
     prepared_part: Callable[[int], PreparedPart]  # part id -> rendered once
     journal: AcceptedJournal = field(default_factory=NoJournal)
+    #: True once the worker was asked to stop (SIGTERM): batches hand back rows
+    should_stop: Callable[[], bool] = lambda: False
     sign: Callable[[bytes], bytes] = lambda data: data
     now: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.Random)
@@ -121,6 +123,9 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
             if time.monotonic() >= deadline:
                 report.stopped = "time budget"
                 break
+            if ctx.should_stop():
+                report.stopped = "worker shutting down"
+                break
             now = ctx.now()
             with ctx.engine.begin() as conn:
                 info = _load_send(conn, send_id)
@@ -146,7 +151,7 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
             ids = dict(fresh)
             rows = [r if r.message_id else _with_message_id(r, ids[r.delivery_id]) for r in rows]
             report.claimed += len(rows)
-            if not _deliver_rows(ctx, info, rows, report):
+            if not _deliver_rows(ctx, info, rows, report, deadline):
                 break
             _maybe_pause_for_errors(ctx, send_id)
     finally:
@@ -238,19 +243,38 @@ class _Recorder:
         self.last_flush = time.monotonic()
 
 
+def _why_stop(ctx: DeliveryContext, send_id: int, deadline: float) -> str:
+    """Return why a batch should hand back its remaining rows now, or ""."""
+    if ctx.should_stop():
+        return "worker shutting down"
+    if time.monotonic() >= deadline:
+        return "time budget"
+    if not _still_running(ctx, send_id):
+        return "send stopped"
+    return ""
+
+
 def _deliver_rows(
-    ctx: DeliveryContext, info: _SendInfo, rows: list[ClaimedRow], report: BatchReport
+    ctx: DeliveryContext,
+    info: _SendInfo,
+    rows: list[ClaimedRow],
+    report: BatchReport,
+    deadline: float,
 ) -> bool:
-    """Send each claimed row and record its outcome. Returns False if the send
-    stopped (paused/cancelled) or every relay is down."""
+    """Send each claimed row and record its outcome. Returns False if the
+    batch stopped early: send paused or cancelled, worker shutting down, time
+    budget spent (the rest is released to `pending`), or every relay down."""
     prepared = ctx.prepared_part(info.part_id)
     recorder = _Recorder(ctx, info.id, report)
     try:
         for i, row in enumerate(rows):
-            if i and i % ctx.config.status_check_every == 0 and not _still_running(ctx, info.id):
+            why = (
+                _why_stop(ctx, info.id, deadline) if i % ctx.config.status_check_every == 0 else ""
+            )
+            if why and i:
                 recorder.flush()
-                _release(ctx, rows[i:], report, why="send paused or cancelled", delay=None)
-                report.stopped = "send stopped"
+                _release(ctx, rows[i:], report, why=why, delay=None)
+                report.stopped = why
                 return False
             outcome = _attempt(ctx, info, prepared, row)
             if outcome is None:  # every relay down: back off the rest of the batch

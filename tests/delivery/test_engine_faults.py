@@ -335,3 +335,27 @@ def test_due_send_starts_within_two_seconds(stack: Stack) -> None:
     lag = (p.started_at - at).total_seconds()
     print(f"dispatcher lag: {lag:.2f} s")
     assert 0 <= lag <= 2.0
+
+
+def test_sigterm_mid_batch_leaves_nothing_sending(stack: Stack) -> None:
+    """A rolling restart: the worker is asked to stop in the middle of a slow
+    batch, records what it sent, hands back the rest; a new worker finishes."""
+    data = seed(stack.engine, 60)
+    stack.extra_env["MAILER_RATE_LIMIT"] = "10/s"
+    stack.extra_env["MAILER_BATCH_SIZE"] = "60"
+    sink = stack.add_sink()
+    worker = stack.start_worker(concurrency=1, name="rolling")
+    stack.start_beat()
+    send_id = schedule(stack, data.part_id)
+    stack.wait_for(send_id, lambda p: p.counts[DeliveryStatus.SENT] >= 5)
+    started = time.monotonic()
+    worker.stop(timeout=60)  # SIGTERM, warm shutdown
+    assert worker.process.returncode is not None
+    assert time.monotonic() - started < 15, "the batch should hand back its rows promptly"
+    p = send_progress(engine=stack.engine, send_id=send_id)
+    assert p.counts[DeliveryStatus.SENDING] == 0
+    assert p.counts[DeliveryStatus.SENT] + p.counts[DeliveryStatus.PENDING] == 60
+    assert 5 <= p.counts[DeliveryStatus.SENT] < 60
+    stack.start_worker(concurrency=1, name="rolling")
+    stack.wait_for(send_id, done, timeout=120)
+    assert received(sink) == Counter({e: 1 for e in data.emails})

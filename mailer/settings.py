@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     list_id: str = "cio-forum.mailer.example.com"
     list_name: str = "CIOフォーラム通信"
     publisher_address: str = "〒163-8001 東京都新宿区西新宿二丁目8番1号"
+    log_format: Literal["text", "json"] = "text"
+    templates_dir: Path | None = None  # read by mailer.render.html at import (see there)
     dkim_key_file: Path | None = None
     dkim_selector: str = "mailer"
 

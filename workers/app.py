@@ -17,6 +17,7 @@ from celery.signals import (
 )
 
 from mailer.delivery.dispatch import Coordinator
+from mailer.logging_setup import install_celery_logging
 from mailer.settings import Settings, load_settings
 
 DISPATCH_TASK = "mailer.dispatch"
@@ -63,6 +64,7 @@ def make_celery(settings: Settings) -> Celery:
 
 settings = load_settings()
 app = make_celery(settings)
+install_celery_logging(app, fmt=settings.log_format)
 
 
 def _coordinator() -> Coordinator | None:

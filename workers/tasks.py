@@ -6,6 +6,7 @@ import logging
 
 from mailer.delivery.dispatch import dispatch as dispatch_tick
 from mailer.delivery.engine import deliver_send
+from mailer.logging_setup import log_context
 from mailer.runtime import Runtime
 from workers.app import DELIVER_TASK, DISPATCH_TASK, app, settings
 
@@ -60,8 +61,9 @@ def deliver(send_id: int) -> None:
     ctx = rt.delivery_context()
     hostname = deliver.request.hostname or ""
     ctx.should_stop = lambda: bool(hostname) and rt.coordinator.is_stopping(hostname)
-    report = deliver_send(ctx, send_id, time_budget=TIME_BUDGET)
-    log.info("send %s batch: %s", send_id, report)
+    with log_context(send_id=send_id):
+        report = deliver_send(ctx, send_id, time_budget=TIME_BUDGET)
+        log.info("send %s batch: %s", send_id, report)
     if report.more_due:
         rt.coordinator.refresh_workers_active(send_id, ttl_seconds=60)
         deliver.delay(send_id)

@@ -16,7 +16,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from mailer.cli.bounces import bounces_app
 from mailer.cli.common import console, fail, parse_time, settings_or_exit, tokyo
+from mailer.cli.ops import doctor
 from mailer.cli.parts import issue_app, part_app, test_send
 from mailer.cli.web import web
 from mailer.db import make_engine, session_scope, upgrade
@@ -43,6 +45,8 @@ app.add_typer(issue_app, name="issue")
 app.add_typer(part_app, name="part")
 app.command("test-send")(test_send)
 app.command("web")(web)
+app.command()(doctor)
+app.add_typer(bounces_app, name="bounces")
 
 
 @db_app.command("upgrade")

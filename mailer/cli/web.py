@@ -14,7 +14,13 @@ def web(
     """Serve the web app with uvicorn (put a TLS-terminating proxy in front)."""
     import uvicorn
 
+    from mailer.cli.ops import setup_logging
     from mailer.web.app import create_app
 
     settings = settings_or_exit()
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+    setup_logging(settings)
+    # log_config=None keeps uvicorn's access log under our redacting handlers
+    # (its paths carry unsubscribe tokens).
+    uvicorn.run(
+        create_app(settings), host=host, port=port, proxy_headers=True, log_config=None
+    )

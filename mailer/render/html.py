@@ -7,6 +7,7 @@ per-recipient values; the web version is the same for everyone and has none.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -22,7 +23,16 @@ from mailer.render.context import asset_url, era_date, reason_text, slot_marker,
 if TYPE_CHECKING:
     from mailer.render.message import RenderConfig
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+def _templates_dir() -> Path:
+    # Where the templates were installed is a fact about the installation,
+    # not a setting to pass around: a source checkout has them beside the
+    # package; the Docker image copies them and names the folder in
+    # MAILER_TEMPLATES_DIR (a wheel does not carry the top-level folder).
+    override = os.environ.get("MAILER_TEMPLATES_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "templates"
+
+
+TEMPLATES_DIR = _templates_dir()
 
 
 @cache

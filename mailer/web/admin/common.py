@@ -1,0 +1,153 @@
+"""What every admin page shares: roles per action, the page environment,
+Japanese labels, Tokyo time, and the response headers of admin pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from mailer.models import DeliveryStatus, SendStatus, SubscriberStatus, UserRole
+from mailer.render.html import TEMPLATES_DIR
+from mailer.web.auth import Principal, csrf_token
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+R = UserRole
+#: who may do what; ADMIN is listed explicitly so the table reads whole
+READ_SENDS = (R.VIEWER, R.EDITOR, R.APPROVER, R.LIST_ADMIN, R.ADMIN)
+COMPOSE = (R.EDITOR, R.ADMIN)  # upload issues, test-send, schedule
+CONTROL = (R.EDITOR, R.ADMIN)  # pause, resume, cancel, resend-failed
+APPROVE = (R.APPROVER, R.ADMIN)
+READ_SUBSCRIBERS = (R.VIEWER, R.LIST_ADMIN, R.ADMIN)
+
+SEND_LABELS = {
+    SendStatus.SCHEDULED: "予約済み", SendStatus.RUNNING: "送信中", SendStatus.PAUSED: "一時停止",
+    SendStatus.DONE: "完了", SendStatus.CANCELLED: "取り消し",
+}
+DELIVERY_LABELS = {
+    DeliveryStatus.PENDING: "未送信", DeliveryStatus.SENDING: "送信処理中",
+    DeliveryStatus.SENT: "送信済み", DeliveryStatus.DEFERRED: "再試行待ち",
+    DeliveryStatus.FAILED: "失敗", DeliveryStatus.SKIPPED: "対象外（停止・抑止）",
+    DeliveryStatus.CANCELLED: "取り消し",
+}
+SUBSCRIBER_LABELS = {
+    SubscriberStatus.ACTIVE: "配信中", SubscriberStatus.UNSUBSCRIBED: "配信停止",
+    SubscriberStatus.BOUNCED: "不達", SubscriberStatus.COMPLAINED: "苦情",
+}
+ROLE_LABELS = {
+    R.EDITOR: "編集", R.APPROVER: "承認", R.LIST_ADMIN: "名簿管理", R.VIEWER: "閲覧",
+    R.ADMIN: "管理者",
+}
+
+#: admin pages run one script of ours (the progress poller) and frame only
+#: `srcdoc` previews, which inherit this policy: no script runs inside them
+ADMIN_CSP = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' {origin}; "
+    "style-src 'unsafe-inline'; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+ADMIN_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
+
+
+def tokyo(value: datetime | None, *, seconds: bool = False) -> str:
+    """Return `value` as Tokyo wall time ("2026-12-01 09:00"), "—" for None."""
+    if value is None:
+        return "—"
+    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    if value.tzinfo is None:  # SQLite hands back naive values; they are UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(TOKYO).strftime(fmt)
+
+
+def duration(seconds: float | None) -> str:
+    """Return a Japanese duration ("3分20秒"), "—" for None."""
+    if seconds is None:
+        return "—"
+    s = round(seconds)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    if h:
+        return f"{h}時間{m}分"
+    return f"{m}分{sec}秒" if m else f"{sec}秒"
+
+
+def admin_environment(*, site_name: str) -> jinja2.Environment:
+    """Return the Jinja2 environment of `templates/admin/` (autoescape, strict)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals.update(
+        site_name=site_name, send_labels=SEND_LABELS, delivery_labels=DELIVERY_LABELS,
+        subscriber_labels=SUBSCRIBER_LABELS, role_labels=ROLE_LABELS,
+        SendStatus=SendStatus, DeliveryStatus=DeliveryStatus,
+    )
+    env.filters["tokyo"] = tokyo
+    env.filters["duration"] = duration
+    return env
+
+
+def admin_csp(request: Request) -> str:
+    base = request.app.state.web.settings.base_url
+    origin = "/".join(base.split("/")[:3])
+    return ADMIN_CSP.format(origin=origin)
+
+
+def admin_page(
+    request: Request, principal: Principal | None, name: str, *, status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """Return `templates/admin/{name}.html.j2` rendered for `principal`."""
+    env: jinja2.Environment = request.app.state.admin_pages
+    html = env.get_template(f"admin/{name}.html.j2").render(
+        principal=principal, csrf=csrf_token(request) if principal else "",
+        path=request.url.path, can=_can(principal), **context,
+    )
+    headers = {**ADMIN_HEADERS, "Content-Security-Policy": admin_csp(request)}
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def admin_message(
+    request: Request, principal: Principal | None, *, title: str, lines: list[str],
+    status_code: int = 200, back: str = "/admin",
+) -> HTMLResponse:
+    """Return a page with one heading and a few paragraphs (errors, refusals)."""
+    return admin_page(request, principal, "message", status_code=status_code, title=title,
+                      lines=lines, back=back)
+
+
+def _can(principal: Principal | None) -> dict[str, bool]:
+    def any_of(roles: tuple[UserRole, ...]) -> bool:
+        return principal is not None and any(principal.has(r) for r in roles)
+
+    return {
+        "compose": any_of(COMPOSE), "control": any_of(CONTROL), "approve": any_of(APPROVE),
+        "subscribers": any_of(READ_SUBSCRIBERS), "read": any_of(READ_SENDS),
+    }
+
+
+def parse_tokyo(text: str) -> datetime | None:
+    """Return an aware datetime from a form's `datetime-local` value (Asia/Tokyo
+    unless it carries an offset); None for an empty value. Raises ValueError."""
+    text = text.strip()
+    if not text:
+        return None
+    value = datetime.fromisoformat(text.replace("/", "-"))
+    return to_utc(value)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Return `value` in UTC, reading a naive value as Asia/Tokyo.
+
+    Raises ValueError for a time that cannot be expressed (year 1 or 9999 edges).
+    """
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=TOKYO)).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None

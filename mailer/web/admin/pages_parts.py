@@ -1,0 +1,160 @@
+"""Admin pages about content: issues (list, zip upload), a part (preflight,
+previews, test send, scheduling)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from mailer.compose.errors import IssueFolderError
+from mailer.render.preview import PreviewFormat, preview
+from mailer.services.parts import PartNotFound, documents, preflight
+from mailer.web.admin import queries
+from mailer.web.admin.actions import (
+    ActionError,
+    principal_email,
+    schedule_part,
+    test_send_to_self,
+    upload_issue,
+)
+from mailer.web.admin.common import (
+    ADMIN_HEADERS,
+    COMPOSE,
+    READ_SENDS,
+    admin_message,
+    admin_page,
+    parse_tokyo,
+)
+from mailer.web.admin.uploads import MAX_ZIP_BYTES, UploadError
+from mailer.web.auth import Principal, require, verify_csrf
+from mailer.web.routes import READ
+from mailer.web.state import Web, WebState
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+Reader = Annotated[Principal, Depends(require(*READ_SENDS))]
+Composer = Annotated[Principal, Depends(require(*COMPOSE))]
+
+TABS = [("html", "HTML"), ("text", "テキスト"), ("sanitized", "無害化後"),
+        ("iso", "ISO-2022-JP の問題")]
+LOAD_LABELS = {"created": "新規登録", "updated": "更新", "unchanged": "変更なし"}
+
+
+def _issues_page(request: Request, web: WebState, principal: Principal, *, notice: str = "",
+                 problems: list[str] | None = None, status_code: int = 200) -> HTMLResponse:
+    return admin_page(request, principal, "issues", status_code=status_code, title="号と配信回",
+                      notice=notice, problems=problems or [], issues=queries.issues(web.engine))
+
+
+@router.api_route("/issues", methods=READ)
+def issues_page(request: Request, web: Web, principal: Reader) -> HTMLResponse:
+    """Every issue and its parts; the upload form for editors."""
+    return _issues_page(request, web, principal)
+
+
+@router.post("/issues", dependencies=[Depends(verify_csrf)])
+async def upload_issue_page(
+    request: Request, web: Web, principal: Composer, file: Annotated[UploadFile, File()],
+) -> HTMLResponse:
+    """Store an uploaded issue zip; on failure list every `file:line: message`."""
+    data = await file.read(MAX_ZIP_BYTES + 1)
+    try:
+        result = await run_in_threadpool(upload_issue, web=web, principal=principal, data=data,
+                                         filename=file.filename or "upload.zip")
+    except UploadError as exc:
+        return _issues_page(request, web, principal, problems=[str(exc)], status_code=400)
+    except IssueFolderError as exc:
+        return _issues_page(request, web, principal, status_code=400,
+                            problems=[str(p) for p in exc.problems])
+    parts = "、".join(f"{label}（{LOAD_LABELS[s.value]}）" for label, s in result.parts.items())
+    notice = f"号「{result.slug}」を読み込みました：{LOAD_LABELS[result.status.value]}。{parts}"
+    return _issues_page(request, web, principal, notice=notice)
+
+
+@router.api_route("/parts/{part_id}", methods=READ)
+def part_page(part_id: int, request: Request, web: Web, principal: Reader,
+              tab: str = "html", notice: str | None = None) -> HTMLResponse:
+    """Preflight findings, preview tabs, test send, schedule form, and the part's sends."""
+    found = queries.part_row(web.engine, part_id)
+    if found is None:
+        return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
+                             lines=[f"配信回 {part_id} はありません。"], back="/admin/issues")
+    part, issue = found
+    tab = tab if tab in dict(TABS) else "html"
+    report = preflight(engine=web.engine, part_id=part_id, config=web.render_config)
+    body = ""
+    if tab != "iso":
+        issue_doc, part_doc = documents(engine=web.engine, part_id=part_id)
+        fmt: PreviewFormat = tab  # type: ignore[assignment]
+        rendered = preview(issue=issue_doc, part=part_doc, config=web.render_config, format=fmt)
+        body = rendered if isinstance(rendered, str) else rendered.decode("utf-8", "replace")
+    try:
+        my_email = principal_email(web, principal)
+    except ActionError:
+        my_email = ""
+    notices = {"scheduled": "配信を予約しました。"}
+    return admin_page(
+        request, principal, "part", title=f"{part.label}：{part.title}", part=part, issue=issue,
+        report=report, tab=tab, tabs=TABS, body=body,
+        iso_findings=[f for f in report.findings if f.code == "iso2022jp_char"],
+        notice=notices.get(notice or "", ""), smtp_configured=bool(web.settings.relays()),
+        my_email=my_email, lists=queries.lists(web.engine),
+        sends=queries.sends(web.engine, part_id=part_id, newest_first=True, limit=100),
+        require_approval=web.settings.require_approval,
+    )
+
+
+@router.api_route("/parts/{part_id}/preview.eml", methods=READ)
+def part_eml(part_id: int, request: Request, web: Web, principal: Reader) -> Response:
+    """The whole message as a preview persona gets it (download)."""
+    try:
+        issue_doc, part_doc = documents(engine=web.engine, part_id=part_id)
+    except PartNotFound:
+        return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
+                             lines=[f"配信回 {part_id} はありません。"], back="/admin/issues")
+    data = preview(issue=issue_doc, part=part_doc, config=web.render_config, format="eml")
+    return Response(data, media_type="message/rfc822", headers={
+        **ADMIN_HEADERS, "Content-Disposition": f'attachment; filename="part-{part_id}.eml"'})
+
+
+@router.post("/parts/{part_id}/test-send", dependencies=[Depends(verify_csrf)])
+async def test_send_page(part_id: int, request: Request, web: Web,
+                         principal: Composer) -> HTMLResponse:
+    """Send the part, marked as a test, to the logged-in user's own address."""
+    try:
+        results = await run_in_threadpool(test_send_to_self, web=web, principal=principal,
+                                          part_id=part_id)
+    except ActionError as exc:
+        return admin_message(request, principal, status_code=exc.status,
+                             title="テスト送信できませんでした", lines=[exc.message],
+                             back=f"/admin/parts/{part_id}")
+    lines = [f"{addr}：{'送信しました' if r == 'sent' else r}" for addr, r in results]
+    ok = all(r == "sent" for _, r in results)
+    return admin_message(request, principal, status_code=200 if ok else 502,
+                         title="テスト送信しました" if ok else "テスト送信できませんでした",
+                         lines=lines, back=f"/admin/parts/{part_id}")
+
+
+@router.post("/parts/{part_id}/schedule", dependencies=[Depends(verify_csrf)])
+async def schedule_page(
+    part_id: int, request: Request, web: Web, principal: Composer,
+    lists: Annotated[list[str] | None, Form()] = None, at: Annotated[str, Form()] = "",
+) -> Response:
+    """Schedule the part to the chosen lists at a Tokyo time (now if empty)."""
+    try:
+        when = parse_tokyo(at)
+    except ValueError:
+        return admin_message(request, principal, status_code=422, title="日時が正しくありません",
+                             lines=[f"「{at}」は日時として読めません（例：2026-12-01T09:00）。"],
+                             back=f"/admin/parts/{part_id}")
+    try:
+        send_id = await run_in_threadpool(schedule_part, web=web, principal=principal,
+                                          part_id=part_id, list_names=lists or [], at=when)
+    except ActionError as exc:
+        return admin_message(request, principal, status_code=exc.status,
+                             title="予約できませんでした", lines=[exc.message],
+                             back=f"/admin/parts/{part_id}")
+    return RedirectResponse(f"/admin/sends/{send_id}?notice=scheduled", status_code=303)

@@ -1,0 +1,190 @@
+"""Admin pages about sends: the dashboard, a send's report (live progress,
+per municipality, CSV), and the control buttons (approve, pause, resume,
+cancel, resend-failed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from mailer.models import SendStatus
+from mailer.services.importer import UTF8_BOM
+from mailer.services.sends import SendError, send_progress
+from mailer.web.admin import queries
+from mailer.web.admin.actions import CONTROLS, ActionError, approve, control
+from mailer.web.admin.common import (
+    ADMIN_HEADERS,
+    APPROVE,
+    CONTROL,
+    READ_SENDS,
+    admin_message,
+    admin_page,
+)
+from mailer.web.auth import Principal, require, verify_csrf
+from mailer.web.routes import READ
+from mailer.web.state import Web, WebState
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+Reader = Annotated[Principal, Depends(require(*READ_SENDS))]
+
+NOTICES = {
+    "approve": "配信を承認しました。",
+    "pause": "配信を一時停止しました。",
+    "resume": "配信を再開しました。",
+    "cancel": "配信を取り消しました。",
+    "resend-failed": "失敗した宛先を再送の待ち行列に戻しました。",
+    "scheduled": "配信を予約しました。",
+}
+FINISHED = (SendStatus.DONE, SendStatus.CANCELLED)
+
+
+def notice_text(code: str | None) -> str:
+    """Return the fixed message for a notice code (never echo the query string)."""
+    return NOTICES.get(code or "", "")
+
+
+def safe_back(back: str, default: str) -> str:
+    """Return `back` if it is a path of the admin pages, else `default` (no open redirect)."""
+    if back.startswith("/admin") and "//" not in back and "\\" not in back:
+        return back
+    return default
+
+
+@router.api_route("", methods=READ)
+def dashboard(request: Request, web: Web, principal: Reader,
+              notice: str | None = None) -> HTMLResponse:
+    """Upcoming sends, running sends with live progress, finished sends."""
+    waiting = queries.sends(web.engine, statuses=[SendStatus.SCHEDULED, SendStatus.PAUSED],
+                            limit=200)
+    upcoming = [s for s in waiting if s.started_at is None]
+    finished = queries.sends(web.engine, statuses=FINISHED, newest_first=True, limit=30)
+    return admin_page(request, principal, "dashboard", title="ダッシュボード",
+                      notice=notice_text(notice), upcoming=upcoming, finished=finished,
+                      require_approval=web.settings.require_approval,
+                      **_running(web))
+
+
+def _running(web: WebState) -> dict[str, Any]:
+    active = queries.sends(web.engine, statuses=[SendStatus.RUNNING, SendStatus.PAUSED],
+                           limit=200)
+    running = []
+    for s in active:
+        if s.status is SendStatus.RUNNING or s.started_at is not None:
+            try:
+                running.append((s, send_progress(engine=web.engine, send_id=s.id)))
+            except SendError:  # deleted meanwhile
+                continue
+    return {"running": running, "now": datetime.now(UTC)}
+
+
+@router.api_route("/fragments/running", methods=READ)
+def running_fragment(request: Request, web: Web, principal: Reader) -> HTMLResponse:
+    """The dashboard's "running" section alone (polled every few seconds)."""
+    return admin_page(request, principal, "_running", **_running(web))
+
+
+@router.api_route("/sends/{send_id}", methods=READ)
+def send_report(send_id: int, request: Request, web: Web, principal: Reader,
+                notice: str | None = None) -> HTMLResponse:
+    """Counts, live progress, and who got it (or why not) per municipality."""
+    s = queries.send_row(web.engine, send_id)
+    if s is None:
+        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
+                             lines=[f"配信 {send_id} はありません。"])
+    groups, complete = queries.report_by_municipality(web.engine, send_id)
+    return admin_page(
+        request, principal, "send", title=f"配信 {send_id} のレポート", s=s,
+        notice=notice_text(notice), groups=groups, complete=complete,
+        p=send_progress(engine=web.engine, send_id=send_id), now=datetime.now(UTC),
+        require_approval=web.settings.require_approval,
+    )
+
+
+@router.api_route("/sends/{send_id}/progress", methods=READ)
+def send_progress_fragment(send_id: int, request: Request, web: Web,
+                           principal: Reader) -> HTMLResponse:
+    """The progress block of a send's report alone (polled)."""
+    try:
+        p = send_progress(engine=web.engine, send_id=send_id)
+    except SendError:
+        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
+                             lines=[f"配信 {send_id} はありません。"])
+    return admin_page(request, principal, "_send_progress", p=p, now=datetime.now(UTC))
+
+
+def _csv_bytes(rows: Iterator[list[str]]) -> Iterator[bytes]:
+    yield UTF8_BOM
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(row)
+        if buffer.tell() > 1 << 16:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
+
+
+@router.api_route("/sends/{send_id}/report.csv", methods=READ)
+def send_report_csv(send_id: int, request: Request, web: Web, principal: Reader) -> Response:
+    """Every delivery of the send as an Excel-ready CSV (UTF-8 BOM, CRLF,
+    formulas neutralised)."""
+    if queries.send_row(web.engine, send_id) is None:
+        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
+                             lines=[f"配信 {send_id} はありません。"])
+    return StreamingResponse(
+        _csv_bytes(queries.report_csv_rows(web.engine, send_id)),
+        media_type="text/csv; charset=utf-8",
+        headers={**ADMIN_HEADERS,
+                 "Content-Disposition": f'attachment; filename="send-{send_id}-report.csv"'},
+    )
+
+
+async def _act(request: Request, web: Web, principal: Principal, send_id: int, action: str,
+               back: str) -> Response:
+    try:
+        if action == "approve":
+            await run_in_threadpool(approve, web=web, principal=principal, send_id=send_id)
+        else:
+            await run_in_threadpool(control, web=web, principal=principal, send_id=send_id,
+                                    action=action)  # type: ignore[arg-type]
+    except ActionError as exc:
+        return admin_message(request, principal, status_code=exc.status,
+                             title="この操作はできませんでした", lines=[exc.message],
+                             back=safe_back(back, f"/admin/sends/{send_id}"))
+    target = safe_back(back, f"/admin/sends/{send_id}")
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}notice={action}", status_code=303)
+
+
+@router.post("/sends/{send_id}/approve", dependencies=[Depends(verify_csrf)])
+async def approve_page(
+    send_id: int, request: Request, web: Web,
+    principal: Annotated[Principal, Depends(require(*APPROVE))],
+    back: Annotated[str, Form()] = "",
+) -> Response:
+    return await _act(request, web, principal, send_id, "approve", back)
+
+
+def _control_route(action: str) -> None:
+    async def handler(
+        send_id: int, request: Request, web: Web,
+        principal: Annotated[Principal, Depends(require(*CONTROL))],
+        back: Annotated[str, Form()] = "",
+    ) -> Response:
+        return await _act(request, web, principal, send_id, action, back)
+
+    handler.__name__ = f"{action.replace('-', '_')}_page"
+    router.post(f"/sends/{{send_id}}/{action}", dependencies=[Depends(verify_csrf)])(handler)
+
+
+for _action in CONTROLS:
+    _control_route(_action)

@@ -1,0 +1,484 @@
+"""Read queries of the admin pages and the API (no writes).
+
+Long listings page by key (`id > after ORDER BY id LIMIT n`), never by
+offset, so the hundredth page costs what the first does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, and_, func, or_, select
+
+from mailer.models import (
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    MailingList,
+    Membership,
+    Part,
+    Send,
+    SendList,
+    SendStatus,
+    Subscriber,
+    SubscriberEvent,
+    SubscriberStatus,
+    Suppression,
+)
+from mailer.services.exporter import neutralise
+
+SUB = Subscriber.__table__  # type: ignore[attr-defined]
+MEM = Membership.__table__  # type: ignore[attr-defined]
+ML = MailingList.__table__  # type: ignore[attr-defined]
+SEND = Send.__table__  # type: ignore[attr-defined]
+SL = SendList.__table__  # type: ignore[attr-defined]
+PART = Part.__table__  # type: ignore[attr-defined]
+ISSUE = Issue.__table__  # type: ignore[attr-defined]
+D = Delivery.__table__  # type: ignore[attr-defined]
+EVT = SubscriberEvent.__table__  # type: ignore[attr-defined]
+SUP = Suppression.__table__  # type: ignore[attr-defined]
+
+MAX_PAGE = 200
+#: a send report lists recipients one by one up to this many; beyond, the CSV
+REPORT_ROW_LIMIT = 5000
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# -- issues and parts --------------------------------------------------------
+
+@dataclass(frozen=True)
+class PartRow:
+    id: int
+    issue_id: int
+    label: str
+    position: int
+    title: str
+    subject: str
+    scheduled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IssueRow:
+    id: int
+    slug: str
+    number: int
+    title: str
+    series: str
+    updated_at: datetime
+    parts: list[PartRow]
+
+
+def _part(r: object) -> PartRow:
+    return PartRow(id=r.id, issue_id=r.issue_id, label=r.label, position=r.position,  # type: ignore[attr-defined]
+                   title=r.title, subject=r.subject, scheduled_at=r.scheduled_at)  # type: ignore[attr-defined]
+
+
+def issues(engine: Engine) -> list[IssueRow]:
+    """Return every issue, newest number first, with its parts in order."""
+    with engine.connect() as conn:
+        issue_rows = conn.execute(
+            select(ISSUE.c.id, ISSUE.c.slug, ISSUE.c.number, ISSUE.c.title, ISSUE.c.series,
+                   ISSUE.c.updated_at).order_by(ISSUE.c.number.desc(), ISSUE.c.id.desc())
+        ).all()
+        part_rows = conn.execute(
+            select(PART.c.id, PART.c.issue_id, PART.c.label, PART.c.position, PART.c.title,
+                   PART.c.subject, PART.c.scheduled_at).order_by(PART.c.issue_id, PART.c.position)
+        ).all()
+    by_issue: dict[int, list[PartRow]] = {}
+    for r in part_rows:
+        by_issue.setdefault(r.issue_id, []).append(_part(r))
+    return [IssueRow(id=r.id, slug=r.slug, number=r.number, title=r.title, series=r.series,
+                     updated_at=r.updated_at, parts=by_issue.get(r.id, [])) for r in issue_rows]
+
+
+def part_row(engine: Engine, part_id: int) -> tuple[PartRow, IssueRow] | None:
+    """Return the part and its issue (with no parts listed), or None."""
+    with engine.connect() as conn:
+        r = conn.execute(
+            select(PART.c.id, PART.c.issue_id, PART.c.label, PART.c.position, PART.c.title,
+                   PART.c.subject, PART.c.scheduled_at).where(PART.c.id == part_id)
+        ).one_or_none()
+        if r is None:
+            return None
+        i = conn.execute(
+            select(ISSUE.c.id, ISSUE.c.slug, ISSUE.c.number, ISSUE.c.title, ISSUE.c.series,
+                   ISSUE.c.updated_at).where(ISSUE.c.id == r.issue_id)
+        ).one()
+    return _part(r), IssueRow(id=i.id, slug=i.slug, number=i.number, title=i.title,
+                              series=i.series, updated_at=i.updated_at, parts=[])
+
+
+# -- lists -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ListRow:
+    id: int
+    name: str
+    title: str
+    active: int
+    members: int
+
+
+def lists(engine: Engine) -> list[ListRow]:
+    """Return every list by name, with member counts (all and active)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                ML.c.id, ML.c.name, ML.c.title,
+                func.count(MEM.c.subscriber_id).label("members"),
+                func.count(SUB.c.id).filter(
+                    SUB.c.status == SubscriberStatus.ACTIVE.value).label("active"),
+            )
+            .select_from(ML.outerjoin(MEM, MEM.c.list_id == ML.c.id)
+                         .outerjoin(SUB, SUB.c.id == MEM.c.subscriber_id))
+            .group_by(ML.c.id, ML.c.name, ML.c.title)
+            .order_by(ML.c.name)
+        ).all()
+    return [ListRow(id=r.id, name=r.name, title=r.title, active=int(r.active),
+                    members=int(r.members)) for r in rows]
+
+
+# -- sends -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SendRow:
+    id: int
+    part_id: int
+    part_label: str
+    part_title: str
+    issue_title: str
+    issue_number: int
+    status: SendStatus
+    scheduled_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    recipients: int
+    created_by: str
+    approved_by: str
+    note: str
+    lists: list[str]
+
+
+def sends(
+    engine: Engine, *, statuses: Sequence[SendStatus] | None = None, part_id: int | None = None,
+    newest_first: bool = False, limit: int = 50, after: int | None = None,
+) -> list[SendRow]:
+    """Return sends with their part, issue and list names.
+
+    Ordered by scheduled time (newest first if asked), or by id when paging
+    with `after` (keyset).
+    """
+    query = (
+        select(SEND, PART.c.label.label("part_label"), PART.c.title.label("part_title"),
+               ISSUE.c.title.label("issue_title"), ISSUE.c.number.label("issue_number"))
+        .join(PART, PART.c.id == SEND.c.part_id).join(ISSUE, ISSUE.c.id == PART.c.issue_id)
+    )
+    if statuses is not None:
+        query = query.where(SEND.c.status.in_([s.value for s in statuses]))
+    if part_id is not None:
+        query = query.where(SEND.c.part_id == part_id)
+    if after is not None:
+        query = query.where(SEND.c.id > after).order_by(SEND.c.id)
+    elif newest_first:
+        query = query.order_by(SEND.c.scheduled_at.desc(), SEND.c.id.desc())
+    else:
+        query = query.order_by(SEND.c.scheduled_at, SEND.c.id)
+    with engine.connect() as conn:
+        rows = conn.execute(query.limit(limit)).all()
+        names: dict[int, list[str]] = {}
+        if rows:
+            for sid, name in conn.execute(
+                select(SL.c.send_id, ML.c.name).join(ML, ML.c.id == SL.c.list_id)
+                .where(SL.c.send_id.in_([r.id for r in rows])).order_by(ML.c.name)
+            ).all():
+                names.setdefault(sid, []).append(name)
+    return [
+        SendRow(id=r.id, part_id=r.part_id, part_label=r.part_label, part_title=r.part_title,
+                issue_title=r.issue_title, issue_number=r.issue_number,
+                status=SendStatus(r.status), scheduled_at=r.scheduled_at,
+                started_at=r.started_at, finished_at=r.finished_at, recipients=r.recipients,
+                created_by=r.created_by, approved_by=r.approved_by, note=r.note,
+                lists=names.get(r.id, []))
+        for r in rows
+    ]
+
+
+def send_row(engine: Engine, send_id: int) -> SendRow | None:
+    with engine.connect() as conn:
+        exists = conn.execute(select(SEND.c.id).where(SEND.c.id == send_id)).scalar()
+    if exists is None:
+        return None
+    return sends(engine, after=send_id - 1, limit=1)[0]
+
+
+# -- deliveries ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: int
+    subscriber_id: int
+    email: str
+    name: str
+    organisation: str
+    organisation_kind: str
+    status: DeliveryStatus
+    attempts: int
+    last_error: str
+    sent_at: datetime | None
+    updated_at: datetime
+
+
+def _delivery_query():  # type: ignore[no-untyped-def]
+    return (
+        select(D.c.id, D.c.subscriber_id, D.c.email, D.c.status, D.c.attempts, D.c.last_error,
+               D.c.sent_at, D.c.updated_at, SUB.c.name, SUB.c.organisation,
+               SUB.c.organisation_kind)
+        .join(SUB, SUB.c.id == D.c.subscriber_id)
+    )
+
+
+def _delivery(r: object) -> DeliveryRow:
+    return DeliveryRow(
+        id=r.id, subscriber_id=r.subscriber_id, email=r.email, name=r.name,  # type: ignore[attr-defined]
+        organisation=r.organisation, organisation_kind=r.organisation_kind,  # type: ignore[attr-defined]
+        status=DeliveryStatus(r.status), attempts=r.attempts, last_error=r.last_error,  # type: ignore[attr-defined]
+        sent_at=r.sent_at, updated_at=r.updated_at)  # type: ignore[attr-defined]
+
+
+def deliveries(
+    engine: Engine, send_id: int, *, after: int | None = None, limit: int = 100,
+    status: DeliveryStatus | None = None,
+) -> list[DeliveryRow]:
+    """Return a page of a send's deliveries by id (keyset: ids above `after`)."""
+    query = _delivery_query().where(D.c.send_id == send_id)
+    if status is not None:
+        query = query.where(D.c.status == status.value)
+    if after is not None:
+        query = query.where(D.c.id > after)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(D.c.id).limit(min(limit, MAX_PAGE + 1))).all()
+    return [_delivery(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Municipality:
+    name: str
+    kind: str
+    counts: dict[DeliveryStatus, int]
+    rows: list[DeliveryRow]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def report_by_municipality(
+    engine: Engine, send_id: int, *, limit: int = REPORT_ROW_LIMIT,
+) -> tuple[list[Municipality], bool]:
+    """Return a send's deliveries grouped by the subscriber's organisation (by
+    name), and whether every row is listed (False past `limit`: counts stay
+    whole, rows are then the failed ones only)."""
+    with engine.connect() as conn:
+        counts = conn.execute(
+            select(SUB.c.organisation, SUB.c.organisation_kind, D.c.status, func.count())
+            .join(SUB, SUB.c.id == D.c.subscriber_id).where(D.c.send_id == send_id)
+            .group_by(SUB.c.organisation, SUB.c.organisation_kind, D.c.status)
+        ).all()
+        total = sum(int(n) for *_x, n in counts)
+        complete = total <= limit
+        query = _delivery_query().where(D.c.send_id == send_id)
+        if not complete:
+            query = query.where(D.c.status == DeliveryStatus.FAILED.value)
+        rows = conn.execute(
+            query.order_by(SUB.c.organisation, D.c.status, SUB.c.name, D.c.id).limit(limit)
+        ).all()
+    groups: dict[str, Municipality] = {}
+    for org, kind, status, n in counts:
+        g = groups.setdefault(org, Municipality(org, kind, dict.fromkeys(DeliveryStatus, 0), []))
+        g.counts[DeliveryStatus(status)] += int(n)
+    for r in rows:
+        groups[r.organisation].rows.append(_delivery(r))
+    ordered = sorted(groups.values(), key=lambda g: (g.name == "", g.name))
+    return ordered, complete
+
+
+REPORT_HEADER = ["自治体", "区分", "氏名", "メールアドレス", "状態", "試行回数", "エラー",
+                 "送信日時（東京）"]
+
+
+def report_csv_rows(engine: Engine, send_id: int) -> Iterator[list[str]]:
+    """Yield the header, then one neutralised row per delivery (by organisation).
+
+    Reads in keyset pages so a large send never sits in memory whole.
+    """
+    from mailer.web.admin.common import DELIVERY_LABELS, tokyo
+
+    yield REPORT_HEADER
+    after: tuple[str, int] | None = None
+    while True:
+        query = _delivery_query().where(D.c.send_id == send_id)
+        if after is not None:
+            query = query.where(or_(SUB.c.organisation > after[0],
+                                    and_(SUB.c.organisation == after[0], D.c.id > after[1])))
+        with engine.connect() as conn:
+            rows = conn.execute(query.order_by(SUB.c.organisation, D.c.id).limit(2000)).all()
+        if not rows:
+            return
+        for r in rows:
+            d = _delivery(r)
+            cells = [d.organisation, d.organisation_kind, d.name, d.email,
+                     DELIVERY_LABELS[d.status], str(d.attempts), d.last_error,
+                     tokyo(d.sent_at, seconds=True) if d.sent_at else ""]
+            yield [neutralise(c) for c in cells]
+        after = (rows[-1].organisation, rows[-1].id)
+
+
+# -- subscribers ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SubscriberFilter:
+    q: str = ""
+    status: SubscriberStatus | None = None
+    kind: str = ""
+    list_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SubscriberRow:
+    id: int
+    email: str
+    name: str
+    organisation: str
+    organisation_kind: str
+    job_title: str
+    status: SubscriberStatus
+    format: str
+    charset: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _subscriber(r: object) -> SubscriberRow:
+    return SubscriberRow(
+        id=r.id, email=r.email, name=r.name, organisation=r.organisation,  # type: ignore[attr-defined]
+        organisation_kind=r.organisation_kind, job_title=r.job_title,  # type: ignore[attr-defined]
+        status=SubscriberStatus(r.status), format=r.format, charset=r.charset,  # type: ignore[attr-defined]
+        created_at=r.created_at, updated_at=r.updated_at)  # type: ignore[attr-defined]
+
+
+def subscribers(
+    engine: Engine, filt: SubscriberFilter, *, after: int | None = None, limit: int = 50,
+) -> tuple[list[SubscriberRow], int | None]:
+    """Return a page of subscribers by id after `after`, and the `after` of the
+    next page (None on the last). The list filter is an EXISTS on the
+    membership's (list_id, subscriber_id) key; the scan stops once the page is full."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = select(SUB.c.id, SUB.c.email, SUB.c.name, SUB.c.organisation,
+                   SUB.c.organisation_kind, SUB.c.job_title, SUB.c.status, SUB.c.format,
+                   SUB.c.charset, SUB.c.created_at, SUB.c.updated_at)
+    if filt.q.strip():
+        pattern = _like(filt.q.strip().lower())
+        query = query.where(or_(
+            func.lower(SUB.c.email).like(pattern, escape="\\"),
+            func.lower(SUB.c.name).like(pattern, escape="\\"),
+            func.lower(SUB.c.organisation).like(pattern, escape="\\"),
+        ))
+    if filt.status is not None:
+        query = query.where(SUB.c.status == filt.status.value)
+    if filt.kind:
+        query = query.where(SUB.c.organisation_kind == filt.kind)
+    if filt.list_id is not None:
+        query = query.where(
+            select(MEM.c.subscriber_id)
+            .where(MEM.c.list_id == filt.list_id, MEM.c.subscriber_id == SUB.c.id).exists()
+        )
+    if after is not None:
+        query = query.where(SUB.c.id > after)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(SUB.c.id).limit(limit + 1)).all()
+    page = [_subscriber(r) for r in rows[:limit]]
+    return page, (page[-1].id if len(rows) > limit else None)
+
+
+def organisation_kinds(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [k for k in conn.execute(
+            select(SUB.c.organisation_kind).distinct().order_by(SUB.c.organisation_kind)
+        ).scalars() if k]
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    kind: str
+    detail: str
+    source: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SubscriberDetail:
+    subscriber: SubscriberRow
+    roles: str
+    consent: str
+    lists: list[str]
+    events: list[EventRow]
+    deliveries: list[tuple[int, int, str, DeliveryStatus, str, datetime | None]]
+    suppressed: str | None  # the reason, if the address is suppressed
+
+
+def subscriber_detail(engine: Engine, subscriber_id: int) -> SubscriberDetail | None:
+    """Return a subscriber with lists, events (newest first) and last 50 deliveries."""
+    with engine.connect() as conn:
+        r = conn.execute(select(SUB).where(SUB.c.id == subscriber_id)).one_or_none()
+        if r is None:
+            return None
+        names = list(conn.execute(
+            select(ML.c.name).join(MEM, MEM.c.list_id == ML.c.id)
+            .where(MEM.c.subscriber_id == subscriber_id).order_by(ML.c.name)).scalars())
+        events = [EventRow(id=e.id, kind=e.kind, detail=e.detail, source=e.source,
+                           created_at=e.created_at) for e in conn.execute(
+            select(EVT).where(EVT.c.subscriber_id == subscriber_id)
+            .order_by(EVT.c.id.desc()).limit(200)).all()]
+        dels = [(d.send_id, d.part_id, d.part_title, DeliveryStatus(d.status), d.last_error,
+                 d.sent_at) for d in conn.execute(
+            select(D.c.send_id, D.c.part_id, PART.c.title.label("part_title"), D.c.status,
+                   D.c.last_error, D.c.sent_at).join(PART, PART.c.id == D.c.part_id)
+            .where(D.c.subscriber_id == subscriber_id).order_by(D.c.id.desc()).limit(50)).all()]
+        suppressed = conn.execute(
+            select(SUP.c.reason).where(func.lower(SUP.c.email) == r.email.lower())).scalar()
+    consent = " / ".join(x for x in (r.consent_source, r.consent_by,
+                                      r.consent_at.isoformat() if r.consent_at else "") if x)
+    return SubscriberDetail(subscriber=_subscriber(r), roles=r.roles, consent=consent,
+                            lists=names, events=events, deliveries=dels, suppressed=suppressed)
+
+
+@dataclass(frozen=True)
+class SuppressionRow:
+    id: int
+    email: str
+    reason: str
+    created_at: datetime
+
+
+def suppressions(
+    engine: Engine, *, q: str = "", after: int | None = None, limit: int = 100,
+) -> tuple[list[SuppressionRow], int | None]:
+    """Return a keyset page of the suppression list and the next `after`."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = select(SUP.c.id, SUP.c.email, SUP.c.reason, SUP.c.created_at)
+    if q.strip():
+        query = query.where(func.lower(SUP.c.email).like(_like(q.strip().lower()), escape="\\"))
+    if after is not None:
+        query = query.where(SUP.c.id > after)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(SUP.c.id).limit(limit + 1)).all()
+    page = [SuppressionRow(id=r.id, email=r.email, reason=r.reason, created_at=r.created_at)
+            for r in rows[:limit]]
+    return page, (page[-1].id if len(rows) > limit else None)

@@ -1,0 +1,85 @@
+"""Parts: details, preflight, previews, a test send to yourself."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from mailer.render.preview import preview
+from mailer.services.parts import documents, preflight
+from mailer.web.admin import queries
+from mailer.web.admin.actions import test_send_to_self
+from mailer.web.admin.common import admin_csp
+from mailer.web.api.common import AUTH_ERRORS, Composer, Id, Reader, errors
+from mailer.web.api.schemas import (
+    FindingOut,
+    PartOut,
+    PreflightOut,
+    TestSendOut,
+    TestSendResult,
+)
+from mailer.web.state import Web
+
+router = APIRouter(tags=["parts"], responses={**AUTH_ERRORS, **errors(404)})
+
+MEDIA = {"html": "text/html; charset=utf-8", "text": "text/plain; charset=utf-8",
+         "sanitized": "text/plain; charset=utf-8", "eml": "message/rfc822"}
+
+
+def _part(web: Web, part_id: int) -> PartOut:
+    found = queries.part_row(web.engine, part_id)
+    if found is None:
+        raise HTTPException(404, f"part {part_id}: no such part")
+    part, issue = found
+    return PartOut(**vars(part), issue_slug=issue.slug, issue_number=issue.number,
+                   issue_title=issue.title)
+
+
+@router.get("/parts/{part_id}", response_model=PartOut)
+def get_part(part_id: Id, web: Web, _p: Reader) -> PartOut:
+    return _part(web, part_id)
+
+
+@router.get("/parts/{part_id}/preflight", response_model=PreflightOut)
+def get_preflight(part_id: Id, web: Web, _p: Reader) -> PreflightOut:
+    """Errors block a send; warnings are for the editor to judge."""
+    _part(web, part_id)
+    report = preflight(engine=web.engine, part_id=part_id, config=web.render_config)
+    return PreflightOut(
+        part_id=part_id, errors=len(report.errors), warnings=len(report.warnings),
+        findings=[FindingOut(severity=f.severity, code=f.code, message=f.message, where=f.where)
+                  for f in report.findings],
+        iso2022jp_recipients=len(report.iso2022jp_recipients),
+    )
+
+
+@router.get("/parts/{part_id}/preview", response_class=Response, responses={
+    200: {"content": {m.split(";")[0]: {} for m in MEDIA.values()},
+          "description": "the part as a preview persona gets it"}})
+def get_preview(
+    part_id: Id, request: Request, web: Web, _p: Reader,
+    format: Annotated[Literal["html", "text", "eml", "sanitized"], Query()] = "html",
+) -> Response:
+    """The HTML body, the text part, the whole message, or what a sanitizing
+    gateway leaves of the HTML. HTML is served in a CSP sandbox (no script)."""
+    _part(web, part_id)
+    issue, part = documents(engine=web.engine, part_id=part_id)
+    body = preview(issue=issue, part=part, config=web.render_config, format=format)
+    headers = {"Cache-Control": "no-store"}
+    if format == "html":
+        headers["Content-Security-Policy"] = "sandbox; " + admin_csp(request).replace(
+            "script-src 'self'; ", "")
+    return Response(body, media_type=MEDIA[format], headers=headers)
+
+
+@router.post("/parts/{part_id}/test-send", response_model=TestSendOut,
+             responses=errors(409))
+async def post_test_send(part_id: Id, web: Web, principal: Composer) -> TestSendOut:
+    """Send the part, marked as a test, to the token owner's own address
+    (409 when MAILER_SMTP_URL is unset)."""
+    results = await run_in_threadpool(test_send_to_self, web=web, principal=principal,
+                                      part_id=part_id)
+    return TestSendOut(results=[TestSendResult(address=a, outcome=o) for a, o in results])

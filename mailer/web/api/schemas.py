@@ -1,0 +1,202 @@
+"""Request and response models of the REST API (pydantic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mailer.models import DeliveryStatus, SendStatus, SubscriberStatus
+
+
+class ApiError(BaseModel):
+    """Every error: a message, and the request field at fault (or null)."""
+
+    detail: str
+    field: str | None = None
+
+
+class PartSummary(BaseModel):
+    id: int
+    issue_id: int
+    label: str
+    position: int
+    title: str
+    subject: str
+    scheduled_at: datetime | None
+
+
+class IssueOut(BaseModel):
+    id: int
+    slug: str
+    number: int
+    title: str
+    series: str
+    updated_at: datetime
+    parts: list[PartSummary]
+
+
+class IssueLoadOut(BaseModel):
+    slug: str
+    issue_id: int
+    status: Literal["created", "updated", "unchanged"]
+    parts: dict[str, Literal["created", "updated", "unchanged"]]
+
+
+class IssueProblemsOut(BaseModel):
+    """An issue folder refused: every problem as `file:line: message`."""
+
+    detail: str
+    field: str | None = "file"
+    problems: list[str]
+
+
+class PartOut(PartSummary):
+    issue_slug: str
+    issue_number: int
+    issue_title: str
+
+
+class FindingOut(BaseModel):
+    severity: Literal["error", "warning"]
+    code: str
+    message: str
+    where: str
+
+
+class PreflightOut(BaseModel):
+    part_id: int
+    errors: int
+    warnings: int
+    findings: list[FindingOut]
+    iso2022jp_recipients: int
+
+
+class TestSendOut(BaseModel):
+    __test__ = False  # not a pytest class
+    results: list[TestSendResult]
+
+
+class TestSendResult(BaseModel):
+    __test__ = False
+    address: str
+    outcome: str  # "sent" or the error
+
+
+class SendCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    part_id: int = Field(ge=1)
+    lists: list[str] = Field(min_length=1, max_length=50)
+    at: datetime | None = Field(
+        default=None, description="ISO 8601; without an offset, Asia/Tokyo; null: now")
+
+
+class SendOut(BaseModel):
+    id: int
+    part_id: int
+    part_label: str
+    part_title: str
+    issue_number: int
+    status: SendStatus
+    lists: list[str]
+    scheduled_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    recipients: int
+    created_by: str
+    approved_by: str
+    note: str
+
+
+class SendPage(BaseModel):
+    items: list[SendOut]
+    next_after: int | None
+
+
+class ProgressOut(SendOut):
+    counts: dict[DeliveryStatus, int]
+    rate_per_second: float
+    eta_seconds: float | None
+    later_joiners: int
+    accounted: bool
+
+
+class ActionOut(BaseModel):
+    send_id: int
+    action: str
+    outcome: str
+    status: SendStatus
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    subscriber_id: int
+    email: str
+    name: str
+    organisation: str
+    status: DeliveryStatus
+    attempts: int
+    last_error: str
+    sent_at: datetime | None
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut]
+    next_after: int | None
+
+
+class SubscriberOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    organisation: str
+    organisation_kind: str
+    job_title: str
+    status: SubscriberStatus
+    format: str
+    charset: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriberPage(BaseModel):
+    items: list[SubscriberOut]
+    next_after: int | None
+
+
+class EventOut(BaseModel):
+    id: int
+    kind: str
+    detail: str
+    source: str
+    created_at: datetime
+
+
+class SubscriberDetailOut(SubscriberOut):
+    lists: list[str]
+    suppressed: str | None
+    events: list[EventOut]
+
+
+class ListOut(BaseModel):
+    id: int
+    name: str
+    title: str
+    members: int
+    active: int
+
+
+class SuppressionOut(BaseModel):
+    id: int
+    email: str
+    reason: str
+    created_at: datetime
+
+
+class SuppressionPage(BaseModel):
+    items: list[SuppressionOut]
+    next_after: int | None
+
+
+TestSendOut.model_rebuild()

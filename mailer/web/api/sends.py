@@ -1,0 +1,143 @@
+"""Sends: list, schedule, progress, control, deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import StringConstraints, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from mailer.models import DeliveryStatus, SendStatus
+from mailer.services.sends import SendError, send_progress
+from mailer.web.admin import queries
+from mailer.web.admin.actions import CONTROLS, Control, approve, control, schedule_part
+from mailer.web.admin.common import to_utc
+from mailer.web.api.common import (
+    AUTH_ERRORS,
+    NO_NUL,
+    After,
+    Approver,
+    Composer,
+    Controller,
+    Id,
+    Limit,
+    Reader,
+    errors,
+)
+from mailer.web.api.schemas import (
+    ActionOut,
+    DeliveryOut,
+    DeliveryPage,
+    ProgressOut,
+    SendCreate,
+    SendOut,
+    SendPage,
+)
+from mailer.web.state import Web, WebState
+
+router = APIRouter(tags=["sends"], responses={**AUTH_ERRORS, **errors(404)})
+
+ListName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_NUL)]
+
+
+class SendRequest(SendCreate):
+    lists: list[ListName]  # type: ignore[assignment]
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else to_utc(v)
+
+
+def _out(s: queries.SendRow) -> SendOut:
+    return SendOut(id=s.id, part_id=s.part_id, part_label=s.part_label, part_title=s.part_title,
+                   issue_number=s.issue_number, status=s.status, lists=s.lists,
+                   scheduled_at=s.scheduled_at, started_at=s.started_at,
+                   finished_at=s.finished_at, recipients=s.recipients, created_by=s.created_by,
+                   approved_by=s.approved_by, note=s.note)
+
+
+def _progress(web: WebState, send_id: int) -> ProgressOut:
+    s = queries.send_row(web.engine, send_id)
+    if s is None:
+        raise HTTPException(404, f"send {send_id}: no such send")
+    try:
+        p = send_progress(engine=web.engine, send_id=send_id)
+    except SendError as exc:  # deleted meanwhile
+        raise HTTPException(404, str(exc)) from None
+    return ProgressOut(**_out(s).model_dump(), counts=p.counts,
+                       rate_per_second=p.rate_per_second, eta_seconds=p.eta_seconds,
+                       later_joiners=p.later_joiners, accounted=p.accounted)
+
+
+@router.get("/sends", response_model=SendPage)
+def list_sends(
+    web: Web, _p: Reader, after: After = None, limit: Limit = 50,
+    status: Annotated[SendStatus | None, Query()] = None,
+    part_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+) -> SendPage:
+    """Sends by id (keyset: pass `next_after` as `after` for the next page)."""
+    rows = queries.sends(web.engine, statuses=[status] if status else None, part_id=part_id,
+                         after=after or 0, limit=limit + 1)
+    items = [_out(s) for s in rows[:limit]]
+    return SendPage(items=items, next_after=items[-1].id if len(rows) > limit else None)
+
+
+@router.post("/sends", response_model=ProgressOut, status_code=201, responses=errors(409))
+def post_send(body: SendRequest, web: Web, principal: Composer) -> ProgressOut:
+    """Schedule a part to lists at `at` (Asia/Tokyo when it has no offset; now if null).
+
+    409 when the part's preflight has errors for these lists.
+    """
+    send_id = schedule_part(web=web, principal=principal, part_id=body.part_id,
+                            list_names=body.lists, at=body.at)
+    return _progress(web, send_id)
+
+
+@router.get("/sends/{send_id}", response_model=ProgressOut)
+def get_send(send_id: Id, web: Web, _p: Reader) -> ProgressOut:
+    """The send with its progress: counts per state, rate, ETA."""
+    return _progress(web, send_id)
+
+
+@router.post("/sends/{send_id}/approve", response_model=ActionOut, responses=errors(409))
+async def post_approve(send_id: Id, web: Web, principal: Approver) -> ActionOut:
+    """Approve a waiting send; whoever created it cannot."""
+    await run_in_threadpool(approve, web=web, principal=principal, send_id=send_id)
+    p = send_progress(engine=web.engine, send_id=send_id)
+    return ActionOut(send_id=send_id, action="approve", outcome=f"approved by {principal.actor}",
+                     status=p.status)
+
+
+def _control_route(action: Control) -> None:
+    async def handler(send_id: Id, web: Web, principal: Controller) -> ActionOut:
+        outcome = await run_in_threadpool(control, web=web, principal=principal,
+                                          send_id=send_id, action=action)
+        p = send_progress(engine=web.engine, send_id=send_id)
+        return ActionOut(send_id=send_id, action=action, outcome=outcome, status=p.status)
+
+    handler.__name__ = f"post_{action.replace('-', '_')}"
+    handler.__doc__ = f"{action.capitalize()} the send (409 if its state does not allow it)."
+    router.post(f"/sends/{{send_id}}/{action}", response_model=ActionOut,
+                responses=errors(409))(handler)
+
+
+for _action in CONTROLS:
+    _control_route(_action)
+
+
+@router.get("/sends/{send_id}/deliveries", response_model=DeliveryPage)
+def list_deliveries(
+    send_id: Id, web: Web, _p: Reader, after: After = None, limit: Limit = 100,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
+) -> DeliveryPage:
+    """A send's deliveries by id (keyset: pass `next_after` as `after`)."""
+    if queries.send_row(web.engine, send_id) is None:
+        raise HTTPException(404, f"send {send_id}: no such send")
+    rows = queries.deliveries(web.engine, send_id, after=after, limit=limit + 1, status=status)
+    items = [DeliveryOut(id=d.id, subscriber_id=d.subscriber_id, email=d.email, name=d.name,
+                         organisation=d.organisation, status=d.status, attempts=d.attempts,
+                         last_error=d.last_error, sent_at=d.sent_at) for d in rows[:limit]]
+    return DeliveryPage(items=items, next_after=items[-1].id if len(rows) > limit else None)

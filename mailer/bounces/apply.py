@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -37,6 +37,7 @@ from mailer.models import (
     SubscriberStatus,
     Suppression,
 )
+from mailer.services.subscriptions import unsubscribe
 
 IM = InboundMessage.__table__  # type: ignore[attr-defined]
 MEM = Membership.__table__  # type: ignore[attr-defined]
@@ -215,30 +216,18 @@ def _complaint(
 
 
 def _unsubscribe(session: Session, result: InboundResult, done: _Done, *, now: datetime) -> None:
+    # The same rules as the one-click and web unsubscribe (one place).
     assert result.subscriber_id is not None
-    sub = _lock_subscriber(session, result.subscriber_id)
-    if sub is None:
+    if session.get(Subscriber, result.subscriber_id) is None:
         done.notes.append(f"subscriber {result.subscriber_id} no longer exists")
         return
-    stmt = delete(MEM).where(MEM.c.subscriber_id == sub.id)
-    if result.list_id is not None:
-        stmt = stmt.where(MEM.c.list_id == result.list_id)
-    removed = int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
-    remaining = session.execute(
-        select(func.count()).select_from(MEM).where(MEM.c.subscriber_id == sub.id)
-    ).scalar_one()
-    changed = removed > 0
-    if remaining == 0 and sub.status == SubscriberStatus.ACTIVE:
-        sub.status = SubscriberStatus.UNSUBSCRIBED
-        changed = True
+    changed = unsubscribe(
+        session=session, subscriber_id=result.subscriber_id, list_id=result.list_id,
+        source="mailto",
+    )
     if not changed:
         done.notes.append("already unsubscribed: no change")
         return
-    sub.updated_at = now
     ml = session.get(MailingList, result.list_id) if result.list_id is not None else None
     where = ml.name if ml else "all lists" if result.list_id is None else f"list {result.list_id}"
-    status = f"; status {SubscriberStatus(sub.status).value}" if remaining == 0 else ""
-    done.notes.append(f"unsubscribed from {where}{status}")
-    session.add(SubscriberEvent(
-        subscriber_id=sub.id, kind="unsubscribed", detail=where, source="mailto", created_at=now,
-    ))
+    done.notes.append(f"unsubscribed from {where}")

@@ -210,16 +210,19 @@ def test_mailto_unsubscribe_last_list_and_repeat(engine: Engine, refs: list[Ref]
     assert len(events(engine, ref)) == 1
 
 
-def test_mailto_unsubscribe_without_list_leaves_every_list(
+def test_mailto_unsubscribe_without_list_stops_all_mail(
     engine: Engine, refs: list[Ref]
 ) -> None:
+    """Same rule as the web and one-click unsubscribe: the status stops every
+    list's mail; memberships stay so a later resubscribe restores them."""
     ref = _replace_ref(refs[7], list_id=None)
     with Session(engine) as s:
         other_id = ensure_list(session=s, name="cio-forum-extra").id
         s.add(Membership(list_id=other_id, subscriber_id=ref.subscriber_id))  # type: ignore[arg-type]
         s.commit()
+    before = _lists_of(engine, ref)
     process(engine, sample("mailto-unsubscribe.eml", ref), ref.unsubscribe_address)
-    assert _lists_of(engine, ref) == []
+    assert _lists_of(engine, ref) == before and len(before) == 2
     assert subscriber(engine, ref).status == SubscriberStatus.UNSUBSCRIBED
     assert events(engine, ref)[0].detail == "all lists"
 

@@ -11,12 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from mailer.db import session_scope
-from mailer.tokens import read_unsubscribe_token
-from mailer.web.pages import bad_link, mask_email, message_page, render_page
-from mailer.web.routes import READ
-from mailer.web.security import check_csrf_token, csrf_token
-from mailer.web.state import Web, WebState
-from mailer.web.subscriptions import (
+from mailer.services.subscriptions import (
     CHARSETS,
     FORMATS,
     PreferenceChange,
@@ -24,6 +19,11 @@ from mailer.web.subscriptions import (
     update_preferences,
     view_subscription,
 )
+from mailer.tokens import read_unsubscribe_token
+from mailer.web.pages import bad_link, mask_email, message_page, render_page
+from mailer.web.routes import READ
+from mailer.web.security import check_csrf_token, csrf_token
+from mailer.web.state import Web, WebState
 
 router = APIRouter(tags=["preferences"])
 

@@ -13,11 +13,11 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from mailer.db import session_scope
+from mailer.services.subscriptions import unsubscribe, view_subscription
 from mailer.tokens import read_unsubscribe_token
 from mailer.web.pages import bad_link, mask_email, message_page, render_page
 from mailer.web.routes import READ
 from mailer.web.state import Web
-from mailer.web.subscriptions import unsubscribe, view_subscription
 
 router = APIRouter(tags=["unsubscribe"])
 

@@ -1,0 +1,87 @@
+"""The part as the product renders it: prepared once, one personalised sample.
+
+The ceiling sends the sample's bytes; the naive design gets the rendered
+text and HTML (with slot markers) and builds its own MIME message per task.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from mailer.delivery.verp import make_return_path
+from mailer.render.message import PreparedPart, Recipient, Slots, personalize, prepare_part
+from mailer.runtime import delivery_config, load_documents, render_config
+from mailer.settings import Settings
+from mailer.tokens import message_id, unsubscribe_token
+
+
+@dataclass(frozen=True)
+class RenderedSample:
+    prepared: PreparedPart
+    data: bytes  # one complete personalised message (html+text, utf-8)
+    envelope_from: str
+    prepare_seconds: float
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def text_bytes(self) -> int:
+        return len(self.prepared.text.encode())
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.prepared.html.encode())
+
+
+def render_sample(engine: Engine, settings: Settings, part_id: int) -> RenderedSample:
+    import time
+
+    t0 = time.perf_counter()
+    issue, part = load_documents(engine, part_id)
+    prepared = prepare_part(issue=issue, part=part, config=render_config(settings))
+    seconds = time.perf_counter() - t0
+    cfg = delivery_config(settings)
+    token = unsubscribe_token(cfg.secrets, subscriber_id=1, list_id=1)
+    slots = Slots(
+        message_id=message_id(
+            delivery_id=1, part_id=part_id, secret=cfg.secrets[-1], domain=cfg.message_id_domain
+        ),
+        unsubscribe_url=f"{cfg.base_url}/u/{token}",
+        unsubscribe_mailto=f"mailto:unsubscribe+{token}@{cfg.return_path_domain}",
+        preferences_url=f"{cfg.base_url}/p/{token}",
+        date=datetime.now(UTC),
+    )
+    recipient = Recipient(email="cio0000000@city000.example.jp", name="髙橋 太郎0")
+    data = personalize(prepared, recipient, slots)
+    envelope_from = make_return_path(
+        1, secret=cfg.secrets[-1].encode(), domain=cfg.return_path_domain
+    )
+    return RenderedSample(prepared, data, envelope_from, seconds)
+
+
+def write_naive_template(sample: RenderedSample, settings: Settings, path: Path) -> Path:
+    """What the naive worker loads once per process: subject, bodies, headers."""
+    p = sample.prepared
+    path.write_text(
+        json.dumps(
+            {
+                "subject": p.subject,
+                "text": p.text,
+                "html": p.html,
+                "from": settings.from_,
+                "list_id": f"{settings.list_name} <{settings.list_id}>",
+                "base_url": settings.base_url,
+                "envelope_from": sample.envelope_from,
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    return path

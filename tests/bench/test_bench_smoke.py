@@ -1,0 +1,37 @@
+"""`mailer bench` at a tiny size: every design sends every message (no timing checks)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mailer.bench.runner import BenchOptions, run_bench
+
+
+@pytest.mark.slow
+def test_bench_tiny_run_counts_are_consistent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MAILER_REDIS_URL", raising=False)  # a private redis-server
+    n = 20
+    report = run_bench(
+        BenchOptions(
+            recipients=n, workers=1, sqlite=True, sink="builtin", naive_cap=10, timeout=120
+        ),
+        say=lambda _msg: None,
+    )
+    assert report.sink == "builtin"
+    assert any("bottleneck" in w for w in report.warnings)
+    rows = {r.design: r for r in report.rows}
+    assert set(rows) == {"mailer", "ceiling", "naive"}
+    assert rows["mailer"].messages == n
+    assert report.product["counts"] == {"sent": n}
+    assert rows["ceiling"].messages == n
+    assert rows["naive"].messages == 10  # capped sample
+    assert len(rows["naive"].latencies) == 10
+    assert rows["mailer"].latencies  # at least one claimed batch observed
+    assert report.part["message_bytes"] > report.part["text_bytes"] > 0
+    assert rows["ceiling"].ratio_to_ceiling == pytest.approx(1.0)
+    assert rows["naive"].ratio_to_naive == pytest.approx(1.0)
+    data = json.loads(report.to_json())
+    assert [d["design"] for d in data["designs"]] == ["mailer", "ceiling", "naive"]
+    assert all(d["messages"] > 0 for d in data["designs"])

@@ -98,6 +98,9 @@ class Suppression(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
+    # sha256 of the normalised address; after an erasure `email` holds only
+    # "erased:<hash>", and imports check new addresses against this column.
+    email_hash: str = Field(default="", sa_column=Column(String(64), nullable=False, index=True))
     reason: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
 
@@ -140,6 +143,8 @@ class Send(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_column=_ts())
     finished_at: datetime | None = Field(default=None, sa_column=_ts())
     recipients: int = 0  # frozen at start
+    # Per-state counts kept when old ledger rows are compacted (retention).
+    counts_json: str = Field(default="", sa_column=Column(Text, nullable=False))
     note: str = ""  # why paused / what happened
     created_by: str = ""
     approved_by: str = ""  # empty: not approved (matters when approval is required)

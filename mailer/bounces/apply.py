@@ -38,6 +38,7 @@ from mailer.models import (
     Suppression,
 )
 from mailer.services.subscriptions import unsubscribe
+from mailer.suppression import email_hash
 
 IM = InboundMessage.__table__  # type: ignore[attr-defined]
 MEM = Membership.__table__  # type: ignore[attr-defined]
@@ -141,7 +142,8 @@ def _suppress(session: Session, email: str, *, reason: str, now: datetime) -> bo
     """Add `email` to the suppression list unless it is there; return True if added."""
     # ON CONFLICT DO NOTHING: an administrator or the SMTP path may add the
     # same address at the same moment.
-    values = {"email": email, "reason": reason[:500], "created_at": now}
+    values = {"email": email, "email_hash": email_hash(email), "reason": reason[:500],
+              "created_at": now}
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(SUP).values(**values).on_conflict_do_nothing(index_elements=["email"])
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]

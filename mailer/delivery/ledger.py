@@ -39,6 +39,7 @@ from mailer.models import (
     SubscriberStatus,
     Suppression,
 )
+from mailer.suppression import email_hash
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
@@ -298,7 +299,10 @@ def record_smtp_bounce(
         if not conn.execute(select(SUP.c.id).where(SUP.c.email == email)).first():
             conn.execute(
                 insert(SUP).values(
-                    email=email, reason=f"hard bounce: {reply[:200]}", created_at=now
+                    email=email,
+                    email_hash=email_hash(email),
+                    reason=f"hard bounce: {reply[:200]}",
+                    created_at=now,
                 )
             )
     return hard

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 07:47:24.507612
+Create Date: 2026-11-26 07:59:41.243594
 """
 from __future__ import annotations
 
@@ -106,11 +106,15 @@ def upgrade() -> None:
     op.create_table('suppression',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('email_hash', sa.String(length=64), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('email')
     )
+    with op.batch_alter_table('suppression', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_suppression_email_hash'), ['email_hash'], unique=False)
+
     op.create_table('user',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),
@@ -192,6 +196,7 @@ def upgrade() -> None:
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('recipients', sa.Integer(), nullable=False),
+    sa.Column('counts_json', sa.Text(), nullable=False),
     sa.Column('note', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('approved_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -275,6 +280,9 @@ def downgrade() -> None:
 
     op.drop_table('api_token')
     op.drop_table('user')
+    with op.batch_alter_table('suppression', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_suppression_email_hash'))
+
     op.drop_table('suppression')
     with op.batch_alter_table('subscriber', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_subscriber_status'))

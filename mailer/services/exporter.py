@@ -64,8 +64,7 @@ def export_rows(conn: Connection, *, list_name: str | None = None) -> Iterator[l
             raise NoSuchListError(f"list {list_name!r} does not exist")
         stmt = stmt.join(MEM, MEM.c.subscriber_id == SUB.c.id).where(MEM.c.list_id == list_id)
     yield HEADER
-    result = conn.execution_options(yield_per=_FETCH).execute(stmt)
-    for row in result:
+    for row in conn.execute(stmt.execution_options(yield_per=_FETCH)):
         yield _cells(row)
 
 

@@ -53,7 +53,7 @@ ML = MailingList.__table__  # type: ignore[attr-defined]
 
 #: Addresses per lookup statement (well under SQLite's 32766 bound parameters).
 LOOKUP_CHUNK = 2000
-#: Rows per multi-row INSERT: 1000 subscribers x 15 columns is 15000 parameters.
+#: Rows handed to one executemany (bounds memory; the driver batches further).
 INSERT_CHUNK = 1000
 #: Event detail for a subscription change that names no list (as the web app writes it).
 ALL_LISTS = "all lists"
@@ -109,6 +109,21 @@ class ImportReport:
     rejected: list[Rejection] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+def _among(column: Any, values: Sequence[Any]) -> Any:
+    """`column IN (values)` with the values rendered into the SQL text.
+
+    psycopg prepares a statement once its text has run five times, and
+    PostgreSQL may then keep one generic plan for it. A plan made while the
+    table was nearly empty (early in a first import) is a sequential scan that
+    compares every row with each of the 2000 parameters, which took seconds per
+    chunk once the table had filled. With the values inlined every chunk is
+    planned with its constants (index lookup, or a hashed IN list). The values
+    are addresses and ids, rendered by SQLAlchemy's own quoting.
+    """
+    return column.in_(bindparam(f"among_{column.key}", list(values), expanding=True,
+                                literal_execute=True))
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -213,9 +228,9 @@ def _apply(
     list_name: str | None, consent: Consent, resubscribe: bool, respect_blocks: bool,
     write_events: bool, dry_run: bool,
 ) -> tuple[ImportCounts, list[Skipped]]:
-    keys = [row.key for row in rows]
-    existing = _existing(conn, keys)
-    suppressed = _suppressed(conn, keys) if respect_blocks else {}
+    emails = [row.email for row in rows]
+    existing = _existing(conn, emails)
+    suppressed = _suppressed(conn, emails) if respect_blocks else {}
     members: set[int] = set()
     left_list: set[int] = set()
     if list_id is not None:
@@ -281,28 +296,49 @@ def _apply(
     return counts, skipped
 
 
-def _existing(conn: Connection, keys: Sequence[str]) -> dict[str, Any]:
-    """Return key -> subscriber row for the addresses that exist (lowest id wins)."""
+def _find_by_email(
+    conn: Connection, table: Any, columns: Sequence[Any], emails: Sequence[str]
+) -> dict[str, Any]:
+    """Return key (lower-cased address) -> row of `table` for the given addresses.
+
+    Two steps, so that the unique index on email does the work: exact matches
+    (addresses are stored normalised, so nearly every match is exact), then a
+    case-insensitive match for the rest. lower(email) cannot use the index: for
+    a few addresses that is one query; for many, one streamed pass over the
+    table beats a scan per chunk.
+    """
     found: dict[str, Any] = {}
-    cols = [SUB.c.id, SUB.c.email, SUB.c.status, SUB.c.consent_source, SUB.c.consent_by,
-            SUB.c.consent_at, *(SUB.c[name] for name in DATA_FIELDS)]
-    for chunk in _chunks(sorted(set(keys)), LOOKUP_CHUNK):
-        # lower() defeats the unique index on email; on lists of this size a scan
-        # per chunk is cheap (see docs/subscribers.md for measured times).
-        stmt = select(*cols).where(func.lower(SUB.c.email).in_(chunk)).order_by(SUB.c.id)
+    order = table.c.id
+    for chunk in _chunks(sorted(set(emails)), LOOKUP_CHUNK):
+        stmt = select(*columns).where(_among(table.c.email, chunk)).order_by(order)
         for row in conn.execute(stmt):
             found.setdefault(row.email.lower(), row)
+    rest = {e.lower() for e in emails} - found.keys()
+    if not rest:
+        return found
+    if len(rest) <= LOOKUP_CHUNK:
+        stmt = select(*columns).where(_among(func.lower(table.c.email), sorted(rest)))
+    else:
+        stmt = select(*columns)
+    # Statement option, not Connection.execution_options(): that one sticks to the connection.
+    result = conn.execute(stmt.order_by(order).execution_options(yield_per=LOOKUP_CHUNK))
+    for row in result:
+        key = row.email.lower()
+        if key in rest:
+            found.setdefault(key, row)
     return found
 
 
-def _suppressed(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
-    found: dict[str, tuple[int, str]] = {}
-    for chunk in _chunks(sorted(set(keys)), LOOKUP_CHUNK):
-        stmt = select(SUP.c.id, SUP.c.email, SUP.c.reason).where(
-            func.lower(SUP.c.email).in_(chunk))
-        for row in conn.execute(stmt):
-            found.setdefault(row.email.lower(), (row.id, row.reason))
-    return found
+def _existing(conn: Connection, emails: Sequence[str]) -> dict[str, Any]:
+    """Return key -> subscriber row for the addresses that exist."""
+    cols = [SUB.c.id, SUB.c.email, SUB.c.status, SUB.c.consent_source, SUB.c.consent_by,
+            SUB.c.consent_at, *(SUB.c[name] for name in DATA_FIELDS)]
+    return _find_by_email(conn, SUB, cols, emails)
+
+
+def _suppressed(conn: Connection, emails: Sequence[str]) -> dict[str, tuple[int, str]]:
+    rows = _find_by_email(conn, SUP, [SUP.c.id, SUP.c.email, SUP.c.reason], emails)
+    return {key: (row.id, row.reason) for key, row in rows.items()}
 
 
 def _left_list(conn: Connection, subscriber_ids: Sequence[int], list_name: str) -> set[int]:
@@ -310,7 +346,7 @@ def _left_list(conn: Connection, subscriber_ids: Sequence[int], list_name: str) 
     latest: dict[int, str] = {}
     for chunk in _chunks(sorted(subscriber_ids), LOOKUP_CHUNK):
         stmt = select(EVT.c.subscriber_id, EVT.c.kind).where(
-            EVT.c.subscriber_id.in_(chunk), EVT.c.kind.in_(["unsubscribed", "resubscribed"]),
+            _among(EVT.c.subscriber_id, chunk), EVT.c.kind.in_(["unsubscribed", "resubscribed"]),
             EVT.c.detail == list_name,
         ).order_by(EVT.c.id)
         for sid, kind in conn.execute(stmt):
@@ -348,9 +384,13 @@ def _write(
     conn: Connection, plan: _Plan, *, list_id: int | None, consent: Consent, write_events: bool
 ) -> None:
     ids: dict[str, int] = {}
+    # executemany with no RETURNING: sqlite3 and psycopg (pipeline mode) run
+    # these fastest; the new ids are then read back through the email index.
     for chunk in _chunks(plan.new, INSERT_CHUNK):
-        inserted = conn.execute(insert(SUB).values(list(chunk)).returning(SUB.c.id, SUB.c.email))
-        ids.update((email.lower(), sid) for sid, email in inserted)
+        conn.execute(insert(SUB), list(chunk))
+        emails = [params["email"] for params in chunk]
+        query = select(SUB.c.id, SUB.c.email).where(_among(SUB.c.email, emails))
+        ids.update((email.lower(), sid) for sid, email in conn.execute(query))
     if plan.updates:
         stmt = update(SUB).where(SUB.c.id == bindparam("b_id")).values(
             {**{name: bindparam(f"b_{name}") for name in (
@@ -360,7 +400,7 @@ def _write(
         # executemany: one UPDATE statement, the changed rows only.
         conn.execute(stmt, plan.updates)
     for id_chunk in _chunks(plan.unsuppress, LOOKUP_CHUNK):
-        conn.execute(delete(SUP).where(SUP.c.id.in_(id_chunk)))
+        conn.execute(delete(SUP).where(_among(SUP.c.id, id_chunk)))
 
     def sid(ref: int | str) -> int:
         return ids[ref] if isinstance(ref, str) else ref
@@ -369,13 +409,13 @@ def _write(
         rows = [{"list_id": list_id, "subscriber_id": sid(ref), "created_at": consent.at}
                 for ref in plan.members]
         for chunk in _chunks(rows, INSERT_CHUNK):
-            conn.execute(insert(MEM).values(list(chunk)))
+            conn.execute(insert(MEM), list(chunk))
     if write_events:
         events = [{"subscriber_id": sid(ref), "kind": kind, "detail": detail,
                    "source": consent.source, "delivery_id": None, "created_at": consent.at}
                   for ref, kind, detail in plan.events]
         for chunk in _chunks(events, INSERT_CHUNK):
-            conn.execute(insert(EVT).values(list(chunk)))
+            conn.execute(insert(EVT), list(chunk))
 
 
 # -- lists ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mailer.db import make_engine
 from mailer.runtime import render_config
 from mailer.settings import Settings
+from mailer.web.admin_auth import install as install_auth
 from mailer.web.pages import message_page, not_found, page_environment
 from mailer.web.routes import archive, assets, health, preferences, unsubscribe
 from mailer.web.security import security_headers_middleware
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.middleware("http")(security_headers_middleware(settings.base_url))
     for module in (health, archive, assets, unsubscribe, preferences):
         app.include_router(module.router)
+    install_auth(app)  # /admin/login, /admin/audit, and the AuthError handler
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:

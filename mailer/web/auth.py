@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import quote
 
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -171,11 +170,6 @@ def current_principal(request: Request) -> Principal | None:
     principal = _from_token(request, token) if token is not None else _from_session(request)
     request.state.principal = principal
     return principal
-
-
-def _login_url(request: Request) -> str:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return "/admin/login?next=" + quote(target, safe="")
 
 
 def require(*roles: UserRole) -> Callable[..., Awaitable[Principal]]:

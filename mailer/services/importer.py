@@ -299,10 +299,17 @@ def _validate(
             continue
         value = _cell(cells, index)
         label = columns[name]
-        bad = next((ch for ch in value if unicodedata.category(ch) == "Cc"), None)
+        bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Co")), None)
         if bad is not None:
-            hint = " (a line break inside a cell: Alt+Enter in Excel?)" if bad in "\r\n" else ""
-            reasons.append(f"{label}: control character U+{ord(bad):04X}{hint}")
+            if unicodedata.category(bad) == "Co":
+                # Windows 外字 (user-defined kanji) decode to private-use code points
+                # that no other computer shows as intended.
+                what = "private-use character (外字?)"
+            elif bad in "\r\n":
+                what = "line break inside a cell (Alt+Enter in Excel?)"
+            else:
+                what = "control character"
+            reasons.append(f"{label}: {what} U+{ord(bad):04X}")
             continue
         if not value:
             if name == "email":

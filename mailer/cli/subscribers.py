@@ -110,7 +110,8 @@ def import_cmd(
 def print_import_report(report: ImportReport) -> None:
     """Print warnings, every rejected and skipped row, then the counts."""
     target = f", list {report.list_name}" if report.list_name else ", no list"
-    console.print(f"{escape(report.file)}: {report.encoding}{escape(target)}", highlight=False)
+    console.print(f"{escape(report.file)}: {report.encoding}{escape(target)}",
+                  highlight=False, soft_wrap=True)
     # Rows go out through click, not rich: cell values must not be read as markup.
     for warning in report.warnings:
         click.echo(f"warning: {warning}")
@@ -155,7 +156,7 @@ def export_cmd(
     finally:
         engine.dispose()
     where = f" to {escape(str(out))}" if out else ""
-    err_console.print(f"exported {count} subscriber(s){where}", highlight=False)
+    err_console.print(f"exported {count} subscriber(s){where}", highlight=False, soft_wrap=True)
 
 
 # -- lists ------------------------------------------------------------------------
@@ -176,7 +177,7 @@ def lists_create(
         fail(str(exc))
     finally:
         engine.dispose()
-    console.print(f"created {escape(shown)}", highlight=False)
+    console.print(f"created {escape(shown)}", highlight=False, soft_wrap=True)
 
 
 @lists_app.command("show")
@@ -229,7 +230,7 @@ def segments_create(
     finally:
         engine.dispose()
     console.print(f"created segment {escape(name)}: {escape(flt.describe())} "
-                  f"({count} subscriber(s) now)", highlight=False)
+                  f"({count} subscriber(s) now)", highlight=False, soft_wrap=True)
 
 
 def _count(engine: Engine, flt: SegmentFilter) -> int:

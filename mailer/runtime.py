@@ -15,12 +15,13 @@ from sqlalchemy import Engine, select
 from mailer.compose.document import IssueDocument, PartDocument
 from mailer.db import make_engine
 from mailer.delivery.dispatch import Coordinator
-from mailer.delivery.journal import RedisJournal
 from mailer.delivery.engine import DeliveryConfig, DeliveryContext
+from mailer.delivery.journal import RedisJournal
 from mailer.delivery.ratelimit import Rate, RateLimiter, parse_rate
 from mailer.delivery.relays import RedisRelayHealth, RelayPool
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import SmtpTransport
+from mailer.metrics import RedisMetrics
 from mailer.models import Issue, Part
 from mailer.render.message import PreparedPart, RenderConfig, prepare_part
 from mailer.settings import Settings
@@ -113,11 +114,14 @@ class PrepaidTokens:
         self.chunk = chunk
         self.left = 0
 
-    def take(self) -> None:
+    def take(self) -> float:
+        """Take one token; return the seconds spent waiting for the limiter."""
+        waited = 0.0
         if self.left == 0:
-            self.limiter.acquire(self.chunk)
+            waited = self.limiter.acquire(self.chunk)
             self.left = self.chunk
         self.left -= 1
+        return waited
 
 
 class Runtime:
@@ -130,6 +134,7 @@ class Runtime:
         self.parts = PartCache(self.engine, render_config(settings))
         self.coordinator = Coordinator(self.redis)
         self.journal = RedisJournal(self.redis)
+        self.metrics = RedisMetrics(self.redis)
         self.rate = parse_rate(settings.rate_limit)
 
     def delivery_context(self) -> DeliveryContext:
@@ -148,13 +153,16 @@ class Runtime:
             if relay_name not in buckets:
                 limiter = RateLimiter(self.redis, key=f"mailer:rate:{relay_name}", rate=self.rate)
                 buckets[relay_name] = PrepaidTokens(limiter, tokens_per_call(self.rate))
-            buckets[relay_name].take()
+            waited = buckets[relay_name].take()
+            if waited:
+                self.metrics.rate_wait(relay_name, waited)
 
         pool = RelayPool(
             transports,
             RedisRelayHealth(self.redis),
             backoff_seconds=s.relay_backoff_seconds,
             before_send=before_send,
+            metrics=self.metrics,
         )
         sign = _dkim_signer(s)
         return DeliveryContext(
@@ -163,6 +171,7 @@ class Runtime:
             pool=pool,
             prepared_part=self.parts,
             journal=self.journal,
+            metrics=self.metrics,
             **({"sign": sign} if sign else {}),
         )
 

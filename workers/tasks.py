@@ -43,6 +43,7 @@ def dispatch() -> None:
         preflight=rt.preflight,
         journal=rt.journal,
         require_approval=settings.require_approval,
+        metrics=rt.metrics,
     )
     if report.started or report.finished or report.released_leases:
         log.info(

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select, update
 
 from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal
+from mailer.metrics import MetricsSink
 from mailer.models import SendList, SendStatus
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ def dispatch(
     preflight: Callable[[int], list[str]] | None = None,
     journal: AcceptedJournal | None = None,
     require_approval: bool = False,
+    metrics: MetricsSink | None = None,
 ) -> DispatchReport:
     """One dispatcher tick. `enqueue(send_id)` queues one batch task."""
     report = DispatchReport()
@@ -172,16 +174,19 @@ def dispatch(
             report.released_leases = ledger.release_expired_leases(
                 conn, now=now, accepted=journal.accepted if journal else None
             )
-        due_query = select(SEND.c.id).where(
+        due_query = select(SEND.c.id, SEND.c.scheduled_at).where(
             SEND.c.status == SendStatus.SCHEDULED.value, SEND.c.scheduled_at <= now
         )
         if require_approval:  # unapproved sends wait, however late
             due_query = due_query.where(SEND.c.approved_by != "")
         with engine.connect() as conn:
-            due = list(conn.execute(due_query.order_by(SEND.c.scheduled_at, SEND.c.id)).scalars())
-        for send_id in due:
+            due = list(conn.execute(due_query.order_by(SEND.c.scheduled_at, SEND.c.id)))
+        for send_id, scheduled_at in due:
             if start_send(engine, send_id, now=now, preflight=preflight):
                 report.started.append(send_id)
+                if metrics is not None:
+                    at = scheduled_at if scheduled_at.tzinfo else scheduled_at.replace(tzinfo=UTC)
+                    metrics.send_started(max(0.0, (now - at).total_seconds()))
         with engine.connect() as conn:
             running = list(
                 conn.execute(
@@ -200,6 +205,8 @@ def dispatch(
                 for _ in range(n):
                     enqueue(send_id)
                 report.enqueued[send_id] = n
+        if metrics is not None:
+            metrics.dispatcher_tick(now)
     finally:
         coordinator.release_dispatch_lock(token)
     return report

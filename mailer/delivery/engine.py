@@ -23,6 +23,7 @@ from mailer.delivery.relays import AllRelaysDown, RelayPool
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import FailureKind, TransportError
 from mailer.delivery.verp import make_return_path
+from mailer.metrics import MetricsSink, NullMetrics
 from mailer.models import DeliveryStatus, SendStatus
 from mailer.render.message import PreparedPart, Recipient, Slots, personalize
 from mailer.tokens import message_id, unsubscribe_token
@@ -67,6 +68,7 @@ class DeliveryContext:
     journal: AcceptedJournal = field(default_factory=NoJournal)
     #: True once the worker was asked to stop (SIGTERM): batches hand back rows
     should_stop: Callable[[], bool] = lambda: False
+    metrics: MetricsSink = field(default_factory=NullMetrics)
     sign: Callable[[bytes], bytes] = lambda data: data
     now: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.Random)
@@ -205,6 +207,7 @@ class _Recorder:
         self.group = 1 if isinstance(ctx.journal, NoJournal) else ctx.config.flush_every
 
     def add(self, outcome: Outcome, row: ClaimedRow) -> None:
+        self.ctx.metrics.count_outcome(outcome.status.value, outcome.code)
         if outcome.status is DeliveryStatus.SENT:
             self.ctx.journal.note_accepted(self.send_id, row.delivery_id)
             self.report.sent += 1
@@ -321,7 +324,13 @@ def _attempt(
         return None
     except TransportError as exc:
         if exc.kind is FailureKind.PERMANENT:
-            return Outcome(row.delivery_id, DeliveryStatus.FAILED, str(exc), smtp_rejected=True)
+            return Outcome(
+                row.delivery_id,
+                DeliveryStatus.FAILED,
+                str(exc),
+                smtp_rejected=True,
+                code=exc.code,
+            )
         # DEFER, and AMBIGUOUS (no reply after the data): retry later. The
         # ambiguous case may deliver twice; losing a part is worse, and the
         # Message-ID stays the same (docs/delivery.md).
@@ -330,9 +339,20 @@ def _attempt(
             attempts=row.attempts, started_at=info.started_at, now=now, rng=ctx.rng
         )
         if when is None:
-            return Outcome(row.delivery_id, DeliveryStatus.FAILED, f"retry deadline passed: {exc}")
-        return Outcome(row.delivery_id, DeliveryStatus.DEFERRED, str(exc), next_attempt_at=when)
-    return Outcome(row.delivery_id, DeliveryStatus.SENT, relay=relay)
+            return Outcome(
+                row.delivery_id,
+                DeliveryStatus.FAILED,
+                f"retry deadline passed: {exc}",
+                code=exc.code,
+            )
+        return Outcome(
+            row.delivery_id,
+            DeliveryStatus.DEFERRED,
+            str(exc),
+            next_attempt_at=when,
+            code=exc.code,
+        )
+    return Outcome(row.delivery_id, DeliveryStatus.SENT, relay=relay, code=250)
 
 
 def _release(

@@ -221,6 +221,7 @@ class Outcome:
     next_attempt_at: datetime | None = None
     refund_attempt: bool = False  # released without trying: the attempt does not count
     smtp_rejected: bool = False  # a 5xx reply: recorded as a bounce too
+    code: int | None = None  # the SMTP reply code behind it (metrics)
 
 
 def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> int:

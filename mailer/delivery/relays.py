@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from mailer.delivery.smtp import FailureKind, Transport, TransportError
+from mailer.metrics import MetricsSink, NullMetrics
 
 
 class RelayHealth(Protocol):
@@ -47,11 +49,13 @@ class RelayPool:
         *,
         backoff_seconds: float,
         before_send: Callable[[str], None] | None = None,
+        metrics: MetricsSink | None = None,
     ) -> None:
         self.transports = list(transports)
         self.health = health
         self.backoff_seconds = backoff_seconds
         self.before_send = before_send
+        self.metrics = metrics or NullMetrics()
 
     def send(self, envelope_from: str, recipient: str, data: bytes) -> str:
         """Return the name of the relay that accepted the message.
@@ -65,10 +69,17 @@ class RelayPool:
                 continue
             if self.before_send:
                 self.before_send(transport.name)
+            started = time.perf_counter()
             try:
                 transport.send(envelope_from, recipient, data)
+                self.metrics.observe_smtp(
+                    transport.name, time.perf_counter() - started, "sent", 250
+                )
                 return transport.name
             except TransportError as exc:
+                self.metrics.observe_smtp(
+                    transport.name, time.perf_counter() - started, exc.kind.value, exc.code
+                )
                 if exc.kind is not FailureKind.RELAY:
                     raise
                 last = exc

@@ -111,9 +111,10 @@ class RedisAuthStore:
         for kind, value in (("acct", account), ("ip", ip)):
             count_key = f"{self._prefix}fail:{_key(kind, value)}"
             pipe = self._redis.pipeline()
+            # The window starts at the first failure; INCR keeps the key's TTL.
+            pipe.set(count_key, 0, ex=WINDOW_SECONDS, nx=True)
             pipe.incr(count_key)
-            pipe.expire(count_key, WINDOW_SECONDS, nx=True)
-            count = int(pipe.execute()[0])
+            count = int(pipe.execute()[1])
             if count >= MAX_FAILURES:
                 pipe = self._redis.pipeline()
                 pipe.set(f"{self._prefix}lock:{_key(kind, value)}", 1, ex=LOCK_SECONDS)

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mailer.db import make_engine
 from mailer.runtime import render_config
 from mailer.settings import Settings
+from mailer.web.admin import install as install_admin
 from mailer.web.admin_auth import install as install_auth
 from mailer.web.pages import message_page, not_found, page_environment
 from mailer.web.routes import archive, assets, health, preferences, unsubscribe
@@ -52,7 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
             if state.redis is not None:
                 state.redis.close()
 
-    app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url=None,
+    app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
                   lifespan=lifespan)
     app.state.web = state
     app.middleware("http")(security_headers_middleware(settings.base_url))
@@ -86,4 +87,5 @@ def create_app(settings: Settings) -> FastAPI:
         return message_page(state.pages, status_code=400, title="リクエストが正しくありません",
                             lines=["URLや入力内容をご確認ください。"])
 
+    install_admin(app)  # /admin pages, /api/v1 and its JSON errors (wraps the handlers above)
     return app

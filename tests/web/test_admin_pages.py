@@ -3,6 +3,7 @@ with headings in order; anonymous visitors are sent to the login page."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -22,7 +23,7 @@ def _pages(site: Site) -> list[str]:
     return [
         "/admin", "/admin/issues", f"/admin/parts/{part}", f"/admin/parts/{part}?tab=text",
         f"/admin/parts/{part}?tab=sanitized", f"/admin/parts/{part}?tab=iso",
-        f"/admin/sends/{send}", f"/admin/subscribers", f"/admin/subscribers?q=city",
+        f"/admin/sends/{send}", "/admin/subscribers", "/admin/subscribers?q=city",
         f"/admin/subscribers/{site.seeded.alice}", "/admin/suppressions",
         "/admin/fragments/running", f"/admin/sends/{send}/progress",
     ]
@@ -31,7 +32,7 @@ def _pages(site: Site) -> list[str]:
 def _headings_in_order(html: str) -> None:
     levels = [int(m) for m in re.findall(r"<h([1-6])[\s>]", html)]
     assert levels.count(1) == 1 and levels[0] == 1, levels
-    for a, b in zip(levels, levels[1:], strict=False):
+    for a, b in itertools.pairwise(levels):
         assert b <= a + 1, f"heading jumps from h{a} to h{b}"
 
 

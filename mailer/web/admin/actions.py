@@ -173,7 +173,7 @@ test_send_to_self.__test__ = False  # type: ignore[attr-defined]  # not a pytest
 
 def upload_issue(*, web: WebState, principal: Principal, data: bytes, filename: str) -> LoadResult:
     """Store an uploaded issue zip; raises UploadError or IssueFolderError."""
-    result = load_uploaded_issue(engine=web.engine, data=data)
+    result = load_uploaded_issue(engine=web.engine, data=data, filename=filename)
     parts = ", ".join(f"{label}: {status}" for label, status in result.parts.items())
     _audit(web, principal, "issue.upload", "issue", result.issue_id,
            f"{filename}: {result.status} ({parts})")

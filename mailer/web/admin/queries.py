@@ -6,9 +6,11 @@ offset, so the hundredth page costs what the first does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
 
@@ -74,9 +76,19 @@ class IssueRow:
     parts: list[PartRow]
 
 
-def _part(r: object) -> PartRow:
-    return PartRow(id=r.id, issue_id=r.issue_id, label=r.label, position=r.position,  # type: ignore[attr-defined]
-                   title=r.title, subject=r.subject, scheduled_at=r.scheduled_at)  # type: ignore[attr-defined]
+def _scheduled_at(document: str) -> datetime | None:
+    # Read from the stored document, which keeps the offset the author wrote:
+    # SQLite returns the column's value without one.
+    try:
+        value = json.loads(document).get("scheduled_at")
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except (ValueError, AttributeError):
+        return None
+
+
+def _part(r: Any) -> PartRow:
+    return PartRow(id=r.id, issue_id=r.issue_id, label=r.label, position=r.position,
+                   title=r.title, subject=r.subject, scheduled_at=_scheduled_at(r.document))
 
 
 def issues(engine: Engine) -> list[IssueRow]:
@@ -88,7 +100,7 @@ def issues(engine: Engine) -> list[IssueRow]:
         ).all()
         part_rows = conn.execute(
             select(PART.c.id, PART.c.issue_id, PART.c.label, PART.c.position, PART.c.title,
-                   PART.c.subject, PART.c.scheduled_at).order_by(PART.c.issue_id, PART.c.position)
+                   PART.c.subject, PART.c.document).order_by(PART.c.issue_id, PART.c.position)
         ).all()
     by_issue: dict[int, list[PartRow]] = {}
     for r in part_rows:
@@ -102,7 +114,7 @@ def part_row(engine: Engine, part_id: int) -> tuple[PartRow, IssueRow] | None:
     with engine.connect() as conn:
         r = conn.execute(
             select(PART.c.id, PART.c.issue_id, PART.c.label, PART.c.position, PART.c.title,
-                   PART.c.subject, PART.c.scheduled_at).where(PART.c.id == part_id)
+                   PART.c.subject, PART.c.document).where(PART.c.id == part_id)
         ).one_or_none()
         if r is None:
             return None

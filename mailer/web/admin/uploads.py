@@ -4,6 +4,7 @@ directory, then stored with `load_issue` (the same path as `mailer issue load`).
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -18,6 +19,8 @@ from mailer.compose.parse import ISSUE_FILE
 MAX_ZIP_BYTES = 20 * 1024 * 1024
 MAX_UNPACKED_BYTES = 60 * 1024 * 1024  # a zip bomb stops here, not on the disk
 MAX_MEMBERS = 500
+#: an issue's slug is its folder's name (as for `mailer issue load DIR`)
+SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class UploadError(ValueError):
@@ -34,12 +37,27 @@ def _safe_name(name: str) -> PurePosixPath | None:
     return path
 
 
-def unpack(data: bytes, into: Path) -> Path:
-    """Unpack the zip `data` into `into`; return the issue folder inside it
-    (the root, or its one top-level folder holding issue.yaml).
+def slug_of(filename: str) -> str:
+    """Return the folder name an upload of `filename` stands for ("vol04.zip" → "vol04").
+
+    Raises UploadError if it cannot be a slug.
+    """
+    stem = PurePosixPath(filename.replace("\\", "/")).name
+    stem = stem[:-4] if stem.lower().endswith(".zip") else stem
+    if not SLUG.match(stem):
+        raise UploadError(
+            f"{filename}: ファイル名を号の識別名（英数字・._-）にしてください（例：vol04.zip）")
+    return stem
+
+
+def unpack(data: bytes, into: Path, *, filename: str = "") -> Path:
+    """Unpack the zip `data` into `into`; return the issue folder inside it:
+    its one top-level folder holding issue.yaml, or, when the files sit at the
+    zip's root, a folder named after the zip (`vol04.zip` → `vol04`).
 
     Raises UploadError for a bad, oversized or unsafe archive.
     """
+    into.mkdir(parents=True, exist_ok=True)
     if len(data) > MAX_ZIP_BYTES:
         raise UploadError(f"zip が大きすぎます（{MAX_ZIP_BYTES // 1024 // 1024} MB まで）")
     try:
@@ -68,21 +86,26 @@ def unpack(data: bytes, into: Path) -> Path:
             if len(chunk) != member.file_size:
                 raise UploadError(f"{member.filename}: 展開できません")
             target.write_bytes(chunk)
-    if (into / ISSUE_FILE).is_file():
-        return into
     tops = [p for p in into.iterdir() if p.is_dir() and (p / ISSUE_FILE).is_file()]
+    if (into / ISSUE_FILE).is_file():
+        folder = into.parent / slug_of(filename or "issue.zip")
+        into.rename(folder)
+        return folder
     if len(tops) == 1:
+        if not SLUG.match(tops[0].name):
+            raise UploadError(
+                f"{tops[0].name}: フォルダ名を号の識別名（英数字・._-）にしてください")
         return tops[0]
     raise UploadError(f"zip の中に {ISSUE_FILE} が見つかりません（号のフォルダをそのまま zip に）")
 
 
-def load_uploaded_issue(*, engine: Engine, data: bytes) -> LoadResult:
+def load_uploaded_issue(*, engine: Engine, data: bytes, filename: str) -> LoadResult:
     """Unpack and store an uploaded issue folder; return what `load_issue` did.
 
     Raises UploadError (bad archive) or IssueFolderError (every problem found).
     """
     with tempfile.TemporaryDirectory(prefix="mailer-upload-") as tmp:
-        folder = unpack(data, Path(tmp))
+        folder = unpack(data, Path(tmp) / "unpacked", filename=filename)
         with Session(engine) as session:
             return load_issue(session=session, path=folder)
 

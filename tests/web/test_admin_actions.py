@@ -1,0 +1,206 @@
+"""Admin forms: every action checked on the server per role, CSRF on every
+form, schedule → approve → on the dashboard, each change audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from admin_support import hidden
+from sqlalchemy import Engine, select
+from test_admin_helpers import (
+    PERSONAS,
+    Site,
+    email_of,
+    finish,
+    part_ids,
+    post_form,
+    sample_zip,
+    schedule,
+    send_status,
+    set_outcome,
+    site,
+    start,
+)
+from web_support import LIST
+
+from mailer.models import AuditLog, DeliveryStatus
+from mailer.services.sends import pause_send
+
+__all__ = ["site"]
+
+ALLOWED = {
+    "approve": {"approver", "admin"},
+    "pause": {"editor", "admin"},
+    "resume": {"editor", "admin"},
+    "cancel": {"editor", "admin"},
+    "resend-failed": {"editor", "admin"},
+    "schedule": {"editor", "admin"},
+    "test-send": {"editor", "admin"},
+    "upload": {"editor", "admin"},
+}
+
+
+def _send_ready_for(engine: Engine, action: str, part: int) -> int:
+    send = schedule(engine, part_id=part, lists=[LIST], by="someone@metro.example.jp")
+    if action == "resume":
+        pause_send(engine=engine, send_id=send)
+    if action == "resend-failed":
+        start(engine, send)
+        set_outcome(engine, send, "bob@city-b.example.jp", DeliveryStatus.FAILED, "550 5.1.1")
+    return send
+
+
+def _audit_actions(engine: Engine) -> list[tuple[str, str]]:
+    t = AuditLog.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(select(t).order_by(t.c.id)).all()
+    # accounts and logins are audited too; these tests look at the content actions
+    return [(r.actor, r.action) for r in rows if r.action.startswith(("send.", "part.", "issue."))]
+
+
+def _do(client: httpx.Client, site: Site, action: str, part: int) -> tuple[httpx.Response, int]:
+    page = f"/admin/parts/{part}"
+    if action == "schedule":
+        return post_form(client, page, f"/admin/parts/{part}/schedule",
+                         {"lists": [LIST], "at": "2031-04-01T09:00"}), 0
+    if action == "test-send":
+        return post_form(client, page, f"/admin/parts/{part}/test-send"), 0
+    if action == "upload":
+        token = hidden(client.get("/admin/issues").text)
+        r = client.post("/admin/issues", data={"csrf_token": token},
+                        files={"file": ("vol04.zip", sample_zip(), "application/zip")})
+        return r, 0
+    send = _send_ready_for(site.engine, action, part)
+    return post_form(client, f"/admin/sends/{send}", f"/admin/sends/{send}/{action}",
+                     {"back": f"/admin/sends/{send}"}), send
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_each_role_can_do_only_its_actions(site: Site, persona: str) -> None:
+    part = part_ids(site.engine)[1]
+    client = site.client(persona)
+    for action, allowed in ALLOWED.items():
+        before = len(_audit_actions(site.engine))
+        r, send = _do(client, site, action, part)
+        if persona in allowed:
+            if action == "test-send":  # no relay configured: a clear refusal, not a 403
+                assert r.status_code == 409, (action, r.status_code)
+                assert "MAILER_SMTP_URL" in r.text
+                continue
+            assert r.status_code in (200, 303), (persona, action, r.status_code, r.text[:400])
+            assert len(_audit_actions(site.engine)) > before, (persona, action)
+        else:
+            assert r.status_code == 403, (persona, action, r.status_code)
+            assert "権限がありません" in r.text
+            assert len(_audit_actions(site.engine)) == before
+            if send:
+                status, approved = send_status(site.engine, send)
+                expected = {"resume": "paused", "resend-failed": "running"}.get(action,
+                                                                                "scheduled")
+                assert (status, approved) == (expected, ""), (persona, action)
+
+
+def test_every_form_needs_its_csrf_token(site: Site) -> None:
+    part = part_ids(site.engine)[0]
+    client = site.client("admin")
+    other = site.client("editor")
+    foreign_token = hidden(other.get("/admin/issues").text)  # another session's token
+    send = schedule(site.engine, part_id=part, lists=[LIST], by="x@metro.example.jp")
+    targets = [f"/admin/sends/{send}/{a}" for a in ("approve", "pause", "cancel")]
+    targets += [f"/admin/parts/{part}/schedule", f"/admin/parts/{part}/test-send"]
+    for url in targets:
+        for data in ({}, {"csrf_token": ""}, {"csrf_token": "forged"},
+                     {"csrf_token": foreign_token}):
+            r = client.post(url, data={**data, "lists": LIST})
+            assert r.status_code == 403, (url, data, r.status_code)
+    r = client.post("/admin/issues", data={"csrf_token": foreign_token},
+                    files={"file": ("x.zip", sample_zip(), "application/zip")})
+    assert r.status_code == 403
+    assert send_status(site.engine, send) == ("scheduled", "")
+    assert _audit_actions(site.engine) == []
+
+
+def test_schedule_then_approve_by_someone_else_shows_on_the_dashboard(site: Site) -> None:
+    part = part_ids(site.engine)[0]
+    editor, approver = site.client("editor"), site.client("approver")
+    at = (datetime.now(UTC) + timedelta(days=3)).astimezone().strftime("%Y-%m-%dT%H:%M")
+    r = post_form(editor, f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
+                  {"lists": [LIST], "at": "2031-04-01T09:00"})
+    assert r.status_code == 303, r.text[:500]
+    location = r.headers["location"]
+    assert location.startswith("/admin/sends/") and location.endswith("?notice=scheduled")
+    send = int(location.split("/")[3].split("?")[0])
+    report = editor.get(location).text
+    assert "配信を予約しました" in report and "2031-04-01 09:00" in report
+    assert at  # (any future time works; the form's time is read as Asia/Tokyo)
+
+    r = post_form(approver, f"/admin/sends/{send}", f"/admin/sends/{send}/approve",
+                  {"back": "/admin"})
+    assert r.status_code == 303 and r.headers["location"] == "/admin?notice=approve"
+    dashboard = approver.get("/admin?notice=approve").text
+    assert "配信を承認しました" in dashboard
+    upcoming = dashboard.split("<h2>予約中の配信</h2>")[1].split("<h2>")[0]
+    assert f'href="/admin/sends/{send}"' in upcoming
+    assert f"承認済み（{email_of('approver')}）" in upcoming
+    assert "2031-04-01 09:00" in upcoming
+    assert send_status(site.engine, send) == ("scheduled", email_of("approver"))
+    assert _audit_actions(site.engine) == [
+        (email_of("editor"), "send.schedule"), (email_of("approver"), "send.approve")]
+
+
+def test_the_creator_cannot_approve_their_own_send(site: Site) -> None:
+    part = part_ids(site.engine)[0]
+    admin = site.client("admin")
+    r = post_form(admin, f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
+                  {"lists": [LIST]})
+    send = int(r.headers["location"].split("/")[3].split("?")[0])
+    r = post_form(admin, f"/admin/sends/{send}", f"/admin/sends/{send}/approve")
+    assert r.status_code == 409
+    assert "someone else must approve" in r.text
+    assert send_status(site.engine, send)[1] == ""
+
+
+def test_schedule_refuses_bad_input_with_a_reason(site: Site) -> None:
+    part = part_ids(site.engine)[0]
+    editor = site.client("editor")
+    page = f"/admin/parts/{part}"
+    r = post_form(editor, page, f"/admin/parts/{part}/schedule", {})
+    assert r.status_code == 422 and "リストを1つ以上" in r.text
+    r = post_form(editor, page, f"/admin/parts/{part}/schedule", {"lists": ["nope"]})
+    assert r.status_code == 422 and "nope" in r.text
+    r = post_form(editor, page, f"/admin/parts/{part}/schedule",
+                  {"lists": [LIST], "at": "next tuesday"})
+    assert r.status_code == 422 and "日時" in r.text
+
+
+def test_pause_resume_cancel_and_resend_failed_from_the_report(site: Site) -> None:
+    part = part_ids(site.engine)[0]
+    editor = site.client("editor")
+    send = schedule(site.engine, part_id=part, lists=[LIST])
+    start(site.engine, send)
+    set_outcome(site.engine, send, "bob@city-b.example.jp", DeliveryStatus.FAILED, "550 5.1.1")
+    finish(site.engine, send)
+    page = f"/admin/sends/{send}"
+    assert "失敗分を再送" in editor.get(page).text
+    r = post_form(editor, page, f"{page}/resend-failed", {"back": page})
+    assert r.status_code == 303
+    assert send_status(site.engine, send)[0] == "running"
+    for action, status in (("pause", "paused"), ("resume", "running"),
+                           ("cancel", "cancelled")):
+        r = post_form(editor, page, f"{page}/{action}", {"back": page})
+        assert r.status_code == 303, (action, r.text[:300])
+        assert send_status(site.engine, send)[0] == status
+    r = post_form(editor, page, f"{page}/resume", {"back": page})
+    assert r.status_code == 409 and "cannot become" in r.text
+
+
+def test_back_cannot_redirect_elsewhere(site: Site) -> None:
+    part = part_ids(site.engine)[0]
+    editor = site.client("editor")
+    send = schedule(site.engine, part_id=part, lists=[LIST])
+    r = post_form(editor, f"/admin/sends/{send}", f"/admin/sends/{send}/pause",
+                  {"back": "//evil.example/admin"})
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/admin/sends/{send}?notice=pause"

@@ -20,6 +20,7 @@ from mailer.cli.bounces import bounces_app
 from mailer.cli.common import console, fail, parse_time, settings_or_exit, tokyo
 from mailer.cli.ops import doctor
 from mailer.cli.parts import issue_app, part_app, test_send
+from mailer.cli.privacy import privacy_app
 from mailer.cli.users import tokens_app, users_app
 from mailer.cli.web import web
 from mailer.db import make_engine, session_scope, upgrade
@@ -50,6 +51,7 @@ app.command()(doctor)
 app.add_typer(bounces_app, name="bounces")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(privacy_app, name="privacy")
 
 
 @db_app.command("upgrade")

@@ -26,6 +26,7 @@ from mailer.models import (
     Subscriber,
     SubscriberStatus,
 )
+from mailer.services.retention import parse_counts
 
 SEND = ledger.SEND
 D = ledger.D
@@ -236,7 +237,11 @@ def send_progress(*, engine: Engine, send_id: int, now: datetime | None = None) 
         s = conn.execute(select(SEND).where(SEND.c.id == send_id)).one_or_none()
         if s is None:
             raise SendError(f"send {send_id}: no such send")
+        # Rows removed by compaction or erasure are kept as counts on the send.
         counts = ledger.count_by_status(conn, send_id)
+        for key, n in parse_counts(s.counts_json).items():
+            if key in DeliveryStatus.__members__.values():
+                counts[DeliveryStatus(key)] += n
         recent = conn.execute(
             select(func.count()).where(
                 D.c.send_id == send_id,

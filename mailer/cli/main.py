@@ -21,6 +21,7 @@ from mailer.cli.common import console, fail, parse_time, settings_or_exit, tokyo
 from mailer.cli.ops import doctor
 from mailer.cli.parts import issue_app, part_app, test_send
 from mailer.cli.privacy import privacy_app
+from mailer.cli.subscribers import lists_app, segments_app, subscribers_app
 from mailer.cli.users import tokens_app, users_app
 from mailer.cli.web import web
 from mailer.db import make_engine, session_scope, upgrade
@@ -52,6 +53,9 @@ app.add_typer(bounces_app, name="bounces")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(lists_app, name="lists")
+app.add_typer(segments_app, name="segments")
 
 
 @db_app.command("upgrade")

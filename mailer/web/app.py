@@ -21,7 +21,7 @@ from mailer.settings import Settings
 from mailer.web.admin import install as install_admin
 from mailer.web.admin_auth import install as install_auth
 from mailer.web.pages import message_page, not_found, page_environment
-from mailer.web.routes import archive, assets, health, preferences, unsubscribe
+from mailer.web.routes import archive, assets, health, metrics, preferences, unsubscribe
 from mailer.web.security import security_headers_middleware
 from mailer.web.state import WebState
 
@@ -57,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
                   lifespan=lifespan)
     app.state.web = state
     app.middleware("http")(security_headers_middleware(settings.base_url))
-    for module in (health, archive, assets, unsubscribe, preferences):
+    for module in (health, metrics, archive, assets, unsubscribe, preferences):
         app.include_router(module.router)
     install_auth(app)  # /admin/login, /admin/audit, and the AuthError handler
 

@@ -18,9 +18,9 @@ from mailer.delivery.dispatch import Coordinator
 from mailer.delivery.engine import DeliveryConfig, DeliveryContext
 from mailer.delivery.journal import RedisJournal
 from mailer.delivery.ratelimit import Rate, RateLimiter, parse_rate
-from mailer.delivery.relays import RedisRelayHealth, RelayPool
+from mailer.delivery.relays import AllRelaysDown, RedisRelayHealth, RelayPool
 from mailer.delivery.retry import RetryPolicy
-from mailer.delivery.smtp import SmtpTransport
+from mailer.delivery.smtp import FailureKind, SmtpTransport, TransportError
 from mailer.metrics import RedisMetrics
 from mailer.models import Issue, Part
 from mailer.render.message import PreparedPart, RenderConfig, prepare_part
@@ -153,7 +153,13 @@ class Runtime:
             if relay_name not in buckets:
                 limiter = RateLimiter(self.redis, key=f"mailer:rate:{relay_name}", rate=self.rate)
                 buckets[relay_name] = PrepaidTokens(limiter, tokens_per_call(self.rate))
-            waited = buckets[relay_name].take()
+            try:
+                waited = buckets[relay_name].take()
+            except redis.RedisError as exc:
+                # No limiter, no sending: the batch hands its rows back for later.
+                raise AllRelaysDown(
+                    TransportError(FailureKind.RELAY, f"rate limiter unavailable: {exc}")
+                ) from exc
             if waited:
                 self.metrics.rate_wait(relay_name, waited)
 

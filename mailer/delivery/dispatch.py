@@ -74,7 +74,10 @@ class Coordinator:
         )
 
     def is_stopping(self, hostname: str) -> bool:
-        return bool(self.client.exists(f"{self.prefix}worker-stopping:{hostname}"))  # type: ignore[attr-defined]
+        try:
+            return bool(self.client.exists(f"{self.prefix}worker-stopping:{hostname}"))  # type: ignore[attr-defined]
+        except Exception:  # Redis gone: the broker is too, so no shutdown was asked
+            return False
 
     def clear_stopping(self, hostname: str) -> None:
         self.client.delete(f"{self.prefix}worker-stopping:{hostname}")  # type: ignore[attr-defined]

@@ -208,16 +208,22 @@ class _Recorder:
 
     def add(self, outcome: Outcome, row: ClaimedRow) -> None:
         self.ctx.metrics.count_outcome(outcome.status.value, outcome.code)
+        self.pending.append((outcome, row))
+        must_flush = False
         if outcome.status is DeliveryStatus.SENT:
-            self.ctx.journal.note_accepted(self.send_id, row.delivery_id)
             self.report.sent += 1
+            try:
+                self.ctx.journal.note_accepted(self.send_id, row.delivery_id)
+            except Exception:  # journal unreachable: commit this acceptance now
+                log.warning("accepted-journal unavailable; committing at once", exc_info=True)
+                must_flush = True
         elif outcome.status is DeliveryStatus.DEFERRED:
             self.report.deferred += 1
         else:
             self.report.failed += 1
-        self.pending.append((outcome, row))
         if (
-            len(self.pending) >= self.group
+            must_flush
+            or len(self.pending) >= self.group
             or time.monotonic() - self.last_flush >= self.ctx.config.flush_seconds
         ):
             self.flush()
@@ -238,11 +244,12 @@ class _Recorder:
                         reply=outcome.error,
                         now=now,
                     )
-        self.ctx.journal.forget(
-            self.send_id,
-            [o.delivery_id for o, _ in self.pending if o.status is DeliveryStatus.SENT],
-        )
+        sent = [o.delivery_id for o, _ in self.pending if o.status is DeliveryStatus.SENT]
         self.pending.clear()
+        try:
+            self.ctx.journal.forget(self.send_id, sent)
+        except Exception:  # stale entries are harmless: those rows are already sent
+            log.warning("could not clear the accepted-journal", exc_info=True)
         self.last_flush = time.monotonic()
 
 

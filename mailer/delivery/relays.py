@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -23,11 +24,17 @@ class RedisRelayHealth:
         self.client = client
         self.prefix = prefix
 
+    # Redis trouble must not stop mail by itself: health is advisory (the
+    # rate limiter, which is not, stops the batch when Redis is gone).
     def is_down(self, relay: str) -> bool:
-        return bool(self.client.exists(self.prefix + relay))  # type: ignore[attr-defined]
+        try:
+            return bool(self.client.exists(self.prefix + relay))  # type: ignore[attr-defined]
+        except Exception:
+            return False
 
     def mark_down(self, relay: str, seconds: float) -> None:
-        self.client.set(self.prefix + relay, "1", px=max(1, int(seconds * 1000)))  # type: ignore[attr-defined]
+        with contextlib.suppress(Exception):
+            self.client.set(self.prefix + relay, "1", px=max(1, int(seconds * 1000)))  # type: ignore[attr-defined]
 
 
 class AllRelaysDown(Exception):

@@ -34,8 +34,9 @@ def main() -> None:
     inclusive: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
     total = 0
-    for line in open(path, encoding="utf-8", errors="replace"):
-        line = line.rstrip("\n")
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        lines = fh.read().split("\n")
+    for line in lines:
         if not line:
             continue
         stack, _, count = line.rpartition(" ")

@@ -82,7 +82,9 @@ def insert_subscribers(engine: Engine, n: int, *, list_name: str = LIST) -> None
                 "RETURNING id",
                 (list_name, "bench", now),
             )
-            list_id = cur.fetchone()[0]
+            row = cur.fetchone()
+            assert row is not None
+            list_id = row[0]
             cols = ", ".join(SUBSCRIBER_COLUMNS)
             for start in range(0, n, CHUNK):
                 with cur.copy(f"COPY subscriber ({cols}) FROM STDIN") as copy:  # type: ignore[attr-defined]
@@ -129,5 +131,7 @@ def prepare_database(engine: Engine, n: int) -> Seeded:
             .scalars()
             .first()
         )
+    if part_id is None:
+        raise RuntimeError("the sample issue has no parts")
     insert_subscribers(engine, n)
     return Seeded(int(part_id), LIST, n, time.perf_counter() - t0)

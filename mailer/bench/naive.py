@@ -61,7 +61,7 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(os.environ["MAILER_BENCH_NAIVE_BROKER"])
 
 
-def build_message(tpl: Mapping[str, str], *, email: str, name: str, n: int) -> bytes:
+def build_message(tpl: Mapping[str, str], *, email: str, name: str, n: int) -> EmailMessage:
     """The whole message, the `email` package way."""
     base = tpl["base_url"]
     unsub = f"{base}/u/naive-{n}"
@@ -90,17 +90,19 @@ def build_message(tpl: Mapping[str, str], *, email: str, name: str, n: int) -> b
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
-    return msg.as_bytes()
+    return msg
 
 
 @app.task(name=TASK, ignore_result=True)
 def naive_send(email: str, name: str, n: int) -> None:
     t0 = time.perf_counter()
     tpl = _template()
-    data = build_message(tpl, email=email, name=name, n=n)
+    msg = build_message(tpl, email=email, name=name, n=n)
     host, port = os.environ["MAILER_BENCH_NAIVE_SMTP"].rsplit(":", 1)
     with smtplib.SMTP(host, int(port), timeout=30) as smtp:
-        smtp.sendmail(tpl["envelope_from"], [email], data)
+        # send_message serialises with CRLF line ends (as_bytes() would give bare LF,
+        # which smtplib sends unchanged and a strict server rejects).
+        smtp.send_message(msg, from_addr=tpl["envelope_from"], to_addrs=[email])
     r = _redis()
     r.rpush(LATENCY_KEY, f"{time.perf_counter() - t0:.6f}")
     r.incr(DONE_KEY)

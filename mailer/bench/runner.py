@@ -212,7 +212,7 @@ def _run_naive(
         t0 = time.perf_counter()
         naive_mod.enqueue(broker, m)
         deadline = time.monotonic() + opts.timeout
-        done, lat = 0, []
+        done = 0
         while True:
             done, _ = naive_mod.progress(broker, latencies=False)
             if done >= m or time.monotonic() > deadline:

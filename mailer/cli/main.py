@@ -18,6 +18,7 @@ from rich.table import Table
 
 from mailer.cli.bounces import bounces_app
 from mailer.cli.common import console, fail, parse_time, settings_or_exit, tokyo
+from mailer.cli.health import worker_health
 from mailer.cli.ops import doctor
 from mailer.cli.parts import issue_app, part_app, test_send
 from mailer.cli.privacy import privacy_app
@@ -49,6 +50,7 @@ app.add_typer(part_app, name="part")
 app.command("test-send")(test_send)
 app.command("web")(web)
 app.command()(doctor)
+app.command("worker-health")(worker_health)
 app.add_typer(bounces_app, name="bounces")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer.models import MailingList, Membership, Subscriber, SubscriberEvent, SubscriberStatus
 
@@ -34,6 +34,8 @@ class SubscriptionView:
     list_id: int | None
     list_title: str
     on_list: bool  # a member of list_id (False when list_id is None)
+    #: every list, as (id, title, member?), for the "which lists" choice
+    lists: tuple[tuple[int, str, bool], ...] = ()
 
     @property
     def receiving(self) -> bool:
@@ -77,7 +79,18 @@ def view_subscription(
         list_id=list_id,
         list_title=(ml.title or ml.name) if ml else default_title,
         on_list=_is_member(session, sub.id, list_id),
+        lists=_all_lists(session, sub.id),
     )
+
+
+def _all_lists(session: Session, subscriber_id: int) -> tuple[tuple[int, str, bool], ...]:
+    member_of = set(
+        session.execute(
+            select(col(Membership.list_id)).where(col(Membership.subscriber_id) == subscriber_id)
+        ).scalars()
+    )
+    rows = session.execute(select(MailingList).order_by(MailingList.id)).scalars()  # type: ignore[arg-type]
+    return tuple((ml.id, ml.title or ml.name, ml.id in member_of) for ml in rows if ml.id)
 
 
 def unsubscribe(
@@ -132,6 +145,8 @@ class PreferenceChange:
     format: str
     charset: str
     resubscribe: bool = False
+    #: the lists the reader wants (None: the form did not offer the choice)
+    lists: frozenset[int] | None = None
 
 
 def update_preferences(
@@ -165,8 +180,29 @@ def update_preferences(
         ))
     if change.resubscribe and _resubscribe(session, sub, list_id, source=source, now=now):
         changes.append("resubscribed")
+    if change.lists is not None and sub.status == SubscriberStatus.ACTIVE:
+        changes.extend(_choose_lists(session, sub, change.lists, source=source))
     if changes:
         sub.updated_at = now
+    session.flush()
+    return changes
+
+
+def _choose_lists(
+    session: Session, sub: Subscriber, wanted: frozenset[int], *, source: str
+) -> list[str]:
+    """Join and leave lists as chosen; leaving the last one unsubscribes."""
+    changes: list[str] = []
+    for list_id, title, member in _all_lists(session, sub.id or 0):
+        if list_id in wanted and not member:
+            session.add(Membership(list_id=list_id, subscriber_id=sub.id))  # type: ignore[arg-type]
+            session.add(SubscriberEvent(
+                subscriber_id=sub.id, kind="joined", source=source, detail=title,
+            ))
+            changes.append(f"joined {title}")
+        elif list_id not in wanted and member:
+            unsubscribe(session=session, subscriber_id=sub.id or 0, list_id=list_id, source=source)
+            changes.append(f"left {title}")
     session.flush()
     return changes
 

@@ -95,3 +95,36 @@ def test_resubscribe_after_unsubscribing(
     assert state.status == "active"
     assert seeded.list_id in state.lists
     assert state.events == (("unsubscribed", "one-click", LIST), ("resubscribed", "web", LIST))
+
+
+def test_reader_chooses_which_lists(
+    client: httpx.Client, engine: Engine, settings: Settings, seeded: Seeded
+) -> None:
+    """With more than one list, the page offers each list; joining is recorded,
+    and leaving every list unsubscribes."""
+    from sqlmodel import Session, select
+
+    from mailer.models import Membership
+    from mailer.services.subscribers import ensure_list
+
+    with Session(engine) as session:
+        extra_id = ensure_list(session=session, name="cdo-news", title="CDO通信").id
+        session.commit()
+    path = f"/p/{_token(settings, seeded.alice, seeded.list_id)}"
+    page = client.get(path).text
+    assert "CDO通信" in page and 'name="lists_offered"' in page
+    csrf = hidden_field(page, "csrf")
+    form = {"csrf": csrf, "format": "html", "charset": "utf-8", "lists_offered": "yes"}
+    r = client.post(path, data={**form, "list": [str(seeded.list_id), str(extra_id)]})
+    assert r.status_code == 200 and "設定を保存しました" in r.text
+
+    def lists() -> set[int]:
+        with Session(engine) as session:
+            return {m.list_id for m in session.exec(
+                select(Membership).where(Membership.subscriber_id == seeded.alice))}
+
+    assert lists() == {seeded.list_id, extra_id}
+    assert ("joined", "web", "CDO通信") in subscriber_state(engine, seeded.alice).events
+    client.post(path, data=form)  # nothing ticked: off every list
+    assert lists() == set()
+    assert subscriber_state(engine, seeded.alice).status == "unsubscribed"

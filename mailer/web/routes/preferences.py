@@ -59,9 +59,15 @@ async def save_preferences(token: str, request: Request, web: Web) -> HTMLRespon
                                 "お手数ですが、設定ページを開き直してもう一度お試しください。",
                                 "登録内容は変更されていません。",
                             ])
+    chosen: frozenset[int] | None = None
+    if form.get("lists_offered") == "yes":
+        try:
+            chosen = frozenset(int(str(v)) for v in form.getlist("list"))
+        except ValueError:
+            chosen = None
     change = PreferenceChange(
         format=str(form.get("format", "")), charset=str(form.get("charset", "")),
-        resubscribe=form.get("resubscribe") == "yes",
+        resubscribe=form.get("resubscribe") == "yes", lists=chosen,
     )
     if change.format not in FORMATS or change.charset not in CHARSETS:
         return message_page(web.pages, status_code=400, private=True,
@@ -84,7 +90,7 @@ def _form(web: WebState, token: str, view: SubscriptionView, *, notice: str = ""
     return render_page(
         web.pages, "preferences", private=True, title="配信設定",
         notice=notice, email=mask_email(view.email), list_title=view.list_title,
-        receiving=view.receiving, status=view.status.value,
+        receiving=view.receiving, status=view.status.value, lists=view.lists,
         format=view.format, charset=view.charset, formats=FORMATS, charsets=CHARSETS,
         csrf=csrf_token(web.settings.secret_keys, subscriber_id=view.subscriber_id),
         action=f"/p/{token}", unsubscribe_url=f"/u/{token}",

@@ -16,6 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from mailer.cli.bench import bench
 from mailer.cli.bounces import bounces_app
 from mailer.cli.common import console, fail, parse_time, settings_or_exit, tokyo
 from mailer.cli.health import worker_health
@@ -51,6 +52,7 @@ app.command("test-send")(test_send)
 app.command("web")(web)
 app.command()(doctor)
 app.command("worker-health")(worker_health)
+app.command("bench")(bench)
 app.add_typer(bounces_app, name="bounces")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")

@@ -1,15 +1,21 @@
-"""The public archive: every stored issue and the web version of each part."""
+"""The public archive: every stored issue, the web version of each part, and
+an Atom feed of the parts (`/archive/feed.atom`)."""
 
 from __future__ import annotations
 
 import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import Session
 
-from mailer.compose.document import IssueDocument, PartDocument
+from mailer.compose.document import IssueDocument, Lead, PartDocument
 from mailer.models import Issue, Part
 from mailer.render.html import render_web_part
 from mailer.web.pages import not_found, render_page
@@ -17,6 +23,19 @@ from mailer.web.routes import READ
 from mailer.web.state import Web
 
 router = APIRouter(tags=["archive"])
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+ATOM_TYPE = "application/atom+xml"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+ET.register_namespace("", ATOM_NS)  # Atom as the default namespace, no ns0: prefixes
+FEED_PATH = "/archive/feed.atom"
+#: feed readers show a line or two; a longer lead is cut here
+SUMMARY_CHARS = 200
+#: characters XML 1.0 cannot carry at all (ElementTree would write them and
+#: produce a document no parser accepts)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: lets readers and crawlers find the feed from the archive pages (RFC 8288)
+FEED_LINK_HEADER = f'<{FEED_PATH}>; rel="alternate"; type="{ATOM_TYPE}"'
 
 
 @router.api_route("/", methods=READ, include_in_schema=False)
@@ -38,7 +57,118 @@ def archive(web: Web) -> HTMLResponse:
     for part in parts:
         by_issue.setdefault(part.issue_id, []).append(part)
     entries = [(issue, by_issue.get(issue.id or 0, [])) for issue in issues]
-    return render_page(web.pages, "archive", title="バックナンバー", entries=entries)
+    response = render_page(web.pages, "archive", title="バックナンバー", entries=entries,
+                           feed_url=FEED_PATH)
+    response.headers["Link"] = FEED_LINK_HEADER
+    return response
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    url: str
+    title: str
+    issue_title: str
+    updated: datetime
+    published: datetime | None
+    summary: str
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive values; they are UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _rfc3339(value: datetime) -> str:
+    return _utc(value).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
+def part_summary(part: PartDocument) -> str:
+    """Return the part's preheader, else the first paragraph of its lead, else ""
+    (cut to SUMMARY_CHARS with an ellipsis)."""
+    text = part.preheader.strip()
+    if not text:
+        lead = next((b for b in part.blocks if isinstance(b, Lead)), None)
+        if lead is not None and lead.paragraphs:
+            text = "".join(span.text for span in lead.paragraphs[0]).strip()
+    text = " ".join(text.split())
+    return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS - 1] + "…"
+
+
+def feed_entries(web: Web) -> list[FeedEntry]:
+    """Return one entry per readable part (its issue has a stored document),
+    newest first: by issue number, then part position, both descending."""
+    issue_t = Issue.__table__  # type: ignore[attr-defined]
+    part_t = Part.__table__  # type: ignore[attr-defined]
+    with web.engine.connect() as conn:
+        rows = conn.execute(
+            select(issue_t.c.slug, issue_t.c.number, issue_t.c.title, issue_t.c.document,
+                   part_t.c.label, part_t.c.position, part_t.c.title, part_t.c.document,
+                   part_t.c.updated_at, part_t.c.scheduled_at)
+            .join(part_t, part_t.c.issue_id == issue_t.c.id)
+            .order_by(issue_t.c.number.desc(), issue_t.c.id.desc(), part_t.c.position.desc(),
+                      part_t.c.id.desc())
+        ).all()
+    base = web.settings.base_url
+    entries = []
+    for (slug, number, issue_title, issue_doc, label, _pos, title, part_doc, updated,
+         scheduled) in rows:
+        if not json.loads(issue_doc):
+            continue  # the web version would be a 404 (see part_page)
+        part = PartDocument.model_validate_json(part_doc)
+        published = part.scheduled_at or scheduled
+        entries.append(FeedEntry(
+            url=f"{base}/archive/{quote(slug, safe='')}/{quote(label, safe='')}",
+            title=title, issue_title=f"第{number}回 {issue_title}", updated=_utc(updated),
+            published=_utc(published) if published else None, summary=part_summary(part)))
+    return entries
+
+
+def atom_feed(*, entries: list[FeedEntry], base_url: str, title: str) -> bytes:
+    """Return the Atom 1.0 document (RFC 4287) of `entries`, UTF-8 encoded.
+
+    The feed's `updated` is the newest entry's (the epoch for an empty feed),
+    so the document only changes when a part does.
+    """
+    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+        if text is not None:
+            el.text = _xml_text(text)
+        return el
+
+    feed = ET.Element(f"{{{ATOM_NS}}}feed", {f"{{{XML_NS}}}lang": "ja"})
+    sub(feed, "id", f"{base_url}/archive")
+    sub(feed, "title", title)
+    sub(feed, "subtitle", "バックナンバー")
+    newest = max((e.updated for e in entries), default=datetime(1970, 1, 1, tzinfo=UTC))
+    sub(feed, "updated", _rfc3339(newest))
+    sub(sub(feed, "author"), "name", title)
+    sub(feed, "link", rel="self", type=ATOM_TYPE, href=f"{base_url}{FEED_PATH}")
+    sub(feed, "link", rel="alternate", type="text/html", href=f"{base_url}/archive")
+    for e in entries:
+        entry = sub(feed, "entry")
+        sub(entry, "id", e.url)
+        sub(entry, "title", e.title)
+        sub(entry, "link", rel="alternate", type="text/html", href=e.url)
+        sub(entry, "updated", _rfc3339(e.updated))
+        if e.published is not None:
+            sub(entry, "published", _rfc3339(e.published))
+        sub(entry, "category", term=_xml_text(e.issue_title))
+        if e.summary:
+            sub(entry, "summary", e.summary, type="text")
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+@router.api_route(FEED_PATH, methods=READ)
+def feed(web: Web) -> Response:
+    """The Atom feed of every readable part, newest first."""
+    body = atom_feed(entries=feed_entries(web), base_url=web.settings.base_url,
+                     title=web.settings.list_name)
+    return Response(body, media_type=f"{ATOM_TYPE}; charset=utf-8",
+                    headers={"Cache-Control": "public, max-age=300"})
 
 
 @router.api_route("/archive/{slug}", methods=READ)
@@ -51,8 +181,10 @@ def issue_page(slug: str, web: Web) -> HTMLResponse:
         parts = session.execute(
             select(Part).where(Part.issue_id == issue.id).order_by(Part.position)  # type: ignore[arg-type]
         ).scalars().all()
-    return render_page(web.pages, "archive", title=f"第{issue.number}回 {issue.title}",
-                       entries=[(issue, list(parts))])
+    response = render_page(web.pages, "archive", title=f"第{issue.number}回 {issue.title}",
+                           entries=[(issue, list(parts))], feed_url=FEED_PATH)
+    response.headers["Link"] = FEED_LINK_HEADER
+    return response
 
 
 @router.api_route("/archive/{slug}/{label}", methods=READ)

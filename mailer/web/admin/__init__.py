@@ -14,10 +14,17 @@ def install(app: FastAPI) -> None:
     app's own exception handlers: the API's JSON handlers wrap them)."""
     # imported here: mailer.web.auth must load after mailer.web.admin_auth
     from mailer.web import api
-    from mailer.web.admin import pages_parts, pages_people, pages_sends, static
+    from mailer.web.admin import (
+        pages_parts,
+        pages_people,
+        pages_sends,
+        pages_subscriber_edit,
+        static,
+    )
     from mailer.web.admin.common import admin_environment
 
     app.state.admin_pages = admin_environment(site_name=app.state.web.settings.list_name)
-    for module in (pages_sends, pages_parts, pages_people, static):
+    # pages_subscriber_edit before pages_people: /admin/subscribers/new is not an id
+    for module in (pages_sends, pages_parts, pages_subscriber_edit, pages_people, static):
         app.include_router(module.router)
     api.install(app)

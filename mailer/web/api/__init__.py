@@ -11,11 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from mailer.web.api import issues, parts, people, sends
+from mailer.web.api import issues, parts, people, sends, subscriber_edit
 from mailer.web.api.errors import install_error_handlers
 
 router = APIRouter(prefix="/api/v1")
-for _module in (issues, parts, sends, people):
+for _module in (issues, parts, sends, subscriber_edit, people):
     router.include_router(_module.router)
 
 

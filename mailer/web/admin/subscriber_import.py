@@ -1,0 +1,161 @@
+"""Importing a subscriber CSV from the admin: a dry run first, then a confirmation.
+
+The uploaded bytes wait between the two steps in a server-side file
+(`{MAILER_VAR_DIR}/admin-imports/{token}.csv`) named by a random token; the
+confirmation form carries only that token. A staged file belongs to the user
+who uploaded it, is applied at most once (it is claimed by renaming it before
+the import runs) and is deleted after an hour. Several web processes on one
+host share the folder; on several hosts the confirmation must reach the host
+that staged the file (sticky sessions) or it answers "expired".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mailer.db import session_scope
+from mailer.services.importer import MAX_FILE_BYTES, parse_subscriber_bytes
+from mailer.services.subscribers import Consent, ImportReport, NoSuchListError, apply_import
+from mailer.web.admin.actions import ActionError
+from mailer.web.auth import Principal, record_audit
+from mailer.web.state import WebState
+
+STAGING_DIR = "admin-imports"
+STAGED_SECONDS = 3600
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
+MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class Staged:
+    token: str
+    filename: str
+    list_name: str | None
+    resubscribe: bool
+    actor: str
+
+
+def _dir(web: WebState) -> Path:
+    folder = web.settings.var_dir / STAGING_DIR
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def _sweep(folder: Path) -> None:
+    """Delete staged files older than STAGED_SECONDS (abandoned previews)."""
+    limit = time.time() - STAGED_SECONDS
+    for path in folder.iterdir():
+        try:
+            if path.stat().st_mtime < limit:
+                path.unlink()
+        except OSError:
+            pass  # another process swept it first
+
+
+def _safe_filename(filename: str) -> str:
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1].strip() or "upload.csv"
+    return "".join(ch for ch in base if ch.isprintable())[:MAX_NAME] or "upload.csv"
+
+
+def run_import(
+    *, web: WebState, principal: Principal, data: bytes, filename: str,
+    list_name: str | None, resubscribe: bool, dry_run: bool,
+) -> ImportReport:
+    """Parse `data` and apply it (or only count, with `dry_run`) in one transaction,
+    with an audit record when something was written; return the report.
+
+    Raises SubscriberFileError (the file cannot be read at all) and ActionError
+    (413 too large, 422 unknown list).
+    """
+    if len(data) > MAX_FILE_BYTES:
+        raise ActionError(f"file: {MAX_FILE_BYTES // 1024 // 1024} MB までです", status=413,
+                          field="file")
+    name = _safe_filename(filename)
+    parsed = parse_subscriber_bytes(data, name=name)
+    consent = Consent(source=f"import:{name}", by=principal.actor, at=datetime.now(UTC))
+    try:
+        with session_scope(web.engine) as session:
+            report = apply_import(session=session, parsed=parsed, list_name=list_name,
+                                  consent=consent, resubscribe=resubscribe, dry_run=dry_run)
+            if dry_run:
+                session.rollback()
+            else:
+                c = report.counts
+                record_audit(session, actor=principal.actor, action="subscriber.import",
+                             target_type="file", target_id=name[:100], detail=(
+                                 f"list {list_name or '-'}; created {c.created}, updated "
+                                 f"{c.updated}, unchanged {c.unchanged}, rejected {c.rejected}, "
+                                 f"skipped-suppressed {c.skipped_suppressed}, resubscribed "
+                                 f"{c.resubscribed}"))
+    except NoSuchListError as exc:
+        raise ActionError(f"list: {exc}", status=422, field="list") from None
+    return report
+
+
+def stage(*, web: WebState, principal: Principal, data: bytes, filename: str,
+          list_name: str | None, resubscribe: bool) -> str:
+    """Keep `data` for the confirmation step; return its token."""
+    folder = _dir(web)
+    _sweep(folder)
+    token = secrets.token_urlsafe(32)
+    meta = {"filename": _safe_filename(filename), "list_name": list_name,
+            "resubscribe": resubscribe, "actor": principal.actor}
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    for suffix, content in ((".csv", data), (".json", json.dumps(meta).encode())):
+        fd = os.open(folder / f"{token}{suffix}", flags, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+    return token
+
+
+def apply_staged(*, web: WebState, principal: Principal, token: str) -> ImportReport:
+    """Apply the file staged under `token` by this principal; return the report.
+
+    Raises ActionError(410) when the token is unknown, expired, already used or
+    someone else's, and what `run_import` raises.
+    """
+    gone = ActionError("取り込みの確認期限が切れたか、すでに取り込み済みです。"
+                       "もう一度ファイルを選んでください。", status=410, field="token")
+    if not TOKEN.match(token):
+        raise gone
+    folder = _dir(web)
+    csv_path, meta_path = folder / f"{token}.csv", folder / f"{token}.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        age = time.time() - csv_path.stat().st_mtime
+    except (OSError, ValueError):
+        raise gone from None
+    if meta.get("actor") != principal.actor or age > STAGED_SECONDS:
+        raise gone
+    claimed = folder / f"{token}.applying"
+    try:
+        csv_path.rename(claimed)  # one confirmation wins; a second finds nothing
+    except OSError:
+        raise gone from None
+    try:
+        data = claimed.read_bytes()
+        return run_import(web=web, principal=principal, data=data, filename=meta["filename"],
+                          list_name=meta["list_name"], resubscribe=bool(meta["resubscribe"]),
+                          dry_run=False)
+    finally:
+        for path in (claimed, meta_path):
+            path.unlink(missing_ok=True)
+
+
+def staged_info(web: WebState, token: str) -> Staged | None:
+    """Return what was staged under `token`, or None."""
+    if not TOKEN.match(token):
+        return None
+    try:
+        meta = json.loads((_dir(web) / f"{token}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return Staged(token=token, filename=meta["filename"], list_name=meta["list_name"],
+                  resubscribe=bool(meta["resubscribe"]), actor=meta["actor"])

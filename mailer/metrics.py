@@ -73,6 +73,9 @@ class MetricsSink(Protocol):
     def send_started(self, lag_seconds: float) -> None:
         """A send started `lag_seconds` after its scheduled time."""
 
+    def flush(self) -> None:
+        """Write what a buffered sink holds (no-op for unbuffered sinks)."""
+
 
 class NullMetrics:
     """Reports nothing (tests, one-off commands)."""
@@ -90,6 +93,9 @@ class NullMetrics:
         pass
 
     def send_started(self, lag_seconds: float) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
 
@@ -138,9 +144,14 @@ class RedisMetrics:
         pause_seconds: float = 30.0,
         smtp_buckets: Sequence[float] = SMTP_BUCKETS,
         rate_wait_buckets: Sequence[float] = RATE_WAIT_BUCKETS,
+        buffered: bool = False,
     ) -> None:
         self.client = client
         self.prefix = prefix
+        # Buffered (the delivery path): events are summed in memory and written
+        # by flush(), once per group of outcomes, not one round trip per message.
+        self.buffered = buffered
+        self._held: dict[tuple[str, str, str], float] = {}
         self.pause_seconds = pause_seconds
         self.smtp_buckets = tuple(sorted(smtp_buckets))
         self.rate_wait_buckets = tuple(sorted(rate_wait_buckets))
@@ -195,6 +206,24 @@ class RedisMetrics:
         return ops
 
     def _write(self, ops: list[tuple[str, str, str, float]]) -> None:
+        if not self.buffered:
+            self._send(ops)
+            return
+        for op, name, field, value in ops:
+            key = (op, name, field)
+            if op == "set":
+                self._held[key] = value
+            else:
+                self._held[key] = self._held.get(key, 0.0) + value
+
+    def flush(self) -> None:
+        """Write the buffered events in one round trip."""
+        if self._held:
+            ops = [(op, name, field, value) for (op, name, field), value in self._held.items()]
+            self._held = {}
+            self._send(ops)
+
+    def _send(self, ops: list[tuple[str, str, str, float]]) -> None:
         """Send `ops` in one round trip; log and swallow any failure."""
         now = time.monotonic()
         if now < self._paused_until:

@@ -165,7 +165,8 @@ class Delivery(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("part_id", "subscriber_id", name="uq_delivery_part_subscriber"),
-        Index("ix_delivery_send_status", "send_id", "status"),
+        # Claims read a send's due rows in id order: (send_id, status, id).
+        Index("ix_delivery_send_status", "send_id", "status", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     send_id: int = Field(foreign_key="send.id")

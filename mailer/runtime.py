@@ -163,12 +163,13 @@ class Runtime:
             if waited:
                 self.metrics.rate_wait(relay_name, waited)
 
+        delivery_metrics = RedisMetrics(self.redis, buffered=True)
         pool = RelayPool(
             transports,
             RedisRelayHealth(self.redis),
             backoff_seconds=s.relay_backoff_seconds,
             before_send=before_send,
-            metrics=self.metrics,
+            metrics=delivery_metrics,
         )
         sign = _dkim_signer(s)
         return DeliveryContext(
@@ -177,7 +178,7 @@ class Runtime:
             pool=pool,
             prepared_part=self.parts,
             journal=self.journal,
-            metrics=self.metrics,
+            metrics=delivery_metrics,
             **({"sign": sign} if sign else {}),
         )
 

@@ -246,6 +246,7 @@ class _Recorder:
                     )
         sent = [o.delivery_id for o, _ in self.pending if o.status is DeliveryStatus.SENT]
         self.pending.clear()
+        self.ctx.metrics.flush()
         try:
             self.ctx.journal.forget(self.send_id, sent)
         except Exception:  # stale entries are harmless: those rows are already sent

@@ -29,15 +29,16 @@ class RedisJournal:
     def __init__(self, client: object, *, prefix: str = "mailer:accepted:") -> None:
         self.client = client
         self.prefix = prefix
+        self._expiry_set: set[int] = set()
 
     def _key(self, send_id: int) -> str:
         return f"{self.prefix}{send_id}"
 
     def note_accepted(self, send_id: int, delivery_id: int) -> None:
-        pipe = self.client.pipeline(transaction=False)  # type: ignore[attr-defined]
-        pipe.sadd(self._key(send_id), delivery_id)
-        pipe.expire(self._key(send_id), JOURNAL_TTL_SECONDS)
-        pipe.execute()
+        self.client.sadd(self._key(send_id), delivery_id)  # type: ignore[attr-defined]
+        if send_id not in self._expiry_set:  # once per send and process is enough
+            self.client.expire(self._key(send_id), JOURNAL_TTL_SECONDS)  # type: ignore[attr-defined]
+            self._expiry_set.add(send_id)
 
     def forget(self, send_id: int, delivery_ids: Iterable[int]) -> None:
         ids = list(delivery_ids)

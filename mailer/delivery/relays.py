@@ -10,6 +10,8 @@ from typing import Protocol
 from mailer.delivery.smtp import FailureKind, Transport, TransportError
 from mailer.metrics import MetricsSink, NullMetrics
 
+HEALTH_CACHE_SECONDS = 1.0
+
 
 class RelayHealth(Protocol):
     """Where relays are marked down, shared by every worker (Redis in production)."""
@@ -63,6 +65,16 @@ class RelayPool:
         self.backoff_seconds = backoff_seconds
         self.before_send = before_send
         self.metrics = metrics or NullMetrics()
+        # Health is asked once a second per relay, not once per message.
+        self._health_seen: dict[str, tuple[float, bool]] = {}
+
+    def _is_down(self, name: str) -> bool:
+        now = time.monotonic()
+        seen = self._health_seen.get(name)
+        if seen is None or now - seen[0] >= HEALTH_CACHE_SECONDS:
+            seen = (now, self.health.is_down(name))
+            self._health_seen[name] = seen
+        return seen[1]
 
     def send(self, envelope_from: str, recipient: str, data: bytes) -> str:
         """Return the name of the relay that accepted the message.
@@ -72,7 +84,7 @@ class RelayPool:
         """
         last: TransportError | None = None
         for transport in self.transports:
-            if self.health.is_down(transport.name):
+            if self._is_down(transport.name):
                 continue
             if self.before_send:
                 self.before_send(transport.name)
@@ -91,6 +103,7 @@ class RelayPool:
                     raise
                 last = exc
                 self.health.mark_down(transport.name, self.backoff_seconds)
+                self._health_seen[transport.name] = (time.monotonic(), True)
         raise AllRelaysDown(last)
 
     def close(self) -> None:

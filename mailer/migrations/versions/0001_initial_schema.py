@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 07:59:41.243594
+Create Date: 2026-11-26 08:31:12.054415
 """
 from __future__ import annotations
 
@@ -234,7 +234,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('part_id', 'subscriber_id', name='uq_delivery_part_subscriber')
     )
     with op.batch_alter_table('delivery', schema=None) as batch_op:
-        batch_op.create_index('ix_delivery_send_status', ['send_id', 'status'], unique=False)
+        batch_op.create_index('ix_delivery_send_status', ['send_id', 'status', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_subscriber_id'), ['subscriber_id'], unique=False)
 
     op.create_table('send_list',

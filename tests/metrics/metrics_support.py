@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import uvicorn
 
 from mailer.settings import Settings, load_settings
+from mailer.testing.webserver import serve_app
 from mailer.web.app import create_app
 
 SECRET = "metrics-test-secret-key-0123456789abcdef"
@@ -47,26 +44,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 @contextmanager
 def serve(settings: Settings) -> Iterator[str]:
     """Run `create_app(settings)` under uvicorn in a thread; yield its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", access_log=False)
-    )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+    with serve_app(create_app(settings)) as url:
+        yield url
 
 
 def _unescape(value: str) -> str:

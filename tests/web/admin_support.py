@@ -8,21 +8,16 @@ a response hook on the client that keeps such cookies usable over http.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from http.cookiejar import Cookie
 
 import httpx
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from mailer.db import session_scope
 from mailer.models import UserRole
 from mailer.services.accounts import create_token, create_user
+from mailer.testing.webserver import serve_app  # noqa: F401  (re-exported for the auth tests)
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -103,26 +98,3 @@ def login(client: httpx.Client, base_url: str, email: str, password: str = PASSW
     assert "mailer_session" in client.cookies
 
 
-@contextmanager
-def serve_app(app: FastAPI) -> Iterator[str]:
-    """Run an already built app under uvicorn in a thread; yield its base URL
-    (for tests that mount extra routers or replace app state)."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
-                                           access_log=False))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()

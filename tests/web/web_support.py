@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
@@ -21,6 +17,7 @@ from mailer.models import Issue, Membership, Part, Subscriber, SubscriberEvent
 from mailer.samples import SAMPLE_ISSUE_DIR
 from mailer.services.subscribers import ensure_list, upsert_subscribers
 from mailer.settings import Settings, load_settings
+from mailer.testing.webserver import serve_app
 from mailer.web.app import create_app
 
 SECRET = "web-test-secret-key-0123456789abcdef"
@@ -41,26 +38,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 @contextmanager
 def serve(settings: Settings) -> Iterator[str]:
     """Run `create_app(settings)` under uvicorn in a thread; yield its base URL."""
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(settings), log_level="warning", lifespan="on", access_log=False,
-    ))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+    with serve_app(create_app(settings)) as url:
+        yield url
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,12 @@ class Accepted:
 
 
 class SinkHandler:
-    def __init__(self, outbox: Path | None, faults: FaultPlan | None = None) -> None:
+    def __init__(
+        self, outbox: Path | None, faults: FaultPlan | None = None, *, pipelining: bool = True
+    ) -> None:
         self.outbox = outbox
         self.faults = faults
+        self.pipelining = pipelining
         self.accepted: list[Accepted] = []
         self._lock = threading.Lock()
         if outbox:
@@ -74,6 +77,24 @@ class SinkHandler:
                 transport.abort()  # type: ignore[attr-defined]
             return "421 4.4.2 connection dropped by fault plan"
         return fault
+
+    async def handle_EHLO(
+        self,
+        server: SMTPServer,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """Offer PIPELINING (RFC 2920), as Postfix and every large relay do.
+
+        aiosmtpd reads commands one by one from its stream, so pipelined
+        commands work; it only does not say so by itself.
+        """
+        session.host_name = hostname  # the hook must set it (aiosmtpd docs)
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(
         self,
@@ -130,9 +151,10 @@ class SmtpSink:
         *,
         port: int | None = None,
         faults: FaultPlan | None = None,
+        pipelining: bool = True,
         **server_kwargs: Any,
     ) -> None:
-        self.handler = SinkHandler(outbox, faults)
+        self.handler = SinkHandler(outbox, faults, pipelining=pipelining)
         self.port = port or free_port()
         self.controller = Controller(
             self.handler,

@@ -1,0 +1,179 @@
+"""The SMTP transaction the transport writes itself: PIPELINING (RFC 2920),
+dot-stuffing, and the replies of relays that refuse part of a pipelined group.
+
+aiosmtpd (tests/delivery/test_smtp_transport.py) checks the common paths;
+the relays here are scripted socket peers, because the edge cases (a 421
+then a closed socket, a DATA accepted after a refused RCPT) are what real
+servers do rarely and aiosmtpd never does.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailer.delivery.relay import parse_smtp_url
+from mailer.delivery.smtp import FailureKind, SmtpTransport, TransportError, wire_data
+from mailer.embedded.smtp_sink import SmtpSink
+
+MESSAGE = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: t\r\n\r\n.hello\r\n..x\r\n"
+
+lines = st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")))
+
+
+@given(lines, st.booleans())
+def test_wire_data_matches_smtplib(parts: list[bytes], final_crlf: bool) -> None:
+    data = b"\r\n".join(parts) + (b"\r\n" if final_crlf else b"")
+    expected = smtplib._quote_periods(data)  # what smtplib.SMTP.data sends
+    if not expected.endswith(b"\r\n"):
+        expected += b"\r\n"
+    assert wire_data(data) == expected + b".\r\n"
+
+
+def test_many_dots_fall_back_to_a_full_search() -> None:
+    body = b"x." * 100 + b"\r\n.end\r\n"
+    assert wire_data(body) == b"x." * 100 + b"\r\n..end\r\n.\r\n"
+    assert wire_data(b"x." * 100 + b"\r\n") == b"x." * 100 + b"\r\n.\r\n"
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_both_ways_deliver_the_same_bytes(tmp_path: Path, pipelining: bool) -> None:
+    with SmtpSink(tmp_path / "o", pipelining=pipelining) as sink:
+        t = SmtpTransport(parse_smtp_url(sink.url), timeout=5)
+        for n in range(3):
+            t.send("bounce@example.com", f"r{n}@example.org", MESSAGE)
+        assert t._pipelined is pipelining
+        t.close()
+    assert [a.recipients for a in sink.accepted] == [(f"r{n}@example.org",) for n in range(3)]
+    assert {a.data for a in sink.accepted} == {MESSAGE}
+
+
+def test_a_non_ascii_address_fails_that_row_only(tmp_path: Path) -> None:
+    with SmtpSink(tmp_path / "o") as sink:
+        t = SmtpTransport(parse_smtp_url(sink.url), timeout=5)
+        with pytest.raises(TransportError) as err:
+            t.send("bounce@example.com", "高橋@example.org", MESSAGE)
+        assert err.value.kind is FailureKind.PERMANENT
+        t.send("bounce@example.com", "ok@example.org", MESSAGE)
+        t.close()
+    assert len(sink.accepted) == 1
+
+
+Reply = Callable[[bytes], list[bytes] | None]
+
+
+@contextmanager
+def scripted_relay(reply: Reply) -> Iterator[tuple[int, list[bytes]]]:
+    """A one-connection SMTP peer: `reply(line)` gives the reply lines for
+    each command line (None: close the socket). Records what each recv got."""
+    server = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def run() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"220 scripted ESMTP\r\n")
+            buf, in_data = b"", False
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                received.append(chunk)
+                buf += chunk
+                while b"\r\n" in buf:
+                    line, buf = buf.split(b"\r\n", 1)
+                    if in_data:
+                        if line == b".":
+                            in_data = False
+                            conn.sendall(b"250 2.0.0 queued\r\n")
+                        continue
+                    out = reply(line)
+                    if out is None:
+                        return
+                    conn.sendall(b"".join(r + b"\r\n" for r in out))
+                    in_data = out[-1].startswith(b"354")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], received
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+def ehlo_or(rest: Reply) -> Reply:
+    def reply(line: bytes) -> list[bytes] | None:
+        verb = line[:4].upper()  # smtplib writes "ehlo", "rset", "quit"
+        if verb == b"EHLO":
+            return [b"250-scripted", b"250-PIPELINING", b"250 8BITMIME"]
+        if verb in (b"RSET", b"QUIT"):
+            return [b"250 OK" if verb == b"RSET" else b"221 bye"]
+        return rest(line)
+
+    return reply
+
+
+def _transport(port: int) -> SmtpTransport:
+    return SmtpTransport(parse_smtp_url(f"smtp://127.0.0.1:{port}"), timeout=5)
+
+
+def test_mail_rcpt_and_data_leave_in_one_write() -> None:
+    def rest(line: bytes) -> list[bytes]:
+        return [b"354 go on"] if line == b"DATA" else [b"250 OK"]
+
+    with scripted_relay(ehlo_or(rest)) as (port, received):
+        t = _transport(port)
+        t.send("bounce@example.com", "cio@example.org", MESSAGE)
+        t.close()
+    assert b"MAIL FROM:<bounce@example.com>\r\nRCPT TO:<cio@example.org>\r\nDATA\r\n" in received
+
+
+def test_refused_rcpt_then_accepted_data_is_not_sent() -> None:
+    """A server that says 354 after refusing the only RCPT gets an empty
+    message; the transport reports the RCPT refusal and the connection lives."""
+
+    def rest(line: bytes) -> list[bytes]:
+        if line.startswith(b"RCPT TO:<gone@"):
+            return [b"550 5.1.1 no such user"]
+        return [b"354 go on"] if line == b"DATA" else [b"250 OK"]
+
+    with scripted_relay(ehlo_or(rest)) as (port, received):
+        t = _transport(port)
+        with pytest.raises(TransportError) as err:
+            t.send("bounce@example.com", "gone@example.org", MESSAGE)
+        t.send("bounce@example.com", "cio@example.org", MESSAGE)
+        t.close()
+    assert (err.value.kind, err.value.code) == (FailureKind.PERMANENT, 550)
+    sent = b"".join(received)
+    assert sent.count(b"hello") == 1  # only the second message's data went out
+
+
+def test_421_at_mail_then_closed_backs_off_the_relay() -> None:
+    def rest(line: bytes) -> list[bytes] | None:
+        if line.startswith(b"MAIL"):
+            return [b"421 4.3.2 shutting down"]
+        return None  # closes before answering RCPT and DATA
+
+    with scripted_relay(ehlo_or(rest)) as (port, _):
+        t = _transport(port)
+        with pytest.raises(TransportError) as err:
+            t.send("bounce@example.com", "cio@example.org", MESSAGE)
+    assert (err.value.kind, err.value.code) == (FailureKind.RELAY, 421)
+    assert t._conn is None
+
+
+def test_connection_lost_before_any_reply_is_not_ambiguous() -> None:
+    with scripted_relay(ehlo_or(lambda line: None)) as (port, _):
+        t = _transport(port)
+        with pytest.raises(TransportError) as err:
+            t.send("bounce@example.com", "cio@example.org", MESSAGE)
+    assert err.value.kind is FailureKind.RELAY

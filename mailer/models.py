@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, String, Text, UniqueConstraint, text
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -167,6 +167,13 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint("part_id", "subscriber_id", name="uq_delivery_part_subscriber"),
         # Claims read a send's due rows in id order: (send_id, status, id).
         Index("ix_delivery_send_status", "send_id", "status", "id"),
+        # The dispatcher's lease sweep, every tick: only rows in flight.
+        Index(
+            "ix_delivery_sending_lease",
+            "lease_until",
+            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text("status = 'sending'"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     send_id: int = Field(foreign_key="send.id")

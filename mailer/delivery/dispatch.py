@@ -142,7 +142,7 @@ def start_send(
 def finish_if_complete(engine: Engine, send_id: int, *, now: datetime) -> bool:
     """Mark a running send done when no row is owed an attempt; True if it did."""
     with engine.begin() as conn:
-        if ledger.open_rows(conn, send_id):
+        if ledger.open_rows(conn, send_id, limit=1):
             return False
         res = conn.execute(
             update(SEND)
@@ -202,7 +202,7 @@ def dispatch(
                 coordinator.clear_workers_active(send_id)
                 continue
             with engine.connect() as conn:
-                due_rows = ledger.due_rows(conn, send_id, now)
+                due_rows = ledger.due_rows(conn, send_id, now, limit=parallelism)
             if due_rows and coordinator.mark_workers_active(send_id, ttl_seconds=60):
                 n = max(1, min(parallelism, due_rows))
                 for _ in range(n):

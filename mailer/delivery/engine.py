@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select, update
@@ -50,7 +50,9 @@ class DeliveryConfig:
     return_path_domain: str
     message_id_domain: str
     base_url: str
-    status_check_every: int = 25
+    #: how often a batch asks whether its send is still running (pause,
+    #: cancel) and whether its worker is shutting down
+    status_check_seconds: float = 0.5
     #: outcomes are committed in groups of this many (or every `flush_seconds`);
     #: acceptances are journaled in Redis meanwhile (see journal.py)
     flush_every: int = 50
@@ -141,17 +143,13 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
                     now=now,
                     lease=ctx.config.lease,
                 )
-                fresh = [
-                    (r.delivery_id, _message_id(ctx, r, info.part_id))
-                    for r in rows
-                    if not r.message_id
-                ]
-                ledger.set_message_ids(conn, fresh)
             if not rows:
                 report.stopped = "nothing due"
                 break
-            ids = dict(fresh)
-            rows = [r if r.message_id else _with_message_id(r, ids[r.delivery_id]) for r in rows]
+            # A first attempt's Message-ID is derived from the row, and stored
+            # with the outcome (not in a statement of its own); a retry reuses
+            # the stored one, so every copy of a delivery has the same id.
+            rows = [r if r.message_id else _with_message_id(ctx, r, info.part_id) for r in rows]
             report.claimed += len(rows)
             if not _deliver_rows(ctx, info, rows, report, deadline):
                 break
@@ -161,19 +159,14 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
     return report
 
 
-def _with_message_id(row: ClaimedRow, mid: str) -> ClaimedRow:
-    from dataclasses import replace
-
-    return replace(row, message_id=mid)
-
-
-def _message_id(ctx: DeliveryContext, row: ClaimedRow, part_id: int) -> str:
-    return message_id(
+def _with_message_id(ctx: DeliveryContext, row: ClaimedRow, part_id: int) -> ClaimedRow:
+    mid = message_id(
         delivery_id=row.delivery_id,
         part_id=part_id,
         secret=ctx.config.secrets[-1],
         domain=ctx.config.message_id_domain,
     )
+    return replace(row, message_id=mid)
 
 
 def _slots(ctx: DeliveryContext, info: _SendInfo, row: ClaimedRow) -> Slots:
@@ -277,14 +270,16 @@ def _deliver_rows(
     budget spent (the rest is released to `pending`), or every relay down."""
     prepared = ctx.prepared_part(info.part_id)
     recorder = _Recorder(ctx, info.id, report)
+    next_check = time.monotonic() + ctx.config.status_check_seconds
     try:
         for i, row in enumerate(rows):
-            why = (
-                _why_stop(ctx, info.id, deadline) if i % ctx.config.status_check_every == 0 else ""
-            )
-            if why and i:
+            why = ""
+            if i and time.monotonic() >= next_check:
+                why = _why_stop(ctx, info.id, deadline)
+                next_check = time.monotonic() + ctx.config.status_check_seconds
+            if why:
                 recorder.flush()
-                _release(ctx, rows[i:], report, why=why, delay=None)
+                _release(ctx, info.id, rows[i:], report, why=why, delay=None)
                 report.stopped = why
                 return False
             outcome = _attempt(ctx, info, prepared, row)
@@ -292,6 +287,7 @@ def _deliver_rows(
                 recorder.flush()
                 _release(
                     ctx,
+                    info.id,
                     rows[i:],
                     report,
                     why="every relay is backing off",
@@ -309,6 +305,13 @@ def _attempt(
     ctx: DeliveryContext, info: _SendInfo, prepared: PreparedPart, row: ClaimedRow
 ) -> Outcome | None:
     """Return the outcome of one delivery attempt (None: no relay would take it)."""
+    outcome = _try(ctx, info, prepared, row)
+    return replace(outcome, message_id=row.message_id) if outcome else None
+
+
+def _try(
+    ctx: DeliveryContext, info: _SendInfo, prepared: PreparedPart, row: ClaimedRow
+) -> Outcome | None:
     try:
         recipient = Recipient(
             email=row.email,
@@ -365,6 +368,7 @@ def _attempt(
 
 def _release(
     ctx: DeliveryContext,
+    send_id: int,
     rows: list[ClaimedRow],
     report: BatchReport,
     *,
@@ -375,12 +379,18 @@ def _release(
     when = now + timedelta(seconds=delay) if delay else None
     outcomes = [
         Outcome(
-            r.delivery_id, DeliveryStatus.PENDING, why, next_attempt_at=when, refund_attempt=True
+            r.delivery_id,
+            DeliveryStatus.PENDING,
+            why,
+            next_attempt_at=when,
+            refund_attempt=True,
+            message_id=r.message_id,
         )
         for r in rows
     ]
     with ctx.engine.begin() as conn:
         ledger.record_outcomes(conn, outcomes, now=now)
+        ledger.cancel_left_rows(conn, send_id, now=now)
     report.released += len(rows)
 
 

@@ -8,12 +8,14 @@ the whole transaction runs under BEGIN IMMEDIATE, see mailer.db).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Select,
     and_,
     bindparam,
     case,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -200,16 +203,6 @@ def claim_batch(
     return rows
 
 
-def set_message_ids(conn: Connection, pairs: Iterable[tuple[int, str]]) -> None:
-    """Record the Message-ID chosen for rows on their first attempt."""
-    params = [{"b_id": i, "b_mid": m} for i, m in pairs]
-    if params:
-        conn.execute(
-            update(D).where(D.c.id == bindparam("b_id")).values(message_id=bindparam("b_mid")),
-            params,
-        )
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What happened to one claimed row."""
@@ -222,46 +215,86 @@ class Outcome:
     refund_attempt: bool = False  # released without trying: the attempt does not count
     smtp_rejected: bool = False  # a 5xx reply: recorded as a bounce too
     code: int | None = None  # the SMTP reply code behind it (metrics)
+    #: the Message-ID the attempt used ("" keeps the stored one)
+    message_id: str = ""
+
+
+# PostgreSQL: the whole group in one statement, its columns as arrays. One
+# statement per row (executemany) cost the database more CPU than the rest of
+# the send together, and a VALUES list is compiled anew for every group
+# (docs/performance.md); this text is parsed once per connection.
+_PG_RECORD_OUTCOMES = text(
+    f"""
+    UPDATE {D.name} AS d SET
+        status = o.status,
+        last_error = CASE WHEN o.error = '' THEN d.last_error ELSE o.error END,
+        relay = o.relay,
+        next_attempt_at = o.next_at,
+        sent_at = o.sent_at,
+        attempts = d.attempts - o.refund,
+        message_id = CASE WHEN o.mid = '' THEN d.message_id ELSE o.mid END,
+        lease_until = NULL,
+        updated_at = :now
+    FROM unnest(
+        CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), CAST(:errors AS varchar[]),
+        CAST(:relays AS varchar[]), CAST(:next_ats AS timestamptz[]),
+        CAST(:sent_ats AS timestamptz[]), CAST(:refunds AS integer[]), CAST(:mids AS varchar[])
+    ) AS o(id, status, error, relay, next_at, sent_at, refund, mid)
+    WHERE d.id = o.id AND d.status = '{DeliveryStatus.SENDING.value}'
+    """
+)
+
+# SQLite (in-process, no round trips): one cached statement, executemany.
+_RECORD_OUTCOME = (
+    update(D)
+    .where(D.c.id == bindparam("b_id"), D.c.status == DeliveryStatus.SENDING.value)
+    .values(
+        status=bindparam("b_status"),
+        last_error=case((bindparam("b_error") == "", D.c.last_error), else_=bindparam("b_error")),
+        relay=bindparam("b_relay"),
+        next_attempt_at=bindparam("b_next", type_=D.c.next_attempt_at.type),
+        sent_at=bindparam("b_sent", type_=D.c.sent_at.type),
+        attempts=D.c.attempts - bindparam("b_refund"),
+        message_id=case((bindparam("b_mid") == "", D.c.message_id), else_=bindparam("b_mid")),
+        lease_until=None,
+        updated_at=bindparam("b_now", type_=D.c.updated_at.type),
+    )
+)
 
 
 def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> int:
     """Write outcomes for rows still in `sending`; return rows changed.
 
-    The `status = 'sending'` guard means a row the sweeper already took back
-    (lease expired) is not overwritten by a late worker.
+    A success keeps the row's last error, so the history of a retried row
+    shows. The `status = 'sending'` guard means a row the sweeper already
+    took back (lease expired) is not overwritten by a late worker.
     """
     if not outcomes:
         return 0
-    params = [
-        {
-            "b_id": o.delivery_id,
-            "b_status": o.status.value,
-            "b_error": o.error[:500],
-            "b_relay": o.relay,
-            "b_next": o.next_attempt_at,
-            "b_sent": now if o.status is DeliveryStatus.SENT else None,
-            "b_refund": 1 if o.refund_attempt else 0,
-        }
+    rows = [
+        (
+            o.delivery_id,
+            o.status.value,
+            o.error[:500],
+            o.relay,
+            o.next_attempt_at,
+            now if o.status is DeliveryStatus.SENT else None,
+            1 if o.refund_attempt else 0,
+            o.message_id,
+        )
         for o in outcomes
     ]
-    stmt = (
-        update(D)
-        .where(D.c.id == bindparam("b_id"), D.c.status == DeliveryStatus.SENDING.value)
-        .values(
-            status=bindparam("b_status"),
-            # A success keeps the last error, so the history of a retried row shows.
-            last_error=case(
-                (bindparam("b_error") == "", D.c.last_error), else_=bindparam("b_error")
-            ),
-            relay=bindparam("b_relay"),
-            next_attempt_at=bindparam("b_next", type_=D.c.next_attempt_at.type),
-            sent_at=bindparam("b_sent", type_=D.c.sent_at.type),
-            attempts=D.c.attempts - bindparam("b_refund"),
-            lease_until=None,
-            updated_at=now,
+    if conn.dialect.name == "postgresql":
+        names = ("ids", "statuses", "errors", "relays", "next_ats", "sent_ats", "refunds", "mids")
+        params: dict[str, Any] = {
+            n: list(col) for n, col in zip(names, zip(*rows, strict=True), strict=True)
+        }
+        result = conn.execute(_PG_RECORD_OUTCOMES, {**params, "now": now})
+    else:
+        keys = ("b_id", "b_status", "b_error", "b_relay", "b_next", "b_sent", "b_refund", "b_mid")
+        result = conn.execute(
+            _RECORD_OUTCOME, [{**dict(zip(keys, r, strict=True)), "b_now": now} for r in rows]
         )
-    )
-    result = conn.execute(stmt, params)
     return int(result.rowcount or 0)
 
 
@@ -360,7 +393,31 @@ def release_expired_leases(
                 last_error="lease expired: worker stopped before recording an outcome",
             )
         )
+        for send_id in by_send:
+            cancel_left_rows(conn, send_id, now=now)
     return len(expired)
+
+
+def cancel_left_rows(conn: Connection, send_id: int, *, now: datetime) -> int:
+    """If the send was cancelled, cancel its rows still waiting; return how many.
+
+    Cancelling a send cancels its waiting rows at once, but rows in flight
+    come back to `pending` later (a batch handing them back, the sweeper);
+    this closes them too, so a cancelled send owes nothing.
+    """
+    cancelled = exists().where(
+        and_(SEND.c.id == send_id, SEND.c.status == SendStatus.CANCELLED.value)
+    )
+    result = conn.execute(
+        update(D)
+        .where(
+            D.c.send_id == send_id,
+            D.c.status.in_([s.value for s in CLAIMABLE]),
+            cancelled,
+        )
+        .values(status=DeliveryStatus.CANCELLED.value, next_attempt_at=None, updated_at=now)
+    )
+    return int(result.rowcount or 0)
 
 
 def count_by_status(conn: Connection, send_id: int) -> dict[DeliveryStatus, int]:
@@ -373,23 +430,26 @@ def count_by_status(conn: Connection, send_id: int) -> dict[DeliveryStatus, int]
     return counts
 
 
-def open_rows(conn: Connection, send_id: int) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).where(
-                D.c.send_id == send_id, D.c.status.in_([s.value for s in OPEN_DELIVERY])
-            )
-        ).scalar_one()
+def open_rows(conn: Connection, send_id: int, *, limit: int | None = None) -> int:
+    """Rows of a send still owed an attempt (at most `limit`, which keeps the
+    dispatcher's once-a-second question cheap at a million rows)."""
+    query = select(D.c.id).where(
+        D.c.send_id == send_id, D.c.status.in_([s.value for s in OPEN_DELIVERY])
     )
+    return _count(conn, query, limit)
 
 
-def due_rows(conn: Connection, send_id: int, now: datetime) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).where(
-                D.c.send_id == send_id,
-                D.c.status.in_([s.value for s in CLAIMABLE]),
-                or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now),
-            )
-        ).scalar_one()
+def due_rows(conn: Connection, send_id: int, now: datetime, *, limit: int | None = None) -> int:
+    """Rows of a send that may be claimed now (at most `limit`)."""
+    query = select(D.c.id).where(
+        D.c.send_id == send_id,
+        D.c.status.in_([s.value for s in CLAIMABLE]),
+        or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now),
     )
+    return _count(conn, query, limit)
+
+
+def _count(conn: Connection, query: Select[Any], limit: int | None) -> int:
+    if limit is not None:
+        query = query.limit(limit)
+    return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())

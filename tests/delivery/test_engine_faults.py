@@ -272,7 +272,7 @@ def test_pause_resume_cancel_and_resend_failed(stack: Stack) -> None:
     p2 = send_progress(engine=stack.engine, send_id=s2)
     assert p2.status is SendStatus.CANCELLED
     assert p2.counts[DeliveryStatus.CANCELLED] > 0
-    assert p2.counts[DeliveryStatus.SENT] + p2.counts[DeliveryStatus.CANCELLED] == 43
+    assert p2.counts[DeliveryStatus.SENT] + p2.counts[DeliveryStatus.CANCELLED] == 43, p2.counts
     sent_part2 = {e for e, r in ledger(stack, s2).items() if r.status is DeliveryStatus.SENT}
     all_msgs = received(sink)
     assert sum(all_msgs.values()) == 40 + len(sent_part2)

@@ -1,7 +1,7 @@
 """Summarise a py-spy "raw" (folded stacks) profile of a mailer worker.
 
 Run:  py-spy record --subprocesses --nonblocking --format raw -o prof.txt --pid PID
-      .venv/bin/python benchmarks/folded_summary.py prof.txt [top]
+      .venv/bin/python benchmarks/folded_summary.py prof.txt [top] [only-stacks-with]
 
 Prints the share of samples (i) by inclusive time of selected functions,
 (ii) by self time (leaf frame), and (iii) idle vs busy per process.
@@ -31,6 +31,7 @@ def _short(frame: str) -> str:
 def main() -> None:
     path = sys.argv[1]
     top = int(sys.argv[2]) if len(sys.argv) > 2 else 25
+    only = sys.argv[3] if len(sys.argv) > 3 else ""  # keep stacks with this frame
     inclusive: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
     total = 0
@@ -40,7 +41,11 @@ def main() -> None:
         if not line:
             continue
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # a stack py-spy cut short
+            continue
         n = int(count)
+        if only and only not in stack:
+            continue
         frames = [_short(f) for f in stack.split(";")]
         total += n
         for f in set(frames):

@@ -24,6 +24,7 @@ from mailer.embedded.processes import Child, start_beat, start_worker
 from mailer.models import DeliveryStatus
 from mailer.services.sends import create_send
 
+
 @dataclass
 class ProductResult:
     recipients: int

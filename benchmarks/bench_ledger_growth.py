@@ -5,7 +5,8 @@ Run: .venv/bin/python benchmarks/bench_ledger_growth.py [N ...]   (default 10000
 For each N: a fresh database with N subscribers (mailer.bench.data), a send
 started (recipients frozen), then the median time of the statements one batch
 runs: claim_batch (200 rows), count_by_status (over the whole send, run after
-every batch by the engine's error-threshold check), due_rows and open_rows.
+batches with a permanent failure by the engine's error-threshold check),
+due_rows (limit 4, as the dispatcher asks) and the dispatcher's lease sweep.
 """
 
 from __future__ import annotations
@@ -66,14 +67,18 @@ def measure(n: int) -> None:
             with engine.connect() as conn:
                 ledger.count_by_status(conn, send_id)
 
-        def due() -> None:
+        def due() -> None:  # as the dispatcher asks it: at most `parallelism` rows
             with engine.connect() as conn:
-                ledger.due_rows(conn, send_id, datetime.now(UTC))
+                ledger.due_rows(conn, send_id, datetime.now(UTC), limit=4)
+
+        def sweep() -> None:  # the dispatcher's lease sweep, every tick
+            with engine.begin() as conn:
+                ledger.release_expired_leases(conn, now=datetime.now(UTC))
 
         print(
             f"N={n:>7,}: freeze {freeze_ms:7.1f} ms | claim_batch(200) {_median_ms(claim):6.1f}"
             f" ms | count_by_status {_median_ms(counts):6.1f} ms | due_rows "
-            f"{_median_ms(due):6.1f} ms"
+            f"{_median_ms(due):6.1f} ms | lease sweep {_median_ms(sweep):6.1f} ms"
         )
     finally:
         engine.dispose()

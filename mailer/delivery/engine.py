@@ -151,9 +151,13 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
             # the stored one, so every copy of a delivery has the same id.
             rows = [r if r.message_id else _with_message_id(ctx, r, info.part_id) for r in rows]
             report.claimed += len(rows)
+            failed_before = report.failed
             if not _deliver_rows(ctx, info, rows, report, deadline):
                 break
-            _maybe_pause_for_errors(ctx, send_id)
+            # The threshold counts the whole send, so only a batch with a
+            # permanent failure can cross it (a count per batch cost O(N)).
+            if report.failed > failed_before:
+                _maybe_pause_for_errors(ctx, send_id)
     finally:
         ctx.pool.close()
     return report

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Row,
     Select,
     and_,
     bindparam,
@@ -118,19 +119,20 @@ def freeze_recipients(
     return int(conn.execute(select(func.count()).where(D.c.send_id == send_id)).scalar_one())
 
 
-def claim_batch(
-    conn: Connection, *, send_id: int, limit: int, now: datetime, lease: timedelta
-) -> list[ClaimedRow]:
-    """Move up to `limit` due rows of a running send to `sending`; return them.
-
-    Rows whose subscriber has since unsubscribed, bounced or been suppressed
-    are moved to `skipped` and not returned (checked again at send time).
-    """
+def _claim(
+    conn: Connection,
+    send_id: int,
+    status: DeliveryStatus,
+    limit: int,
+    *,
+    now: datetime,
+    lease: timedelta,
+) -> list[Row[Any]]:
     due = (
         select(D.c.id)
         .where(
             D.c.send_id == send_id,
-            D.c.status.in_([s.value for s in CLAIMABLE]),
+            D.c.status == status.value,
             or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now),
             exists().where(and_(SEND.c.id == send_id, SEND.c.status == SendStatus.RUNNING.value)),
         )
@@ -150,7 +152,26 @@ def claim_batch(
         )
         .returning(D.c.id, D.c.subscriber_id, D.c.email, D.c.attempts, D.c.message_id)
     )
-    claimed = conn.execute(stmt).all()
+    return list(conn.execute(stmt).all())
+
+
+def claim_batch(
+    conn: Connection, *, send_id: int, limit: int, now: datetime, lease: timedelta
+) -> list[ClaimedRow]:
+    """Move up to `limit` due rows of a running send to `sending`; return them.
+
+    Rows whose subscriber has since unsubscribed, bounced or been suppressed
+    are moved to `skipped` and not returned (checked again at send time).
+    """
+    # Due retries first, then fresh rows, each by one equality on status:
+    # `status IN (pending, deferred) ORDER BY id` cannot walk the
+    # (send_id, status, id) index in order, so PostgreSQL read and sorted
+    # every open row of the send per claim (O(N) a batch; docs/performance.md).
+    claimed = _claim(conn, send_id, DeliveryStatus.DEFERRED, limit, now=now, lease=lease)
+    if len(claimed) < limit:
+        claimed += _claim(
+            conn, send_id, DeliveryStatus.PENDING, limit - len(claimed), now=now, lease=lease
+        )
     if not claimed:
         return []
     ids = [r.subscriber_id for r in claimed]

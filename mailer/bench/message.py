@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from mailer.delivery.verp import make_return_path
+from mailer.models import Part
 from mailer.render.message import PreparedPart, Recipient, Slots, personalize, prepare_part
 from mailer.runtime import delivery_config, load_documents, render_config
 from mailer.settings import Settings
@@ -40,16 +41,13 @@ class RenderedSample:
         return len(self.prepared.html.encode())
 
 
-def render_sample(engine: Engine, settings: Settings, part_id: int) -> RenderedSample:
-    import time
+RECIPIENT = Recipient(email="cio0000000@city000.example.jp", name="髙橋 太郎0")
 
-    t0 = time.perf_counter()
-    issue, part = load_documents(engine, part_id)
-    prepared = prepare_part(issue=issue, part=part, config=render_config(settings))
-    seconds = time.perf_counter() - t0
+
+def _sample_slots(settings: Settings, part_id: int) -> Slots:
     cfg = delivery_config(settings)
     token = unsubscribe_token(cfg.secrets, subscriber_id=1, list_id=1)
-    slots = Slots(
+    return Slots(
         message_id=message_id(
             delivery_id=1, part_id=part_id, secret=cfg.secrets[-1], domain=cfg.message_id_domain
         ),
@@ -58,12 +56,50 @@ def render_sample(engine: Engine, settings: Settings, part_id: int) -> RenderedS
         preferences_url=f"{cfg.base_url}/p/{token}",
         date=datetime.now(UTC),
     )
-    recipient = Recipient(email="cio0000000@city000.example.jp", name="髙橋 太郎0")
-    data = personalize(prepared, recipient, slots)
+
+
+def render_sample(engine: Engine, settings: Settings, part_id: int) -> RenderedSample:
+    import time
+
+    t0 = time.perf_counter()
+    issue, part = load_documents(engine, part_id)
+    prepared = prepare_part(issue=issue, part=part, config=render_config(settings))
+    seconds = time.perf_counter() - t0
+    data = personalize(prepared, RECIPIENT, _sample_slots(settings, part_id))
+    cfg = delivery_config(settings)
     envelope_from = make_return_path(
         1, secret=cfg.secrets[-1].encode(), domain=cfg.return_path_domain
     )
     return RenderedSample(prepared, data, envelope_from, seconds)
+
+
+def trim_part(engine: Engine, settings: Settings, part_id: int, max_bytes: int) -> int:
+    """Cut the stored part to its longest run of leading blocks whose
+    personalised message (both formats) is at most `max_bytes`; return how
+    many blocks it keeps. The header, lead and footer stay, so the part keeps
+    the magazine's shape at the size the benchmark asks for."""
+    issue, part = load_documents(engine, part_id)
+    slots = _sample_slots(settings, part_id)
+    config = render_config(settings)
+
+    def size(k: int) -> int:
+        cut = part.model_copy(update={"blocks": part.blocks[:k]})
+        prepared = prepare_part(issue=issue, part=cut, config=config)
+        return len(personalize(prepared, RECIPIENT, slots))
+
+    lo, hi = 1, len(part.blocks)  # find the largest k with size(k) <= max_bytes
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if size(mid) <= max_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = part.model_copy(update={"blocks": part.blocks[:lo]})
+    with engine.begin() as conn:
+        conn.execute(
+            update(Part).where(Part.id == part_id).values(document=cut.model_dump_json())  # type: ignore[arg-type]
+        )
+    return lo
 
 
 def write_naive_template(sample: RenderedSample, settings: Settings, path: Path) -> Path:

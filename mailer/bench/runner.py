@@ -13,7 +13,7 @@ from mailer.bench import naive as naive_mod
 from mailer.bench.ceiling import run_ceiling
 from mailer.bench.data import prepare_database
 from mailer.bench.machine import describe
-from mailer.bench.message import render_sample, write_naive_template
+from mailer.bench.message import render_sample, trim_part, write_naive_template
 from mailer.bench.product import run_product, wait_ready
 from mailer.bench.report import BenchReport, DesignRow
 from mailer.bench.services import (
@@ -45,6 +45,8 @@ class BenchOptions:
     ceiling: bool = True
     timeout: float = 1800.0
     keep: bool = False  # keep the work directory (logs)
+    #: cut part 1 to a message of at most this many KB (0: the whole part)
+    part_kb: int = 20
 
 
 def _settings(
@@ -89,6 +91,9 @@ def run_bench(opts: BenchOptions, *, say: Callable[[str], None] = print) -> Benc
         say(f"seeding {opts.recipients} subscribers ({db.kind}) …")
         seeded = prepare_database(engine, opts.recipients)
         settings, env = _settings(db, redis.url, sink, workdir, opts.workers)
+        blocks = None
+        if opts.part_kb:
+            blocks = trim_part(engine, settings, seeded.part_id, opts.part_kb * 1024)
         sample = render_sample(engine, settings, seeded.part_id)
         report = BenchReport(
             options={**asdict(opts), "database": db.kind},
@@ -98,6 +103,7 @@ def run_bench(opts: BenchOptions, *, say: Callable[[str], None] = print) -> Benc
                 "text_bytes": sample.text_bytes,
                 "html_bytes": sample.html_bytes,
                 "prepare_ms": round(sample.prepare_seconds * 1000, 1),
+                "blocks_kept": blocks,
                 "seed_seconds": round(seeded.seconds, 2),
             },
             sink=sink.kind,

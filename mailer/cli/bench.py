@@ -22,6 +22,12 @@ def bench(
     skip_ceiling: bool = typer.Option(False, "--skip-ceiling", help="do not run the ceiling"),
     timeout: float = typer.Option(1800.0, "--timeout", help="give up on a design after this"),
     keep: bool = typer.Option(False, "--keep", help="keep the work directory with the logs"),
+    part_kb: int = typer.Option(
+        20,
+        "--part-kb",
+        min=0,
+        help="cut the sample part to a message of at most this many KB (0: the whole part, 52 KB)",
+    ),
 ) -> None:
     """Send N messages through the real pipeline to a fast local SMTP sink and
     compare with the ceiling (plain smtplib) and a naive design (a task per message).
@@ -44,6 +50,7 @@ def bench(
         ceiling=not skip_ceiling,
         timeout=timeout,
         keep=keep,
+        part_kb=part_kb,
     )
 
     def say(msg: str) -> None:

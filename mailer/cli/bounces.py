@@ -48,16 +48,17 @@ def serve(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    receiver = BounceReceiver(engine=engine, config=config, host=host, port=port,
-                              on_message=show)
+    receiver = BounceReceiver(engine=engine, config=config, host=host, port=port, on_message=show)
     try:
         receiver.start()
     except (OSError, RuntimeError) as exc:
         fail(f"cannot listen on {host}:{port}: {exc}")
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    console.print(f"receiving mail for bounces+…@{config.domain} and "
-                  f"unsubscribe+…@{config.domain} on {host}:{port} (Ctrl-C stops)")
+    console.print(
+        f"receiving mail for bounces+…@{config.domain} and "
+        f"unsubscribe+…@{config.domain} on {host}:{port} (Ctrl-C stops)"
+    )
     try:
         stop.wait()
     finally:

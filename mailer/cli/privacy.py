@@ -63,17 +63,21 @@ def export_cmd(
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
         fail(f"--out {out}: {exc.strerror or exc}")
-    console.print(f"wrote {escape(str(out))}: {len(data['deliveries'])} deliveries, "
-                  f"{len(data['events'])} events, {len(data['inbound_messages'])} inbound "
-                  "messages", highlight=False)
+    console.print(
+        f"wrote {escape(str(out))}: {len(data['deliveries'])} deliveries, "
+        f"{len(data['events'])} events, {len(data['inbound_messages'])} inbound "
+        "messages",
+        highlight=False,
+    )
 
 
 @privacy_app.command("erase")
 def erase_cmd(
     email: str = typer.Argument(..., help="the subscriber's address (any case)"),
     yes: bool = typer.Option(False, "--yes", help="really erase (there is no undo)"),
-    reason: str = typer.Option("", "--reason",
-                               help="why, for the audit log (e.g. a request reference)"),
+    reason: str = typer.Option(
+        "", "--reason", help="why, for the audit log (e.g. a request reference)"
+    ),
 ) -> None:
     """Erase a subscriber: delete their data, keep only a hash so the address stays
     suppressed (an import will not bring it back without --resubscribe).
@@ -81,8 +85,11 @@ def erase_cmd(
     Refuses without --yes (exit 2); exits 1 if nothing is stored about the address.
     """
     if not yes:
-        fail("erasing cannot be undone; run `mailer privacy export` first if the person "
-             "asked for their data, then repeat with --yes", code=2)
+        fail(
+            "erasing cannot be undone; run `mailer privacy export` first if the person "
+            "asked for their data, then repeat with --yes",
+            code=2,
+        )
     engine = _engine()
     try:
         report = erase_subscriber(engine=engine, email=email, actor=_actor(), reason=reason)
@@ -98,8 +105,11 @@ def erase_cmd(
 @privacy_app.command("compact")
 def compact_cmd(
     older_than_days: int = typer.Option(
-        DEFAULT_RETENTION_DAYS, "--older-than-days", min=1,
-        help="compact sends done or cancelled at least this many days ago"),
+        DEFAULT_RETENTION_DAYS,
+        "--older-than-days",
+        min=1,
+        help="compact sends done or cancelled at least this many days ago",
+    ),
 ) -> None:
     """Replace the delivery rows of old finished sends by per-state counts."""
     engine = _engine()
@@ -107,5 +117,7 @@ def compact_cmd(
         n = compact_old_deliveries(engine=engine, older_than=timedelta(days=older_than_days))
     finally:
         engine.dispose()
-    console.print(f"compacted: {n} delivery rows of sends finished more than "
-                  f"{older_than_days} days ago", highlight=False)
+    console.print(
+        f"compacted: {n} delivery rows of sends finished more than {older_than_days} days ago",
+        highlight=False,
+    )

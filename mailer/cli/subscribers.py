@@ -45,8 +45,9 @@ from mailer.services.subscribers import (
 
 subscribers_app = typer.Typer(help="Import and export subscribers (CSV).", no_args_is_help=True)
 lists_app = typer.Typer(help="Mailing lists.", no_args_is_help=True)
-segments_app = typer.Typer(help="Segments: saved filters over subscriber fields.",
-                           no_args_is_help=True)
+segments_app = typer.Typer(
+    help="Segments: saved filters over subscriber fields.", no_args_is_help=True
+)
 
 #: Exit status of an import that wrote its valid rows but rejected others.
 EXIT_ROWS_REJECTED = 3
@@ -69,11 +70,14 @@ def _operator() -> str:
 def import_cmd(
     file: Path = typer.Argument(..., help="CSV: UTF-8 (BOM optional) or Shift_JIS/CP932"),
     list_name: str | None = typer.Option(None, "--list", help="add the subscribers to this list"),
-    dry_run: bool = typer.Option(False, "--dry-run",
-                                 help="report what would change; write nothing"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="report what would change; write nothing"
+    ),
     resubscribe: bool = typer.Option(
-        False, "--resubscribe",
-        help="also reactivate unsubscribed, bounced, complained or suppressed addresses"),
+        False,
+        "--resubscribe",
+        help="also reactivate unsubscribed, bounced, complained or suppressed addresses",
+    ),
 ) -> None:
     """Create or update subscribers from a CSV file, in one transaction.
 
@@ -89,8 +93,14 @@ def import_cmd(
     engine = _engine()
     try:
         with Session(engine, expire_on_commit=False) as session:
-            report = apply_import(session=session, parsed=parsed, list_name=list_name,
-                                  consent=consent, resubscribe=resubscribe, dry_run=dry_run)
+            report = apply_import(
+                session=session,
+                parsed=parsed,
+                list_name=list_name,
+                consent=consent,
+                resubscribe=resubscribe,
+                dry_run=dry_run,
+            )
             if dry_run:
                 session.rollback()
             else:
@@ -98,8 +108,10 @@ def import_cmd(
     except NoSuchListError as exc:
         fail(f"{exc}; nothing written")
     except IntegrityError:
-        fail(f"{file}: the same addresses were changed by someone else meanwhile; "
-             "nothing written, run the import again")
+        fail(
+            f"{file}: the same addresses were changed by someone else meanwhile; "
+            "nothing written, run the import again"
+        )
     finally:
         engine.dispose()
     print_import_report(report)
@@ -110,22 +122,27 @@ def import_cmd(
 def print_import_report(report: ImportReport) -> None:
     """Print warnings, every rejected and skipped row, then the counts."""
     target = f", list {report.list_name}" if report.list_name else ", no list"
-    console.print(f"{escape(report.file)}: {report.encoding}{escape(target)}",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"{escape(report.file)}: {report.encoding}{escape(target)}", highlight=False, soft_wrap=True
+    )
     # Rows go out through click, not rich: cell values must not be read as markup.
     for warning in report.warnings:
         click.echo(f"warning: {warning}")
     for rejection in report.rejected:
         click.echo(f"rejected: line {rejection.line}: {rejection.reason}")
     for skip in report.skipped:
-        click.echo(f"skipped: line {skip.line}: {skip.email}: {skip.reason} "
-                   "(not resubscribed; --resubscribe to override)")
+        click.echo(
+            f"skipped: line {skip.line}: {skip.email}: {skip.reason} "
+            "(not resubscribed; --resubscribe to override)"
+        )
     c = report.counts
     extra = [f"added to list {c.added_to_list}"] if report.list_name else []
     extra.append(f"resubscribed {c.resubscribed}")
-    click.echo(f"created {c.created}, updated {c.updated}, unchanged {c.unchanged}, "
-               f"rejected {c.rejected}, skipped-suppressed {c.skipped_suppressed} "
-               f"({', '.join(extra)})")
+    click.echo(
+        f"created {c.created}, updated {c.updated}, unchanged {c.unchanged}, "
+        f"rejected {c.rejected}, skipped-suppressed {c.skipped_suppressed} "
+        f"({', '.join(extra)})"
+    )
     if report.dry_run:
         click.echo("dry run: nothing written")
 
@@ -200,9 +217,13 @@ def lists_show() -> None:
     table.add_column("suppressed", justify="right")
     table.add_column("total", justify="right")
     for s in summaries:
-        table.add_row(escape(s.name), escape(s.title),
-                      *(str(s.by_status[status]) for status in SubscriberStatus),
-                      str(s.suppressed), str(s.total))
+        table.add_row(
+            escape(s.name),
+            escape(s.title),
+            *(str(s.by_status[status]) for status in SubscriberStatus),
+            str(s.suppressed),
+            str(s.total),
+        )
     console.print(table)
 
 
@@ -213,9 +234,11 @@ def lists_show() -> None:
 def segments_create(
     name: str = typer.Argument(...),
     where: list[str] = typer.Option(
-        ..., "--where",
+        ...,
+        "--where",
         help="field=value; fields: kind, organisation, role, format, charset, status, list. "
-             "Repeat a field for OR; different fields are ANDed."),
+        "Repeat a field for OR; different fields are ANDed.",
+    ),
     title: str = typer.Option("", "--title"),
 ) -> None:
     """Save a segment, e.g. --where kind=特別区 --where role=CIO."""
@@ -229,8 +252,11 @@ def segments_create(
         fail(str(exc))
     finally:
         engine.dispose()
-    console.print(f"created segment {escape(name)}: {escape(flt.describe())} "
-                  f"({count} subscriber(s) now)", highlight=False, soft_wrap=True)
+    console.print(
+        f"created segment {escape(name)}: {escape(flt.describe())} ({count} subscriber(s) now)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _count(engine: Engine, flt: SegmentFilter) -> int:
@@ -247,24 +273,37 @@ def segments_show(
     engine = _engine()
     try:
         with Session(engine) as session:
-            segments = [get_segment(session=session, name=name)] if name else \
-                all_segments(session=session)
+            segments = (
+                [get_segment(session=session, name=name)] if name else all_segments(session=session)
+            )
         if name is None:
             table = Table(title="segments")
             for col in ("name", "title", "filter", "subscribers"):
                 table.add_column(col, justify="right" if col == "subscribers" else "left")
             for seg in segments:
                 flt = SegmentFilter.from_json(seg.filter_json)
-                table.add_row(escape(seg.name), escape(seg.title), escape(flt.describe()),
-                              str(_count(engine, flt)))
+                table.add_row(
+                    escape(seg.name),
+                    escape(seg.title),
+                    escape(flt.describe()),
+                    str(_count(engine, flt)),
+                )
             console.print(table)
             return
         seg = segments[0]
         flt = SegmentFilter.from_json(seg.filter_json)
         ids = segment_subscriber_ids(engine=engine, segment=flt).subquery()
-        stmt = select(Subscriber.email, Subscriber.name, Subscriber.organisation,  # type: ignore[call-overload]
-                      Subscriber.roles, Subscriber.status).where(
-            Subscriber.id.in_(select(ids.c.id))).order_by(Subscriber.id)  # type: ignore[union-attr]
+        stmt = (
+            select(
+                Subscriber.email,
+                Subscriber.name,
+                Subscriber.organisation,  # type: ignore[call-overload]
+                Subscriber.roles,
+                Subscriber.status,
+            )
+            .where(Subscriber.id.in_(select(ids.c.id)))  # type: ignore[union-attr]
+            .order_by(Subscriber.id)
+        )
         with engine.connect() as conn:
             rows = conn.execute(stmt).all()
     except SegmentError as exc:

@@ -61,8 +61,11 @@ def _read_password(password_file: Path | None) -> str:
             fail(f"--password-file {password_file}: cannot read it ({exc})")
         password = lines[0] if lines else ""
     else:
-        password = typer.prompt(f"password (at least {MIN_PASSWORD_LENGTH} characters)",
-                                hide_input=True, confirmation_prompt=True)
+        password = typer.prompt(
+            f"password (at least {MIN_PASSWORD_LENGTH} characters)",
+            hide_input=True,
+            confirmation_prompt=True,
+        )
     try:
         check_password(password)
     except AccountError as exc:
@@ -76,14 +79,21 @@ def users_create(
     role: list[UserRole] = typer.Option(..., "--role", help=ROLE_HELP),
     name: str = typer.Option("", "--name", help="display name"),
     password_file: Path | None = typer.Option(
-        None, "--password-file", help="read the password from this file's first line"),
+        None, "--password-file", help="read the password from this file's first line"
+    ),
 ) -> None:
     """Create a user (the password is prompted for unless --password-file is given)."""
     password = _read_password(password_file)
     try:
         with session_scope(_engine()) as session:
-            user = create_user(session=session, email=email, roles=role, password=password,
-                               name=name, actor=_actor())
+            user = create_user(
+                session=session,
+                email=email,
+                roles=role,
+                password=password,
+                name=name,
+                actor=_actor(),
+            )
             shown = f"user {user.email} ({user.roles})"
     except AccountError as exc:
         fail(str(exc))
@@ -101,8 +111,13 @@ def users_list() -> None:
     for column in ("email", "name", "roles", "active", "last login"):
         table.add_column(column)
     for u in users:
-        table.add_row(escape(u.email), escape(u.name), u.roles.replace(";", ", "),
-                      "yes" if u.active else "[red]disabled[/]", tokyo(u.last_login_at))
+        table.add_row(
+            escape(u.email),
+            escape(u.name),
+            u.roles.replace(";", ", "),
+            "yes" if u.active else "[red]disabled[/]",
+            tokyo(u.last_login_at),
+        )
     console.print(table)
 
 
@@ -152,8 +167,9 @@ def tokens_create(
     """Create an API token and print it once (only its SHA-256 hash is stored)."""
     try:
         with session_scope(_engine()) as session:
-            _row, token = create_token(session=session, email=email, name=name, roles=role,
-                                       actor=_actor())
+            _row, token = create_token(
+                session=session, email=email, name=name, roles=role, actor=_actor()
+            )
     except AccountError as exc:
         fail(str(exc))
     console.print(f"token {escape(name)} created; it is shown only this once:")
@@ -171,8 +187,14 @@ def tokens_list() -> None:
     for column in ("name", "user", "roles", "created", "last used", "revoked"):
         table.add_column(column)
     for t, email in rows:
-        table.add_row(escape(t.name), escape(email), t.roles.replace(";", ", "),
-                      tokyo(t.created_at), tokyo(t.last_used_at), tokyo(t.revoked_at))
+        table.add_row(
+            escape(t.name),
+            escape(email),
+            t.roles.replace(";", ", "),
+            tokyo(t.created_at),
+            tokyo(t.last_used_at),
+            tokyo(t.revoked_at),
+        )
     console.print(table)
 
 

@@ -21,6 +21,4 @@ def web(
     setup_logging(settings)
     # log_config=None keeps uvicorn's access log under our redacting handlers
     # (its paths carry unsubscribe tokens).
-    uvicorn.run(
-        create_app(settings), host=host, port=port, proxy_headers=True, log_config=None
-    )
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)

@@ -17,6 +17,7 @@ every delivery by a socket timeout.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -99,6 +100,7 @@ class NullMetrics:
         pass
 
 
+@functools.lru_cache(maxsize=4096)  # label sets are few; this runs per message
 def field_name(*labels: str) -> str:
     """Return the hash field for one label set."""
     return json.dumps(list(labels), ensure_ascii=False, separators=(",", ":"))
@@ -116,6 +118,7 @@ def parse_field(field: bytes | str) -> tuple[str, ...] | None:
     return tuple(values)
 
 
+@functools.lru_cache(maxsize=256)
 def format_le(bound: float) -> str:
     """The `le` label of a bucket bound as Prometheus clients write it (`0.5`, `1.0`, `+Inf`)."""
     return "+Inf" if math.isinf(bound) else repr(float(bound))

@@ -6,6 +6,7 @@ itsdangerous signs unsubscribe tokens; a list of secrets allows key rotation
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -15,6 +16,11 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 def _serializer(secrets: Sequence[str], salt: str) -> URLSafeSerializer:
     # itsdangerous signs with the last key and verifies with any of them.
+    return _cached_serializer(tuple(secrets), salt)
+
+
+@functools.lru_cache(maxsize=16)  # one per key set: a token is made for every message
+def _cached_serializer(secrets: tuple[str, ...], salt: str) -> URLSafeSerializer:
     return URLSafeSerializer(list(secrets), salt=salt)
 
 

@@ -51,10 +51,11 @@ def _load_samples(settings: Settings, engine_url: str) -> list[tuple[str, int]]:
             list_name=DEMO_LIST,
             consent_source="demo sample data",
         )
-        issue_id = getattr(result, "issue_id", None)
-        query = select(Part.label, Part.id).order_by(Part.position)  # type: ignore[call-overload]
-        if issue_id is not None:
-            query = query.where(Part.issue_id == issue_id)
+        query = (
+            select(Part.label, Part.id)  # type: ignore[call-overload]
+            .where(Part.issue_id == result.issue_id)
+            .order_by(Part.position)
+        )
         parts = [(label, pid) for label, pid in session.execute(query)]
     engine.dispose()
     return parts

@@ -37,8 +37,6 @@ def test_send_part(
     relays = settings.relays()
     if not relays:
         raise TestSendError("MAILER_SMTP_URL is not set: a test send needs a real relay")
-    from mailer.delivery.engine import DeliveryConfig  # noqa: F401  (same envelope rules)
-
     engine_url = settings.effective_database_url
     from mailer.db import make_engine
 

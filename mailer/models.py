@@ -176,9 +176,13 @@ class Delivery(SQLModel, table=True):
         ),
     )
     id: int | None = Field(default=None, primary_key=True)
-    send_id: int = Field(foreign_key="send.id")
-    part_id: int = Field(foreign_key="part.id")
-    subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
+    # No foreign keys: checked row by row they were most of the time it took
+    # to freeze a million recipients. The ids come from the rows the freeze
+    # joins, and subscribers and sends are deleted only after their
+    # deliveries (migration 0002 says more).
+    send_id: int
+    part_id: int
+    subscriber_id: int = Field(index=True)
     email: str = Field(sa_column=Column(String(320), nullable=False))  # as frozen
     status: DeliveryStatus = Field(
         default=DeliveryStatus.PENDING, sa_column=_status(DeliveryStatus)

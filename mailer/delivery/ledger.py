@@ -114,8 +114,9 @@ def freeze_recipients(
         cols, source
     )
     ins = ins.on_conflict_do_nothing(index_elements=["part_id", "subscriber_id"])
-    conn.execute(ins)
-    # Count rather than trust rowcount: drivers report -1 for INSERT … SELECT.
+    inserted = conn.execute(ins).rowcount
+    if inserted is not None and inserted >= 0:  # psycopg and sqlite3 report it
+        return int(inserted)
     return int(conn.execute(select(func.count()).where(D.c.send_id == send_id)).scalar_one())
 
 

@@ -17,6 +17,7 @@ every delivery by a socket timeout.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import logging
@@ -155,6 +156,8 @@ class RedisMetrics:
         # by flush(), once per group of outcomes, not one round trip per message.
         self.buffered = buffered
         self._held: dict[tuple[str, str, str], float] = {}
+        self._held_counts: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._held_hists: dict[tuple[str, str, tuple[float, ...]], list[float]] = {}
         self.pause_seconds = pause_seconds
         self.smtp_buckets = tuple(sorted(smtp_buckets))
         self.rate_wait_buckets = tuple(sorted(rate_wait_buckets))
@@ -165,6 +168,12 @@ class RedisMetrics:
 
     def observe_smtp(self, relay: str, seconds: float, outcome: str, code: int | None) -> None:
         outcome = _known(outcome, SMTP_OUTCOMES)
+        if self.buffered:  # once per message: count now, spell the fields at flush
+            self._count(SMTP_ATTEMPTS, (relay, outcome))
+            if outcome == "sent":
+                self._count(SENT, (relay,))
+            self._observe(SMTP_SECONDS, relay, seconds, self.smtp_buckets)
+            return
         ops: list[tuple[str, str, str, float]] = [
             ("incr", SMTP_ATTEMPTS, field_name(relay, outcome), 1)
         ]
@@ -175,6 +184,9 @@ class RedisMetrics:
 
     def count_outcome(self, status: str, code: int | None) -> None:
         status = _known(status, OUTCOME_STATUSES)
+        if self.buffered:
+            self._count(OUTCOMES, (status, code_label(code)))
+            return
         self._write([("incr", OUTCOMES, field_name(status, code_label(code)), 1)])
 
     def rate_wait(self, relay: str, seconds: float) -> None:
@@ -208,6 +220,43 @@ class RedisMetrics:
         ops.append(("incr", f"{name}_count", field_name(relay), 1))
         return ops
 
+    def _count(self, name: str, labels: tuple[str, ...]) -> None:
+        key = (name, labels)
+        self._held_counts[key] = self._held_counts.get(key, 0) + 1
+
+    def _observe(self, name: str, relay: str, seconds: float, buckets: tuple[float, ...]) -> None:
+        """Hold one histogram observation: a count in the slot of the first
+        bucket it fits (the last slot is +Inf only), and the sum."""
+        seconds = max(0.0, seconds)
+        key = (name, relay, buckets)
+        held = self._held_hists.get(key)
+        if held is None:
+            held = self._held_hists[key] = [0.0] * (len(buckets) + 2)
+        held[bisect.bisect_left(buckets, seconds)] += 1
+        held[-1] += seconds
+
+    def _held_ops(self) -> list[tuple[str, str, str, float]]:
+        """The held counts and histograms as the ops unbuffered calls would send."""
+        ops: list[tuple[str, str, str, float]] = [
+            ("incr", name, field_name(*labels), n)
+            for (name, labels), n in self._held_counts.items()
+        ]
+        for (name, relay, buckets), held in self._held_hists.items():
+            cumulative = 0.0
+            for bound, n in zip(buckets, held, strict=False):
+                cumulative += n
+                if cumulative:  # as unbuffered: a bucket field appears once used
+                    ops.append(
+                        ("incr", f"{name}_bucket", field_name(relay, format_le(bound)), cumulative)
+                    )
+            total = sum(held[:-1])
+            ops.append(("incr", f"{name}_bucket", field_name(relay, "+Inf"), total))
+            ops.append(("incrfloat", f"{name}_sum", field_name(relay), held[-1]))
+            ops.append(("incr", f"{name}_count", field_name(relay), total))
+        self._held_counts = {}
+        self._held_hists = {}
+        return ops
+
     def _write(self, ops: list[tuple[str, str, str, float]]) -> None:
         if not self.buffered:
             self._send(ops)
@@ -221,9 +270,10 @@ class RedisMetrics:
 
     def flush(self) -> None:
         """Write the buffered events in one round trip."""
-        if self._held:
-            ops = [(op, name, field, value) for (op, name, field), value in self._held.items()]
-            self._held = {}
+        ops = [(op, name, field, value) for (op, name, field), value in self._held.items()]
+        ops += self._held_ops()
+        self._held = {}
+        if ops:
             self._send(ops)
 
     def _send(self, ops: list[tuple[str, str, str, float]]) -> None:

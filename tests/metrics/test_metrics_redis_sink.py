@@ -153,3 +153,35 @@ def test_null_metrics_is_a_sink() -> None:
     sink.rate_wait(RELAY, 0.1)
     sink.dispatcher_tick(datetime.now(UTC))
     sink.send_started(0.0)
+
+
+def _hashes(client: redis.Redis, prefix: str) -> dict[str, dict[bytes, float]]:
+    return {
+        key.decode()[len(prefix) :]: {f: round(float(v), 9) for f, v in client.hgetall(key).items()}
+        for key in client.scan_iter(match=prefix + "*")
+    }
+
+
+def test_buffered_writes_what_unbuffered_writes(client: redis.Redis, key_prefix: str) -> None:
+    """The delivery path holds events in memory and spells them at flush;
+    Redis must end up exactly as if every event had been written at once."""
+    events = [
+        (RELAY, 0.05, "sent", 250),
+        (RELAY, 0.1, "sent", 250),  # on a bucket bound
+        (RELAY, 0.5, "sent", 250),
+        (RELAY, 3.0, "defer", 451),
+        ("backup:25", 0.0, "sent", 250),
+        ("backup:25", 7.5, "permanent", 550),
+        (RELAY, 0.2, "no-such-outcome", None),
+    ]
+    direct = RedisMetrics(client, key_prefix + "a:", smtp_buckets=(0.1, 1.0, 5.0))
+    held = RedisMetrics(client, key_prefix + "b:", smtp_buckets=(0.1, 1.0, 5.0), buffered=True)
+    for sink in (direct, held):
+        for relay, seconds, outcome, code in events:
+            sink.observe_smtp(relay, seconds, outcome, code)
+            sink.count_outcome("sent" if outcome == "sent" else "failed", code)
+    assert _hashes(client, key_prefix + "b:") == {}  # nothing written before the flush
+    held.flush()
+    assert _hashes(client, key_prefix + "b:") == _hashes(client, key_prefix + "a:") != {}
+    held.flush()  # a second flush with nothing held writes nothing more
+    assert _hashes(client, key_prefix + "b:") == _hashes(client, key_prefix + "a:")

@@ -15,17 +15,19 @@ def _f(v: object, fmt: str) -> str:
 
 def main() -> None:
     print(
-        "| N | W | load | design | msgs | s | msg/s | of ceiling | × naive "
+        "| N | W | part | load | design | msgs | s | msg/s | of ceiling | × naive "
         "| p50 ms | p99 ms | peak RSS MiB | CPU s |"
     )
-    print("|" + "---|" * 13)
+    print("|" + "---|" * 14)
     for path in sys.argv[1:]:
         with open(path, encoding="utf-8") as f:
             d = json.load(f)
         o, load = d["options"], d["machine"].get("load_average", [None])[0]
+        kb = d["part"]["message_bytes"] / 1024
         for r in d["designs"]:
             print(
-                f"| {o['recipients']:,} | {o['workers']} | {_f(load, '{:.1f}')} | {r['design']} "
+                f"| {o['recipients']:,} | {o['workers']} | {kb:.0f} KB | {_f(load, '{:.1f}')} "
+                f"| {r['design']} "
                 f"| {r['messages']:,} | {r['seconds']:.1f} | {r['msgs_per_second']:,.0f} "
                 f"| {_f(r['ratio_to_ceiling'], '{:.0%}')} | {_f(r['ratio_to_naive'], '{:.1f}')} "
                 f"| {_f(r['p50_ms'], '{:.0f}')} | {_f(r['p99_ms'], '{:.0f}')} "

@@ -178,8 +178,8 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # No foreign keys: checked row by row they were most of the time it took
     # to freeze a million recipients. The ids come from the rows the freeze
-    # joins, and subscribers and sends are deleted only after their
-    # deliveries (migration 0002 says more).
+    # joins; sends and parts are never deleted, and a subscriber only after
+    # its deliveries (migration 0002 says more).
     send_id: int
     part_id: int
     subscriber_id: int = Field(index=True)

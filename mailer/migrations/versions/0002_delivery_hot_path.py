@@ -4,9 +4,10 @@ and no foreign keys.
 The foreign keys of `delivery` (send, part, subscriber) were checked row by
 row: 13 of the 21 seconds it took to freeze 1,000,000 recipients on
 PostgreSQL (docs/performance.md). The rows are written by one statement that
-takes every id from the rows it joins (`ledger.freeze_recipients`), and the
-only deletes of subscribers and sends remove their deliveries first
-(`services.privacy`, `services.retention`); `send.part_id` keeps its key.
+takes the subscriber ids from the rows it joins and the send and part ids
+from the send row (`ledger.freeze_recipients`, `dispatch.start_send`);
+`send.part_id` keeps its key; sends and parts are never deleted, and the one
+delete of a subscriber (`services.privacy`) removes its deliveries first.
 
 Revision ID: 0002
 Revises: 0001

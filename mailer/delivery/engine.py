@@ -311,13 +311,14 @@ def _attempt(
     ctx: DeliveryContext, info: _SendInfo, prepared: PreparedPart, row: ClaimedRow
 ) -> Outcome | None:
     """Return the outcome of one delivery attempt (None: no relay would take it)."""
-    outcome = _try(ctx, info, prepared, row)
+    outcome = _deliver_one(ctx, info, prepared, row)
     return replace(outcome, message_id=row.message_id) if outcome else None
 
 
-def _try(
+def _deliver_one(
     ctx: DeliveryContext, info: _SendInfo, prepared: PreparedPart, row: ClaimedRow
 ) -> Outcome | None:
+    """Render and send one row; its outcome, without the Message-ID."""
     try:
         recipient = Recipient(
             email=row.email,

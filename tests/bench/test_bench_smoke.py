@@ -12,7 +12,10 @@ from mailer.bench.runner import BenchOptions, run_bench
 @pytest.mark.slow
 def test_bench_tiny_run_counts_are_consistent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MAILER_REDIS_URL", raising=False)  # a private redis-server
-    n = 20
+    # Two full batches of 200: each lasts well over the sampler's 50 ms poll
+    # (a batch of 20 could start and end between two polls, and its latency
+    # would go unseen).
+    n = 400
     report = run_bench(
         BenchOptions(
             recipients=n, workers=1, sqlite=True, sink="builtin", naive_cap=10, timeout=120

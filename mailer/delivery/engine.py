@@ -310,15 +310,9 @@ def _deliver_rows(
 def _attempt(
     ctx: DeliveryContext, info: _SendInfo, prepared: PreparedPart, row: ClaimedRow
 ) -> Outcome | None:
-    """Return the outcome of one delivery attempt (None: no relay would take it)."""
-    outcome = _deliver_one(ctx, info, prepared, row)
-    return replace(outcome, message_id=row.message_id) if outcome else None
-
-
-def _deliver_one(
-    ctx: DeliveryContext, info: _SendInfo, prepared: PreparedPart, row: ClaimedRow
-) -> Outcome | None:
-    """Render and send one row; its outcome, without the Message-ID."""
+    """Return the outcome of one delivery attempt (None: no relay would take it).
+    Every outcome carries the row's Message-ID, which its statement stores."""
+    mid = row.message_id
     try:
         recipient = Recipient(
             email=row.email,
@@ -330,7 +324,7 @@ def _deliver_one(
         data = ctx.sign(personalize(prepared, recipient, _slots(ctx, info, row)))
     except Exception as exc:  # a broken part must not stop the batch; it is recorded
         log.exception("render failed for delivery %s", row.delivery_id)
-        return Outcome(row.delivery_id, DeliveryStatus.FAILED, f"render: {exc}")
+        return Outcome(row.delivery_id, DeliveryStatus.FAILED, f"render: {exc}", message_id=mid)
     envelope_from = make_return_path(
         row.delivery_id,
         secret=ctx.config.secrets[-1].encode(),
@@ -348,6 +342,7 @@ def _deliver_one(
                 str(exc),
                 smtp_rejected=True,
                 code=exc.code,
+                message_id=mid,
             )
         # DEFER, and AMBIGUOUS (no reply after the data): retry later. The
         # ambiguous case may deliver twice; losing a part is worse, and the
@@ -362,6 +357,7 @@ def _deliver_one(
                 DeliveryStatus.FAILED,
                 f"retry deadline passed: {exc}",
                 code=exc.code,
+                message_id=mid,
             )
         return Outcome(
             row.delivery_id,
@@ -369,8 +365,9 @@ def _deliver_one(
             str(exc),
             next_attempt_at=when,
             code=exc.code,
+            message_id=mid,
         )
-    return Outcome(row.delivery_id, DeliveryStatus.SENT, relay=relay, code=250)
+    return Outcome(row.delivery_id, DeliveryStatus.SENT, relay=relay, code=250, message_id=mid)
 
 
 def _release(

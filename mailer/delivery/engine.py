@@ -19,9 +19,9 @@ from sqlalchemy import Engine, select, update
 from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal, NoJournal
 from mailer.delivery.ledger import ClaimedRow, Outcome
-from mailer.delivery.relays import AllRelaysDown, RelayPool
+from mailer.delivery.relays import Handover, RelayPool
 from mailer.delivery.retry import RetryPolicy
-from mailer.delivery.smtp import FailureKind, TransportError
+from mailer.delivery.smtp import FailureKind
 from mailer.delivery.verp import make_return_path
 from mailer.metrics import MetricsSink, NullMetrics
 from mailer.models import DeliveryStatus, SendStatus
@@ -273,10 +273,26 @@ def _deliver_rows(
 ) -> bool:
     """Send each claimed row and record its outcome. Returns False if the
     batch stopped early: send paused or cancelled, worker shutting down, time
-    budget spent (the rest is released to `pending`), or every relay down."""
+    budget spent (the rest is released to `pending`), or every relay down.
+
+    The relays answer a message while the next one is handed over (see
+    SmtpTransport), so outcomes arrive one message late; before the batch
+    stops or ends, the pool is drained."""
     prepared = ctx.prepared_part(info.part_id)
     recorder = _Recorder(ctx, info.id, report)
     next_check = time.monotonic() + ctx.config.status_check_seconds
+
+    def record(handovers: list[Handover]) -> list[ClaimedRow]:
+        """Record outcomes; return the rows no relay would take."""
+        refused: list[ClaimedRow] = []
+        for h in handovers:
+            row = rows[h.tag]
+            if h.relays_down is not None:
+                refused.append(row)
+            else:
+                recorder.add(_outcome(ctx, info, row, h), row)
+        return refused
+
     try:
         for i, row in enumerate(rows):
             why = ""
@@ -284,35 +300,53 @@ def _deliver_rows(
                 why = _why_stop(ctx, info.id, deadline)
                 next_check = time.monotonic() + ctx.config.status_check_seconds
             if why:
+                refused = record(ctx.pool.drain())
                 recorder.flush()
-                _release(ctx, info.id, rows[i:], report, why=why, delay=None)
+                _release(ctx, info.id, refused + rows[i:], report, why=why, delay=None)
                 report.stopped = why
                 return False
-            outcome = _attempt(ctx, info, prepared, row)
-            if outcome is None:  # every relay down: back off the rest of the batch
-                recorder.flush()
-                _release(
-                    ctx,
-                    info.id,
-                    rows[i:],
-                    report,
-                    why="every relay is backing off",
-                    delay=ctx.config.retry.relay_backoff_seconds,
-                )
+            data = _render(ctx, info, prepared, row)
+            if isinstance(data, Outcome):  # a broken part must not stop the batch
+                recorder.add(data, row)
+                continue
+            refused = record(ctx.pool.submit(i, _return_path(ctx, row), row.email, data))
+            if refused:
+                _back_off(ctx, info, recorder, refused + record(ctx.pool.drain()), rows[i + 1 :])
                 report.stopped = "relays down"
                 return False
-            recorder.add(outcome, row)
+        refused = record(ctx.pool.drain())
+        if refused:
+            _back_off(ctx, info, recorder, refused, [])
+            report.stopped = "relays down"
+            return False
     finally:
         recorder.flush()
     return True
 
 
-def _attempt(
+def _back_off(
+    ctx: DeliveryContext,
+    info: _SendInfo,
+    recorder: _Recorder,
+    refused: list[ClaimedRow],
+    rest: list[ClaimedRow],
+) -> None:
+    """Every relay is down: hand back the refused rows and the rest for later."""
+    recorder.flush()
+    _release(
+        ctx,
+        info.id,
+        refused + rest,
+        recorder.report,
+        why="every relay is backing off",
+        delay=ctx.config.retry.relay_backoff_seconds,
+    )
+
+
+def _render(
     ctx: DeliveryContext, info: _SendInfo, prepared: PreparedPart, row: ClaimedRow
-) -> Outcome | None:
-    """Return the outcome of one delivery attempt (None: no relay would take it).
-    Every outcome carries the row's Message-ID, which its statement stores."""
-    mid = row.message_id
+) -> bytes | Outcome:
+    """The row's message, or the failed outcome that records why it has none."""
     try:
         recipient = Recipient(
             email=row.email,
@@ -321,53 +355,63 @@ def _attempt(
             format=row.format,
             charset=row.charset,
         )
-        data = ctx.sign(personalize(prepared, recipient, _slots(ctx, info, row)))
-    except Exception as exc:  # a broken part must not stop the batch; it is recorded
+        return ctx.sign(personalize(prepared, recipient, _slots(ctx, info, row)))
+    except Exception as exc:
         log.exception("render failed for delivery %s", row.delivery_id)
-        return Outcome(row.delivery_id, DeliveryStatus.FAILED, f"render: {exc}", message_id=mid)
-    envelope_from = make_return_path(
+        return Outcome(
+            row.delivery_id, DeliveryStatus.FAILED, f"render: {exc}", message_id=row.message_id
+        )
+
+
+def _return_path(ctx: DeliveryContext, row: ClaimedRow) -> str:
+    return make_return_path(
         row.delivery_id,
         secret=ctx.config.secrets[-1].encode(),
         domain=ctx.config.return_path_domain,
     )
-    try:
-        relay = ctx.pool.send(envelope_from, row.email, data)
-    except AllRelaysDown:
-        return None
-    except TransportError as exc:
-        if exc.kind is FailureKind.PERMANENT:
-            return Outcome(
-                row.delivery_id,
-                DeliveryStatus.FAILED,
-                str(exc),
-                smtp_rejected=True,
-                code=exc.code,
-                message_id=mid,
-            )
-        # DEFER, and AMBIGUOUS (no reply after the data): retry later. The
-        # ambiguous case may deliver twice; losing a part is worse, and the
-        # Message-ID stays the same (docs/delivery.md).
-        now = ctx.now()
-        when = ctx.config.retry.next_attempt(
-            attempts=row.attempts, started_at=info.started_at, now=now, rng=ctx.rng
+
+
+def _outcome(ctx: DeliveryContext, info: _SendInfo, row: ClaimedRow, h: Handover) -> Outcome:
+    """The outcome of one delivery attempt a relay answered. Every outcome
+    carries the row's Message-ID, which its statement stores."""
+    mid = row.message_id
+    exc = h.error
+    if exc is None:
+        return Outcome(
+            row.delivery_id, DeliveryStatus.SENT, relay=h.relay or "", code=250, message_id=mid
         )
-        if when is None:
-            return Outcome(
-                row.delivery_id,
-                DeliveryStatus.FAILED,
-                f"retry deadline passed: {exc}",
-                code=exc.code,
-                message_id=mid,
-            )
+    if exc.kind is FailureKind.PERMANENT:
         return Outcome(
             row.delivery_id,
-            DeliveryStatus.DEFERRED,
+            DeliveryStatus.FAILED,
             str(exc),
-            next_attempt_at=when,
+            smtp_rejected=True,
             code=exc.code,
             message_id=mid,
         )
-    return Outcome(row.delivery_id, DeliveryStatus.SENT, relay=relay, code=250, message_id=mid)
+    # DEFER, and AMBIGUOUS (no reply after the data): retry later. The
+    # ambiguous case may deliver twice; losing a part is worse, and the
+    # Message-ID stays the same (docs/delivery.md).
+    now = ctx.now()
+    when = ctx.config.retry.next_attempt(
+        attempts=row.attempts, started_at=info.started_at, now=now, rng=ctx.rng
+    )
+    if when is None:
+        return Outcome(
+            row.delivery_id,
+            DeliveryStatus.FAILED,
+            f"retry deadline passed: {exc}",
+            code=exc.code,
+            message_id=mid,
+        )
+    return Outcome(
+        row.delivery_id,
+        DeliveryStatus.DEFERRED,
+        str(exc),
+        next_attempt_at=when,
+        code=exc.code,
+        message_id=mid,
+    )
 
 
 def _release(

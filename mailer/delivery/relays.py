@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from mailer.delivery.smtp import FailureKind, Transport, TransportError
+from mailer.delivery.smtp import FailureKind, Result, Transport, TransportError
 from mailer.metrics import MetricsSink, NullMetrics
 
 HEALTH_CACHE_SECONDS = 1.0
@@ -47,9 +48,35 @@ class AllRelaysDown(Exception):
         self.last = last
 
 
+@dataclass(frozen=True)
+class Handover:
+    """The outcome of one submitted message."""
+
+    tag: int
+    relay: str | None = None  # the relay that accepted it
+    error: TransportError | None = None  # why the relay that answered did not
+    relays_down: AllRelaysDown | None = None  # no relay would take it: back off
+
+
+@dataclass
+class _Message:
+    envelope_from: str
+    recipient: str
+    data: bytes
+    started: float
+    tried: set[str] = field(default_factory=set)
+    last: TransportError | None = None
+
+
 class RelayPool:
     """Sends through the first healthy relay; a RELAY failure marks that relay
-    down for `backoff` seconds and the same message goes to the next one."""
+    down for `backoff` seconds and the same message goes to the next one.
+
+    Messages are streamed: `submit` returns the outcomes known so far (a
+    pipelining relay answers a message with the next one's commands) and
+    `drain` the rest. The pool keeps each message until its outcome is known,
+    so that one refused by a closing relay can still go to the next.
+    """
 
     def __init__(
         self,
@@ -67,6 +94,7 @@ class RelayPool:
         self.metrics = metrics or NullMetrics()
         # Health is asked once a second per relay, not once per message.
         self._health_seen: dict[str, tuple[float, bool]] = {}
+        self._in_flight: dict[int, _Message] = {}
 
     def _is_down(self, name: str) -> bool:
         now = time.monotonic()
@@ -76,36 +104,61 @@ class RelayPool:
             self._health_seen[name] = seen
         return seen[1]
 
-    def send(self, envelope_from: str, recipient: str, data: bytes) -> str:
-        """Return the name of the relay that accepted the message.
+    def submit(self, tag: int, envelope_from: str, recipient: str, data: bytes) -> list[Handover]:
+        """Hand over one message (`tag` names it in the outcomes); return the
+        outcomes now known, this message's or earlier ones'."""
+        self._in_flight[tag] = _Message(envelope_from, recipient, data, time.perf_counter())
+        return self._route(tag)
 
-        Raises TransportError (DEFER, PERMANENT, AMBIGUOUS) from the relay that
-        answered, or AllRelaysDown.
-        """
-        last: TransportError | None = None
+    def drain(self) -> list[Handover]:
+        """Wait for every message handed over; return their outcomes."""
+        done: list[Handover] = []
+        while self._in_flight:
+            before = len(self._in_flight)
+            for transport in self.transports:
+                done += self._settle(transport, transport.drain())
+            if len(self._in_flight) == before:  # a transport lost a message: a bug
+                raise RuntimeError(f"messages never answered: {sorted(self._in_flight)}")
+        return done
+
+    def _route(self, tag: int) -> list[Handover]:
+        message = self._in_flight[tag]
         for transport in self.transports:
-            if self._is_down(transport.name):
+            if transport.name in message.tried or self._is_down(transport.name):
                 continue
             if self.before_send:
-                self.before_send(transport.name)
-            started = time.perf_counter()
-            try:
-                transport.send(envelope_from, recipient, data)
-                self.metrics.observe_smtp(
-                    transport.name, time.perf_counter() - started, "sent", 250
-                )
-                return transport.name
-            except TransportError as exc:
-                self.metrics.observe_smtp(
-                    transport.name, time.perf_counter() - started, exc.kind.value, exc.code
-                )
-                if exc.kind is not FailureKind.RELAY:
-                    raise
-                last = exc
+                try:
+                    self.before_send(transport.name)
+                except AllRelaysDown as exc:
+                    del self._in_flight[tag]
+                    return [Handover(tag, relays_down=exc)]
+            message.tried.add(transport.name)
+            results = transport.submit(tag, message.envelope_from, message.recipient, message.data)
+            return self._settle(transport, results)
+        del self._in_flight[tag]
+        return [Handover(tag, relays_down=AllRelaysDown(message.last))]
+
+    def _settle(self, transport: Transport, results: list[Result]) -> list[Handover]:
+        done: list[Handover] = []
+        for tag, error in results:
+            message = self._in_flight[tag]
+            self.metrics.observe_smtp(
+                transport.name,
+                time.perf_counter() - message.started,
+                "sent" if error is None else error.kind.value,
+                250 if error is None else error.code,
+            )
+            if error is not None and error.kind is FailureKind.RELAY:
                 self.health.mark_down(transport.name, self.backoff_seconds)
                 self._health_seen[transport.name] = (time.monotonic(), True)
-        raise AllRelaysDown(last)
+                message.last = error
+                done += self._route(tag)  # the next relay, if any
+                continue
+            del self._in_flight[tag]
+            done.append(Handover(tag, transport.name if error is None else None, error))
+        return done
 
     def close(self) -> None:
+        self._in_flight.clear()
         for t in self.transports:
             t.close()

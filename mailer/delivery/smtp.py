@@ -60,13 +60,25 @@ def classify(code: int | None, text: str, *, after_data: bool = False) -> Transp
     return TransportError(FailureKind.DEFER, f"unexpected reply: {text}", code)
 
 
+#: What a transport knows of one message: its tag and None (accepted) or why not.
+Result = tuple[int, "TransportError | None"]
+
+
 class Transport(Protocol):
-    """What the engine needs from a mail relay connection."""
+    """What the engine needs from a mail relay connection.
+
+    `submit` may return before a message's outcome is known (it is then among
+    the results of a later `submit` or of `drain`); every submitted tag comes
+    back exactly once.
+    """
 
     name: str
 
-    def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
-        """Hand over one message; return on acceptance, raise TransportError otherwise."""
+    def submit(self, tag: int, envelope_from: str, recipient: str, data: bytes) -> list[Result]:
+        """Hand over one message; return the outcomes known now."""
+
+    def drain(self) -> list[Result]:
+        """Wait for the outcomes of every message handed over."""
 
     def close(self) -> None: ...
 
@@ -120,11 +132,23 @@ class SmtpTransport:
 
     smtplib opens the connection (greeting, EHLO, STARTTLS, AUTH) and parses
     replies; the transaction itself is written here. When the relay offers
-    PIPELINING (RFC 2920) MAIL, RCPT and DATA go out in one write and their
-    replies are read together: two round trips per message instead of four,
-    which smtplib cannot do. Without PIPELINING the commands go one by one.
-    Each stage's reply is classified, and we know whether a lost connection
-    happened before or after the message data went out.
+    PIPELINING (RFC 2920) a message costs one round trip and one write: the
+    previous message's data (with its final ".") and this message's MAIL,
+    RCPT and DATA leave together, and the four replies are read together
+    (RFC 2920 lets message content open a group). On loopback and in VMs a
+    write costs as much CPU as rendering a message, so this halves the
+    transport's cost (docs/performance.md). So `submit` hands a message over
+    and returns the outcomes known so far (the previous message's, and this
+    one's if it was refused before its data), and `drain` sends what is held
+    and reads the last reply. smtplib can do neither. A message's data waits
+    at most until the next message is handed over or the batch drains.
+    Without PIPELINING the commands go one by one and every outcome is known
+    when `submit` returns.
+
+    Each stage's reply is classified, and a lost connection is blamed
+    precisely: only a message whose data was out when it broke is ambiguous;
+    one whose commands merely shared the lost connection is handed over again
+    on a new one.
     """
 
     def __init__(
@@ -144,6 +168,8 @@ class SmtpTransport:
         self._conn: smtplib.SMTP | None = None
         self.pipelining = pipelining
         self._pipelined = False  # the open connection's relay offers PIPELINING
+        self._awaiting: int | None = None  # tag of the message after 354, reply unread
+        self._held = b""  # its data (dot-stuffed, with the final "."), not yet written
 
     def _tls(self) -> ssl.SSLContext:
         # Certificates are always verified; a private CA can be named instead.
@@ -185,31 +211,124 @@ class SmtpTransport:
         return conn
 
     def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
-        mail = b"MAIL FROM:<" + _smtp_address(envelope_from) + b">\r\n"
-        rcpt = b"RCPT TO:<" + _smtp_address(recipient) + b">\r\n"
+        """Hand over one message and wait for it: return on acceptance, raise
+        TransportError otherwise (test sends; the engine streams with `submit`)."""
+        for _, error in self.submit(0, envelope_from, recipient, data) + self.drain():
+            if error is not None:
+                raise error
+
+    def submit(self, tag: int, envelope_from: str, recipient: str, data: bytes) -> list[Result]:
+        try:
+            envelope = (
+                b"MAIL FROM:<" + _smtp_address(envelope_from) + b">\r\n"
+                b"RCPT TO:<" + _smtp_address(recipient) + b">\r\nDATA\r\n"
+            )
+        except TransportError as exc:
+            return [(tag, exc)]
+        if self._awaiting is not None:
+            return self._with_previous(tag, envelope, (envelope_from, recipient, data))
         if self._conn is None:
-            self._conn = self._connect()
+            try:
+                self._conn = self._connect()
+            except TransportError as exc:
+                return [(tag, exc)]
+        if not self._pipelined:
+            error = self._one_by_one(envelope, data)
+            return [(tag, error)]
+        try:
+            self._conn.send(envelope)
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            return [(tag, classify(None, f"MAIL: {type(exc).__name__}: {exc}"))]
+        return self._after_envelope(tag, data)
+
+    def _with_previous(
+        self, tag: int, envelope: bytes, message: tuple[str, str, bytes]
+    ) -> list[Result]:
+        """Send this message's commands, then read the previous message's
+        end-of-data reply and this message's three replies (one round trip)."""
+        previous, self._awaiting = self._awaiting, None
+        held, self._held = self._held, b""
+        assert previous is not None and self._conn is not None
+        try:
+            self._conn.send(held + envelope)
+            written = True
+        except (OSError, smtplib.SMTPException):
+            written = False  # the data may have gone; a reply may be there to read
+        error = self._end_of_data_reply()
+        done: list[Result] = [(previous, error)]
+        if error is not None and error.kind is FailureKind.RELAY:  # 421: the relay is closing
+            return [*done, (tag, classify(421, f"closed with the previous message: {error}"))]
+        if not written or self._conn is None:
+            # The connection was lost with the previous message (whose outcome
+            # is then ambiguous); this one's commands went nowhere: start afresh.
+            self._drop()
+            return [*done, *self.submit(tag, *message)]
+        return [*done, *self._after_envelope(tag, data=message[2])]
+
+    def _after_envelope(self, tag: int, data: bytes) -> list[Result]:
+        """Read the replies to a pipelined MAIL, RCPT, DATA and hold the data
+        for the next write (the next `submit` or `drain`)."""
+        assert self._conn is not None
+        try:
+            self._check_replies(self._conn)
+        except TransportError as exc:
+            return [(tag, exc)]
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            return [(tag, classify(None, f"MAIL: {type(exc).__name__}: {exc}"))]
+        self._held = wire_data(data)
+        self._awaiting = tag
+        return []
+
+    def _end_of_data_reply(self) -> TransportError | None:
+        """The reply to a message's data (the transaction ends either way)."""
+        assert self._conn is not None
+        try:
+            code, resp = self._conn.getreply()
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            return classify(None, f"END: {type(exc).__name__}: {exc}", after_data=True)
+        if code == 250:
+            return None
+        if code == 421:
+            self._drop()
+        return classify(code, _reply_text(resp))
+
+    def drain(self) -> list[Result]:
+        if self._awaiting is None:
+            return []
+        tag, self._awaiting = self._awaiting, None
+        held, self._held = self._held, b""
+        assert self._conn is not None
+        # If the write fails, whether the data arrived is for the reply to tell.
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            self._conn.send(held)
+        return [(tag, self._end_of_data_reply())]
+
+    def _one_by_one(self, envelope: bytes, data: bytes) -> TransportError | None:
+        """The transaction without PIPELINING: each command waits for its reply."""
+        assert self._conn is not None
         conn = self._conn
         stage = "MAIL"
         try:
-            if self._pipelined:
-                conn.send(mail + rcpt + b"DATA\r\n")
-                self._check_replies(conn)
-            else:
-                for command, ok in ((mail, (250,)), (rcpt, (250, 251)), (b"DATA\r\n", (354,))):
-                    stage = command[:4].decode()
-                    conn.send(command)
-                    self._expect(conn, ok)
+            for command, ok in zip(
+                envelope.split(b"\r\n")[:3], ((250,), (250, 251), (354,)), strict=True
+            ):
+                stage = command[:4].decode()
+                conn.send(command + b"\r\n")
+                self._expect(conn, ok)
             stage = "END"
             conn.send(wire_data(data))
             self._expect(conn, (250,))
-        except TransportError:
-            raise
-        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+        except TransportError as exc:
+            return exc
+        except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            raise classify(
+            return classify(
                 None, f"{stage}: {type(exc).__name__}: {exc}", after_data=stage == "END"
-            ) from exc
+            )
+        return None
 
     def _expect(self, conn: smtplib.SMTP, ok: tuple[int, ...]) -> None:
         code, resp = conn.getreply()
@@ -259,6 +378,8 @@ class SmtpTransport:
                 self._conn = None
 
     def close(self) -> None:
+        """Close the connection (a message still awaited is left undecided)."""
+        self._awaiting, self._held = None, b""
         if self._conn is not None:
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 self._conn.quit()

@@ -68,20 +68,25 @@ def test_a_non_ascii_address_fails_that_row_only(tmp_path: Path) -> None:
 
 
 Reply = Callable[[bytes], list[bytes] | None]
+EndReply = Callable[[bytes], list[bytes] | None]
+
+
+def _accept_all(message: bytes) -> list[bytes]:
+    return [b"250 2.0.0 queued"]
 
 
 @contextmanager
-def scripted_relay(reply: Reply) -> Iterator[tuple[int, list[bytes]]]:
-    """A one-connection SMTP peer: `reply(line)` gives the reply lines for
-    each command line (None: close the socket). Records what each recv got."""
+def scripted_relay(reply: Reply, end: EndReply = _accept_all) -> Iterator[tuple[int, list[bytes]]]:
+    """An SMTP peer: `reply(line)` gives the reply lines for each command line
+    and `end(message)` those for each message's end of data (None: close the
+    socket). Serves connections one after another; records what each recv got."""
     server = socket.create_server(("127.0.0.1", 0))
     received: list[bytes] = []
 
-    def run() -> None:
-        conn, _ = server.accept()
+    def serve(conn: socket.socket) -> None:
         with conn:
             conn.sendall(b"220 scripted ESMTP\r\n")
-            buf, in_data = b"", False
+            buf, data, in_data = b"", b"", False
             while True:
                 chunk = conn.recv(65536)
                 if not chunk:
@@ -91,23 +96,40 @@ def scripted_relay(reply: Reply) -> Iterator[tuple[int, list[bytes]]]:
                 while b"\r\n" in buf:
                     line, buf = buf.split(b"\r\n", 1)
                     if in_data:
-                        if line == b".":
-                            in_data = False
-                            conn.sendall(b"250 2.0.0 queued\r\n")
-                        continue
-                    out = reply(line)
+                        if line != b".":
+                            data += line + b"\r\n"
+                            continue
+                        in_data, out = False, end(data)
+                        data = b""
+                    else:
+                        out = reply(line)
+                        in_data = bool(out) and out[-1].startswith(b"354")
                     if out is None:
                         return
                     conn.sendall(b"".join(r + b"\r\n" for r in out))
-                    in_data = out[-1].startswith(b"354")
+
+    stop = threading.Event()
+    server.settimeout(0.05)  # accept() is not woken by close(): poll for the end
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            serve(conn)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         yield server.getsockname()[1], received
     finally:
-        server.close()
+        stop.set()
         thread.join(timeout=5)
+        server.close()
 
 
 def ehlo_or(rest: Reply) -> Reply:
@@ -177,3 +199,90 @@ def test_connection_lost_before_any_reply_is_not_ambiguous() -> None:
         with pytest.raises(TransportError) as err:
             t.send("bounce@example.com", "cio@example.org", MESSAGE)
     assert err.value.kind is FailureKind.RELAY
+
+
+def _ok(line: bytes) -> list[bytes]:
+    return [b"354 go on"] if line == b"DATA" else [b"250 OK"]
+
+
+def message(n: int) -> bytes:
+    return b"From: a@example.com\r\nTo: b@example.org\r\nSubject: t\r\n\r\nmessage %d\r\n" % n
+
+
+def test_one_write_per_message_carries_the_previous_data_and_the_next_commands() -> None:
+    with scripted_relay(ehlo_or(_ok)) as (port, received):
+        t = _transport(port)
+        assert t.submit(1, "bounce@example.com", "r1@example.org", message(1)) == []
+        assert t.submit(2, "bounce@example.com", "r2@example.org", message(2)) == [(1, None)]
+        assert t.drain() == [(2, None)]
+        t.close()
+    # the second write: message 1's data with its end, then message 2's commands
+    assert received[2] == (
+        message(1) + b".\r\nMAIL FROM:<bounce@example.com>\r\nRCPT TO:<r2@example.org>\r\nDATA\r\n"
+    )
+
+
+def test_a_message_refused_after_its_data_does_not_disturb_the_next() -> None:
+    def end(data: bytes) -> list[bytes]:
+        return [b"554 5.7.1 content rejected"] if b"message 1" in data else [b"250 OK"]
+
+    with scripted_relay(ehlo_or(_ok), end) as (port, _):
+        t = _transport(port)
+        got = t.submit(1, "bounce@example.com", "r1@example.org", message(1))
+        got += t.submit(2, "bounce@example.com", "r2@example.org", message(2))
+        got += t.drain()
+        t.close()
+    (tag1, err1), (tag2, err2) = got
+    assert (tag1, tag2, err2) == (1, 2, None)
+    assert err1 is not None and (err1.kind, err1.code) == (FailureKind.PERMANENT, 554)
+
+
+def test_a_connection_lost_after_data_is_ambiguous_and_the_next_goes_on_a_new_one() -> None:
+    def end(data: bytes) -> list[bytes] | None:
+        return None if b"message 1" in data else [b"250 OK"]  # 1: close, no reply
+
+    with scripted_relay(ehlo_or(_ok), end) as (port, received):
+        t = _transport(port)
+        got = t.submit(1, "bounce@example.com", "r1@example.org", message(1))
+        got += t.submit(2, "bounce@example.com", "r2@example.org", message(2))
+        got += t.drain()
+        t.close()
+    (tag1, err1), (tag2, err2) = got
+    assert err1 is not None and err1.kind is FailureKind.AMBIGUOUS and tag1 == 1
+    assert (tag2, err2) == (2, None)
+    assert sum(chunk.count(b"message 2") for chunk in received) == 1
+
+
+def test_a_421_after_data_sends_both_messages_to_the_next_relay() -> None:
+    from mailer.delivery.relays import RelayPool
+
+    class Health:
+        def __init__(self) -> None:
+            self.down: set[str] = set()
+
+        def is_down(self, relay: str) -> bool:
+            return relay in self.down
+
+        def mark_down(self, relay: str, seconds: float) -> None:
+            self.down.add(relay)
+
+    def closing(data: bytes) -> list[bytes]:
+        return [b"421 4.3.2 shutting down"]
+
+    with (
+        scripted_relay(ehlo_or(_ok), closing) as (first, _),
+        scripted_relay(ehlo_or(_ok)) as (second, received),
+    ):
+        health = Health()
+        pool = RelayPool([_transport(first), _transport(second)], health, backoff_seconds=30)
+        got = pool.submit(1, "bounce@example.com", "r1@example.org", message(1))
+        got += pool.submit(2, "bounce@example.com", "r2@example.org", message(2))
+        got += pool.drain()
+        pool.close()
+    assert sorted((h.tag, h.relay, h.error) for h in got) == [
+        (1, f"127.0.0.1:{second}", None),
+        (2, f"127.0.0.1:{second}", None),
+    ]
+    assert health.down == {f"127.0.0.1:{first}"}
+    sent = b"".join(received)
+    assert sent.count(b"message 1") == sent.count(b"message 2") == 1

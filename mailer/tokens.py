@@ -12,6 +12,7 @@ import hmac
 from collections.abc import Sequence
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous.encoding import base64_encode
 
 
 def _serializer(secrets: Sequence[str], salt: str) -> URLSafeSerializer:
@@ -25,8 +26,26 @@ def _cached_serializer(secrets: tuple[str, ...], salt: str) -> URLSafeSerializer
 
 
 def unsubscribe_token(secrets: Sequence[str], *, subscriber_id: int, list_id: int | None) -> str:
-    """Return a URL-safe token naming a subscriber and a list (no expiry)."""
-    return _serializer(secrets, "unsubscribe").dumps([subscriber_id, list_id])
+    """Return a URL-safe token naming a subscriber and a list (no expiry).
+
+    Exactly what the serializer's `dumps` returns (tests/test_tokens.py):
+    the payload is the serializer's own, and the signature is itsdangerous's
+    default (HMAC-SHA1 with the key derived from the newest secret). `dumps`
+    builds a Signer and derives that key anew for every token; a token goes
+    into every message, so the key is derived once per key set here.
+    """
+    serializer, key = _unsubscribe_signing(tuple(secrets))
+    payload = serializer.dump_payload([subscriber_id, list_id])
+    return (payload + b"." + base64_encode(hmac.digest(key, payload, "sha1"))).decode()
+
+
+@functools.lru_cache(maxsize=16)
+def _unsubscribe_signing(secrets: tuple[str, ...]) -> tuple[URLSafeSerializer, bytes]:
+    serializer = _cached_serializer(secrets, "unsubscribe")
+    signer = serializer.make_signer()
+    if signer.digest_method().name != "sha1" or signer.sep != b".":  # not the default: be plain
+        raise RuntimeError("itsdangerous's signing defaults changed; update unsubscribe_token")
+    return serializer, signer.derive_key()
 
 
 def read_unsubscribe_token(secrets: Sequence[str], token: str) -> tuple[int, int | None] | None:
@@ -43,5 +62,5 @@ def read_unsubscribe_token(secrets: Sequence[str], token: str) -> tuple[int, int
 def message_id(*, delivery_id: int, part_id: int, secret: str, domain: str) -> str:
     """Return a Message-ID unique per delivery and stable across its retries
     (so a client that de-duplicates by Message-ID hides a repeated attempt)."""
-    tag = hmac.new(secret.encode(), f"{part_id}.{delivery_id}".encode(), hashlib.sha256)
-    return f"<{part_id}.{delivery_id}.{tag.hexdigest()[:10]}@{domain}>"
+    tag = hmac.digest(secret.encode(), f"{part_id}.{delivery_id}".encode(), hashlib.sha256)
+    return f"<{part_id}.{delivery_id}.{tag.hex()[:10]}@{domain}>"

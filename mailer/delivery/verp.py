@@ -14,6 +14,7 @@ token is valid only at the address it was issued for.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -95,6 +96,7 @@ def _check_secret(secret: bytes) -> None:
         raise ValueError(f"VERP secret must be at least {MIN_SECRET_BYTES} bytes")
 
 
+@functools.lru_cache(maxsize=64)  # one domain per deployment; IDNA is slow, this is per message
 def _ascii_domain(domain: str) -> str | None:
     try:
         ascii_domain = domain.encode("idna").decode("ascii").lower()
@@ -113,6 +115,6 @@ def _to_base36(n: int) -> str:
 
 def _mac(secret: bytes, local: str, id36: str, domain: str) -> str:
     message = _MAC_CONTEXT + f"{local}+{id36}@{domain}".encode("ascii")
-    digest = hmac.new(secret, message, hashlib.sha256).digest()
+    digest = hmac.digest(secret, message, hashlib.sha256)
     # 5 bytes of base32 are 8 characters; take 7 bytes (12 chars) and cut to 10.
     return base64.b32encode(digest[:7]).decode("ascii").lower()[:MAC_CHARS]

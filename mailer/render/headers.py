@@ -9,6 +9,7 @@ lines and encodes the recipient's display name.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -69,6 +70,11 @@ def format_date(when: datetime) -> str:
     """Return an RFC 5322 date ("Thu, 26 Nov 2026 16:10:25 +0900"); naive means UTC."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
+    return _format_whole_second(when.replace(microsecond=0))
+
+
+@functools.lru_cache(maxsize=8)  # every message of the same second has the same Date
+def _format_whole_second(when: datetime) -> str:
     offset = when.utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset is not None else 0
     sign = "+" if minutes >= 0 else "-"

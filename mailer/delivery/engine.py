@@ -7,11 +7,12 @@ in through `DeliveryContext`; Celery tasks only build the context and call
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select, update
@@ -138,20 +139,20 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
                 if info is None or info.status is not SendStatus.RUNNING:
                     report.stopped = f"send is {info.status if info else 'gone'}"
                     break
+                # A first attempt's Message-ID is derived from the row, and
+                # stored with the outcome (not in a statement of its own); a
+                # retry reuses the stored one, so every copy has the same id.
                 rows = ledger.claim_batch(
                     conn,
                     send_id=send_id,
                     limit=ctx.config.batch_size,
                     now=now,
                     lease=ctx.config.lease,
+                    new_message_id=functools.partial(_message_id, ctx, info.part_id),
                 )
             if not rows:
                 report.stopped = "nothing due"
                 break
-            # A first attempt's Message-ID is derived from the row, and stored
-            # with the outcome (not in a statement of its own); a retry reuses
-            # the stored one, so every copy of a delivery has the same id.
-            rows = [r if r.message_id else _with_message_id(ctx, r, info.part_id) for r in rows]
             report.claimed += len(rows)
             failed_before = report.failed
             if not _deliver_rows(ctx, info, rows, report, deadline):
@@ -165,14 +166,13 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
     return report
 
 
-def _with_message_id(ctx: DeliveryContext, row: ClaimedRow, part_id: int) -> ClaimedRow:
-    mid = message_id(
-        delivery_id=row.delivery_id,
+def _message_id(ctx: DeliveryContext, part_id: int, delivery_id: int) -> str:
+    return message_id(
+        delivery_id=delivery_id,
         part_id=part_id,
         secret=ctx.config.secrets[-1],
         domain=ctx.config.message_id_domain,
     )
-    return replace(row, message_id=mid)
 
 
 def _slots(ctx: DeliveryContext, info: _SendInfo, row: ClaimedRow) -> Slots:

@@ -157,12 +157,20 @@ def _claim(
 
 
 def claim_batch(
-    conn: Connection, *, send_id: int, limit: int, now: datetime, lease: timedelta
+    conn: Connection,
+    *,
+    send_id: int,
+    limit: int,
+    now: datetime,
+    lease: timedelta,
+    new_message_id: Callable[[int], str] | None = None,
 ) -> list[ClaimedRow]:
     """Move up to `limit` due rows of a running send to `sending`; return them.
 
     Rows whose subscriber has since unsubscribed, bounced or been suppressed
     are moved to `skipped` and not returned (checked again at send time).
+    A row with no stored Message-ID gets `new_message_id(delivery_id)` when
+    that is given (stored later with its outcome).
     """
     # Due retries first, then fresh rows, each by one equality on status:
     # `status IN (pending, deferred) ORDER BY id` cannot walk the
@@ -204,7 +212,8 @@ def claim_batch(
                 subscriber_id=r.subscriber_id,
                 email=r.email,
                 attempts=r.attempts,
-                message_id=r.message_id,
+                message_id=r.message_id
+                or (new_message_id(r.id) if new_message_id is not None else ""),
                 name=sub.name,
                 honorific=sub.honorific,
                 format=sub.format,
@@ -266,6 +275,24 @@ _PG_RECORD_OUTCOMES = text(
     """
 )
 
+# The common group: messages a relay accepted, first try or not. Only their
+# ids and Message-IDs differ, so only those travel as arrays (the statement
+# above dumps eight arrays per group, most of them constant).
+_PG_RECORD_SENT = text(
+    f"""
+    UPDATE {D.name} AS d SET
+        status = '{DeliveryStatus.SENT.value}',
+        relay = :relay,
+        next_attempt_at = NULL,
+        sent_at = :now,
+        message_id = CASE WHEN o.mid = '' THEN d.message_id ELSE o.mid END,
+        lease_until = NULL,
+        updated_at = :now
+    FROM unnest(CAST(:ids AS integer[]), CAST(:mids AS varchar[])) AS o(id, mid)
+    WHERE d.id = o.id AND d.status = '{DeliveryStatus.SENDING.value}'
+    """
+)
+
 # SQLite (in-process, no round trips): one cached statement, executemany.
 _RECORD_OUTCOME = (
     update(D)
@@ -293,31 +320,59 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datet
     """
     if not outcomes:
         return 0
-    rows = [
-        (
-            o.delivery_id,
-            o.status.value,
-            o.error[:500],
-            o.relay,
-            o.next_attempt_at,
-            now if o.status is DeliveryStatus.SENT else None,
-            1 if o.refund_attempt else 0,
-            o.message_id,
-        )
-        for o in outcomes
-    ]
     if conn.dialect.name == "postgresql":
-        names = ("ids", "statuses", "errors", "relays", "next_ats", "sent_ats", "refunds", "mids")
-        params: dict[str, Any] = {
-            n: list(col) for n, col in zip(names, zip(*rows, strict=True), strict=True)
-        }
-        result = conn.execute(_PG_RECORD_OUTCOMES, {**params, "now": now})
-    else:
-        keys = ("b_id", "b_status", "b_error", "b_relay", "b_next", "b_sent", "b_refund", "b_mid")
-        result = conn.execute(
-            _RECORD_OUTCOME, [{**dict(zip(keys, r, strict=True)), "b_now": now} for r in rows]
-        )
+        return _record_outcomes_pg(conn, outcomes, now=now)
+    keys = ("b_id", "b_status", "b_error", "b_relay", "b_next", "b_sent", "b_refund", "b_mid")
+    result = conn.execute(
+        _RECORD_OUTCOME,
+        [{**dict(zip(keys, _values(o, now), strict=True)), "b_now": now} for o in outcomes],
+    )
     return int(result.rowcount or 0)
+
+
+def _values(o: Outcome, now: datetime) -> tuple[Any, ...]:
+    """One outcome's column values, in the order both statements take them."""
+    return (
+        o.delivery_id,
+        o.status.value,
+        o.error[:500],
+        o.relay,
+        o.next_attempt_at,
+        now if o.status is DeliveryStatus.SENT else None,
+        1 if o.refund_attempt else 0,
+        o.message_id,
+    )
+
+
+def _record_outcomes_pg(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> int:
+    """Accepted messages by the two-array statement (per relay), the rest by
+    the general one."""
+    accepted: dict[str, list[Outcome]] = {}  # by relay
+    others: list[Outcome] = []
+    for o in outcomes:
+        if o.status is DeliveryStatus.SENT and not (o.error or o.refund_attempt):
+            accepted.setdefault(o.relay, []).append(o)
+        else:
+            others.append(o)
+    changed = 0
+    for relay, group in accepted.items():
+        result = conn.execute(
+            _PG_RECORD_SENT,
+            {
+                "ids": [o.delivery_id for o in group],
+                "mids": [o.message_id for o in group],
+                "relay": relay,
+                "now": now,
+            },
+        )
+        changed += int(result.rowcount or 0)
+    if others:
+        columns = list(zip(*(_values(o, now) for o in others), strict=True))
+        names = ("ids", "statuses", "errors", "relays", "next_ats", "sent_ats", "refunds", "mids")
+        params: dict[str, Any] = {n: list(c) for n, c in zip(names, columns, strict=True)}
+        result = conn.execute(_PG_RECORD_OUTCOMES, {**params, "now": now})
+        changed += int(result.rowcount or 0)
+    return changed
 
 
 ADDRESS_FAILURE = re.compile(r"^5\d\d[ -]5\.1\.\d+")

@@ -20,13 +20,22 @@ def _cmd(*args: str) -> str:
 
 
 def code_version() -> dict[str, str]:
-    """Git HEAD and digests of the files the lead may change while figures are taken."""
+    """Git HEAD and digests of the hot path's files (changes not yet committed show here)."""
     import hashlib
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     out = {"git_head": _cmd("git", "-C", str(root), "rev-parse", "--short", "HEAD")}
-    for rel in ("mailer/delivery/engine.py", "mailer/delivery/ledger.py", "mailer/runtime.py"):
+    for rel in (
+        "mailer/delivery/engine.py",
+        "mailer/delivery/ledger.py",
+        "mailer/delivery/relays.py",
+        "mailer/delivery/smtp.py",
+        "mailer/delivery/journal.py",
+        "mailer/render/message.py",
+        "mailer/tokens.py",
+        "mailer/runtime.py",
+    ):
         with contextlib.suppress(OSError):
             out[rel] = hashlib.sha256((root / rel).read_bytes()).hexdigest()[:12]
     return out

@@ -21,6 +21,8 @@ class DesignRow:
     latency_unit: str = ""
     peak_rss_bytes: int = 0  # the largest of the design's sending processes
     cpu_seconds: float = 0.0
+    #: CPU seconds of Postfix's smtp-sink while this design ran (None: built-in sink)
+    sink_cpu_seconds: float | None = None
     note: str = ""
     ratio_to_ceiling: float | None = None
     ratio_to_naive: float | None = None
@@ -50,6 +52,7 @@ class DesignRow:
             peak_rss_mib=mib(self.peak_rss_bytes),
             seconds=round(self.seconds, 3),
             cpu_seconds=round(self.cpu_seconds, 2),
+            sink_cpu_seconds=_r(self.sink_cpu_seconds, 2),
             ratio_to_ceiling=_r(self.ratio_to_ceiling, 3),
             ratio_to_naive=_r(self.ratio_to_naive, 2),
         )

@@ -113,6 +113,7 @@ def run_bench(opts: BenchOptions, *, say: Callable[[str], None] = print) -> Benc
             say(f"warning: {w}")
 
         say(f"product: {opts.recipients} recipients, worker concurrency {opts.workers} …")
+        sink_meter = _sink_meter(sink)
         p = run_product(
             engine=engine,
             env=env,
@@ -133,6 +134,7 @@ def run_bench(opts: BenchOptions, *, say: Callable[[str], None] = print) -> Benc
                 latency_unit="claimed batch (claim → last outcome recorded, from the ledger)",
                 peak_rss_bytes=max(p.pool_peak_rss, default=0),
                 cpu_seconds=p.cpu_seconds,
+                sink_cpu_seconds=_sink_cpu(sink_meter),
                 note=("TIMED OUT; " if p.timed_out else "")
                 + f"{len(p.latencies)} batches observed, {p.claims_seen} claims seen",
             )
@@ -152,6 +154,7 @@ def run_bench(opts: BenchOptions, *, say: Callable[[str], None] = print) -> Benc
 
         if opts.ceiling:
             say(f"ceiling: {opts.recipients} messages from {opts.workers} processes …")
+            sink_meter = _sink_meter(sink)
             c = run_ceiling(
                 host=sink.host,
                 port=sink.port,
@@ -169,6 +172,7 @@ def run_bench(opts: BenchOptions, *, say: Callable[[str], None] = print) -> Benc
                     latency_unit="200 messages on one connection",
                     peak_rss_bytes=max(c.peak_rss, default=0),
                     cpu_seconds=c.cpu_seconds,
+                    sink_cpu_seconds=_sink_cpu(sink_meter),
                     note=f"{c.errors} errors" if c.errors else "",
                 )
             )
@@ -176,7 +180,10 @@ def run_bench(opts: BenchOptions, *, say: Callable[[str], None] = print) -> Benc
         if opts.naive:
             m = min(opts.recipients, opts.naive_cap)
             say(f"naive: {m} tasks, worker concurrency {opts.workers} …")
-            report.rows.append(_run_naive(opts, redis.url, sink, sample, settings, workdir, m))
+            sink_meter = _sink_meter(sink)
+            row = _run_naive(opts, redis.url, sink, sample, settings, workdir, m)
+            row.sink_cpu_seconds = _sink_cpu(sink_meter)
+            report.rows.append(row)
         report.compute_ratios()
         return report
     finally:
@@ -192,6 +199,19 @@ def run_bench(opts: BenchOptions, *, say: Callable[[str], None] = print) -> Benc
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             say(f"work directory kept: {workdir}")
+
+
+def _sink_meter(sink: BenchSink) -> CpuMeter | None:
+    """Meter smtp-sink's CPU (it is idle between designs, so whole phases do)."""
+    if sink.pid is None:
+        return None
+    meter = CpuMeter()
+    meter.start([sink.pid])
+    return meter
+
+
+def _sink_cpu(meter: CpuMeter | None) -> float | None:
+    return None if meter is None else meter.stop()
 
 
 def _run_naive(

@@ -16,9 +16,9 @@ def _f(v: object, fmt: str) -> str:
 def main() -> None:
     print(
         "| N | W | part | load | design | msgs | s | msg/s | of ceiling | × naive "
-        "| p50 ms | p99 ms | peak RSS MiB | CPU s |"
+        "| p50 ms | p99 ms | peak RSS MiB | CPU s | sink CPU s |"
     )
-    print("|" + "---|" * 14)
+    print("|" + "---|" * 15)
     for path in sys.argv[1:]:
         with open(path, encoding="utf-8") as f:
             d = json.load(f)
@@ -31,7 +31,8 @@ def main() -> None:
                 f"| {r['messages']:,} | {r['seconds']:.1f} | {r['msgs_per_second']:,.0f} "
                 f"| {_f(r['ratio_to_ceiling'], '{:.0%}')} | {_f(r['ratio_to_naive'], '{:.1f}')} "
                 f"| {_f(r['p50_ms'], '{:.0f}')} | {_f(r['p99_ms'], '{:.0f}')} "
-                f"| {_f(r['peak_rss_mib'], '{:.0f}')} | {r['cpu_seconds']:.1f} |"
+                f"| {_f(r['peak_rss_mib'], '{:.0f}')} | {r['cpu_seconds']:.1f} "
+                f"| {_f(r.get('sink_cpu_seconds'), '{:.1f}')} |"
             )
 
 

@@ -190,6 +190,9 @@ class RedisMetrics:
         self._write([("incr", OUTCOMES, field_name(status, code_label(code)), 1)])
 
     def rate_wait(self, relay: str, seconds: float) -> None:
+        if self.buffered:
+            self._observe(RATE_WAIT, relay, seconds, self.rate_wait_buckets)
+            return
         self._write(self._histogram(RATE_WAIT, relay, seconds, self.rate_wait_buckets))
 
     def dispatcher_tick(self, now: datetime) -> None:
@@ -258,6 +261,8 @@ class RedisMetrics:
         return ops
 
     def _write(self, ops: list[tuple[str, str, str, float]]) -> None:
+        # Buffered, only the dispatcher's gauges come here (events are held
+        # as counts and histogram slots above).
         if not self.buffered:
             self._send(ops)
             return

@@ -180,6 +180,7 @@ def test_buffered_writes_what_unbuffered_writes(client: redis.Redis, key_prefix:
         for relay, seconds, outcome, code in events:
             sink.observe_smtp(relay, seconds, outcome, code)
             sink.count_outcome("sent" if outcome == "sent" else "failed", code)
+            sink.rate_wait(relay, seconds / 100)
     assert _hashes(client, key_prefix + "b:") == {}  # nothing written before the flush
     held.flush()
     assert _hashes(client, key_prefix + "b:") == _hashes(client, key_prefix + "a:") != {}

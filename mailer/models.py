@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Column, DateTime, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -113,6 +113,24 @@ class Issue(SQLModel, table=True):
     series: str = ""
     document: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     source_digest: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class IssueAsset(SQLModel, table=True):
+    """An image an issue's documents use, kept in the database so every web
+    host serves it (`GET /assets/{slug}/{path}`). Written by `load_issue` with
+    the issue and its parts; `path` is the document's `src` (relative, POSIX)."""
+
+    __tablename__ = "issue_asset"
+    __table_args__ = (UniqueConstraint("issue_id", "path", name="uq_issue_asset_issue_path"),)
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id")  # the unique key's index serves lookups
+    path: str = Field(sa_column=Column(String(500), nullable=False))
+    media_type: str = Field(sa_column=Column(String(50), nullable=False))
+    sha256: str = Field(sa_column=Column(String(64), nullable=False))  # hex; the ETag
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
-from mailer.db import current_revision, head_revision, upgrade
+from mailer.db import alembic_config, current_revision, head_revision, make_engine, upgrade
 
 
 def test_migrated_schema_matches_models(engine: Engine) -> None:
@@ -20,3 +23,40 @@ def test_migrated_schema_matches_models(engine: Engine) -> None:
 def test_upgrade_is_idempotent(engine: Engine) -> None:
     upgrade(engine)
     assert current_revision(engine) == head_revision()
+
+
+def _migrate(engine: Engine, target: str, *, down: bool = False) -> None:
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, target)
+
+
+def test_issue_assets_upgrade_and_downgrade(database_url: str) -> None:
+    """0003 adds `issue_asset` and clears the digests of issues stored before
+    it (so the next load stores their images); its downgrade drops the table."""
+    engine = make_engine(database_url)
+    try:
+        _migrate(engine, "0002")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO issue (slug, number, title, series, document, source_digest,"
+                    " created_at, updated_at) VALUES ('vol03', 3, '八王子市×都CIO座談会', '',"
+                    " '{}', 'abc123', :now, :now)"
+                ),
+                {"now": datetime.now(UTC)},
+            )
+        _migrate(engine, "0003")
+        assert inspect(engine).has_table("issue_asset")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT source_digest FROM issue")).scalar_one() == ""
+        _migrate(engine, "0002", down=True)
+        assert not inspect(engine).has_table("issue_asset")
+        assert current_revision(engine) == "0002"
+        upgrade(engine)
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        assert diff == []
+    finally:
+        engine.dispose()

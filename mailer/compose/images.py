@@ -1,8 +1,10 @@
-"""Image files referenced by an issue: where they may live and how big they are.
+"""Image files referenced by an issue: where they may live, what they are and
+how big they are.
 
 A figure's `src` is a path relative to the issue folder (images/slide6.png).
-The file must exist inside the folder: the renderer publishes it under the
-base URL, and mail never carries attachments.
+The file must exist inside the folder and be the image its name says: when
+the issue is loaded its bytes are stored in the database (`issue_asset`), the
+web app serves them under the base URL, and mail never carries attachments.
 """
 
 from __future__ import annotations
@@ -10,7 +12,48 @@ from __future__ import annotations
 import struct
 from pathlib import Path, PurePosixPath
 
+#: media type by file suffix: every image the web app serves, raster only
+#: (an SVG may carry script)
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+#: suffixes an issue's documents may use: WebP is left out, as not every mail
+#: reader shows it
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
+#: the longest `src` an issue may use (the stored asset's `path` column)
+MAX_SRC_CHARS = 500
+
+_TYPE_NAMES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WebP"}
+_DOCUMENT_SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif"}
+
+
+def media_type(src: str) -> str | None:
+    """Return the media type the suffix of `src` stands for, or None."""
+    return IMAGE_TYPES.get(PurePosixPath(src).suffix.lower())
+
+
+def asset_path(src: str) -> str:
+    """Return the key an image is stored and served under: `src` as a POSIX
+    path without `.` segments or doubled slashes (`./images//a.png` → `images/a.png`)."""
+    return PurePosixPath(src).as_posix()
+
+
+def sniff_media_type(head: bytes) -> str | None:
+    """Return the media type the first bytes of a file show (PNG, JPEG, GIF,
+    WebP), or None for anything else."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 def check_image_src(folder: Path, src: str) -> tuple[str | None, Path | None]:
@@ -25,10 +68,34 @@ def check_image_src(folder: Path, src: str) -> tuple[str | None, Path | None]:
         return f"image src must stay inside the issue folder, got {src!r}", None
     if rel.suffix.lower() not in IMAGE_SUFFIXES:
         return f"image must be PNG, JPEG or GIF, got {src!r}", None
+    if len(src) > MAX_SRC_CHARS:
+        return f"image src is too long ({len(src)} characters, at most {MAX_SRC_CHARS})", None
     path = folder.joinpath(*rel.parts)
     if not path.is_file():
         return f"image not found: {src}", None
-    return None, path
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        return f"image cannot be read: {src} ({exc.strerror or exc})", None
+    problem = _content_problem(src, rel.suffix, sniff_media_type(head))
+    return (problem, None) if problem else (None, path)
+
+
+def _content_problem(src: str, suffix: str, found: str | None) -> str | None:
+    """Return why a file named `src` whose bytes show `found` is refused, or None."""
+    expected = IMAGE_TYPES[suffix.lower()]
+    if found == expected:
+        return None
+    name = _TYPE_NAMES[expected]
+    if found is None:
+        return f"image {src} is not a {name} file: its contents are not a PNG, JPEG or GIF image"
+    if found not in _DOCUMENT_SUFFIX:
+        return f"image {src} is a {_TYPE_NAMES[found]} file: save it as PNG, JPEG or GIF"
+    return (
+        f"image {src} is named {suffix} but is a {_TYPE_NAMES[found]} file:"
+        f" rename it to {_DOCUMENT_SUFFIX[found]} or save it as {name}"
+    )
 
 
 def image_size(path: Path) -> tuple[int, int] | None:

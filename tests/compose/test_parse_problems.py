@@ -79,6 +79,58 @@ def test_image_src_rules(issue: IssueCopy, src: str, message: str) -> None:
     assert problem.startswith(f"part1.md:{line}: {message}")
 
 
+@pytest.mark.parametrize(
+    ("src", "data", "message"),
+    [
+        (
+            "images/slide01.png",
+            b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
+            "image images/slide01.png is named .png but is a JPEG file:"
+            " rename it to .jpg or save it as PNG",
+        ),
+        (
+            "images/slide01.jpg",
+            b"GIF89a\x01\x00\x01\x00",
+            "image images/slide01.jpg is named .jpg but is a GIF file:"
+            " rename it to .gif or save it as JPEG",
+        ),
+        (
+            "images/slide01.png",
+            b"RIFF\x24\x00\x00\x00WEBPVP8 ",
+            "image images/slide01.png is a WebP file: save it as PNG, JPEG or GIF",
+        ),
+        (
+            "images/slide01.gif",
+            "スライド1の原稿メモ".encode(),
+            "image images/slide01.gif is not a GIF file:"
+            " its contents are not a PNG, JPEG or GIF image",
+        ),
+        (
+            "images/slide01.jpeg",
+            b"",
+            "image images/slide01.jpeg is not a JPEG file:"
+            " its contents are not a PNG, JPEG or GIF image",
+        ),
+    ],
+)
+def test_image_bytes_must_match_the_suffix(
+    issue: IssueCopy, src: str, data: bytes, message: str
+) -> None:
+    (issue.folder / src).write_bytes(data)
+    issue.replace("part1.md", "(images/slide01.png)", f"({src})")
+    line = issue.line_of("part1.md", f"({src})")
+    assert issue.problems() == [f"part1.md:{line}: {message}"]
+
+
+def test_image_src_too_long(issue: IssueCopy) -> None:
+    src = "images/" + "s" * 500 + ".png"
+    issue.replace("part1.md", "(images/slide01.png)", f"({src})")
+    line = issue.line_of("part1.md", f"({src})")
+    assert issue.problems() == [
+        f"part1.md:{line}: image src is too long (511 characters, at most 500)"
+    ]
+
+
 def test_bad_scheduled_at(issue: IssueCopy) -> None:
     issue.replace("part1.md", '"2026-12-01 09:00"', '"2026-02-30 09:00"')
     assert issue.problems() == [

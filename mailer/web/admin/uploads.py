@@ -1,5 +1,7 @@
 """An issue folder uploaded as a .zip: unpacked safely into a temporary
-directory, then stored with `load_issue` (the same path as `mailer issue load`)."""
+directory, then stored with `load_issue` (the same path as `mailer issue load`):
+the documents and the bytes of every image they use, so the public app serves
+the images once the temporary directory is gone."""
 
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ def slug_of(filename: str) -> str:
     stem = stem[:-4] if stem.lower().endswith(".zip") else stem
     if not SLUG.match(stem):
         raise UploadError(
-            f"{filename}: ファイル名を号の識別名（英数字・._-）にしてください（例：vol04.zip）")
+            f"{filename}: ファイル名を号の識別名（英数字・._-）にしてください（例：vol04.zip）"
+        )
     return stem
 
 
@@ -94,7 +97,8 @@ def unpack(data: bytes, into: Path, *, filename: str = "") -> Path:
     if len(tops) == 1:
         if not SLUG.match(tops[0].name):
             raise UploadError(
-                f"{tops[0].name}: フォルダ名を号の識別名（英数字・._-）にしてください")
+                f"{tops[0].name}: フォルダ名を号の識別名（英数字・._-）にしてください"
+            )
         return tops[0]
     raise UploadError(f"zip の中に {ISSUE_FILE} が見つかりません（号のフォルダをそのまま zip に）")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from compose_helpers import IssueCopy
-from sqlalchemy import Engine, event, func
+from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from mailer.compose import load as load_module
@@ -22,6 +22,7 @@ from mailer.compose.errors import IssueFolderError
 from mailer.compose.load import LoadStatus, load_issue
 from mailer.models import Issue, IssueAsset
 from mailer.samples.placeholders import png_bytes
+from mailer.testing.sql import WriteCounter
 
 SAMPLE_IMAGES = {
     "images/header-part1.png",
@@ -42,23 +43,6 @@ PHOTO_FIGURE = (
     "![業務改善の実践研修の様子の写真。職員が模造紙に貼った付箋を囲んで議論している。]"
     "(images/photo01.png)\n画像1:業務改善の実践研修の様子(令和8年7月撮影)\n\n"
 )
-
-
-class WriteCounter:
-    """Counts INSERT/UPDATE/DELETE statements sent to the database."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.writes: list[str] = []
-        event.listen(engine, "before_cursor_execute", self._on_execute)
-
-    def _on_execute(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
-            self.writes.append(" ".join(statement.split()))
-
-    def on(self, table: str) -> list[str]:
-        """The writes to `table`, as their first three words (`UPDATE issue_asset SET`)."""
-        words = [w.split(" ")[:3] for w in self.writes]
-        return [" ".join(w) for w in words if table in (w[1], w[2])]
 
 
 def _assets(engine: Engine) -> dict[str, IssueAsset]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from compose_helpers import IssueCopy
-from sqlalchemy import Engine, event, func
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from mailer.compose import load as load_module
@@ -18,6 +18,7 @@ from mailer.compose.errors import IssueFolderError
 from mailer.compose.load import LoadStatus, load_issue
 from mailer.db import create_all, make_engine
 from mailer.models import Issue, Part
+from mailer.testing.sql import WriteCounter
 
 
 @pytest.fixture
@@ -26,18 +27,6 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     create_all(engine)
     yield engine
     engine.dispose()
-
-
-class WriteCounter:
-    """Counts INSERT/UPDATE/DELETE statements sent to the database."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.writes: list[str] = []
-        event.listen(engine, "before_cursor_execute", self._on_execute)
-
-    def _on_execute(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
-            self.writes.append(statement)
 
 
 def _counts(engine: Engine) -> tuple[int, int]:

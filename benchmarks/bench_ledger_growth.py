@@ -101,7 +101,24 @@ def measure(n: int) -> None:
                     )
                     .values(status=new)
                 )
-        print(f"           claim_batch(200) with 90 % sent {_median_ms(claim):6.1f} ms", flush=True)
+        hint = first + int(n * 0.9) - 1
+
+        def claim_after() -> None:  # as a worker claims after its first batch
+            with engine.begin() as conn:
+                ledger.claim_batch(
+                    conn,
+                    send_id=send_id,
+                    limit=200,
+                    now=datetime.now(UTC),
+                    lease=timedelta(seconds=300),
+                    after_id=hint,
+                )
+
+        print(
+            f"           with 90 % sent: claim_batch(200) {_median_ms(claim):6.1f} ms"
+            f" | after the last claimed id {_median_ms(claim_after):6.1f} ms",
+            flush=True,
+        )
     finally:
         engine.dispose()
         db.close()

@@ -125,6 +125,7 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
     send stops running, or `time_budget` seconds pass. Returns the tally."""
     report = BatchReport()
     deadline = time.monotonic() + time_budget
+    after_id = 0  # the highest row id claimed so far: fresh rows are sought after it
     try:
         while True:
             if time.monotonic() >= deadline:
@@ -149,10 +150,12 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
                     now=now,
                     lease=ctx.config.lease,
                     new_message_id=functools.partial(_message_id, ctx, info.part_id),
+                    after_id=after_id,
                 )
             if not rows:
                 report.stopped = "nothing due"
                 break
+            after_id = max(after_id, rows[-1].delivery_id)
             report.claimed += len(rows)
             failed_before = report.failed
             if not _deliver_rows(ctx, info, rows, report, deadline):

@@ -128,6 +128,7 @@ def _claim(
     *,
     now: datetime,
     lease: timedelta,
+    after_id: int = 0,
 ) -> list[Row[Any]]:
     due = (
         select(D.c.id)
@@ -140,6 +141,8 @@ def _claim(
         .order_by(D.c.id)
         .limit(limit)
     )
+    if after_id:
+        due = due.where(D.c.id > after_id)
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     stmt = (
@@ -164,22 +167,37 @@ def claim_batch(
     now: datetime,
     lease: timedelta,
     new_message_id: Callable[[int], str] | None = None,
+    after_id: int = 0,
 ) -> list[ClaimedRow]:
     """Move up to `limit` due rows of a running send to `sending`; return them.
 
     Rows whose subscriber has since unsubscribed, bounced or been suppressed
     are moved to `skipped` and not returned (checked again at send time).
     A row with no stored Message-ID gets `new_message_id(delivery_id)` when
-    that is given (stored later with its outcome).
+    that is given (stored later with its outcome). `after_id` (the highest
+    id this worker claimed before) is where fresh rows are looked for first;
+    rows below it (handed back) are taken once none are left above it.
     """
     # Due retries first, then fresh rows, each by one equality on status:
     # `status IN (pending, deferred) ORDER BY id` cannot walk the
     # (send_id, status, id) index in order, so PostgreSQL read and sorted
     # every open row of the send per claim (O(N) a batch; docs/performance.md).
+    # Fresh rows after `after_id` first: the index keeps the `pending`
+    # entries of rows already claimed until vacuum, and a claim from the
+    # start of the range steps over all of them (14 ms instead of 6 ms per
+    # claim late in a send of 1,000,000).
     claimed = _claim(conn, send_id, DeliveryStatus.DEFERRED, limit, now=now, lease=lease)
-    if len(claimed) < limit:
+    for after in (after_id, 0) if after_id else (0,):
+        if len(claimed) >= limit:
+            break
         claimed += _claim(
-            conn, send_id, DeliveryStatus.PENDING, limit - len(claimed), now=now, lease=lease
+            conn,
+            send_id,
+            DeliveryStatus.PENDING,
+            limit - len(claimed),
+            now=now,
+            lease=lease,
+            after_id=after,
         )
     if not claimed:
         return []

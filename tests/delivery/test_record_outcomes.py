@@ -108,3 +108,29 @@ def test_a_mixed_group_is_recorded_row_by_row(engine: Engine) -> None:
     assert (r5.status, r5.attempts, r5.lease_until) == ("pending", 0, None)
     assert (got[ids[6]].status, got[ids[6]].last_error) == ("failed", "render: broken part")
     assert (got[ids[7]].status, got[ids[7]].sent_at) == ("pending", None)
+
+
+def test_claims_after_a_hint_then_take_rows_handed_back_below_it(engine: Engine) -> None:
+    data = seed(engine, 10)
+    now = datetime.now(UTC)
+    lease = timedelta(minutes=5)
+    with session_scope(engine) as session:
+        send_id = int(create_send(session=session, part_id=data.part_id, list_names=[LIST]).id)  # type: ignore[arg-type]
+    start_send(engine, send_id, now=now)
+
+    def claim(limit: int, after_id: int) -> list[int]:
+        with engine.begin() as conn:
+            rows = ledger.claim_batch(
+                conn, send_id=send_id, limit=limit, now=now, lease=lease, after_id=after_id
+            )
+        return [r.delivery_id for r in rows]
+
+    first = claim(4, 0)
+    ids = sorted(first)
+    with engine.begin() as conn:  # the second row is handed back (a stopped batch)
+        conn.execute(update(D).where(D.c.id == ids[1]).values(status="pending"))
+    second = claim(3, max(first))
+    assert second == [ids[3] + 1, ids[3] + 2, ids[3] + 3]  # after the hint, not the row below
+    third = claim(5, max(second))
+    assert third == sorted([ids[1], ids[3] + 4, ids[3] + 5, ids[3] + 6])  # and then below it
+    assert claim(5, max(third)) == []

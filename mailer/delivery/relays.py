@@ -113,11 +113,13 @@ class RelayPool:
     def drain(self) -> list[Handover]:
         """Wait for every message handed over; return their outcomes."""
         done: list[Handover] = []
-        while self._in_flight:
-            before = len(self._in_flight)
+        while self._in_flight:  # a message failed over while draining goes round again
+            answered = False
             for transport in self.transports:
-                done += self._settle(transport, transport.drain())
-            if len(self._in_flight) == before:  # a transport lost a message: a bug
+                results = transport.drain()
+                answered = answered or bool(results)
+                done += self._settle(transport, results)
+            if not answered:  # a transport lost a message: a bug
                 raise RuntimeError(f"messages never answered: {sorted(self._in_flight)}")
         return done
 

@@ -286,3 +286,40 @@ def test_a_421_after_data_sends_both_messages_to_the_next_relay() -> None:
     assert health.down == {f"127.0.0.1:{first}"}
     sent = b"".join(received)
     assert sent.count(b"message 1") == sent.count(b"message 2") == 1
+
+
+def test_a_message_failing_over_while_draining_to_a_relay_drained_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first relay is down when the message is handed over, so it goes to
+    the second; the second answers its data with 421 while the pool drains,
+    and by then the first is back: the message goes there, and the drain
+    goes round again to read its reply."""
+    from mailer.delivery import relays
+    from mailer.delivery.relays import RelayPool
+
+    monkeypatch.setattr(relays, "HEALTH_CACHE_SECONDS", 0.0)
+
+    def closing(data: bytes) -> list[bytes]:
+        return [b"421 4.3.2 shutting down"]
+
+    with (
+        scripted_relay(ehlo_or(_ok)) as (first, received),
+        scripted_relay(ehlo_or(_ok), closing) as (second, _),
+    ):
+        down = {f"127.0.0.1:{first}"}
+
+        class Health:
+            def is_down(self, relay: str) -> bool:
+                return relay in down
+
+            def mark_down(self, relay: str, seconds: float) -> None:
+                down.clear()  # the first relay is back as the second goes
+                down.add(relay)
+
+        pool = RelayPool([_transport(first), _transport(second)], Health(), backoff_seconds=30)
+        assert pool.submit(1, "bounce@example.com", "r1@example.org", message(1)) == []
+        got = pool.drain()
+        pool.close()
+    assert [(h.tag, h.relay, h.error) for h in got] == [(1, f"127.0.0.1:{first}", None)]
+    assert b"".join(received).count(b"message 1") == 1

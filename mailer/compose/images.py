@@ -26,6 +26,10 @@ IMAGE_TYPES = {
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
 #: the longest `src` an issue may use (the stored asset's `path` column)
 MAX_SRC_CHARS = 500
+#: the largest image an issue may use: every reader's mail client fetches it
+#: (closed municipal networks on slow links among them), and it is stored in
+#: the database; a slide or photo for a 600 px mail is well under 1 MB
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
 _TYPE_NAMES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WebP"}
 _DOCUMENT_SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif"}
@@ -74,10 +78,17 @@ def check_image_src(folder: Path, src: str) -> tuple[str | None, Path | None]:
     if not path.is_file():
         return f"image not found: {src}", None
     try:
+        size = path.stat().st_size
         with path.open("rb") as fh:
             head = fh.read(16)
     except OSError as exc:
         return f"image cannot be read: {src} ({exc.strerror or exc})", None
+    if size > MAX_IMAGE_BYTES:
+        return (
+            f"image {src} is {size / 2**20:.1f} MB, more than {MAX_IMAGE_BYTES // 2**20} MB:"
+            " make it smaller (a 600 px wide mail needs about 1,200 px at most)",
+            None,
+        )
     problem = _content_problem(src, rel.suffix, sniff_media_type(head))
     return (problem, None) if problem else (None, path)
 

@@ -323,3 +323,13 @@ def test_self_referencing_yaml_alias(issue: IssueCopy) -> None:
     assert issue.problems() == [
         f"issue.yaml:{line}: YAML: an alias (*name) that contains itself is not supported"
     ]
+
+
+def test_image_too_large(issue: IssueCopy) -> None:
+    path = issue.folder / "images" / "slide01.png"
+    path.write_bytes(path.read_bytes() + b"\0" * (5 * 2**20 + 1))  # a PNG head, 5 MB more
+    line = issue.line_of("part1.md", "(images/slide01.png)")
+    [problem] = issue.problems()
+    assert problem.startswith(
+        f"part1.md:{line}: image images/slide01.png is 5.0 MB, more than 5 MB"
+    )

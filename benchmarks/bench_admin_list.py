@@ -11,7 +11,7 @@ on 127.0.0.1, and requests each case of `/admin/subscribers` N times after
 three warm-up requests. It reports the median and p95 of the server time of
 the request (measured by a middleware: auth, the page's three queries and the
 Jinja2 render; not the loopback HTTP) and, called
-directly, of the page's queries: the keyset page (`queries.subscribers`) and
+directly, of the page's queries: the keyset page (`listings.subscribers`) and
 the two the page runs on every load for its filters (`organisation_kinds`,
 `lists`).
 
@@ -43,9 +43,9 @@ from sqlalchemy import Engine, insert, select, text
 
 from mailer.db import make_engine, session_scope, upgrade
 from mailer.models import MailingList, Membership, Subscriber, UserRole
+from mailer.services import listings
 from mailer.services.accounts import create_user
 from mailer.settings import load_settings
-from mailer.web.admin import queries
 from mailer.web.app import create_app
 
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
@@ -175,7 +175,7 @@ def bench(url: str, rows: int, n: int, index: bool) -> list[tuple[str, str, floa
     with session_scope(engine) as session:
         create_user(session=session, email=EMAIL, roles=[UserRole.LIST_ADMIN],
                     password=PASSWORD, name="bench", actor="bench")
-    F = queries.SubscriberFilter
+    F = listings.SubscriberFilter
     cases = [
         ("first page", "", F(), None),
         ("deep ?after= page", f"?after={top - 100}", F(), top - 100),
@@ -194,16 +194,16 @@ def bench(url: str, rows: int, n: int, index: bool) -> list[tuple[str, str, floa
                 r = client.get(f"/admin/subscribers{query}")
                 assert r.status_code == 200, r.status_code
 
-            def page_query(filt: queries.SubscriberFilter = filt,
+            def page_query(filt: listings.SubscriberFilter = filt,
                            after: int | None = after) -> None:
-                queries.subscribers(engine, filt, after=after, limit=50)
+                listings.subscribers(engine, filt, after=after, limit=50)
 
             results.append((label, "request (server)", *timed(request, n, server_ms.pop)))
             results.append((label, "keyset query", *timed(page_query, n)))
         results.append(("every page", "organisation_kinds",
-                        *timed(lambda: queries.organisation_kinds(engine), n)))
+                        *timed(lambda: listings.organisation_kinds(engine), n)))
         results.append(("every page", "lists (member counts)",
-                        *timed(lambda: queries.lists(engine), n)))
+                        *timed(lambda: listings.lists(engine), n)))
     engine.dispose()
     return results
 

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from mailer.compose.load import LoadResult
 from mailer.db import session_scope
 from mailer.models import MailingList, Part, User
+from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.parts import PartNotFound, preflight
 from mailer.services.sends import (
     SendError,
@@ -37,17 +38,6 @@ Control = Literal["pause", "resume", "cancel", "resend-failed"]
 CONTROLS: tuple[Control, ...] = ("pause", "resume", "cancel", "resend-failed")
 
 
-class ActionError(Exception):
-    """A request that cannot be carried out: `status` is the HTTP status,
-    `field` the request field at fault (or None)."""
-
-    def __init__(self, message: str, *, status: int = 409, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.field = field
-
-
 def _audit(web: WebState, principal: Principal, action: str, target_type: str,
            target_id: object, detail: str = "") -> None:
     with web.engine.begin() as conn:
@@ -55,13 +45,13 @@ def _audit(web: WebState, principal: Principal, action: str, target_type: str,
                      target_id=str(target_id), detail=detail)
 
 
-def _not_found(message: str) -> ActionError:
-    return ActionError(message, status=404)
+def _not_found(message: str) -> ServiceError:
+    return ServiceError(message, kind=ErrorKind.NOT_FOUND)
 
 
-def _send_error(exc: SendError) -> ActionError:
+def _send_error(exc: SendError) -> ServiceError:
     text = str(exc)
-    return ActionError(text, status=404 if "no such send" in text else 409)
+    return ServiceError(text, kind=ErrorKind.NOT_FOUND if "no such send" in text else ErrorKind.CONFLICT)
 
 
 def schedule_part(
@@ -74,7 +64,7 @@ def schedule_part(
     """
     names = [n for n in dict.fromkeys(list_names) if n]
     if not names:
-        raise ActionError("配信先のリストを1つ以上選んでください", status=422, field="lists")
+        raise ServiceError("配信先のリストを1つ以上選んでください", kind=ErrorKind.INVALID, field="lists")
     with Session(web.engine) as session:
         if session.get(Part, part_id) is None:
             raise _not_found(f"part {part_id}: no such part")
@@ -86,7 +76,7 @@ def schedule_part(
     found = {r.name: r.id for r in rows}
     missing = [n for n in names if n not in found]
     if missing:
-        raise ActionError(f"リスト {', '.join(missing)} はありません", status=422, field="lists")
+        raise ServiceError(f"リスト {', '.join(missing)} はありません", kind=ErrorKind.INVALID, field="lists")
     try:
         report = preflight(engine=web.engine, part_id=part_id, config=web.render_config,
                            list_ids=list(found.values()))
@@ -95,7 +85,7 @@ def schedule_part(
     if report.errors:
         lines = "; ".join(f"{f.where}: {f.message}" if f.where else f.message
                           for f in report.errors)
-        raise ActionError(f"事前チェックのエラーを直してから予約してください: {lines}")
+        raise ServiceError(f"事前チェックのエラーを直してから予約してください: {lines}")
     try:
         with session_scope(web.engine) as session:
             send = create_send(session=session, part_id=part_id, list_names=names, at=at,
@@ -138,11 +128,11 @@ def control(*, web: WebState, principal: Principal, send_id: int, action: Contro
 def principal_email(web: WebState, principal: Principal) -> str:
     """Return the principal's own address (test sends go there only)."""
     if principal.user_id is None:
-        raise ActionError("このアカウントにはメールアドレスがありません", status=409)
+        raise ServiceError("このアカウントにはメールアドレスがありません", kind=ErrorKind.CONFLICT)
     with Session(web.engine) as session:
         user = session.get(User, principal.user_id)
     if user is None or not user.email:
-        raise ActionError("このアカウントにはメールアドレスがありません", status=409)
+        raise ServiceError("このアカウントにはメールアドレスがありません", kind=ErrorKind.CONFLICT)
     return user.email
 
 
@@ -152,9 +142,9 @@ def test_send_to_self(
     """Send the part, marked as a test, to the principal's own address; return
     (address, "sent" or the error). Refused when MAILER_SMTP_URL is unset."""
     if not web.settings.relays():
-        raise ActionError(
+        raise ServiceError(
             "MAILER_SMTP_URL が設定されていないため、テスト送信はできません"
-            "（送信サーバーを設定してください）", status=409)
+            "（送信サーバーを設定してください）", kind=ErrorKind.CONFLICT)
     address = principal_email(web, principal)
     with Session(web.engine) as session:
         if session.get(Part, part_id) is None:
@@ -162,7 +152,7 @@ def test_send_to_self(
     try:
         results = test_send_part(settings=web.settings, part_id=part_id, addresses=[address])
     except TestSendError as exc:
-        raise ActionError(str(exc), status=409) from None
+        raise ServiceError(str(exc), kind=ErrorKind.CONFLICT) from None
     _audit(web, principal, "part.test_send", "part", part_id,
            "; ".join(f"{a}: {r}" for a, r in results))
     return results

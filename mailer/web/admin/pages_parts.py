@@ -11,10 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from mailer.compose.errors import IssueFolderError
 from mailer.render.preview import PreviewFormat, preview
+from mailer.services import listings
+from mailer.services.errors import ServiceError
 from mailer.services.parts import PartNotFound, documents, preflight
-from mailer.web.admin import queries
 from mailer.web.admin.actions import (
-    ActionError,
     principal_email,
     schedule_part,
     test_send_to_self,
@@ -31,6 +31,7 @@ from mailer.web.admin.common import (
 from mailer.web.admin.uploads import MAX_ZIP_BYTES, UploadError
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
+from mailer.web.service_errors import status_of
 from mailer.web.state import Web, WebState
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -46,7 +47,7 @@ LOAD_LABELS = {"created": "新規登録", "updated": "更新", "unchanged": "変
 def _issues_page(request: Request, web: WebState, principal: Principal, *, notice: str = "",
                  problems: list[str] | None = None, status_code: int = 200) -> HTMLResponse:
     return admin_page(request, principal, "issues", status_code=status_code, title="号と配信回",
-                      notice=notice, problems=problems or [], issues=queries.issues(web.engine))
+                      notice=notice, problems=problems or [], issues=listings.issues(web.engine))
 
 
 @router.api_route("/issues", methods=READ)
@@ -78,7 +79,7 @@ async def upload_issue_page(
 def part_page(part_id: int, request: Request, web: Web, principal: Reader,
               tab: str = "html", notice: str | None = None) -> HTMLResponse:
     """Preflight findings, preview tabs, test send, schedule form, and the part's sends."""
-    found = queries.part_row(web.engine, part_id)
+    found = listings.part_row(web.engine, part_id)
     if found is None:
         return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
                              lines=[f"配信回 {part_id} はありません。"], back="/admin/issues")
@@ -93,7 +94,7 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
         body = rendered if isinstance(rendered, str) else rendered.decode("utf-8", "replace")
     try:
         my_email = principal_email(web, principal)
-    except ActionError:
+    except ServiceError:
         my_email = ""
     notices = {"scheduled": "配信を予約しました。"}
     return admin_page(
@@ -101,8 +102,8 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
         report=report, tab=tab, tabs=TABS, body=body,
         iso_findings=[f for f in report.findings if f.code == "iso2022jp_char"],
         notice=notices.get(notice or "", ""), smtp_configured=bool(web.settings.relays()),
-        my_email=my_email, lists=queries.lists(web.engine),
-        sends=queries.sends(web.engine, part_id=part_id, newest_first=True, limit=100),
+        my_email=my_email, lists=listings.lists(web.engine),
+        sends=listings.sends(web.engine, part_id=part_id, newest_first=True, limit=100),
         require_approval=web.settings.require_approval,
     )
 
@@ -127,8 +128,8 @@ async def test_send_page(part_id: int, request: Request, web: Web,
     try:
         results = await run_in_threadpool(test_send_to_self, web=web, principal=principal,
                                           part_id=part_id)
-    except ActionError as exc:
-        return admin_message(request, principal, status_code=exc.status,
+    except ServiceError as exc:
+        return admin_message(request, principal, status_code=status_of(exc),
                              title="テスト送信できませんでした", lines=[exc.message],
                              back=f"/admin/parts/{part_id}")
     lines = [f"{addr}：{'送信しました' if r == 'sent' else r}" for addr, r in results]
@@ -153,8 +154,8 @@ async def schedule_page(
     try:
         send_id = await run_in_threadpool(schedule_part, web=web, principal=principal,
                                           part_id=part_id, list_names=lists or [], at=when)
-    except ActionError as exc:
-        return admin_message(request, principal, status_code=exc.status,
+    except ServiceError as exc:
+        return admin_message(request, principal, status_code=status_of(exc),
                              title="予約できませんでした", lines=[exc.message],
                              back=f"/admin/parts/{part_id}")
     return RedirectResponse(f"/admin/sends/{send_id}?notice=scheduled", status_code=303)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from mailer.models import SubscriberStatus
-from mailer.web.admin import queries
+from mailer.services import listings
 from mailer.web.admin.common import READ_SUBSCRIBERS, admin_message, admin_page
 from mailer.web.auth import Principal, require
 from mailer.web.routes import READ
@@ -30,10 +30,10 @@ def _int(text: str | None) -> int | None:
 
 
 def subscriber_filter(q: str, status: str, kind: str, list_id: str | None,
-                      ) -> queries.SubscriberFilter:
+                      ) -> listings.SubscriberFilter:
     """Return the filter of the query string (unknown values are ignored)."""
     known = {s.value: s for s in SubscriberStatus}
-    return queries.SubscriberFilter(q=q[:200], status=known.get(status), kind=kind[:50],
+    return listings.SubscriberFilter(q=q[:200], status=known.get(status), kind=kind[:50],
                                     list_id=_int(list_id))
 
 
@@ -44,7 +44,7 @@ def subscribers_page(
 ) -> HTMLResponse:
     filt = subscriber_filter(q, status, kind, list)
     after_id = _int(after)
-    rows, next_after = queries.subscribers(web.engine, filt, after=after_id, limit=PAGE_SIZE)
+    rows, next_after = listings.subscribers(web.engine, filt, after=after_id, limit=PAGE_SIZE)
     params = {k: v for k, v in (("q", filt.q), ("status", status if filt.status else ""),
                                 ("kind", filt.kind), ("list", filt.list_id or "")) if v}
     base = "/admin/subscribers"
@@ -52,14 +52,14 @@ def subscribers_page(
     first_url = f"{base}?{urlencode(params)}" if params else base
     return admin_page(request, principal, "subscribers", title="購読者", filt=filt, rows=rows,
                       after=after_id, next_url=next_url, first_url=first_url,
-                      page_size=PAGE_SIZE, kinds=queries.organisation_kinds(web.engine),
-                      lists=queries.lists(web.engine))
+                      page_size=PAGE_SIZE, kinds=listings.organisation_kinds(web.engine),
+                      lists=listings.lists(web.engine))
 
 
 @router.api_route("/subscribers/{subscriber_id}", methods=READ)
 def subscriber_page(subscriber_id: int, request: Request, web: Web,
                     principal: People) -> HTMLResponse:
-    d = queries.subscriber_detail(web.engine, subscriber_id)
+    d = listings.subscriber_detail(web.engine, subscriber_id)
     if d is None:
         return admin_message(request, principal, status_code=404, title="購読者が見つかりません",
                              lines=[f"購読者 {subscriber_id} はいません。"],
@@ -71,7 +71,7 @@ def subscriber_page(subscriber_id: int, request: Request, web: Web,
 def suppressions_page(request: Request, web: Web, principal: People, q: str = "",
                       after: str | None = None) -> HTMLResponse:
     after_id = _int(after)
-    rows, next_after = queries.suppressions(web.engine, q=q[:200], after=after_id)
+    rows, next_after = listings.suppressions(web.engine, q=q[:200], after=after_id)
     params = {"q": q} if q else {}
     base = "/admin/suppressions"
     next_url = f"{base}?{urlencode({**params, 'after': next_after})}" if next_after else ""

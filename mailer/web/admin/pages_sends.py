@@ -15,10 +15,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 
 from mailer.models import SendStatus
+from mailer.services import listings
+from mailer.services.errors import ServiceError
 from mailer.services.importer import UTF8_BOM
 from mailer.services.sends import SendError, send_progress
-from mailer.web.admin import queries
-from mailer.web.admin.actions import CONTROLS, ActionError, approve, control
+from mailer.web.admin.actions import CONTROLS, approve, control
 from mailer.web.admin.common import (
     ADMIN_HEADERS,
     APPROVE,
@@ -29,6 +30,7 @@ from mailer.web.admin.common import (
 )
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
+from mailer.web.service_errors import status_of
 from mailer.web.state import Web, WebState
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -62,10 +64,10 @@ def safe_back(back: str, default: str) -> str:
 def dashboard(request: Request, web: Web, principal: Reader,
               notice: str | None = None) -> HTMLResponse:
     """Upcoming sends, running sends with live progress, finished sends."""
-    waiting = queries.sends(web.engine, statuses=[SendStatus.SCHEDULED, SendStatus.PAUSED],
+    waiting = listings.sends(web.engine, statuses=[SendStatus.SCHEDULED, SendStatus.PAUSED],
                             limit=200)
     upcoming = [s for s in waiting if s.started_at is None]
-    finished = queries.sends(web.engine, statuses=FINISHED, newest_first=True, limit=30)
+    finished = listings.sends(web.engine, statuses=FINISHED, newest_first=True, limit=30)
     return admin_page(request, principal, "dashboard", title="ダッシュボード",
                       notice=notice_text(notice), upcoming=upcoming, finished=finished,
                       require_approval=web.settings.require_approval,
@@ -73,7 +75,7 @@ def dashboard(request: Request, web: Web, principal: Reader,
 
 
 def _running(web: WebState) -> dict[str, Any]:
-    active = queries.sends(web.engine, statuses=[SendStatus.RUNNING, SendStatus.PAUSED],
+    active = listings.sends(web.engine, statuses=[SendStatus.RUNNING, SendStatus.PAUSED],
                            limit=200)
     running = []
     for s in active:
@@ -95,11 +97,11 @@ def running_fragment(request: Request, web: Web, principal: Reader) -> HTMLRespo
 def send_report(send_id: int, request: Request, web: Web, principal: Reader,
                 notice: str | None = None) -> HTMLResponse:
     """Counts, live progress, and who got it (or why not) per municipality."""
-    s = queries.send_row(web.engine, send_id)
+    s = listings.send_row(web.engine, send_id)
     if s is None:
         return admin_message(request, principal, status_code=404, title="配信が見つかりません",
                              lines=[f"配信 {send_id} はありません。"])
-    groups, complete = queries.report_by_municipality(web.engine, send_id)
+    groups, complete = listings.report_by_municipality(web.engine, send_id)
     return admin_page(
         request, principal, "send", title=f"配信 {send_id} のレポート", s=s,
         notice=notice_text(notice), groups=groups, complete=complete,
@@ -137,11 +139,11 @@ def _csv_bytes(rows: Iterator[list[str]]) -> Iterator[bytes]:
 def send_report_csv(send_id: int, request: Request, web: Web, principal: Reader) -> Response:
     """Every delivery of the send as an Excel-ready CSV (UTF-8 BOM, CRLF,
     formulas neutralised)."""
-    if queries.send_row(web.engine, send_id) is None:
+    if listings.send_row(web.engine, send_id) is None:
         return admin_message(request, principal, status_code=404, title="配信が見つかりません",
                              lines=[f"配信 {send_id} はありません。"])
     return StreamingResponse(
-        _csv_bytes(queries.report_csv_rows(web.engine, send_id)),
+        _csv_bytes(listings.report_csv_rows(web.engine, send_id)),
         media_type="text/csv; charset=utf-8",
         headers={**ADMIN_HEADERS,
                  "Content-Disposition": f'attachment; filename="send-{send_id}-report.csv"'},
@@ -156,8 +158,8 @@ async def _act(request: Request, web: Web, principal: Principal, send_id: int, a
         else:
             await run_in_threadpool(control, web=web, principal=principal, send_id=send_id,
                                     action=action)  # type: ignore[arg-type]
-    except ActionError as exc:
-        return admin_message(request, principal, status_code=exc.status,
+    except ServiceError as exc:
+        return admin_message(request, principal, status_code=status_of(exc),
                              title="この操作はできませんでした", lines=[exc.message],
                              back=safe_back(back, f"/admin/sends/{send_id}"))
     target = safe_back(back, f"/admin/sends/{send_id}")

@@ -15,11 +15,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 
 from mailer.models import SubscriberStatus
+from mailer.services import listings
+from mailer.services.errors import ServiceError
 from mailer.services.exporter import export_subscribers
 from mailer.services.importer import FORMAT_LABELS, KINDS, MAX_FILE_BYTES, SubscriberFileError
 from mailer.services.subscribers import ImportReport
-from mailer.web.admin import queries
-from mailer.web.admin.actions import ActionError
 from mailer.web.admin.common import ADMIN_HEADERS, TOKYO, admin_message, admin_page
 from mailer.web.admin.subscriber_edit import (
     EDIT_SUBSCRIBERS,
@@ -32,6 +32,7 @@ from mailer.web.admin.subscriber_edit import (
 from mailer.web.admin.subscriber_import import apply_staged, run_import, stage
 from mailer.web.auth import Principal, record_audit, require, verify_csrf
 from mailer.web.routes import READ
+from mailer.web.service_errors import status_of
 from mailer.web.state import Web, WebState
 
 router = APIRouter(prefix="/admin/subscribers", include_in_schema=False)
@@ -50,9 +51,9 @@ FIELD_LABELS = {
 
 
 def _form(request: Request, principal: Principal, web: WebState, *, values: dict[str, object],
-          subscriber_id: int | None, error: ActionError | None = None) -> HTMLResponse:
+          subscriber_id: int | None, error: ServiceError | None = None) -> HTMLResponse:
     return admin_page(
-        request, principal, "subscriber_form", status_code=error.status if error else 200,
+        request, principal, "subscriber_form", status_code=status_of(error) if error else 200,
         title="購読者の編集" if subscriber_id else "購読者の登録", v=values,
         subscriber_id=subscriber_id, error=error.message if error else "",
         error_field=error.field or "" if error else "", labels=FIELD_LABELS, kinds=KINDS,
@@ -92,7 +93,7 @@ def create_page(
                   format, charset, None, lists)
     try:
         sid = create_subscriber(web=web, principal=principal, data=data)
-    except ActionError as exc:
+    except ServiceError as exc:
         return _form(request, principal, web, values={**vars(data), "status": "active",
                                                       "lists": list(data.lists or [])},
                      subscriber_id=None, error=exc)
@@ -121,8 +122,8 @@ def update_page(
                   format, charset, status or None, lists)
     try:
         update_subscriber(web=web, principal=principal, subscriber_id=subscriber_id, data=data)
-    except ActionError as exc:
-        if exc.status == 404:
+    except ServiceError as exc:
+        if status_of(exc) == 404:
             return admin_message(request, principal, status_code=404,
                                  title="購読者が見つかりません", lines=[exc.message],
                                  back="/admin/subscribers")
@@ -166,8 +167,8 @@ async def import_preview(
             list_name=list_name, resubscribe=bool(resubscribe), dry_run=True)
     except SubscriberFileError as exc:
         return _import_page(request, principal, web, error=str(exc), status_code=400)
-    except ActionError as exc:
-        return _import_page(request, principal, web, error=exc.message, status_code=exc.status)
+    except ServiceError as exc:
+        return _import_page(request, principal, web, error=exc.message, status_code=status_of(exc))
     token = ""
     if report.counts.created or report.counts.updated:
         token = await run_in_threadpool(stage, web=web, principal=principal, data=data,
@@ -184,8 +185,8 @@ def import_confirm(request: Request, web: Web, principal: Editor,
         report = apply_staged(web=web, principal=principal, token=token)
     except SubscriberFileError as exc:
         return _import_page(request, principal, web, error=str(exc), status_code=400)
-    except ActionError as exc:
-        return _import_page(request, principal, web, error=exc.message, status_code=exc.status)
+    except ServiceError as exc:
+        return _import_page(request, principal, web, error=exc.message, status_code=status_of(exc))
     return _import_page(request, principal, web, report=report, applied=True)
 
 
@@ -227,7 +228,7 @@ def _list_name(web: WebState, value: str) -> str | None:
     value = value.strip()
     if not value:
         return None
-    for row in queries.lists(web.engine):
+    for row in listings.lists(web.engine):
         if row.name == value or str(row.id) == value:
             return row.name
     return None

@@ -4,7 +4,7 @@ Values are checked as an import checks a CSV cell (`mailer.services.importer`:
 the same address rules, 団体区分, format and charset values), so a subscriber
 made by hand could have come from a file. Every change runs in one
 transaction with its `SubscriberEvent`s and its audit record; each function
-raises `ActionError` (status 422 with the field at fault, 404, 409) instead.
+raises `ServiceError` (status 422 with the field at fault, 404, 409) instead.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from mailer.models import (
     Suppression,
     UserRole,
 )
+from mailer.services.errors import ErrorKind, ServiceError, invalid
 from mailer.services.importer import (
     CHARSETS,
     FORMATS,
@@ -36,7 +37,6 @@ from mailer.services.importer import (
     normalise_roles,
 )
 from mailer.suppression import email_hash
-from mailer.web.admin.actions import ActionError
 from mailer.web.auth import Principal, record_audit
 from mailer.web.state import WebState
 
@@ -88,22 +88,22 @@ def _text(name: str, raw: str) -> str:
     value = raw.strip()
     bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Co")), None)
     if bad is not None:
-        raise ActionError(f"{name}: 制御文字・外字（U+{ord(bad):04X}）は使えません",
-                          status=422, field=name)
+        raise ServiceError(f"{name}: 制御文字・外字（U+{ord(bad):04X}）は使えません",
+                          kind=ErrorKind.INVALID, field=name)
     if len(value) > MAX_TEXT:
-        raise ActionError(f"{name}: {MAX_TEXT} 文字までです", status=422, field=name)
+        raise ServiceError(f"{name}: {MAX_TEXT} 文字までです", kind=ErrorKind.INVALID, field=name)
     return value
 
 
 def clean(data: SubscriberInput, *, creating: bool) -> Clean:
-    """Return the checked values of `data` (the first problem raises ActionError 422)."""
+    """Return the checked values of `data` (the first problem raises ServiceError 422)."""
     out = Clean()
     if data.email is not None or creating:
         try:
             out.values["email"] = normalise_email(_text("email", data.email or ""))
         except ValueError as exc:
-            raise ActionError(f"email: メールアドレスが正しくありません（{exc}）",
-                              status=422, field="email") from None
+            raise ServiceError(f"email: メールアドレスが正しくありません（{exc}）",
+                              kind=ErrorKind.INVALID, field="email") from None
     for name in TEXT_FIELDS:
         raw = getattr(data, name)
         if raw is not None:
@@ -113,26 +113,26 @@ def clean(data: SubscriberInput, *, creating: bool) -> Clean:
     if data.organisation_kind is not None:
         kind = unicodedata.normalize("NFKC", _text("organisation_kind", data.organisation_kind))
         if kind and kind not in KINDS:
-            raise ActionError(f"organisation_kind: {'、'.join(KINDS)} のいずれかです",
-                              status=422, field="organisation_kind")
+            raise ServiceError(f"organisation_kind: {'、'.join(KINDS)} のいずれかです",
+                              kind=ErrorKind.INVALID, field="organisation_kind")
         out.values["organisation_kind"] = kind
     if data.roles is not None:
         out.values["roles"] = normalise_roles(_text("roles", data.roles))
     if data.format is not None:
         fmt = FORMATS.get(header_key(data.format))
         if fmt is None:
-            raise ActionError("format: html か text です", status=422, field="format")
+            raise ServiceError("format: html か text です", kind=ErrorKind.INVALID, field="format")
         out.values["format"] = fmt
     if data.charset is not None:
         charset = CHARSETS.get(header_key(data.charset))
         if charset is None:
-            raise ActionError("charset: utf-8 か iso-2022-jp です", status=422, field="charset")
+            raise ServiceError("charset: utf-8 か iso-2022-jp です",
+                               kind=ErrorKind.INVALID, field="charset")
         out.values["charset"] = charset
     if data.status is not None:
         known = {s.value: s for s in SubscriberStatus}
         if data.status not in known:
-            raise ActionError(f"status: {', '.join(known)} のいずれかです", status=422,
-                              field="status")
+            raise invalid(f"status: {', '.join(known)} のいずれかです", "status")
         out.status = known[data.status]
     if data.lists is not None:
         out.lists = sorted({n.strip() for n in data.lists if n.strip()})
@@ -144,8 +144,7 @@ def _list_ids(conn: Connection, names: list[str]) -> dict[str, int]:
         select(ML.c.name, ML.c.id).where(ML.c.name.in_(names))).all()}
     missing = [n for n in names if n not in found]
     if missing:
-        raise ActionError(f"lists: リスト {', '.join(missing)} はありません", status=422,
-                          field="lists")
+        raise invalid(f"lists: リスト {', '.join(missing)} はありません", "lists")
     return found
 
 
@@ -182,7 +181,7 @@ def _left(conn: Connection, sid: int, list_name: str) -> bool:
 def create_subscriber(*, web: WebState, principal: Principal, data: SubscriberInput) -> int:
     """Create a subscriber (active, consent recorded as this admin, now); return its id.
 
-    Raises ActionError: 422 for a bad value, an address already stored
+    Raises ServiceError: 422 for a bad value, an address already stored
     (case-insensitively) or one on the suppression list, or an unknown list.
     """
     c = clean(replace(data, status=None), creating=True)
@@ -192,11 +191,11 @@ def create_subscriber(*, web: WebState, principal: Principal, data: SubscriberIn
     with session_scope(web.engine) as session:
         conn = session.connection()
         if _taken(conn, email, other_than=None):
-            raise ActionError(f"email: {email} は登録済みです", status=422, field="email")
+            raise invalid(f"email: {email} は登録済みです", "email")
         reason = _suppressed(conn, email)
         if reason is not None:
-            raise ActionError(f"email: {email} は配信抑止リストにあります（{reason}）",
-                              status=422, field="email")
+            raise ServiceError(f"email: {email} は配信抑止リストにあります（{reason}）",
+                              kind=ErrorKind.INVALID, field="email")
         list_ids = _list_ids(conn, c.lists or [])
         values: dict[str, Any] = {
             "name": "", "honorific": "様", "organisation": "", "organisation_kind": "",
@@ -227,7 +226,7 @@ def update_subscriber(*, web: WebState, principal: Principal, subscriber_id: int
     event ("all lists"), and setting `active` records this admin as the consent.
     Leaving a list writes `unsubscribed` (detail: the list), so a later import
     does not put the subscriber back; joining one the subscriber had left
-    writes `resubscribed`. Raises ActionError (404, 422).
+    writes `resubscribed`. Raises ServiceError (404, 422).
     """
     c = clean(data, creating=False)
     now = datetime.now(UTC)
@@ -236,13 +235,14 @@ def update_subscriber(*, web: WebState, principal: Principal, subscriber_id: int
         conn = session.connection()
         old = conn.execute(select(SUB).where(SUB.c.id == subscriber_id)).one_or_none()
         if old is None:
-            raise ActionError(f"subscriber {subscriber_id}: no such subscriber", status=404)
+            raise ServiceError(f"subscriber {subscriber_id}: no such subscriber",
+                               kind=ErrorKind.NOT_FOUND)
         changes = [f"{k}: {getattr(old, k)} -> {v}" for k, v in c.values.items()
                    if getattr(old, k) != v]
         new_email = c.values.get("email")
         if new_email is not None and new_email != old.email and _taken(
                 conn, new_email, other_than=subscriber_id):
-            raise ActionError(f"email: {new_email} は登録済みです", status=422, field="email")
+            raise invalid(f"email: {new_email} は登録済みです", "email")
         values: dict[str, Any] = {k: v for k, v in c.values.items() if getattr(old, k) != v}
         status_change = c.status is not None and c.status != SubscriberStatus(old.status)
         if status_change:

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mailer.db import session_scope
+from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.importer import MAX_FILE_BYTES, parse_subscriber_bytes
 from mailer.services.subscribers import Consent, ImportReport, NoSuchListError, apply_import
-from mailer.web.admin.actions import ActionError
 from mailer.web.auth import Principal, record_audit
 from mailer.web.state import WebState
 
@@ -71,11 +71,12 @@ def run_import(
     """Parse `data` and apply it (or only count, with `dry_run`) in one transaction,
     with an audit record when something was written; return the report.
 
-    Raises SubscriberFileError (the file cannot be read at all) and ActionError
+    Raises SubscriberFileError (the file cannot be read at all) and ServiceError
     (413 too large, 422 unknown list).
     """
     if len(data) > MAX_FILE_BYTES:
-        raise ActionError(f"file: {MAX_FILE_BYTES // 1024 // 1024} MB までです", status=413,
+        raise ServiceError(f"file: {MAX_FILE_BYTES // 1024 // 1024} MB までです",
+                           kind=ErrorKind.TOO_LARGE,
                           field="file")
     name = _safe_filename(filename)
     parsed = parse_subscriber_bytes(data, name=name)
@@ -95,7 +96,7 @@ def run_import(
                                  f"skipped-suppressed {c.skipped_suppressed}, resubscribed "
                                  f"{c.resubscribed}"))
     except NoSuchListError as exc:
-        raise ActionError(f"list: {exc}", status=422, field="list") from None
+        raise ServiceError(f"list: {exc}", kind=ErrorKind.INVALID, field="list") from None
     return report
 
 
@@ -118,11 +119,11 @@ def stage(*, web: WebState, principal: Principal, data: bytes, filename: str,
 def apply_staged(*, web: WebState, principal: Principal, token: str) -> ImportReport:
     """Apply the file staged under `token` by this principal; return the report.
 
-    Raises ActionError(410) when the token is unknown, expired, already used or
+    Raises ServiceError(410) when the token is unknown, expired, already used or
     someone else's, and what `run_import` raises.
     """
-    gone = ActionError("取り込みの確認期限が切れたか、すでに取り込み済みです。"
-                       "もう一度ファイルを選んでください。", status=410, field="token")
+    gone = ServiceError("取り込みの確認期限が切れたか、すでに取り込み済みです。"
+                       "もう一度ファイルを選んでください。", kind=ErrorKind.GONE, field="token")
     if not TOKEN.match(token):
         raise gone
     folder = _dir(web)

@@ -16,7 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mailer.web.admin.actions import ActionError
+from mailer.services.errors import ServiceError
+from mailer.web.service_errors import status_of
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request, Any], Awaitable[Response]]
@@ -74,8 +75,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid(_request: Request, exc: RequestValidationError) -> Response:
         return validation_response(exc)
 
-    async def action_error(_request: Request, exc: ActionError) -> Response:
-        return error(exc.status, exc.message, exc.field)
+    async def action_error(_request: Request, exc: ServiceError) -> Response:
+        return error(status_of(exc), exc.message, exc.field)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("API error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -84,4 +85,4 @@ def install_error_handlers(app: FastAPI) -> None:
     wrap(StarletteHTTPException, http_error)
     wrap(RequestValidationError, invalid)
     wrap(Exception, server_error)
-    app.add_exception_handler(ActionError, action_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ServiceError, action_error)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mailer.compose.errors import IssueFolderError
-from mailer.web.admin import queries
+from mailer.services import listings
 from mailer.web.admin.actions import upload_issue
 from mailer.web.admin.uploads import MAX_ZIP_BYTES, UploadError
 from mailer.web.api.common import AUTH_ERRORS, Composer, Reader
@@ -25,7 +25,7 @@ def list_issues(web: Web, _p: Reader) -> list[IssueOut]:
     return [IssueOut(id=i.id, slug=i.slug, number=i.number, title=i.title, series=i.series,
                      updated_at=i.updated_at,
                      parts=[PartSummary(**vars(p)) for p in i.parts])
-            for i in queries.issues(web.engine)]
+            for i in listings.issues(web.engine)]
 
 
 @router.post("/issues", response_model=IssueLoadOut, status_code=201,

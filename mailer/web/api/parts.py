@@ -9,8 +9,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from mailer.render.preview import preview
+from mailer.services import listings
 from mailer.services.parts import documents, preflight
-from mailer.web.admin import queries
 from mailer.web.admin.actions import test_send_to_self
 from mailer.web.admin.common import admin_csp
 from mailer.web.api.common import AUTH_ERRORS, Composer, Id, Reader, errors
@@ -30,7 +30,7 @@ MEDIA = {"html": "text/html; charset=utf-8", "text": "text/plain; charset=utf-8"
 
 
 def _part(web: Web, part_id: int) -> PartOut:
-    found = queries.part_row(web.engine, part_id)
+    found = listings.part_row(web.engine, part_id)
     if found is None:
         raise HTTPException(404, f"part {part_id}: no such part")
     part, issue = found

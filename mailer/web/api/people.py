@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from mailer.models import SubscriberStatus
-from mailer.web.admin import queries
+from mailer.services import listings
 from mailer.web.api.common import (
     AUTH_ERRORS,
     MAX_ID,
@@ -32,7 +32,7 @@ from mailer.web.state import Web
 router = APIRouter(tags=["subscribers"], responses=AUTH_ERRORS)
 
 
-def _sub(r: queries.SubscriberRow) -> SubscriberOut:
+def _sub(r: listings.SubscriberRow) -> SubscriberOut:
     return SubscriberOut(**vars(r))
 
 
@@ -45,8 +45,8 @@ def list_subscribers(
 ) -> SubscriberPage:
     """Subscribers by id, searched (email, name, organisation) and filtered;
     keyset pages: pass `next_after` as `after`."""
-    filt = queries.SubscriberFilter(q=q, status=status, kind=kind, list_id=list_id)
-    rows, next_after = queries.subscribers(web.engine, filt, after=after, limit=limit)
+    filt = listings.SubscriberFilter(q=q, status=status, kind=kind, list_id=list_id)
+    rows, next_after = listings.subscribers(web.engine, filt, after=after, limit=limit)
     return SubscriberPage(items=[_sub(r) for r in rows], next_after=next_after)
 
 
@@ -54,7 +54,7 @@ def list_subscribers(
             responses=errors(404))
 def get_subscriber(subscriber_id: Id, web: Web, _p: People) -> SubscriberDetailOut:
     """One subscriber with lists, suppression and events (newest first)."""
-    d = queries.subscriber_detail(web.engine, subscriber_id)
+    d = listings.subscriber_detail(web.engine, subscriber_id)
     if d is None:
         raise HTTPException(404, f"subscriber {subscriber_id}: no such subscriber")
     return SubscriberDetailOut(**vars(d.subscriber), lists=d.lists, suppressed=d.suppressed,
@@ -63,13 +63,13 @@ def get_subscriber(subscriber_id: Id, web: Web, _p: People) -> SubscriberDetailO
 
 @router.get("/lists", response_model=list[ListOut])
 def list_lists(web: Web, _p: People) -> list[ListOut]:
-    return [ListOut(**vars(row)) for row in queries.lists(web.engine)]
+    return [ListOut(**vars(row)) for row in listings.lists(web.engine)]
 
 
 @router.get("/suppressions", response_model=SuppressionPage)
 def list_suppressions(web: Web, _p: People, q: Search = "", after: After = None,
                       limit: Limit = 100) -> SuppressionPage:
     """The suppression list by id (keyset)."""
-    rows, next_after = queries.suppressions(web.engine, q=q, after=after, limit=limit)
+    rows, next_after = listings.suppressions(web.engine, q=q, after=after, limit=limit)
     return SuppressionPage(items=[SuppressionOut(**vars(r)) for r in rows],
                            next_after=next_after)

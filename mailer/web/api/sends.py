@@ -10,8 +10,8 @@ from pydantic import StringConstraints, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from mailer.models import DeliveryStatus, SendStatus
+from mailer.services import listings
 from mailer.services.sends import SendError, send_progress
-from mailer.web.admin import queries
 from mailer.web.admin.actions import CONTROLS, Control, approve, control, schedule_part
 from mailer.web.admin.common import to_utc
 from mailer.web.api.common import (
@@ -51,7 +51,7 @@ class SendRequest(SendCreate):
         return None if v is None else to_utc(v)
 
 
-def _out(s: queries.SendRow) -> SendOut:
+def _out(s: listings.SendRow) -> SendOut:
     return SendOut(id=s.id, part_id=s.part_id, part_label=s.part_label, part_title=s.part_title,
                    issue_number=s.issue_number, status=s.status, lists=s.lists,
                    scheduled_at=s.scheduled_at, started_at=s.started_at,
@@ -60,7 +60,7 @@ def _out(s: queries.SendRow) -> SendOut:
 
 
 def _progress(web: WebState, send_id: int) -> ProgressOut:
-    s = queries.send_row(web.engine, send_id)
+    s = listings.send_row(web.engine, send_id)
     if s is None:
         raise HTTPException(404, f"send {send_id}: no such send")
     try:
@@ -79,7 +79,7 @@ def list_sends(
     part_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
 ) -> SendPage:
     """Sends by id (keyset: pass `next_after` as `after` for the next page)."""
-    rows = queries.sends(web.engine, statuses=[status] if status else None, part_id=part_id,
+    rows = listings.sends(web.engine, statuses=[status] if status else None, part_id=part_id,
                          after=after or 0, limit=limit + 1)
     items = [_out(s) for s in rows[:limit]]
     return SendPage(items=items, next_after=items[-1].id if len(rows) > limit else None)
@@ -134,9 +134,9 @@ def list_deliveries(
     status: Annotated[DeliveryStatus | None, Query()] = None,
 ) -> DeliveryPage:
     """A send's deliveries by id (keyset: pass `next_after` as `after`)."""
-    if queries.send_row(web.engine, send_id) is None:
+    if listings.send_row(web.engine, send_id) is None:
         raise HTTPException(404, f"send {send_id}: no such send")
-    rows = queries.deliveries(web.engine, send_id, after=after, limit=limit + 1, status=status)
+    rows = listings.deliveries(web.engine, send_id, after=after, limit=limit + 1, status=status)
     items = [DeliveryOut(id=d.id, subscriber_id=d.subscriber_id, email=d.email, name=d.name,
                          organisation=d.organisation, status=d.status, attempts=d.attempts,
                          last_error=d.last_error, sent_at=d.sent_at) for d in rows[:limit]]

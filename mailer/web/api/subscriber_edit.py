@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from mailer.services import listings
+from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.importer import MAX_FILE_BYTES, SubscriberFileError
-from mailer.web.admin import queries
-from mailer.web.admin.actions import ActionError
 from mailer.web.admin.subscriber_edit import (
     EDIT_SUBSCRIBERS,
     SubscriberInput,
@@ -87,7 +87,7 @@ class ImportOut(BaseModel):
 
 
 def _detail(web: WebState, subscriber_id: int) -> SubscriberDetailOut:
-    d = queries.subscriber_detail(web.engine, subscriber_id)
+    d = listings.subscriber_detail(web.engine, subscriber_id)
     if d is None:
         raise HTTPException(404, f"subscriber {subscriber_id}: no such subscriber")
     return SubscriberDetailOut(**vars(d.subscriber), lists=d.lists, suppressed=d.suppressed,
@@ -127,7 +127,7 @@ async def import_file(
             run_import, web=web, principal=p, data=data, filename=file.filename or "upload.csv",
             list_name=list or None, resubscribe=resubscribe, dry_run=dry_run)
     except SubscriberFileError as exc:
-        raise ActionError(str(exc), status=400, field="file") from None
+        raise ServiceError(str(exc), kind=ErrorKind.UNREADABLE, field="file") from None
     return ImportOut(
         file=report.file, encoding=report.encoding, list_name=report.list_name,
         dry_run=report.dry_run, counts=ImportCountsOut(**vars(report.counts)),

@@ -1,4 +1,4 @@
-"""Read queries of the admin pages and the API (no writes).
+"""Read models: the listings the admin pages, the API and the CLI show (no writes).
 
 Long listings page by key (`id > after ORDER BY id LIMIT n`), never by
 offset, so the hundredth page costs what the first does.

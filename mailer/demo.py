@@ -22,7 +22,8 @@ from mailer.embedded.processes import Child, start_beat, start_worker
 from mailer.embedded.redis_server import EmbeddedRedis, start_embedded_redis
 from mailer.embedded.smtp_sink import SmtpSink
 from mailer.models import Part
-from mailer.services.sends import SendProgress, create_send, send_progress
+from mailer.services.send_progress import SendProgress, send_progress
+from mailer.services.sends import create_send
 from mailer.services.subscribers import read_subscriber_csv, upsert_subscribers
 from mailer.settings import Settings
 

@@ -164,8 +164,10 @@ class Send(SQLModel, table=True):
     # Per-state counts kept when old ledger rows are compacted (retention).
     counts_json: str = Field(default="", sa_column=Column(Text, nullable=False))
     note: str = ""  # why paused / what happened
-    created_by: str = ""
+    created_by: str = ""  # the creator's name as shown (see services/actors.py)
+    created_by_user_id: int | None = None  # the creator as a person, when a staff user
     approved_by: str = ""  # empty: not approved (matters when approval is required)
+    approved_by_user_id: int | None = None
     approved_at: datetime | None = Field(default=None, sa_column=_ts())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))

@@ -103,7 +103,7 @@ def test_send_status_and_control_errors(env: Path) -> None:
             session=session, rows=read_subscriber_csv(SAMPLE_SUBSCRIBERS_CSV), list_name="cio-forum"
         )
     code, out = run("send", str(part_id), "--list", "nolist")
-    assert code == 1 and "--list nolist: no such list" in out
+    assert code == 1 and "リスト nolist はありません" in out
     code, out = run("schedule", str(part_id), "--list", "cio-forum", "--at", "tomorrow")
     assert code == 1 and "not an ISO 8601 time" in out
     code, out = run("schedule", str(part_id), "--list", "cio-forum", "--at", "2030-04-01T09:00")
@@ -117,9 +117,9 @@ def test_send_status_and_control_errors(env: Path) -> None:
     code, out = run("cancel", "1")
     assert code == 0
     code, out = run("resume", "1")
-    assert code == 1 and "cannot become" in out
+    assert code == 1 and "再開できるのは一時停止中の配信だけです" in out
     code, out = run("pause", "42")
-    assert code == 1 and "send 42: no such send" in out
+    assert code == 1 and "配信 42 はありません" in out
 
 
 def test_test_send_goes_to_the_given_addresses_only(

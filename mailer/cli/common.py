@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
+from mailer.services.errors import ServiceError
 from mailer.settings import Settings, SettingsError, load_settings
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -19,6 +20,11 @@ err_console = Console(stderr=True)
 def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def fail_service(exc: ServiceError) -> NoReturn:
+    """Print a refused use case as the web shows it (field first) and exit 1."""
+    fail(exc.message)
 
 
 def settings_or_exit() -> Settings:

@@ -15,10 +15,18 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from sqlalchemy import Engine
 
 from mailer.cli.bench import bench
 from mailer.cli.bounces import bounces_app
-from mailer.cli.common import console, fail, parse_time, settings_or_exit, tokyo
+from mailer.cli.common import (
+    console,
+    fail,
+    fail_service,
+    parse_time,
+    settings_or_exit,
+    tokyo,
+)
 from mailer.cli.health import worker_health
 from mailer.cli.ops import doctor
 from mailer.cli.parts import issue_app, part_app, test_send
@@ -26,20 +34,13 @@ from mailer.cli.privacy import privacy_app
 from mailer.cli.subscribers import lists_app, segments_app, subscribers_app
 from mailer.cli.users import tokens_app, users_app
 from mailer.cli.web import web
-from mailer.db import make_engine, session_scope, upgrade
+from mailer.db import make_engine, upgrade
 from mailer.models import DeliveryStatus
-from mailer.services.sends import (
-    SendError,
-    SendProgress,
-    approve_send,
-    cancel_send,
-    create_send,
-    pause_send,
-    resend_failed,
-    resume_send,
-    send_progress,
-    sends_for_part,
-)
+from mailer.runtime import render_config
+from mailer.services.actors import Actor, cli_actor
+from mailer.services.errors import ServiceError
+from mailer.services.send_progress import SendProgress, send_progress, sends_for_part
+from mailer.services.sends import CONTROLS, approve_send, schedule_send
 
 app = typer.Typer(
     help="mailer: newsletter distribution for serial magazines.", no_args_is_help=True
@@ -163,23 +164,29 @@ def beat(loglevel: str = typer.Option("INFO")) -> None:
     )
 
 
-def _schedule(part_id: int, lists: list[str], at: str | None) -> None:
+AS_OPTION = typer.Option(
+    "", "--as", help="who is acting: a staff user's email (default: $USER)")
+
+
+def _actor(engine: Engine, as_: str) -> Actor:
+    return cli_actor(engine=engine, name=as_ or os.environ.get("USER", "cli"))
+
+
+def _schedule(part_id: int, lists: list[str], at: str | None, as_: str) -> None:
     settings = settings_or_exit()
     when = parse_time(at) if at else None
     engine = make_engine(settings.effective_database_url)
     try:
-        with session_scope(engine) as session:
-            send = create_send(
-                session=session,
-                part_id=part_id,
-                list_names=lists,
-                at=when,
-                created_by=os.environ.get("USER", "cli"),
-            )
-            send_id, scheduled = send.id, send.scheduled_at
-    except SendError as exc:
-        fail(str(exc))
-    console.print(f"send {send_id}: part {part_id} to {', '.join(lists)} at {tokyo(scheduled)}")
+        send_id = schedule_send(engine=engine, actor=_actor(engine, as_), part_id=part_id,
+                                list_names=lists, at=when, config=render_config(settings))
+        p = send_progress(engine=engine, send_id=send_id)
+    except ServiceError as exc:
+        fail_service(exc)
+    console.print(f"send {send_id}: part {part_id} to {', '.join(lists)} at "
+                  f"{tokyo(p.scheduled_at)}")
+    if settings.require_approval:
+        console.print(f"send {send_id} waits for approval by someone else "
+                      f"(`mailer approve {send_id} --as EMAIL`)")
 
 
 @app.command()
@@ -187,9 +194,10 @@ def send(
     part_id: int = typer.Argument(..., help="the part to send"),
     list_: list[str] = typer.Option(..., "--list", help="list name (repeatable)"),
     at: str | None = typer.Option(None, "--at", help="ISO 8601 time; no offset = Asia/Tokyo"),
+    as_: str = AS_OPTION,
 ) -> None:
-    """Send a part to one or more lists now (or at --at)."""
-    _schedule(part_id, list_, at)
+    """Send a part to one or more lists now (or at --at), after its preflight check."""
+    _schedule(part_id, list_, at, as_)
 
 
 @app.command()
@@ -197,9 +205,10 @@ def schedule(
     part_id: int = typer.Argument(...),
     list_: list[str] = typer.Option(..., "--list", help="list name (repeatable)"),
     at: str = typer.Option(..., "--at", help="ISO 8601 time; no offset = Asia/Tokyo"),
+    as_: str = AS_OPTION,
 ) -> None:
     """Schedule a part for a later time (kept in the database, started by the dispatcher)."""
-    _schedule(part_id, list_, at)
+    _schedule(part_id, list_, at, as_)
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -242,58 +251,55 @@ def status(part_id: int = typer.Argument(..., help="the part whose sends to show
         print_progress(send_progress(engine=engine, send_id=send_id))
 
 
-def _control(action, send_id: int, verb: str) -> None:  # type: ignore[no-untyped-def]
+def _control(action: str, send_id: int, as_: str, verb: str) -> None:
+    engine = _engine()
     try:
-        result = action(engine=_engine(), send_id=send_id)
-    except SendError as exc:
-        fail(str(exc))
+        result = CONTROLS[action](engine=engine, actor=_actor(engine, as_), send_id=send_id)
+    except ServiceError as exc:
+        fail_service(exc)
     console.print(f"send {send_id}: {verb} ({result})")
 
 
 @app.command()
-def pause(send_id: int) -> None:
+def pause(send_id: int, as_: str = AS_OPTION) -> None:
     """Pause a send; batches in flight stop at their next check."""
-    _control(pause_send, send_id, "paused")
+    _control("pause", send_id, as_, "paused")
 
 
 @app.command()
-def resume(send_id: int) -> None:
+def resume(send_id: int, as_: str = AS_OPTION) -> None:
     """Resume a paused send."""
-    _control(resume_send, send_id, "resumed")
+    _control("resume", send_id, as_, "resumed")
 
 
 @app.command()
-def cancel(send_id: int) -> None:
+def cancel(send_id: int, as_: str = AS_OPTION) -> None:
     """Cancel a send; deliveries not yet sent are cancelled."""
-    _control(cancel_send, send_id, "cancelled")
+    _control("cancel", send_id, as_, "cancelled")
 
 
 @app.command()
 def approve(
     send_id: int,
     as_: str = typer.Option(
-        "", "--as", help="approver name (default: $USER); must differ from the creator"
+        "", "--as", help="approver: a staff user's email (default: $USER); "
+        "must be another person than the creator"
     ),
 ) -> None:
     """Approve a send (needed before it goes out when MAILER_REQUIRE_APPROVAL=true)."""
-    settings = settings_or_exit()
-    approver = as_ or os.environ.get("USER", "cli")
+    engine = _engine()
+    actor = _actor(engine, as_)
     try:
-        approve_send(
-            engine=_engine(),
-            send_id=send_id,
-            approver=approver,
-            require_other=settings.require_approval,
-        )
-    except SendError as exc:
-        fail(str(exc))
-    console.print(f"send {send_id}: approved by {approver}")
+        approve_send(engine=engine, actor=actor, send_id=send_id)
+    except ServiceError as exc:
+        fail_service(exc)
+    console.print(f"send {send_id}: approved by {actor.name}")
 
 
 @app.command("resend-failed")
-def resend_failed_cmd(send_id: int) -> None:
+def resend_failed_cmd(send_id: int, as_: str = AS_OPTION) -> None:
     """Queue the failed deliveries of a send again."""
-    _control(resend_failed, send_id, "failed deliveries queued again")
+    _control("resend-failed", send_id, as_, "failed deliveries queued again")
 
 
 def main() -> None:  # pragma: no cover

@@ -1,43 +1,67 @@
-"""Sends: schedule, pause, resume, cancel, resend the failed, and progress.
+"""Sends: scheduling and steering a send, the same for every door.
 
-Data functions are keyword-only and receive the engine or session.
+The CLI, the admin pages and the API call these functions, and nothing
+else, to schedule, approve, pause, resume, cancel or resend a send. Each
+takes the acting person (`Actor`), checks the rules (the lists exist, the
+time is not past, the preflight gate, the four-eyes rule by person, the
+state machine of `mailer.delivery.states`), changes the rows and writes the
+audit record in one transaction, and raises `ServiceError` saying why not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlmodel import Session, col
 
 from mailer.delivery import ledger
-from mailer.delivery.states import SEND_TRANSITIONS
-from mailer.models import (
-    Delivery,
-    DeliveryStatus,
-    MailingList,
-    Membership,
-    Part,
-    Send,
-    SendList,
-    SendStatus,
-    Subscriber,
-    SubscriberStatus,
-)
-from mailer.services.retention import parse_counts
+from mailer.delivery.states import TransitionError, check_send
+from mailer.labels import SEND_LABELS
+from mailer.models import DeliveryStatus, MailingList, Part, Send, SendList, SendStatus
+from mailer.render.message import RenderConfig
+from mailer.services.accounts import record_audit
+from mailer.services.actors import Actor, person_key
+from mailer.services.errors import ErrorKind, ServiceError, invalid, not_found
+from mailer.services.parts import PartNotFound, preflight
 
 SEND = ledger.SEND
 D = ledger.D
+#: how far in the past a scheduled time may be (clock skew, a slow form), not more
+PAST_GRACE = timedelta(minutes=1)
+#: the states in which a send can still be approved
+WAITING = (SendStatus.SCHEDULED, SendStatus.PAUSED)
+#: the states in which a send has failures to resend
+STARTED = (SendStatus.DONE, SendStatus.RUNNING, SendStatus.PAUSED)
 
 
-class SendError(ValueError):
+class SendError(ServiceError):
     """A request about a send that cannot be carried out; the message says why."""
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _no_send(send_id: int) -> SendError:
+    return SendError(f"配信 {send_id} はありません", kind=ErrorKind.NOT_FOUND)
+
+
+def _list_ids(session: Session, names: Sequence[str]) -> dict[str, int]:
+    """Return {name: id} for the named lists; raises SendError(field lists) naming the
+    missing ones."""
+    rows = session.execute(
+        select(MailingList.id, MailingList.name).where(  # type: ignore[call-overload]
+            col(MailingList.name).in_(list(names))
+        )
+    ).all()
+    found = {r.name: r.id for r in rows}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise SendError(f"lists: リスト {'、'.join(missing)} はありません",
+                        kind=ErrorKind.INVALID, field="lists")
+    return found
 
 
 def create_send(
@@ -47,259 +71,204 @@ def create_send(
     list_names: Sequence[str],
     at: datetime | None = None,
     created_by: str = "",
+    created_by_user_id: int | None = None,
 ) -> Send:
-    """Schedule a part to one or more lists at `at` (now if None); return the Send.
+    """Store a send of a part to lists at `at` (now if None) without any rule but
+    that the part and lists exist; return the Send.
 
-    Raises SendError naming an unknown part or list.
+    For seeding (demo, benchmarks, tests). People schedule with `schedule_send`,
+    which adds the preflight gate, the time check and the audit record.
     """
     if session.get(Part, part_id) is None:
-        raise SendError(f"part {part_id}: no such part (see `mailer status`)")
-    if not list_names:
-        raise SendError("--list: at least one list is required")
-    lists = []
-    for name in list_names:
-        ml = (
-            session.exec(  # type: ignore[call-overload]
-                select(MailingList).where(col(MailingList.name) == name)
-            )
-            .scalars()
-            .first()
-        )
-        if ml is None:
-            raise SendError(f"--list {name}: no such list")
-        lists.append(ml)
+        raise not_found(f"パート {part_id} はありません")
+    names = [n for n in dict.fromkeys(list_names) if n]
+    if not names:
+        raise invalid("lists: 配信先のリストを1つ以上選んでください", "lists")
+    list_ids = _list_ids(session, names)
     when = (at or utcnow()).astimezone(UTC)
-    send = Send(part_id=part_id, scheduled_at=when, created_by=created_by)
+    send = Send(part_id=part_id, scheduled_at=when, created_by=created_by,
+                created_by_user_id=created_by_user_id)
     session.add(send)
     session.flush()
-    for ml in lists:
-        session.add(SendList(send_id=send.id, list_id=ml.id))  # type: ignore[arg-type]
+    for name in names:
+        session.add(SendList(send_id=send.id, list_id=list_ids[name]))  # type: ignore[arg-type]
     session.flush()
     return send
 
 
-def _transition(
-    engine: Engine,
-    send_id: int,
-    new: SendStatus,
+def schedule_send(
     *,
-    note: str | None = None,
-    allowed: Sequence[SendStatus] | None = None,
-) -> SendStatus:
+    engine: Engine,
+    actor: Actor,
+    part_id: int,
+    list_names: Sequence[str],
+    at: datetime | None,
+    config: RenderConfig,
+    now: datetime | None = None,
+) -> int:
+    """Schedule the part to the lists at `at` (None: now); return the send id.
+
+    Raises SendError: INVALID (field `lists` or `at`) for no list, an unknown
+    list or a time in the past; NOT_FOUND for an unknown part; CONFLICT when
+    the part's preflight has errors for these lists.
+    """
+    now = now or utcnow()
+    names = [n for n in dict.fromkeys(list_names) if n]
+    if not names:
+        raise SendError("lists: 配信先のリストを1つ以上選んでください",
+                        kind=ErrorKind.INVALID, field="lists")
+    if at is not None and at.astimezone(UTC) < now - PAST_GRACE:
+        raise SendError("at: 過去の日時には予約できません。今すぐ送るときは日時を空にしてください",
+                        kind=ErrorKind.INVALID, field="at")
+    with Session(engine) as session:
+        if session.get(Part, part_id) is None:
+            raise SendError(f"パート {part_id} はありません", kind=ErrorKind.NOT_FOUND)
+        list_ids = _list_ids(session, names)
+    try:
+        report = preflight(engine=engine, part_id=part_id, config=config,
+                           list_ids=list(list_ids.values()))
+    except PartNotFound:
+        raise SendError(f"パート {part_id} はありません", kind=ErrorKind.NOT_FOUND) from None
+    if report.errors:
+        lines = "; ".join(f"{f.where}: {f.message}" if f.where else f.message
+                          for f in report.errors)
+        raise SendError(f"事前チェックのエラーを直してから予約してください: {lines}",
+                        kind=ErrorKind.CONFLICT, field="part_id")
+    with Session(engine) as session, session.begin():
+        send = create_send(session=session, part_id=part_id, list_names=names, at=at or now,
+                           created_by=actor.name, created_by_user_id=actor.user_id)
+        assert send.id is not None
+        record_audit(session, actor=actor.name, action="send.schedule", target_type="send",
+                     target_id=send.id,
+                     detail=f"part {part_id} to {', '.join(names)} at "
+                            f"{send.scheduled_at.isoformat()}")
+        return send.id
+
+
+def _status(conn: Connection, send_id: int, *, lock: bool = True) -> SendStatus:
+    query = select(SEND.c.status).where(SEND.c.id == send_id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    status = conn.execute(query).scalar()
+    if status is None:
+        raise _no_send(send_id)
+    return SendStatus(status)
+
+
+def _move(conn: Connection, send_id: int, old: SendStatus, new: SendStatus,
+          **values: object) -> None:
+    """Move the send from `old` to `new` along an edge of the state machine."""
+    try:
+        check_send(old, new)
+    except TransitionError:
+        raise SendError(f"配信 {send_id} は「{SEND_LABELS[old]}」のため、"
+                        f"「{SEND_LABELS[new]}」にできません", kind=ErrorKind.CONFLICT) from None
+    res = conn.execute(
+        update(SEND).where(SEND.c.id == send_id, SEND.c.status == old.value)
+        .values(status=new.value, updated_at=utcnow(), **values)
+    )
+    if res.rowcount != 1:
+        raise SendError(f"配信 {send_id} は変更中でした。もう一度お試しください",
+                        kind=ErrorKind.CONFLICT)
+
+
+def approve_send(*, engine: Engine, actor: Actor, send_id: int) -> None:
+    """Approve a waiting send. Its creator cannot, through any door (four-eyes
+    rule, compared by person). Raises SendError: NOT_FOUND, FORBIDDEN, CONFLICT."""
     with engine.begin() as conn:
-        cur = conn.execute(
-            select(SEND.c.status, SEND.c.started_at).where(SEND.c.id == send_id)
+        row = conn.execute(
+            select(SEND.c.status, SEND.c.created_by, SEND.c.created_by_user_id)
+            .where(SEND.c.id == send_id)
         ).one_or_none()
-        if cur is None:
-            raise SendError(f"send {send_id}: no such send")
-        old = SendStatus(cur.status)
-        if old == new:
-            return new
-        ok = (
-            allowed
-            if allowed is not None
-            else [s for s, nxt in SEND_TRANSITIONS.items() if new in nxt]
+        if row is None:
+            raise _no_send(send_id)
+        status = SendStatus(row.status)
+        if row.created_by and person_key(row.created_by_user_id, row.created_by) == actor.person:
+            raise SendError(f"配信 {send_id} はあなたが予約したものです。"
+                            "承認はほかの人が行ってください", kind=ErrorKind.FORBIDDEN)
+        if status not in WAITING:
+            raise SendError(f"配信 {send_id} は「{SEND_LABELS[status]}」です。"
+                            "承認できるのは開始前か一時停止中の配信だけです",
+                            kind=ErrorKind.CONFLICT)
+        conn.execute(
+            update(SEND).where(SEND.c.id == send_id)
+            .values(approved_by=actor.name, approved_by_user_id=actor.user_id,
+                    approved_at=utcnow(), updated_at=utcnow())
         )
-        if old not in ok or new not in SEND_TRANSITIONS[old]:
-            raise SendError(f"send {send_id} is {old}; it cannot become {new}")
-        values: dict[str, object] = {"status": new.value, "updated_at": utcnow()}
-        if note is not None:
-            values["note"] = note
-        res = conn.execute(
-            update(SEND).where(SEND.c.id == send_id, SEND.c.status == old.value).values(**values)
-        )
-        if res.rowcount != 1:
-            raise SendError(f"send {send_id} changed while updating; try again")
-        if new is SendStatus.CANCELLED:
-            conn.execute(
-                update(D)
-                .where(
-                    D.c.send_id == send_id,
-                    D.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]),
-                )
-                .values(
-                    status=DeliveryStatus.CANCELLED.value, updated_at=utcnow(), next_attempt_at=None
-                )
-            )
+        record_audit(conn, actor=actor.name, action="send.approve", target_type="send",
+                     target_id=send_id)
+
+
+def pause_send(*, engine: Engine, actor: Actor, send_id: int) -> SendStatus:
+    """Pause a scheduled or running send; batches in flight stop at their next check."""
+    with engine.begin() as conn:
+        old = _status(conn, send_id)
+        if old is not SendStatus.PAUSED:
+            _move(conn, send_id, old, SendStatus.PAUSED, note=f"{actor.name} が一時停止")
+        record_audit(conn, actor=actor.name, action="send.pause", target_type="send",
+                     target_id=send_id, detail=f"{old} -> paused")
+    return SendStatus.PAUSED
+
+
+def resume_send(*, engine: Engine, actor: Actor, send_id: int) -> SendStatus:
+    """Resume a paused send: running again if it had started, else scheduled."""
+    with engine.begin() as conn:
+        old = _status(conn, send_id)
+        started = conn.execute(select(SEND.c.started_at).where(SEND.c.id == send_id)).scalar()
+        new = SendStatus.RUNNING if started else SendStatus.SCHEDULED
+        if old is not new:
+            if old is not SendStatus.PAUSED:
+                raise SendError(f"配信 {send_id} は「{SEND_LABELS[old]}」です。"
+                                "再開できるのは一時停止中の配信だけです", kind=ErrorKind.CONFLICT)
+            _move(conn, send_id, old, new, note="")
+        record_audit(conn, actor=actor.name, action="send.resume", target_type="send",
+                     target_id=send_id, detail=f"{old} -> {new}")
     return new
 
 
-def approve_send(
-    *, engine: Engine, send_id: int, approver: str, require_other: bool = True
-) -> None:
-    """Approve a scheduled or paused send. With `require_other`, the person who
-    created it cannot approve it. Raises SendError saying why not."""
-    if not approver:
-        raise SendError("an approver name is required")
+def cancel_send(*, engine: Engine, actor: Actor, send_id: int) -> SendStatus:
+    """Cancel a send; its deliveries not yet sent become cancelled."""
     with engine.begin() as conn:
-        row = conn.execute(
-            select(SEND.c.status, SEND.c.created_by, SEND.c.approved_by).where(SEND.c.id == send_id)
-        ).one_or_none()
-        if row is None:
-            raise SendError(f"send {send_id}: no such send")
-        if row.status not in (SendStatus.SCHEDULED, SendStatus.PAUSED):
-            raise SendError(f"send {send_id} is {row.status}; only a waiting send can be approved")
-        if require_other and row.created_by and row.created_by == approver:
-            raise SendError(
-                f"send {send_id} was created by {approver}; someone else must approve it"
+        old = _status(conn, send_id)
+        if old is not SendStatus.CANCELLED:
+            _move(conn, send_id, old, SendStatus.CANCELLED, note=f"{actor.name} が取り消し")
+            conn.execute(
+                update(D)
+                .where(D.c.send_id == send_id,
+                       D.c.status.in_([DeliveryStatus.PENDING.value,
+                                       DeliveryStatus.DEFERRED.value]))
+                .values(status=DeliveryStatus.CANCELLED.value, updated_at=utcnow(),
+                        next_attempt_at=None)
             )
-        conn.execute(
-            update(SEND)
-            .where(SEND.c.id == send_id)
-            .values(approved_by=approver, approved_at=utcnow(), updated_at=utcnow())
-        )
+        record_audit(conn, actor=actor.name, action="send.cancel", target_type="send",
+                     target_id=send_id, detail=f"{old} -> cancelled")
+    return SendStatus.CANCELLED
 
 
-def pause_send(*, engine: Engine, send_id: int) -> SendStatus:
-    """Pause a scheduled or running send; in-flight batches stop at their next check."""
-    return _transition(engine, send_id, SendStatus.PAUSED, note="paused by request")
-
-
-def resume_send(*, engine: Engine, send_id: int) -> SendStatus:
-    """Resume a paused send (back to scheduled if it never started)."""
-    with engine.connect() as conn:
-        started = conn.execute(select(SEND.c.started_at).where(SEND.c.id == send_id)).scalar()
-    target = SendStatus.RUNNING if started else SendStatus.SCHEDULED
-    return _transition(engine, send_id, target, note="")
-
-
-def cancel_send(*, engine: Engine, send_id: int) -> SendStatus:
-    """Cancel a send; rows not yet sent become cancelled."""
-    return _transition(engine, send_id, SendStatus.CANCELLED, note="cancelled by request")
-
-
-def resend_failed(*, engine: Engine, send_id: int) -> int:
-    """Return failed rows to pending and reopen the send; return how many."""
+def resend_failed(*, engine: Engine, actor: Actor, send_id: int) -> int:
+    """Return the failed deliveries to pending (reopening a finished send); return
+    how many. Raises SendError: NOT_FOUND, or CONFLICT for a send that never started."""
     with engine.begin() as conn:
-        status = conn.execute(select(SEND.c.status).where(SEND.c.id == send_id)).scalar()
-        if status is None:
-            raise SendError(f"send {send_id}: no such send")
-        if status not in (SendStatus.DONE.value, SendStatus.RUNNING.value, SendStatus.PAUSED.value):
-            raise SendError(
-                f"send {send_id} is {status}; only a started send has failures to resend"
-            )
-        n = conn.execute(
+        status = _status(conn, send_id)
+        if status not in STARTED:
+            raise SendError(f"配信 {send_id} は「{SEND_LABELS[status]}」です。"
+                            "再送できるのは開始した配信の失敗分だけです", kind=ErrorKind.CONFLICT)
+        n = int(conn.execute(
             update(D)
             .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.FAILED.value)
-            .values(status=DeliveryStatus.PENDING.value, next_attempt_at=None, updated_at=utcnow())
-        ).rowcount
-        if n and status == SendStatus.DONE.value:
-            conn.execute(
-                update(SEND)
-                .where(SEND.c.id == send_id, SEND.c.status == SendStatus.DONE.value)
-                .values(
-                    status=SendStatus.RUNNING.value,
-                    finished_at=None,
-                    updated_at=utcnow(),
-                    note=f"resending {n} failed deliveries",
-                )
-            )
-    return int(n or 0)
+            .values(status=DeliveryStatus.PENDING.value, next_attempt_at=None,
+                    updated_at=utcnow())
+        ).rowcount or 0)
+        if n and status is SendStatus.DONE:
+            _move(conn, send_id, status, SendStatus.RUNNING, finished_at=None,
+                  note=f"失敗した {n} 件を再送中")
+        record_audit(conn, actor=actor.name, action="send.resend-failed", target_type="send",
+                     target_id=send_id, detail=f"{n} failed deliveries queued again")
+    return n
 
 
-@dataclass(frozen=True)
-class SendProgress:
-    """The numbers `mailer status` and the web dashboard show for one send."""
-
-    send_id: int
-    part_id: int
-    status: SendStatus
-    scheduled_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    recipients: int
-    counts: dict[DeliveryStatus, int]
-    rate_per_second: float  # sent over the last minute
-    eta_seconds: float | None
-    later_joiners: int  # active list members not in the frozen ledger
-    note: str
-    created_by: str = ""
-    approved_by: str = ""
-
-    @property
-    def accounted(self) -> bool:
-        """True when every frozen recipient is in a final state."""
-        open_ = sum(
-            self.counts[s]
-            for s in (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
-        )
-        return open_ == 0 and sum(self.counts.values()) == self.recipients
-
-
-def _utc(v: datetime | None) -> datetime | None:
-    return None if v is None else (v if v.tzinfo else v.replace(tzinfo=UTC))
-
-
-def send_progress(*, engine: Engine, send_id: int, now: datetime | None = None) -> SendProgress:
-    """Return counts per state, rate, ETA and later joiners for a send."""
-    now = now or utcnow()
-    with engine.connect() as conn:
-        s = conn.execute(select(SEND).where(SEND.c.id == send_id)).one_or_none()
-        if s is None:
-            raise SendError(f"send {send_id}: no such send")
-        # Rows removed by compaction or erasure are kept as counts on the send.
-        counts = ledger.count_by_status(conn, send_id)
-        for key, n in parse_counts(s.counts_json).items():
-            if key in DeliveryStatus.__members__.values():
-                counts[DeliveryStatus(key)] += n
-        recent = conn.execute(
-            select(func.count()).where(
-                D.c.send_id == send_id,
-                D.c.status == DeliveryStatus.SENT.value,
-                D.c.sent_at >= now - timedelta(seconds=60),
-            )
-        ).scalar_one()
-        later = 0
-        if s.started_at is not None:
-            sl = SendList.__table__  # type: ignore[attr-defined]
-            mem = Membership.__table__  # type: ignore[attr-defined]
-            sub = Subscriber.__table__  # type: ignore[attr-defined]
-            later = conn.execute(
-                select(func.count(func.distinct(mem.c.subscriber_id)))
-                .select_from(mem.join(sub, sub.c.id == mem.c.subscriber_id))
-                .where(
-                    mem.c.list_id.in_(select(sl.c.list_id).where(sl.c.send_id == send_id)),
-                    sub.c.status == SubscriberStatus.ACTIVE.value,
-                    ~select(D.c.id)
-                    .where(D.c.part_id == s.part_id, D.c.subscriber_id == mem.c.subscriber_id)
-                    .exists(),
-                )
-            ).scalar_one()
-    started = _utc(s.started_at)
-    elapsed = (now - started).total_seconds() if started else 0.0
-    window = min(60.0, elapsed) if elapsed > 0 else 0.0
-    rate = recent / window if window >= 1 else 0.0
-    remaining = (
-        counts[DeliveryStatus.PENDING]
-        + counts[DeliveryStatus.SENDING]
-        + counts[DeliveryStatus.DEFERRED]
-    )
-    eta = remaining / rate if rate > 0 else None
-    return SendProgress(
-        send_id=s.id,
-        part_id=s.part_id,
-        status=SendStatus(s.status),
-        scheduled_at=_utc(s.scheduled_at) or now,
-        started_at=started,
-        finished_at=_utc(s.finished_at),
-        recipients=s.recipients,
-        counts=counts,
-        rate_per_second=rate,
-        eta_seconds=eta,
-        later_joiners=int(later),
-        note=s.note,
-        created_by=s.created_by,
-        approved_by=s.approved_by,
-    )
-
-
-def sends_for_part(*, engine: Engine, part_id: int) -> list[int]:
-    with engine.connect() as conn:
-        return list(
-            conn.execute(
-                select(SEND.c.id).where(SEND.c.part_id == part_id).order_by(SEND.c.id)
-            ).scalars()
-        )
-
-
-__all__ = ["Delivery"]
+#: the steering use cases by the name the CLI, the admin and the API give them
+CONTROLS = {
+    "pause": pause_send, "resume": resume_send, "cancel": cancel_send,
+    "resend-failed": resend_failed,
+}

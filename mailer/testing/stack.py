@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from mailer.embedded.processes import Child, start_beat, start_worker
 from mailer.embedded.smtp_sink import FaultPlan, SmtpSink
-from mailer.services.sends import SendProgress, send_progress
+from mailer.services.send_progress import SendProgress, send_progress
 
 TEST_SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 

@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailer.models import ApiToken, User, UserRole
 from mailer.services.accounts import parse_roles, record_audit, token_hash
+from mailer.services.actors import Actor
 from mailer.web.admin_auth.sessions import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -68,6 +69,10 @@ class Principal:
     via: Literal["session", "token"]
     #: the session id (None for tokens): binds CSRF tokens to one login
     session_id: str | None = None
+
+    def as_actor(self) -> Actor:
+        """Return the person behind this request, as the services know them."""
+        return Actor(name=self.actor, user_id=self.user_id, door=self.via)
 
     def has(self, role: UserRole) -> bool:
         """Return True if this principal holds `role` (admin holds all; any role can view)."""

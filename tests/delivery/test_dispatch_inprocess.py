@@ -20,7 +20,8 @@ from mailer.delivery.engine import deliver_send
 from mailer.embedded.smtp_sink import FaultPlan, SmtpSink
 from mailer.models import DeliveryStatus, SendStatus
 from mailer.runtime import Runtime
-from mailer.services.sends import create_send, send_progress
+from mailer.services.send_progress import send_progress
+from mailer.services.sends import create_send
 from mailer.settings import Settings, load_settings
 from mailer.testing.seed import LIST, seed
 from mailer.testing.stack import TEST_SECRET
@@ -214,6 +215,7 @@ def test_sweeper_trusts_the_accepted_journal(
 
 
 def test_approval_required_before_a_send_starts(engine: Engine, redis_url: str) -> None:
+    from mailer.services.actors import Actor
     from mailer.services.sends import SendError, approve_send
 
     client = redis.Redis.from_url(redis_url)
@@ -227,8 +229,8 @@ def test_approval_required_before_a_send_starts(engine: Engine, redis_url: str) 
     coordinator = Coordinator(client)
     tick = dict(parallelism=1, interval=1, require_approval=True)
     assert dispatch(engine, coordinator, lambda _: None, **tick).started == []  # type: ignore[arg-type]
-    with pytest.raises(SendError, match="someone else must approve"):
-        approve_send(engine=engine, send_id=send_id, approver="editor-a")
-    approve_send(engine=engine, send_id=send_id, approver="approver-b")
+    with pytest.raises(SendError, match="ほかの人"):
+        approve_send(engine=engine, send_id=send_id, actor=Actor("Editor-A", None, "cli"))
+    approve_send(engine=engine, send_id=send_id, actor=Actor("approver-b", None, "cli"))
     assert dispatch(engine, coordinator, lambda _: None, **tick).started == [send_id]  # type: ignore[arg-type]
     assert send_progress(engine=engine, send_id=send_id).approved_by == "approver-b"

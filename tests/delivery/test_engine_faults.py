@@ -22,13 +22,14 @@ from mailer.models import (
     SubscriberStatus,
     Suppression,
 )
+from mailer.services.actors import SYSTEM
+from mailer.services.send_progress import send_progress
 from mailer.services.sends import (
     cancel_send,
     create_send,
     pause_send,
     resend_failed,
     resume_send,
-    send_progress,
 )
 from mailer.testing.seed import LIST, add_subscribers, seed
 from mailer.testing.stack import Stack
@@ -244,7 +245,7 @@ def test_pause_resume_cancel_and_resend_failed(stack: Stack) -> None:
     stack.start_beat()
     send_id = schedule(stack, data.part_id)
     stack.wait_for(send_id, lambda p: p.counts[DeliveryStatus.SENT] >= 8)
-    assert pause_send(engine=stack.engine, send_id=send_id) is SendStatus.PAUSED
+    assert pause_send(actor=SYSTEM, engine=stack.engine, send_id=send_id) is SendStatus.PAUSED
     time.sleep(3)  # in-flight batches stop and release their rows
     paused = send_progress(engine=stack.engine, send_id=send_id)
     assert paused.counts[DeliveryStatus.SENDING] == 0
@@ -252,13 +253,13 @@ def test_pause_resume_cancel_and_resend_failed(stack: Stack) -> None:
     before = sum(received(sink).values())
     time.sleep(2)
     assert sum(received(sink).values()) == before  # nothing goes out while paused
-    resume_send(engine=stack.engine, send_id=send_id)
+    resume_send(actor=SYSTEM, engine=stack.engine, send_id=send_id)
     stack.wait_for(send_id, done)
     got = received(sink)
     assert set(got) == set(data.emails) - bad and set(got.values()) == {1}
 
     flaky["n"] = 1  # the mailboxes work again
-    assert resend_failed(engine=stack.engine, send_id=send_id) == 2
+    assert resend_failed(actor=SYSTEM, engine=stack.engine, send_id=send_id) == 2
     stack.wait_for(send_id, done)
     got = received(sink)
     assert set(got) == set(data.emails) and set(got.values()) == {1}
@@ -267,7 +268,7 @@ def test_pause_resume_cancel_and_resend_failed(stack: Stack) -> None:
     add_subscribers(stack.engine, [f"late{i}@example.org" for i in range(3)])
     s2 = schedule(stack, data.part2_id)
     stack.wait_for(s2, lambda p: p.counts[DeliveryStatus.SENT] >= 5)
-    cancel_send(engine=stack.engine, send_id=s2)
+    cancel_send(actor=SYSTEM, engine=stack.engine, send_id=s2)
     time.sleep(2)
     p2 = send_progress(engine=stack.engine, send_id=s2)
     assert p2.status is SendStatus.CANCELLED

@@ -19,7 +19,8 @@ from mailer.embedded.smtp_sink import FaultPlan, SmtpSink
 from mailer.metrics import MetricsSink, RedisMetrics
 from mailer.models import DeliveryStatus
 from mailer.runtime import Runtime
-from mailer.services.sends import create_send, send_progress
+from mailer.services.send_progress import send_progress
+from mailer.services.sends import create_send
 from mailer.settings import Settings, load_settings
 from mailer.testing.seed import LIST, seed
 from mailer.testing.stack import TEST_SECRET

@@ -8,6 +8,7 @@ import pytest
 from test_admin_helpers import PERSONAS, Site, part_ids, sample_zip, schedule, site, start
 from web_support import LIST
 
+from mailer.services.actors import SYSTEM
 from mailer.services.sends import pause_send
 
 __all__ = ["site"]
@@ -23,7 +24,7 @@ def _calls(site: Site) -> list[tuple[str, str, set[str], dict[str, object]]]:
     def send(state: str = "scheduled") -> int:
         s = schedule(site.engine, part_id=part, lists=[LIST], by="someone")
         if state == "paused":
-            pause_send(engine=site.engine, send_id=s)
+            pause_send(actor=SYSTEM, engine=site.engine, send_id=s)
         if state == "running":
             start(site.engine, s)
         return s

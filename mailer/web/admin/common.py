@@ -11,7 +11,8 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from mailer.models import DeliveryStatus, SendStatus, SubscriberStatus, UserRole
+from mailer.labels import DELIVERY_LABELS, ROLE_LABELS, SEND_LABELS, SUBSCRIBER_LABELS
+from mailer.models import DeliveryStatus, SendStatus, UserRole
 from mailer.render.html import TEMPLATES_DIR
 from mailer.web.auth import Principal, csrf_token
 
@@ -24,25 +25,6 @@ COMPOSE = (R.EDITOR, R.ADMIN)  # upload issues, test-send, schedule
 CONTROL = (R.EDITOR, R.ADMIN)  # pause, resume, cancel, resend-failed
 APPROVE = (R.APPROVER, R.ADMIN)
 READ_SUBSCRIBERS = (R.VIEWER, R.LIST_ADMIN, R.ADMIN)
-
-SEND_LABELS = {
-    SendStatus.SCHEDULED: "予約済み", SendStatus.RUNNING: "送信中", SendStatus.PAUSED: "一時停止",
-    SendStatus.DONE: "完了", SendStatus.CANCELLED: "取り消し",
-}
-DELIVERY_LABELS = {
-    DeliveryStatus.PENDING: "未送信", DeliveryStatus.SENDING: "送信処理中",
-    DeliveryStatus.SENT: "送信済み", DeliveryStatus.DEFERRED: "再試行待ち",
-    DeliveryStatus.FAILED: "失敗", DeliveryStatus.SKIPPED: "対象外（停止・抑止）",
-    DeliveryStatus.CANCELLED: "取り消し",
-}
-SUBSCRIBER_LABELS = {
-    SubscriberStatus.ACTIVE: "配信中", SubscriberStatus.UNSUBSCRIBED: "配信停止",
-    SubscriberStatus.BOUNCED: "不達", SubscriberStatus.COMPLAINED: "苦情",
-}
-ROLE_LABELS = {
-    R.EDITOR: "編集", R.APPROVER: "承認", R.LIST_ADMIN: "名簿管理", R.VIEWER: "閲覧",
-    R.ADMIN: "管理者",
-}
 
 #: admin pages run one script of ours (the progress poller) and frame only
 #: `srcdoc` previews, which inherit this policy: no script runs inside them

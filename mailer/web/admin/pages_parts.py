@@ -13,13 +13,10 @@ from mailer.compose.errors import IssueFolderError
 from mailer.render.preview import PreviewFormat, preview
 from mailer.services import listings
 from mailer.services.errors import ServiceError
+from mailer.services.issue_upload import MAX_ZIP_BYTES, UploadError
 from mailer.services.parts import PartNotFound, documents, preflight
-from mailer.web.admin.actions import (
-    principal_email,
-    schedule_part,
-    test_send_to_self,
-    upload_issue,
-)
+from mailer.services.publishing import actor_email, send_test_to_self, upload_issue
+from mailer.services.sends import schedule_send
 from mailer.web.admin.common import (
     ADMIN_HEADERS,
     COMPOSE,
@@ -28,7 +25,6 @@ from mailer.web.admin.common import (
     admin_page,
     parse_tokyo,
 )
-from mailer.web.admin.uploads import MAX_ZIP_BYTES, UploadError
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
 from mailer.web.service_errors import status_of
@@ -63,7 +59,8 @@ async def upload_issue_page(
     """Store an uploaded issue zip; on failure list every `file:line: message`."""
     data = await file.read(MAX_ZIP_BYTES + 1)
     try:
-        result = await run_in_threadpool(upload_issue, web=web, principal=principal, data=data,
+        result = await run_in_threadpool(upload_issue, engine=web.engine,
+                                         actor=principal.as_actor(), data=data,
                                          filename=file.filename or "upload.zip")
     except UploadError as exc:
         return _issues_page(request, web, principal, problems=[str(exc)], status_code=400)
@@ -93,7 +90,7 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
         rendered = preview(issue=issue_doc, part=part_doc, config=web.render_config, format=fmt)
         body = rendered if isinstance(rendered, str) else rendered.decode("utf-8", "replace")
     try:
-        my_email = principal_email(web, principal)
+        my_email = actor_email(engine=web.engine, actor=principal.as_actor())
     except ServiceError:
         my_email = ""
     notices = {"scheduled": "配信を予約しました。"}
@@ -126,8 +123,9 @@ async def test_send_page(part_id: int, request: Request, web: Web,
                          principal: Composer) -> HTMLResponse:
     """Send the part, marked as a test, to the logged-in user's own address."""
     try:
-        results = await run_in_threadpool(test_send_to_self, web=web, principal=principal,
-                                          part_id=part_id)
+        results = await run_in_threadpool(send_test_to_self, engine=web.engine,
+                                          settings=web.settings,
+                                          actor=principal.as_actor(), part_id=part_id)
     except ServiceError as exc:
         return admin_message(request, principal, status_code=status_of(exc),
                              title="テスト送信できませんでした", lines=[exc.message],
@@ -152,8 +150,10 @@ async def schedule_page(
                              lines=[f"「{at}」は日時として読めません（例：2026-12-01T09:00）。"],
                              back=f"/admin/parts/{part_id}")
     try:
-        send_id = await run_in_threadpool(schedule_part, web=web, principal=principal,
-                                          part_id=part_id, list_names=lists or [], at=when)
+        send_id = await run_in_threadpool(schedule_send, engine=web.engine,
+                                          actor=principal.as_actor(), part_id=part_id,
+                                          list_names=lists or [], at=when,
+                                          config=web.render_config)
     except ServiceError as exc:
         return admin_message(request, principal, status_code=status_of(exc),
                              title="予約できませんでした", lines=[exc.message],

@@ -18,8 +18,8 @@ from mailer.models import SendStatus
 from mailer.services import listings
 from mailer.services.errors import ServiceError
 from mailer.services.importer import UTF8_BOM
-from mailer.services.sends import SendError, send_progress
-from mailer.web.admin.actions import CONTROLS, approve, control
+from mailer.services.send_progress import send_progress
+from mailer.services.sends import CONTROLS, approve_send
 from mailer.web.admin.common import (
     ADMIN_HEADERS,
     APPROVE,
@@ -82,7 +82,7 @@ def _running(web: WebState) -> dict[str, Any]:
         if s.status is SendStatus.RUNNING or s.started_at is not None:
             try:
                 running.append((s, send_progress(engine=web.engine, send_id=s.id)))
-            except SendError:  # deleted meanwhile
+            except ServiceError:  # deleted meanwhile
                 continue
     return {"running": running, "now": datetime.now(UTC)}
 
@@ -116,7 +116,7 @@ def send_progress_fragment(send_id: int, request: Request, web: Web,
     """The progress block of a send's report alone (polled)."""
     try:
         p = send_progress(engine=web.engine, send_id=send_id)
-    except SendError:
+    except ServiceError:
         return admin_message(request, principal, status_code=404, title="配信が見つかりません",
                              lines=[f"配信 {send_id} はありません。"])
     return admin_page(request, principal, "_send_progress", p=p, now=datetime.now(UTC))
@@ -153,11 +153,9 @@ def send_report_csv(send_id: int, request: Request, web: Web, principal: Reader)
 async def _act(request: Request, web: Web, principal: Principal, send_id: int, action: str,
                back: str) -> Response:
     try:
-        if action == "approve":
-            await run_in_threadpool(approve, web=web, principal=principal, send_id=send_id)
-        else:
-            await run_in_threadpool(control, web=web, principal=principal, send_id=send_id,
-                                    action=action)  # type: ignore[arg-type]
+        use_case = approve_send if action == "approve" else CONTROLS[action]
+        await run_in_threadpool(use_case, engine=web.engine, actor=principal.as_actor(),
+                                send_id=send_id)
     except ServiceError as exc:
         return admin_message(request, principal, status_code=status_of(exc),
                              title="この操作はできませんでした", lines=[exc.message],

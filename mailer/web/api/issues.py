@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from mailer.compose.errors import IssueFolderError
 from mailer.services import listings
-from mailer.web.admin.actions import upload_issue
-from mailer.web.admin.uploads import MAX_ZIP_BYTES, UploadError
+from mailer.services.issue_upload import MAX_ZIP_BYTES, UploadError
+from mailer.services.publishing import upload_issue
 from mailer.web.api.common import AUTH_ERRORS, Composer, Reader
 from mailer.web.api.schemas import IssueLoadOut, IssueOut, IssueProblemsOut, PartSummary
 from mailer.web.state import Web
@@ -39,7 +39,8 @@ async def post_issue(web: Web, principal: Composer,
     """
     data = await file.read(MAX_ZIP_BYTES + 1)
     try:
-        result = await run_in_threadpool(upload_issue, web=web, principal=principal, data=data,
+        result = await run_in_threadpool(upload_issue, engine=web.engine,
+                                         actor=principal.as_actor(), data=data,
                                          filename=file.filename or "upload.zip")
     except UploadError as exc:
         body = IssueProblemsOut(detail=str(exc), problems=[str(exc)])

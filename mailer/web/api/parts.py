@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from mailer.render.preview import preview
 from mailer.services import listings
 from mailer.services.parts import documents, preflight
-from mailer.web.admin.actions import test_send_to_self
+from mailer.services.publishing import send_test_to_self
 from mailer.web.admin.common import admin_csp
 from mailer.web.api.common import AUTH_ERRORS, Composer, Id, Reader, errors
 from mailer.web.api.schemas import (
@@ -80,6 +80,6 @@ def get_preview(
 async def post_test_send(part_id: Id, web: Web, principal: Composer) -> TestSendOut:
     """Send the part, marked as a test, to the token owner's own address
     (409 when MAILER_SMTP_URL is unset)."""
-    results = await run_in_threadpool(test_send_to_self, web=web, principal=principal,
-                                      part_id=part_id)
+    results = await run_in_threadpool(send_test_to_self, engine=web.engine, settings=web.settings,
+                                      actor=principal.as_actor(), part_id=part_id)
     return TestSendOut(results=[TestSendResult(address=a, outcome=o) for a, o in results])

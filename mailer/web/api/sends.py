@@ -11,8 +11,9 @@ from starlette.concurrency import run_in_threadpool
 
 from mailer.models import DeliveryStatus, SendStatus
 from mailer.services import listings
-from mailer.services.sends import SendError, send_progress
-from mailer.web.admin.actions import CONTROLS, Control, approve, control, schedule_part
+from mailer.services.errors import ServiceError
+from mailer.services.send_progress import send_progress
+from mailer.services.sends import CONTROLS, approve_send, schedule_send
 from mailer.web.admin.common import to_utc
 from mailer.web.api.common import (
     AUTH_ERRORS,
@@ -65,8 +66,8 @@ def _progress(web: WebState, send_id: int) -> ProgressOut:
         raise HTTPException(404, f"send {send_id}: no such send")
     try:
         p = send_progress(engine=web.engine, send_id=send_id)
-    except SendError as exc:  # deleted meanwhile
-        raise HTTPException(404, str(exc)) from None
+    except ServiceError as exc:  # deleted meanwhile
+        raise HTTPException(404, exc.message) from None
     return ProgressOut(**_out(s).model_dump(), counts=p.counts,
                        rate_per_second=p.rate_per_second, eta_seconds=p.eta_seconds,
                        later_joiners=p.later_joiners, accounted=p.accounted)
@@ -91,8 +92,8 @@ def post_send(body: SendRequest, web: Web, principal: Composer) -> ProgressOut:
 
     409 when the part's preflight has errors for these lists.
     """
-    send_id = schedule_part(web=web, principal=principal, part_id=body.part_id,
-                            list_names=body.lists, at=body.at)
+    send_id = schedule_send(engine=web.engine, actor=principal.as_actor(), part_id=body.part_id,
+                            list_names=body.lists, at=body.at, config=web.render_config)
     return _progress(web, send_id)
 
 
@@ -105,16 +106,21 @@ def get_send(send_id: Id, web: Web, _p: Reader) -> ProgressOut:
 @router.post("/sends/{send_id}/approve", response_model=ActionOut, responses=errors(409))
 async def post_approve(send_id: Id, web: Web, principal: Approver) -> ActionOut:
     """Approve a waiting send; whoever created it cannot."""
-    await run_in_threadpool(approve, web=web, principal=principal, send_id=send_id)
+    await run_in_threadpool(approve_send, engine=web.engine, actor=principal.as_actor(),
+                            send_id=send_id)
     p = send_progress(engine=web.engine, send_id=send_id)
     return ActionOut(send_id=send_id, action="approve", outcome=f"approved by {principal.actor}",
                      status=p.status)
 
 
-def _control_route(action: Control) -> None:
+def _control_route(action: str) -> None:
+    use_case = CONTROLS[action]
+
     async def handler(send_id: Id, web: Web, principal: Controller) -> ActionOut:
-        outcome = await run_in_threadpool(control, web=web, principal=principal,
-                                          send_id=send_id, action=action)
+        result = await run_in_threadpool(use_case, engine=web.engine,
+                                         actor=principal.as_actor(), send_id=send_id)
+        outcome = (f"{result} failed deliveries queued again" if action == "resend-failed"
+                   else str(result))
         p = send_progress(engine=web.engine, send_id=send_id)
         return ActionOut(send_id=send_id, action=action, outcome=outcome, status=p.status)
 

@@ -1,0 +1,24 @@
+"""The Japanese names of states and roles, as staff see them on every door."""
+
+from __future__ import annotations
+
+from mailer.models import DeliveryStatus, SendStatus, SubscriberStatus, UserRole
+
+SEND_LABELS = {
+    SendStatus.SCHEDULED: "予約済み", SendStatus.RUNNING: "送信中", SendStatus.PAUSED: "一時停止",
+    SendStatus.DONE: "完了", SendStatus.CANCELLED: "取り消し",
+}
+DELIVERY_LABELS = {
+    DeliveryStatus.PENDING: "未送信", DeliveryStatus.SENDING: "送信処理中",
+    DeliveryStatus.SENT: "送信済み", DeliveryStatus.DEFERRED: "再試行待ち",
+    DeliveryStatus.FAILED: "失敗", DeliveryStatus.SKIPPED: "対象外（停止・抑止）",
+    DeliveryStatus.CANCELLED: "取り消し",
+}
+SUBSCRIBER_LABELS = {
+    SubscriberStatus.ACTIVE: "配信中", SubscriberStatus.UNSUBSCRIBED: "配信停止",
+    SubscriberStatus.BOUNCED: "不達", SubscriberStatus.COMPLAINED: "苦情",
+}
+ROLE_LABELS = {
+    UserRole.EDITOR: "編集", UserRole.APPROVER: "承認", UserRole.LIST_ADMIN: "名簿管理",
+    UserRole.VIEWER: "閲覧", UserRole.ADMIN: "管理者",
+}

@@ -1,0 +1,61 @@
+"""Publishing use cases other than sends: storing an uploaded issue and a
+test send of a part to the person asking. Each writes its audit record."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from mailer.compose.load import LoadResult
+from mailer.models import Part, User
+from mailer.services.accounts import record_audit
+from mailer.services.actors import Actor
+from mailer.services.errors import ErrorKind, ServiceError, not_found
+from mailer.services.issue_upload import load_uploaded_issue
+from mailer.services.test_send import TestSendError, test_send_part
+from mailer.settings import Settings
+
+
+def actor_email(*, engine: Engine, actor: Actor) -> str:
+    """Return the actor's own address (test sends go there only).
+
+    Raises ServiceError(CONFLICT) for an actor without a staff account or address.
+    """
+    user = None
+    if actor.user_id is not None:
+        with Session(engine) as session:
+            user = session.get(User, actor.user_id)
+    if user is None or not user.email:
+        raise ServiceError("このアカウントにはメールアドレスがありません", kind=ErrorKind.CONFLICT)
+    return user.email
+
+
+def send_test_to_self(
+    *, engine: Engine, settings: Settings, actor: Actor, part_id: int
+) -> list[tuple[str, str]]:
+    """Send the part, marked as a test, to the actor's own address; return
+    (address, "sent" or the error). Raises ServiceError: UNAVAILABLE when no
+    relay is configured, NOT_FOUND for an unknown part."""
+    if not settings.relays():
+        raise ServiceError("MAILER_SMTP_URL が設定されていないため、テスト送信はできません"
+                           "（送信サーバーを設定してください）", kind=ErrorKind.CONFLICT)
+    address = actor_email(engine=engine, actor=actor)
+    with Session(engine) as session:
+        if session.get(Part, part_id) is None:
+            raise not_found(f"パート {part_id} はありません")
+    try:
+        results = test_send_part(settings=settings, part_id=part_id, addresses=[address])
+    except TestSendError as exc:
+        raise ServiceError(str(exc), kind=ErrorKind.CONFLICT) from None
+    record_audit(engine, actor=actor.name, action="part.test_send", target_type="part",
+                 target_id=part_id, detail="; ".join(f"{a}: {r}" for a, r in results))
+    return results
+
+
+def upload_issue(*, engine: Engine, actor: Actor, data: bytes, filename: str) -> LoadResult:
+    """Store an uploaded issue zip; raises UploadError or IssueFolderError."""
+    result = load_uploaded_issue(engine=engine, data=data, filename=filename)
+    parts = ", ".join(f"{label}: {status}" for label, status in result.parts.items())
+    record_audit(engine, actor=actor.name, action="issue.upload", target_type="issue",
+                 target_id=result.issue_id, detail=f"{filename}: {result.status} ({parts})")
+    return result

@@ -10,8 +10,8 @@ Every change of a send's or a delivery's status goes through these tables:
   their transitions at import, so a statement that would move rows along a
   forbidden edge stops the program from starting, not a send half-way.
 
-tests/delivery/test_states.py walks the tables and fails on a status write to
-the send or delivery table that bypasses this module.
+tests/delivery/test_states.py walks the tables; tests/delivery/test_status_writes.py
+fails on a status write to the send or delivery table that bypasses this module.
 """
 
 from __future__ import annotations

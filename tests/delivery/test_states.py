@@ -229,7 +229,8 @@ def _send_with_rows(engine: Engine, statuses: list[DS]) -> tuple[int, list[int]]
 
 def _statuses(engine: Engine, ids: list[int]) -> list[str]:
     with engine.connect() as conn:
-        got = dict(conn.execute(select(D.c.id, D.c.status).where(D.c.id.in_(ids))).all())
+        rows = conn.execute(select(D.c.id, D.c.status).where(D.c.id.in_(ids))).all()
+    got: dict[int, str] = {int(r.id): str(r.status) for r in rows}
     return [got[i] for i in ids]
 
 

@@ -103,7 +103,7 @@ def _sql_text(node: ast.AST) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):  # f"…{D.name}…": the holes stay holes
-        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+        return "".join(str(v.value) if isinstance(v, ast.Constant) else "{}" for v in node.values)
     return None
 
 
@@ -145,8 +145,8 @@ def status_writes(source: str, path: str = "<source>") -> list[str]:
                 found.append(f"{path}:{line}: .status = … on a send or delivery")
         elif id(node) not in inside_fstring and (text := _sql_text(node)) is not None:
             for m in _SQL_UPDATE.finditer(text):
-                table = m.group("table").strip('"').lower()
-                if (table in TABLE_NAMES or "{}" in table) and _SQL_STATUS.search(m.group("set")):
+                name = m.group("table").strip('"').lower()
+                if (name in TABLE_NAMES or "{}" in name) and _SQL_STATUS.search(m.group("set")):
                     found.append(f"{path}:{line}: UPDATE … SET status = … in SQL text")
     return found
 

@@ -21,8 +21,11 @@ from mailer.bench.stats import CpuMeter, peak_rss_bytes, process_tree
 from mailer.db import session_scope
 from mailer.delivery.ledger import SEND, D
 from mailer.embedded.processes import Child, start_beat, start_worker
-from mailer.models import DeliveryStatus
+from mailer.models import DeliveryStatus, SendStatus
 from mailer.services.sends import create_send
+
+#: send statuses in which nothing more is sent without a person acting
+STOPPED = frozenset({SendStatus.DONE, SendStatus.PAUSED, SendStatus.CANCELLED})
 
 
 @dataclass
@@ -139,7 +142,7 @@ def run_product(
                     status = conn.execute(
                         select(SEND.c.status).where(SEND.c.id == send_id)
                     ).scalar_one()
-                    done = status in ("done", "paused", "cancelled")
+                    done = status in STOPPED
             if done:
                 break
             if any(c.process.poll() is not None for c in children):

@@ -18,12 +18,18 @@ from sqlalchemy import Engine, select, update
 
 from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal
+from mailer.delivery.states import send_transition
 from mailer.metrics import MetricsSink
 from mailer.models import SendList, SendStatus
 
 log = logging.getLogger(__name__)
 SEND = ledger.SEND
 SL = SendList.__table__  # type: ignore[attr-defined]
+
+# The send status changes the dispatcher makes (checked against the table at import).
+START = send_transition(SendStatus.RUNNING, from_=SendStatus.SCHEDULED)
+HOLD_FOR_PREFLIGHT = send_transition(SendStatus.PAUSED, from_=SendStatus.SCHEDULED)
+FINISH = send_transition(SendStatus.DONE, from_=SendStatus.RUNNING)
 
 
 class Coordinator:
@@ -112,21 +118,16 @@ def start_send(
     errors = preflight(send_id) if preflight else []
     with engine.begin() as conn:
         if errors:
-            res = conn.execute(
-                update(SEND)
-                .where(SEND.c.id == send_id, SEND.c.status == SendStatus.SCHEDULED.value)
-                .values(
-                    status=SendStatus.PAUSED.value,
+            conn.execute(
+                HOLD_FOR_PREFLIGHT.update(
+                    SEND,
+                    SEND.c.id == send_id,
                     updated_at=now,
                     note="preflight errors: " + "; ".join(errors)[:900],
                 )
             )
             return False
-        res = conn.execute(
-            update(SEND)
-            .where(SEND.c.id == send_id, SEND.c.status == SendStatus.SCHEDULED.value)
-            .values(status=SendStatus.RUNNING.value, started_at=now, updated_at=now)
-        )
+        res = conn.execute(START.update(SEND, SEND.c.id == send_id, started_at=now, updated_at=now))
         if res.rowcount != 1:
             return False
         part_id = conn.execute(select(SEND.c.part_id).where(SEND.c.id == send_id)).scalar_one()
@@ -145,9 +146,7 @@ def finish_if_complete(engine: Engine, send_id: int, *, now: datetime) -> bool:
         if ledger.open_rows(conn, send_id, limit=1):
             return False
         res = conn.execute(
-            update(SEND)
-            .where(SEND.c.id == send_id, SEND.c.status == SendStatus.RUNNING.value)
-            .values(status=SendStatus.DONE.value, finished_at=now, updated_at=now)
+            FINISH.update(SEND, SEND.c.id == send_id, finished_at=now, updated_at=now)
         )
         return res.rowcount == 1
 

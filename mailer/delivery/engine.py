@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal, NoJournal
@@ -23,6 +23,7 @@ from mailer.delivery.ledger import ClaimedRow, Outcome
 from mailer.delivery.relays import Handover, RelayPool
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import FailureKind
+from mailer.delivery.states import send_transition
 from mailer.delivery.verp import make_return_path
 from mailer.metrics import MetricsSink, NullMetrics
 from mailer.models import DeliveryStatus, SendStatus
@@ -31,6 +32,8 @@ from mailer.tokens import message_id, unsubscribe_token
 
 log = logging.getLogger(__name__)
 SEND = ledger.SEND
+#: too many permanent failures: the send waits for a person (checked against the table at import)
+AUTO_PAUSE = send_transition(SendStatus.PAUSED, from_=SendStatus.RUNNING)
 
 
 def utcnow() -> datetime:
@@ -467,9 +470,5 @@ def _maybe_pause_for_errors(ctx: DeliveryContext, send_id: int) -> None:
             f"(threshold {ctx.config.error_threshold_ratio:.0%}); check the failures, "
             "then resume"
         )
-        conn.execute(
-            update(SEND)
-            .where(SEND.c.id == send_id, SEND.c.status == SendStatus.RUNNING.value)
-            .values(status=SendStatus.PAUSED.value, note=note, updated_at=ctx.now())
-        )
+        conn.execute(AUTO_PAUSE.update(SEND, SEND.c.id == send_id, note=note, updated_at=ctx.now()))
         log.warning("send %s: %s", send_id, note)

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from mailer.delivery.states import CLAIMABLE, OPEN_DELIVERY
+from mailer.delivery.states import CLAIMABLE, OPEN_DELIVERY, delivery_transition
 from mailer.models import (
     Delivery,
     DeliveryStatus,
@@ -51,6 +51,22 @@ MEM = Membership.__table__  # type: ignore[attr-defined]
 SUP = Suppression.__table__  # type: ignore[attr-defined]
 SEND = Send.__table__  # type: ignore[attr-defined]
 EVT = SubscriberEvent.__table__  # type: ignore[attr-defined]
+
+# Every status change this module makes, checked against the state table
+# when it is imported (mailer.delivery.states).
+_S = DeliveryStatus
+#: a batch claims due rows, one status at a time (see claim_batch)
+CLAIM = {s: delivery_transition(_S.SENDING, from_=s) for s in CLAIMABLE}
+#: a claimed row whose subscriber left or was suppressed meanwhile
+SKIP = delivery_transition(_S.SKIPPED, from_=_S.SENDING)
+#: an outcome, or a row handed back unsent (PENDING)
+RECORD = delivery_transition((_S.SENT, _S.DEFERRED, _S.FAILED, _S.PENDING), from_=_S.SENDING)
+#: accepted by a relay (an outcome, or found in the accepted-journal by the sweeper)
+ACCEPTED = delivery_transition(_S.SENT, from_=_S.SENDING)
+#: the sweeper takes back a row whose lease expired
+TAKE_BACK = delivery_transition(_S.PENDING, from_=_S.SENDING)
+#: rows still waiting when their send was cancelled
+CANCEL_LEFT = delivery_transition(_S.CANCELLED, from_=CLAIMABLE)
 
 
 @dataclass(frozen=True)
@@ -130,11 +146,12 @@ def _claim(
     lease: timedelta,
     after_id: int = 0,
 ) -> list[Row[Any]]:
+    claim = CLAIM[status]
     due = (
         select(D.c.id)
         .where(
             D.c.send_id == send_id,
-            D.c.status == status.value,
+            claim.guard(D.c.status),
             or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now),
             exists().where(and_(SEND.c.id == send_id, SEND.c.status == SendStatus.RUNNING.value)),
         )
@@ -148,12 +165,7 @@ def _claim(
     stmt = (
         update(D)
         .where(D.c.id.in_(due.scalar_subquery()))
-        .values(
-            status=DeliveryStatus.SENDING.value,
-            attempts=D.c.attempts + 1,
-            lease_until=now + lease,
-            updated_at=now,
-        )
+        .values(**claim.values(attempts=D.c.attempts + 1, lease_until=now + lease, updated_at=now))
         .returning(D.c.id, D.c.subscriber_id, D.c.email, D.c.attempts, D.c.message_id)
     )
     return list(conn.execute(stmt).all())
@@ -240,10 +252,9 @@ def claim_batch(
         )
     if skipped:
         conn.execute(
-            update(D)
-            .where(D.c.id.in_(skipped), D.c.status == DeliveryStatus.SENDING.value)
-            .values(
-                status=DeliveryStatus.SKIPPED.value,
+            SKIP.update(
+                D,
+                D.c.id.in_(skipped),
                 lease_until=None,
                 updated_at=now,
                 last_error="unsubscribed or suppressed before sending",
@@ -275,7 +286,7 @@ class Outcome:
 _PG_RECORD_OUTCOMES = text(
     f"""
     UPDATE {D.name} AS d SET
-        status = o.status,
+        {RECORD.sql_set("o.status")},
         last_error = CASE WHEN o.error = '' THEN d.last_error ELSE o.error END,
         relay = o.relay,
         next_attempt_at = o.next_at,
@@ -289,7 +300,7 @@ _PG_RECORD_OUTCOMES = text(
         CAST(:relays AS varchar[]), CAST(:next_ats AS timestamptz[]),
         CAST(:sent_ats AS timestamptz[]), CAST(:refunds AS integer[]), CAST(:mids AS varchar[])
     ) AS o(id, status, error, relay, next_at, sent_at, refund, mid)
-    WHERE d.id = o.id AND d.status = '{DeliveryStatus.SENDING.value}'
+    WHERE d.id = o.id AND {RECORD.sql_guard("d.status")}
     """
 )
 
@@ -299,7 +310,7 @@ _PG_RECORD_OUTCOMES = text(
 _PG_RECORD_SENT = text(
     f"""
     UPDATE {D.name} AS d SET
-        status = '{DeliveryStatus.SENT.value}',
+        {ACCEPTED.sql_set()},
         relay = :relay,
         next_attempt_at = NULL,
         sent_at = :now,
@@ -307,25 +318,23 @@ _PG_RECORD_SENT = text(
         lease_until = NULL,
         updated_at = :now
     FROM unnest(CAST(:ids AS integer[]), CAST(:mids AS varchar[])) AS o(id, mid)
-    WHERE d.id = o.id AND d.status = '{DeliveryStatus.SENDING.value}'
+    WHERE d.id = o.id AND {ACCEPTED.sql_guard("d.status")}
     """
 )
 
 # SQLite (in-process, no round trips): one cached statement, executemany.
-_RECORD_OUTCOME = (
-    update(D)
-    .where(D.c.id == bindparam("b_id"), D.c.status == DeliveryStatus.SENDING.value)
-    .values(
-        status=bindparam("b_status"),
-        last_error=case((bindparam("b_error") == "", D.c.last_error), else_=bindparam("b_error")),
-        relay=bindparam("b_relay"),
-        next_attempt_at=bindparam("b_next", type_=D.c.next_attempt_at.type),
-        sent_at=bindparam("b_sent", type_=D.c.sent_at.type),
-        attempts=D.c.attempts - bindparam("b_refund"),
-        message_id=case((bindparam("b_mid") == "", D.c.message_id), else_=bindparam("b_mid")),
-        lease_until=None,
-        updated_at=bindparam("b_now", type_=D.c.updated_at.type),
-    )
+_RECORD_OUTCOME = RECORD.update(
+    D,
+    D.c.id == bindparam("b_id"),
+    status=bindparam("b_status"),
+    last_error=case((bindparam("b_error") == "", D.c.last_error), else_=bindparam("b_error")),
+    relay=bindparam("b_relay"),
+    next_attempt_at=bindparam("b_next", type_=D.c.next_attempt_at.type),
+    sent_at=bindparam("b_sent", type_=D.c.sent_at.type),
+    attempts=D.c.attempts - bindparam("b_refund"),
+    message_id=case((bindparam("b_mid") == "", D.c.message_id), else_=bindparam("b_mid")),
+    lease_until=None,
+    updated_at=bindparam("b_now", type_=D.c.updated_at.type),
 )
 
 
@@ -334,10 +343,15 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datet
 
     A success keeps the row's last error, so the history of a retried row
     shows. The `status = 'sending'` guard means a row the sweeper already
-    took back (lease expired) is not overwritten by a late worker.
+    took back (lease expired) is not overwritten by a late worker. Raises
+    TransitionError (nothing written) if an outcome's status is not one a
+    sending row may take (RECORD).
     """
     if not outcomes:
         return 0
+    # The statuses of the group as a set: the edges were checked at import,
+    # this only checks that the bound values stay on them.
+    RECORD.check_targets({o.status for o in outcomes})
     if conn.dialect.name == "postgresql":
         return _record_outcomes_pg(conn, outcomes, now=now)
     keys = ("b_id", "b_status", "b_error", "b_relay", "b_next", "b_sent", "b_refund", "b_mid")
@@ -464,13 +478,11 @@ def release_expired_leases(
         for send_id, ids in by_send.items():
             sent |= accepted(send_id, ids)
     back = [row.id for row in expired if row.id not in sent]
-    guard = D.c.status == DeliveryStatus.SENDING.value
     if sent:
         conn.execute(
-            update(D)
-            .where(D.c.id.in_(sorted(sent)), guard)
-            .values(
-                status=DeliveryStatus.SENT.value,
+            ACCEPTED.update(
+                D,
+                D.c.id.in_(sorted(sent)),
                 sent_at=now,
                 lease_until=None,
                 updated_at=now,
@@ -479,10 +491,9 @@ def release_expired_leases(
         )
     if back:
         conn.execute(
-            update(D)
-            .where(D.c.id.in_(back), guard)
-            .values(
-                status=DeliveryStatus.PENDING.value,
+            TAKE_BACK.update(
+                D,
+                D.c.id.in_(back),
                 lease_until=None,
                 updated_at=now,
                 last_error="lease expired: worker stopped before recording an outcome",
@@ -504,13 +515,9 @@ def cancel_left_rows(conn: Connection, send_id: int, *, now: datetime) -> int:
         and_(SEND.c.id == send_id, SEND.c.status == SendStatus.CANCELLED.value)
     )
     result = conn.execute(
-        update(D)
-        .where(
-            D.c.send_id == send_id,
-            D.c.status.in_([s.value for s in CLAIMABLE]),
-            cancelled,
+        CANCEL_LEFT.update(
+            D, D.c.send_id == send_id, cancelled, next_attempt_at=None, updated_at=now
         )
-        .values(status=DeliveryStatus.CANCELLED.value, next_attempt_at=None, updated_at=now)
     )
     return int(result.rowcount or 0)
 

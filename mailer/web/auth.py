@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailer.models import ApiToken, User, UserRole
 from mailer.services.accounts import parse_roles, record_audit, token_hash
+from mailer.services.actors import Actor
 from mailer.web.admin_auth.sessions import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -74,6 +75,10 @@ class Principal:
         if UserRole.ADMIN in self.roles or role in self.roles:
             return True
         return role is UserRole.VIEWER and bool(self.roles)
+
+    def as_actor(self) -> Actor:
+        """Return the `Actor` the services see: this user (or token), by the door used."""
+        return Actor(name=self.actor, user_id=self.user_id, door=self.via)
 
 
 class AuthError(StarletteHTTPException):

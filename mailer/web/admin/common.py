@@ -11,8 +11,9 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from mailer.models import DeliveryStatus, SendStatus, SubscriberStatus, UserRole
+from mailer.models import DeliveryStatus, SendStatus, UserRole
 from mailer.render.html import TEMPLATES_DIR
+from mailer.services.subscriber_fields import STATUS_LABELS
 from mailer.web.auth import Principal, csrf_token
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -24,6 +25,7 @@ COMPOSE = (R.EDITOR, R.ADMIN)  # upload issues, test-send, schedule
 CONTROL = (R.EDITOR, R.ADMIN)  # pause, resume, cancel, resend-failed
 APPROVE = (R.APPROVER, R.ADMIN)
 READ_SUBSCRIBERS = (R.VIEWER, R.LIST_ADMIN, R.ADMIN)
+EDIT_SUBSCRIBERS = (R.LIST_ADMIN, R.ADMIN)  # create, edit, import, export
 
 SEND_LABELS = {
     SendStatus.SCHEDULED: "予約済み", SendStatus.RUNNING: "送信中", SendStatus.PAUSED: "一時停止",
@@ -35,10 +37,7 @@ DELIVERY_LABELS = {
     DeliveryStatus.FAILED: "失敗", DeliveryStatus.SKIPPED: "対象外（停止・抑止）",
     DeliveryStatus.CANCELLED: "取り消し",
 }
-SUBSCRIBER_LABELS = {
-    SubscriberStatus.ACTIVE: "配信中", SubscriberStatus.UNSUBSCRIBED: "配信停止",
-    SubscriberStatus.BOUNCED: "不達", SubscriberStatus.COMPLAINED: "苦情",
-}
+SUBSCRIBER_LABELS = STATUS_LABELS
 ROLE_LABELS = {
     R.EDITOR: "編集", R.APPROVER: "承認", R.LIST_ADMIN: "名簿管理", R.VIEWER: "閲覧",
     R.ADMIN: "管理者",

@@ -17,10 +17,10 @@ from starlette.datastructures import FormData
 
 from mailer.services import listings, subscriber_edit
 from mailer.services.errors import ServiceError
-from mailer.services.exporter import export_subscribers
 from mailer.services.importer import MAX_FILE_BYTES, SubscriberFileError
 from mailer.services.subscriber_edit import SubscriberInput
 from mailer.services.subscriber_fields import FIELDS, labels
+from mailer.services.subscriber_files import export_file
 from mailer.services.subscribers import ImportReport
 from mailer.web.admin.common import (
     ADMIN_HEADERS,
@@ -30,7 +30,7 @@ from mailer.web.admin.common import (
     admin_page,
 )
 from mailer.web.admin.subscriber_import import apply_staged, run_import, stage
-from mailer.web.auth import Principal, record_audit, require, verify_csrf
+from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
 from mailer.web.service_errors import status_of
 from mailer.web.state import Web, WebState
@@ -211,10 +211,7 @@ def export_csv(request: Request, web: Web, principal: Editor,
         return admin_message(request, principal, status_code=404, title="リストがありません",
                              lines=[f"リスト {list} はありません。"], back="/admin/subscribers")
     spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL)  # noqa: SIM115 (closed by _chunks)
-    with web.engine.connect() as conn:
-        count = export_subscribers(conn, spool, list_name=list_name)
-    record_audit(web.engine, actor=principal.actor, action="subscriber.export",
-                 target_type="list", target_id=list_name or "-", detail=f"{count} rows")
+    export_file(engine=web.engine, actor=principal.as_actor(), out=spool, list_name=list_name)
     stem = f"subscribers-{list_name}" if list_name else "subscribers"
     name = f"{stem}-{datetime.now(TOKYO):%Y%m%d-%H%M}.csv"
     disposition = f"attachment; filename=\"subscribers.csv\"; filename*=UTF-8''{quote(name)}"

@@ -15,27 +15,20 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, select
 
-from mailer.models import MailingList, Membership, Subscriber, SubscriberStatus
-from mailer.services.importer import (
-    CHARSET_LABELS,
-    FIELDS,
-    FORMAT_LABELS,
-    FORMULA_TRIGGERS,
-    JA_HEADERS,
-    UTF8_BOM,
-)
+from mailer.models import MailingList, Membership, Subscriber
+from mailer.services.importer import FORMULA_TRIGGERS, UTF8_BOM
+from mailer.services.subscriber_fields import FIELDS, STATUS_LABELS
 from mailer.services.subscribers import NoSuchListError
 
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
 MEM = Membership.__table__  # type: ignore[attr-defined]
 ML = MailingList.__table__  # type: ignore[attr-defined]
 
-COLUMNS = (*FIELDS, "status")
-HEADER = [JA_HEADERS[name] for name in COLUMNS]
-STATUS_LABELS = {
-    SubscriberStatus.ACTIVE: "配信中", SubscriberStatus.UNSUBSCRIBED: "配信停止",
-    SubscriberStatus.BOUNCED: "不達", SubscriberStatus.COMPLAINED: "苦情",
-}
+#: every declared field, in its order; the header is their labels
+COLUMNS = tuple(f.name for f in FIELDS)
+HEADER = [f.label for f in FIELDS]
+__all__ = ["COLUMNS", "HEADER", "STATUS_LABELS", "export_rows", "export_subscribers",
+           "neutralise", "write_csv"]
 _FETCH = 2000  # rows fetched per round trip; the file is written as it streams
 
 
@@ -45,11 +38,9 @@ def neutralise(cell: str) -> str:
 
 
 def _cells(row: Any) -> list[str]:
-    values: dict[str, str] = {name: getattr(row, name) or "" for name in FIELDS}
-    values["format"] = FORMAT_LABELS.get(values["format"], values["format"])
-    values["charset"] = CHARSET_LABELS.get(values["charset"], values["charset"])
-    status = SubscriberStatus(row.status)
-    return [neutralise(c) for c in (*(values[n] for n in FIELDS), STATUS_LABELS[status])]
+    # Choices are written as people know them (テキスト, ISO-2022-JP, 配信停止);
+    # the importer reads each of them back.
+    return [neutralise(f.display(getattr(row, f.name) or "")) for f in FIELDS]
 
 
 def export_rows(conn: Connection, *, list_name: str | None = None) -> Iterator[list[str]]:
@@ -57,7 +48,7 @@ def export_rows(conn: Connection, *, list_name: str | None = None) -> Iterator[l
 
     Raises NoSuchListError if `list_name` does not exist.
     """
-    stmt = select(*(SUB.c[name] for name in FIELDS), SUB.c.status).order_by(SUB.c.id)
+    stmt = select(*(SUB.c[name] for name in COLUMNS)).order_by(SUB.c.id)
     if list_name is not None:
         list_id = conn.execute(select(ML.c.id).where(ML.c.name == list_name)).scalar()
         if list_id is None:

@@ -17,89 +17,80 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-import unicodedata
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
+from mailer.services.subscriber_fields import (
+    BY_NAME,
+    CHARSET_LABELS,
+    CHARSETS,
+    FORMAT_LABELS,
+    FORMATS,
+    IMPORTED,
+    KINDS,
+    BadValue,
+    header_key,
+    normalise_email,
+    normalise_roles,
+)
+from mailer.services.subscriber_fields import (
+    FIELDS as DECLARED,
+)
+
+__all__ = [
+    "CHARSETS", "CHARSET_LABELS", "FIELDS", "FORMATS", "FORMAT_LABELS", "FORMULA_TRIGGERS",
+    "HEADER_MAP", "JA_HEADERS", "KINDS", "MAX_FILE_BYTES", "READ_ONLY", "UTF8_BOM",
+    "ImportedSubscriber", "ParsedFile", "Rejection", "SubscriberFileError", "decode",
+    "header_key", "normalise_email", "normalise_roles", "parse_subscriber_bytes",
+    "read_subscriber_file",
+]
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
 
-#: Subscriber fields a file may set, in export column order.
-FIELDS = ("email", "name", "honorific", "organisation", "organisation_kind", "job_title",
-          "roles", "format", "charset")
-
+#: Subscriber fields a file may set, in export column order (from the declaration).
+FIELDS = IMPORTED
 #: Japanese column names, used by the export and in messages.
-JA_HEADERS = {
-    "email": "メールアドレス", "name": "氏名", "honorific": "敬称", "organisation": "団体名",
-    "organisation_kind": "団体区分", "job_title": "役職", "roles": "役割", "format": "形式",
-    "charset": "文字コード", "status": "状態",
-}
-
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "email": ("メールアドレス", "メール", "電子メール", "email", "e-mail", "mail",
-              "email address", "mail address"),
-    "name": ("氏名", "名前", "name", "full name"),
-    "honorific": ("敬称", "honorific"),
-    "organisation": ("団体名", "自治体名", "organisation", "organization"),
-    "organisation_kind": ("団体区分", "organisation_kind", "organization_kind", "kind"),
-    "job_title": ("役職", "job_title", "job title", "title"),
-    "roles": ("役割", "roles", "role"),
-    "format": ("形式", "配信形式", "format"),
-    "charset": ("文字コード", "charset", "encoding"),
-    # Written by our export, read back without effect: a file never changes a status.
-    "status": ("状態", "status"),
-}
-READ_ONLY = frozenset({"status"})
-
-KINDS = ("都", "特別区", "市", "町", "村")
-FORMATS = {"html": "html", "html形式": "html", "text": "text", "テキスト": "text",
-           "テキスト形式": "text", "plain": "text"}
-# Keys as header_key() leaves them (no "-"): "UTF-8" -> "utf8".
-CHARSETS = {"utf8": "utf-8", "iso2022jp": "iso-2022-jp", "jis": "iso-2022-jp"}
-#: How the export writes format and charset (what admins see in Excel).
-FORMAT_LABELS = {"html": "HTML", "text": "テキスト"}
-CHARSET_LABELS = {"utf-8": "UTF-8", "iso-2022-jp": "ISO-2022-JP"}
+JA_HEADERS = {f.name: f.label for f in DECLARED}
+#: Columns read back without effect (the export writes them; a file never sets them).
+READ_ONLY = frozenset(f.name for f in DECLARED if not f.imported)
 
 #: First characters a spreadsheet may read as a formula (OWASP CSV injection),
 #: with their full-width forms as a precaution for Japanese input methods.
 FORMULA_TRIGGERS = frozenset("=+-@\t\r＝＋－＠")
-
-# Full-width ASCII (U+FF01-U+FF5E) and the ideographic space map to ASCII:
-# exactly what NFKC does to them, without touching anything else in an address.
-_FULL_WIDTH_ASCII = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
 class SubscriberFileError(ValueError):
     """A subscriber file could not be read at all; the message names the file."""
 
 
-def header_key(text: str) -> str:
-    """Return the matching key of a header cell: NFKC, no spaces, _ or -, lower case."""
-    return re.sub(r"[\s_\-]+", "", unicodedata.normalize("NFKC", text)).lower()
-
-
 HEADER_MAP: dict[str, str] = {
-    header_key(alias): name for name, aliases in _ALIASES.items() for alias in aliases
+    header_key(header): f.name for f in DECLARED for header in f.headers
 }
 
 
 @dataclass(frozen=True)
-class SubscriberRow:
-    """One valid row: the address and the fields the file gave (None: absent or blank)."""
+class ImportedSubscriber:
+    """One valid row: the address and the other fields the file gave, in their
+    stored form (blank cells left out). `row.name` reads a field (None: not given)."""
 
     line: int
     email: str
-    name: str | None = None
-    honorific: str | None = None
-    organisation: str | None = None
-    organisation_kind: str | None = None
-    job_title: str | None = None
-    roles: str | None = None
-    format: str | None = None
-    charset: str | None = None
+    given: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, values: Mapping[str, str], *, line: int = 0) -> ImportedSubscriber:
+        """Return the row of `values` (which holds "email"; other keys: field names)."""
+        return cls(line=line, email=values["email"],
+                   given={k: v for k, v in values.items() if k != "email"})
+
+    def __getattr__(self, name: str) -> str | None:
+        # Only declared fields: anything else (copy's __deepcopy__ probes) is absent.
+        if name in BY_NAME and name != "email":
+            given: Mapping[str, str] = self.__dict__.get("given", {})
+            return given.get(name)
+        raise AttributeError(name)
 
     @property
     def key(self) -> str:
@@ -108,8 +99,7 @@ class SubscriberRow:
 
     def values(self) -> dict[str, str]:
         """Return the fields to set, email first; blank cells are left out."""
-        return {f.name: v for f in fields(self)
-                if f.name != "line" and isinstance(v := getattr(self, f.name), str)}
+        return {"email": self.email, **{n: self.given[n] for n in FIELDS if n in self.given}}
 
 
 @dataclass(frozen=True)
@@ -125,7 +115,7 @@ class ParsedFile:
     name: str
     encoding: str
     columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
-    rows: list[SubscriberRow] = field(default_factory=list)
+    rows: list[ImportedSubscriber] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -261,89 +251,29 @@ def _cell(cells: list[str], index: int | None) -> str:
     return value.strip()
 
 
-def normalise_email(raw: str) -> str:
-    """Return the address to store: full-width ASCII made half-width, domain in
-    lower case, local part as given. Raises ValueError with the reason."""
-    text = raw.translate(_FULL_WIDTH_ASCII).strip()
-    if not text:
-        raise ValueError("empty")
-    try:
-        # Syntax only: municipal domains often resolve only from inside LGWAN.
-        # No SMTPUTF8: relays and gateways on the way cannot be assumed to carry it.
-        info = validate_email(text, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"{raw!r}: {exc}") from None
-    return info.ascii_email or info.normalized
-
-
-def normalise_roles(raw: str) -> str:
-    """Return ";"-joined role tags (NFKC; "；", "、" and "," also separate)."""
-    tags: list[str] = []
-    for tag in re.split(r"[;、,]", unicodedata.normalize("NFKC", raw)):
-        tag = tag.strip()
-        if tag and tag not in tags:
-            tags.append(tag)
-    return ";".join(tags)
-
-
 def _validate(
     cells: list[str], positions: dict[str, int], columns: dict[str, str], width: int, line: int
-) -> tuple[SubscriberRow | None, list[str]]:
+) -> tuple[ImportedSubscriber | None, list[str]]:
     reasons: list[str] = []
     extra = [c for c in cells[width:] if c.strip()]
     if extra:
         reasons.append(f"{len(cells)} cells but the header has {width} columns")
     values: dict[str, str] = {}
     for name, index in positions.items():
-        if name in READ_ONLY:
+        declared = BY_NAME[name]
+        if not declared.imported:
             continue
         value = _cell(cells, index)
         label = columns[name]
-        bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Co")), None)
-        if bad is not None:
-            if unicodedata.category(bad) == "Co":
-                # Windows 外字 (user-defined kanji) decode to private-use code points
-                # that no other computer shows as intended.
-                what = "private-use character (外字?)"
-            elif bad in "\r\n":
-                what = "line break inside a cell (Alt+Enter in Excel?)"
-            else:
-                what = "control character"
-            reasons.append(f"{label}: {what} U+{ord(bad):04X}")
-            continue
         if not value:
-            if name == "email":
+            # A blank cell leaves the stored value as it is; the address cannot be blank.
+            if declared.required:
                 reasons.append(f"{label}: empty")
             continue
         try:
-            values[name] = _normalise_field(name, value)
-        except ValueError as exc:
+            values[name] = declared.check(value)
+        except BadValue as exc:
             reasons.append(f"{label}: {exc}")
     if "email" not in values:
         return None, reasons
-    return SubscriberRow(line=line, **values), reasons
-
-
-def _normalise_field(name: str, value: str) -> str:
-    """Return the stored form of one cell; raise ValueError with the reason."""
-    if name == "email":
-        return normalise_email(value)
-    if name == "organisation_kind":
-        kind = unicodedata.normalize("NFKC", value)
-        if kind not in KINDS:
-            raise ValueError(f"{value!r} is not one of {', '.join(KINDS)}")
-        return kind
-    if name == "format":
-        fmt = FORMATS.get(header_key(value))
-        if fmt is None:
-            raise ValueError(f"{value!r} is not HTML or テキスト")
-        return fmt
-    if name == "charset":
-        charset = CHARSETS.get(header_key(value))
-        if charset is None:
-            raise ValueError(f"{value!r} is not UTF-8 or ISO-2022-JP")
-        return charset
-    if name == "roles":
-        return normalise_roles(value)
-    # Names, organisations and titles are kept exactly (髙, 﨑, full-width brackets).
-    return value
+    return ImportedSubscriber.of(values, line=line), reasons

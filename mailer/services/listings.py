@@ -7,7 +7,7 @@ offset, so the hundredth page costs what the first does.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ from mailer.models import (
     Suppression,
 )
 from mailer.services.exporter import neutralise
+from mailer.services.subscriber_fields import FIELDS as SUBSCRIBER_FIELDS
 
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
 MEM = Membership.__table__  # type: ignore[attr-defined]
@@ -362,38 +363,47 @@ class SubscriberFilter:
 
 
 @dataclass(frozen=True)
-class SubscriberRow:
+class SubscriberListing:
+    """One subscriber as listings show it: the id, every declared field
+    (mailer.services.subscriber_fields; `row.name` reads one) and its times."""
+
     id: int
-    email: str
-    name: str
-    organisation: str
-    organisation_kind: str
-    job_title: str
-    status: SubscriberStatus
-    format: str
-    charset: str
+    fields: Mapping[str, Any]  # field name -> stored value (the status as SubscriberStatus)
     created_at: datetime
     updated_at: datetime
 
+    def __getattr__(self, name: str) -> Any:
+        # Only declared fields: anything else (copy's __deepcopy__ probes) is absent.
+        fields: Mapping[str, Any] = self.__dict__.get("fields", {})
+        if name in fields:
+            return fields[name]
+        raise AttributeError(name)
 
-def _subscriber(r: object) -> SubscriberRow:
-    return SubscriberRow(
-        id=r.id, email=r.email, name=r.name, organisation=r.organisation,  # type: ignore[attr-defined]
-        organisation_kind=r.organisation_kind, job_title=r.job_title,  # type: ignore[attr-defined]
-        status=SubscriberStatus(r.status), format=r.format, charset=r.charset,  # type: ignore[attr-defined]
-        created_at=r.created_at, updated_at=r.updated_at)  # type: ignore[attr-defined]
+    def as_dict(self) -> dict[str, Any]:
+        """Return id, the fields and the times as one dict (the API's SubscriberOut)."""
+        return {"id": self.id, **self.fields, "created_at": self.created_at,
+                "updated_at": self.updated_at}
+
+
+#: the columns a subscriber listing reads
+SUBSCRIBER_COLUMNS = (SUB.c.id, *(SUB.c[f.name] for f in SUBSCRIBER_FIELDS), SUB.c.created_at,
+                      SUB.c.updated_at)
+
+
+def _subscriber(r: Any) -> SubscriberListing:
+    return SubscriberListing(
+        id=r.id, fields={f.name: f.value_type(getattr(r, f.name)) for f in SUBSCRIBER_FIELDS},
+        created_at=r.created_at, updated_at=r.updated_at)
 
 
 def subscribers(
     engine: Engine, filt: SubscriberFilter, *, after: int | None = None, limit: int = 50,
-) -> tuple[list[SubscriberRow], int | None]:
+) -> tuple[list[SubscriberListing], int | None]:
     """Return a page of subscribers by id after `after`, and the `after` of the
     next page (None on the last). The list filter is an EXISTS on the
     membership's (list_id, subscriber_id) key; the scan stops once the page is full."""
     limit = max(1, min(limit, MAX_PAGE))
-    query = select(SUB.c.id, SUB.c.email, SUB.c.name, SUB.c.organisation,
-                   SUB.c.organisation_kind, SUB.c.job_title, SUB.c.status, SUB.c.format,
-                   SUB.c.charset, SUB.c.created_at, SUB.c.updated_at)
+    query = select(*SUBSCRIBER_COLUMNS)
     if filt.q.strip():
         pattern = _like(filt.q.strip().lower())
         query = query.where(or_(
@@ -436,7 +446,7 @@ class EventRow:
 
 @dataclass(frozen=True)
 class SubscriberDetail:
-    subscriber: SubscriberRow
+    subscriber: SubscriberListing
     roles: str
     consent: str
     lists: list[str]

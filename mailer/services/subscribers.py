@@ -32,12 +32,13 @@ from mailer.models import (
 from mailer.services.importer import (
     FIELDS,
     HEADER_MAP,
+    ImportedSubscriber,
     ParsedFile,
     Rejection,
     SubscriberFileError,
-    SubscriberRow,
     read_subscriber_file,
 )
+from mailer.services.subscriber_fields import defaults
 from mailer.suppression import email_hash
 
 __all__ = [
@@ -175,7 +176,7 @@ def upsert_subscribers(
         values = {k: v for k, v in raw.items() if k in FIELDS and v}
         merged.setdefault(raw["email"].lower(), {}).update(values)
     ml = ensure_list(session=session, name=list_name) if list_name else None
-    prepared = [SubscriberRow(line=0, **values) for values in merged.values()]
+    prepared = [ImportedSubscriber.of(values) for values in merged.values()]
     now = datetime.now(UTC)
     _apply(session.connection(), prepared, list_id=ml.id if ml else None, list_name=list_name,
            consent=Consent(source=consent_source, by="", at=now), resubscribe=False,
@@ -225,7 +226,7 @@ class _Plan:
 
 
 def _apply(
-    conn: Connection, rows: Sequence[SubscriberRow], *, list_id: int | None,
+    conn: Connection, rows: Sequence[ImportedSubscriber], *, list_id: int | None,
     list_name: str | None, consent: Consent, resubscribe: bool, respect_blocks: bool,
     write_events: bool, dry_run: bool,
 ) -> tuple[ImportCounts, list[Skipped]]:
@@ -363,11 +364,9 @@ def _left_list(conn: Connection, subscriber_ids: Sequence[int], list_name: str) 
     return {sid for sid, kind in latest.items() if kind == "unsubscribed"}
 
 
-def _new_params(row: SubscriberRow, consent: Consent) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "name": "", "honorific": "様", "organisation": "", "organisation_kind": "",
-        "job_title": "", "roles": "", "format": "html", "charset": "utf-8",
-    }
+def _new_params(row: ImportedSubscriber, consent: Consent) -> dict[str, Any]:
+    params: dict[str, Any] = {name: value for name, value in defaults().items()
+                              if name in FIELDS}
     params.update(row.values())
     params.update(status=SubscriberStatus.ACTIVE, consent_source=consent.source,
                   consent_by=consent.by, consent_at=consent.at, created_at=consent.at,
@@ -375,7 +374,7 @@ def _new_params(row: SubscriberRow, consent: Consent) -> dict[str, Any]:
     return params
 
 
-def _update_params(old: Any, row: SubscriberRow, consent: Consent | None) -> dict[str, Any]:
+def _update_params(old: Any, row: ImportedSubscriber, consent: Consent | None) -> dict[str, Any]:
     """Bind values for one changed subscriber: every data field, merged."""
     params = {f"b_{name}": getattr(old, name) for name in DATA_FIELDS}
     params.update({f"b_{name}": value for name, value in row.values().items() if name != "email"})

@@ -25,6 +25,7 @@ COMPOSE = (R.EDITOR, R.ADMIN)  # upload issues, test-send, schedule
 CONTROL = (R.EDITOR, R.ADMIN)  # pause, resume, cancel, resend-failed
 APPROVE = (R.APPROVER, R.ADMIN)
 READ_SUBSCRIBERS = (R.VIEWER, R.LIST_ADMIN, R.ADMIN)
+EDIT_SUBSCRIBERS = (R.LIST_ADMIN, R.ADMIN)  # create, edit, import, export
 
 #: admin pages run one script of ours (the progress poller) and frame only
 #: `srcdoc` previews, which inherit this policy: no script runs inside them

@@ -13,24 +13,24 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
-from mailer.models import SubscriberStatus
-from mailer.services import listings
+from mailer.services import listings, subscriber_edit
 from mailer.services.errors import ServiceError
-from mailer.services.exporter import export_subscribers
-from mailer.services.importer import FORMAT_LABELS, KINDS, MAX_FILE_BYTES, SubscriberFileError
+from mailer.services.importer import MAX_FILE_BYTES, SubscriberFileError
+from mailer.services.subscriber_edit import SubscriberInput
+from mailer.services.subscriber_fields import FIELDS, labels
+from mailer.services.subscriber_files import export_file
 from mailer.services.subscribers import ImportReport
-from mailer.web.admin.common import ADMIN_HEADERS, TOKYO, admin_message, admin_page
-from mailer.web.admin.subscriber_edit import (
+from mailer.web.admin.common import (
+    ADMIN_HEADERS,
     EDIT_SUBSCRIBERS,
-    SubscriberInput,
-    create_subscriber,
-    editable,
-    list_names,
-    update_subscriber,
+    TOKYO,
+    admin_message,
+    admin_page,
 )
 from mailer.web.admin.subscriber_import import apply_staged, run_import, stage
-from mailer.web.auth import Principal, record_audit, require, verify_csrf
+from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
 from mailer.web.service_errors import status_of
 from mailer.web.state import Web, WebState
@@ -38,97 +38,96 @@ from mailer.web.state import Web, WebState
 router = APIRouter(prefix="/admin/subscribers", include_in_schema=False)
 
 Editor = Annotated[Principal, Depends(require(*EDIT_SUBSCRIBERS))]
-Text = Annotated[str, Form(max_length=1000)]
 CSRF = [Depends(verify_csrf)]
 EXPORT_SPOOL = 8 * 1024 * 1024  # bytes kept in memory before the export spills to disk
+MAX_FORM_VALUE = 1000  # characters of one form value read at all (the service checks less)
 
-FIELD_LABELS = {
-    "email": "メールアドレス", "name": "氏名", "honorific": "敬称", "organisation": "団体名",
-    "organisation_kind": "団体区分", "job_title": "役職", "roles": "役割",
-    "format": "形式", "charset": "文字コード", "status": "状態", "lists": "リスト",
-    "list": "リスト", "file": "ファイル", "token": "確認",
-}
+FIELD_LABELS = {**labels(), "lists": "リスト", "list": "リスト", "file": "ファイル",
+                "token": "確認"}
+
+
+def _list_names(web: WebState) -> list[tuple[str, str]]:
+    return [(r.name, r.title or r.name) for r in listings.lists(web.engine)]
 
 
 def _form(request: Request, principal: Principal, web: WebState, *, values: dict[str, object],
           subscriber_id: int | None, error: ServiceError | None = None) -> HTMLResponse:
+    # The inputs are the declared fields (those given at creation when creating).
+    shown = [f for f in FIELDS if f.on_create or subscriber_id]
     return admin_page(
         request, principal, "subscriber_form", status_code=status_of(error) if error else 200,
         title="購読者の編集" if subscriber_id else "購読者の登録", v=values,
         subscriber_id=subscriber_id, error=error.message if error else "",
-        error_field=error.field or "" if error else "", labels=FIELD_LABELS, kinds=KINDS,
-        formats=FORMAT_LABELS, charsets={"utf-8": "UTF-8", "iso-2022-jp": "ISO-2022-JP"},
-        statuses=list(SubscriberStatus), all_lists=list_names(web))
+        error_field=error.field or "" if error else "", labels=FIELD_LABELS,
+        groups=[("連絡先", [f for f in shown if f.group == "contact"]),
+                ("受信の設定", [f for f in shown if f.group == "delivery"])],
+        all_lists=_list_names(web))
 
 
-def _input(email: str, name: str, honorific: str, organisation: str, organisation_kind: str,
-           job_title: str, roles: str, fmt: str, charset: str, status: str | None,
-           lists: list[str] | None) -> SubscriberInput:
-    return SubscriberInput(email=email, name=name, honorific=honorific,
-                           organisation=organisation, organisation_kind=organisation_kind,
-                           job_title=job_title, roles=roles, format=fmt, charset=charset,
-                           status=status, lists=lists or [])
+def _input(form: FormData, *, editing: bool) -> SubscriberInput:
+    """Return the service input of a posted form. A form sends every input, so
+    a missing one is blank (its default); a blank status leaves it unchanged."""
+    values: dict[str, str | None] = {}
+    for f in FIELDS:
+        raw = form.get(f.name)
+        text = raw[:MAX_FORM_VALUE] if isinstance(raw, str) else ""
+        if not f.on_create and not (editing and text.strip()):
+            continue
+        values[f.name] = text
+    lists = [x[:MAX_FORM_VALUE] for x in form.getlist("lists") if isinstance(x, str)]
+    return SubscriberInput(values=values, lists=lists)
 
 
-EMPTY: dict[str, object] = {
-    "email": "", "name": "", "honorific": "様", "organisation": "", "organisation_kind": "",
-    "job_title": "", "roles": "", "format": "html", "charset": "utf-8", "status": "active",
-    "lists": [],
-}
+def _shown(data: SubscriberInput, current: dict[str, object] | None = None) -> dict[str, object]:
+    """Return the values a refused form shows again: what was typed."""
+    base: dict[str, object] = {f.name: f.default for f in FIELDS}
+    return {**base, **(current or {}), **{k: v for k, v in data.values.items() if v is not None},
+            "lists": list(data.lists or [])}
 
 
 @router.api_route("/new", methods=READ)
 def new_page(request: Request, web: Web, principal: Editor) -> HTMLResponse:
-    return _form(request, principal, web, values=dict(EMPTY), subscriber_id=None)
+    empty: dict[str, object] = {f.name: f.default for f in FIELDS}
+    return _form(request, principal, web, values={**empty, "lists": []}, subscriber_id=None)
 
 
 @router.post("/new", dependencies=CSRF)
-def create_page(
-    request: Request, web: Web, principal: Editor, email: Text = "", name: Text = "",
-    honorific: Text = "様", organisation: Text = "", organisation_kind: Text = "",
-    job_title: Text = "", roles: Text = "", format: Text = "html", charset: Text = "utf-8",
-    lists: Annotated[list[str] | None, Form()] = None,
-) -> Response:
-    data = _input(email, name, honorific, organisation, organisation_kind, job_title, roles,
-                  format, charset, None, lists)
+async def create_page(request: Request, web: Web, principal: Editor) -> Response:
+    data = _input(await request.form(), editing=False)
     try:
-        sid = create_subscriber(web=web, principal=principal, data=data)
+        sid = await run_in_threadpool(subscriber_edit.create_subscriber, engine=web.engine,
+                                      actor=principal.as_actor(), data=data)
     except ServiceError as exc:
-        return _form(request, principal, web, values={**vars(data), "status": "active",
-                                                      "lists": list(data.lists or [])},
-                     subscriber_id=None, error=exc)
+        return _form(request, principal, web, values=_shown(data), subscriber_id=None, error=exc)
     return RedirectResponse(f"/admin/subscribers/{sid}", status_code=303)
+
+
+def _missing(request: Request, principal: Principal, subscriber_id: int) -> HTMLResponse:
+    return admin_message(request, principal, status_code=404, title="購読者が見つかりません",
+                         lines=[f"購読者 {subscriber_id} はいません。"], back="/admin/subscribers")
 
 
 @router.api_route("/{subscriber_id}/edit", methods=READ)
 def edit_page(subscriber_id: int, request: Request, web: Web, principal: Editor) -> HTMLResponse:
-    current = editable(web, subscriber_id)
+    current = subscriber_edit.editable(web.engine, subscriber_id)
     if current is None:
-        return admin_message(request, principal, status_code=404, title="購読者が見つかりません",
-                             lines=[f"購読者 {subscriber_id} はいません。"],
-                             back="/admin/subscribers")
-    return _form(request, principal, web, values=vars(current), subscriber_id=subscriber_id)
+        return _missing(request, principal, subscriber_id)
+    return _form(request, principal, web, values=current, subscriber_id=subscriber_id)
 
 
 @router.post("/{subscriber_id}/edit", dependencies=CSRF)
-def update_page(
-    subscriber_id: int, request: Request, web: Web, principal: Editor, email: Text = "",
-    name: Text = "", honorific: Text = "様", organisation: Text = "",
-    organisation_kind: Text = "", job_title: Text = "", roles: Text = "",
-    format: Text = "html", charset: Text = "utf-8", status: Text = "",
-    lists: Annotated[list[str] | None, Form()] = None,
-) -> Response:
-    data = _input(email, name, honorific, organisation, organisation_kind, job_title, roles,
-                  format, charset, status or None, lists)
+async def update_page(subscriber_id: int, request: Request, web: Web,
+                      principal: Editor) -> Response:
+    data = _input(await request.form(), editing=True)
     try:
-        update_subscriber(web=web, principal=principal, subscriber_id=subscriber_id, data=data)
+        await run_in_threadpool(subscriber_edit.update_subscriber, engine=web.engine,
+                                actor=principal.as_actor(), subscriber_id=subscriber_id,
+                                data=data)
     except ServiceError as exc:
         if status_of(exc) == 404:
-            return admin_message(request, principal, status_code=404,
-                                 title="購読者が見つかりません", lines=[exc.message],
-                                 back="/admin/subscribers")
-        return _form(request, principal, web, values={**vars(data),
-                                                      "lists": list(data.lists or [])},
+            return _missing(request, principal, subscriber_id)
+        current = await run_in_threadpool(subscriber_edit.editable, web.engine, subscriber_id)
+        return _form(request, principal, web, values=_shown(data, current),
                      subscriber_id=subscriber_id, error=exc)
     return RedirectResponse(f"/admin/subscribers/{subscriber_id}", status_code=303)
 
@@ -141,7 +140,7 @@ def _import_page(request: Request, principal: Principal, web: WebState, *,
                  status_code: int = 200, applied: bool = False) -> HTMLResponse:
     return admin_page(request, principal, "subscriber_import", status_code=status_code,
                       title="購読者の取り込み", report=report, token=token, error=error,
-                      applied=applied, all_lists=list_names(web),
+                      applied=applied, all_lists=_list_names(web),
                       max_mb=MAX_FILE_BYTES // 1024 // 1024)
 
 
@@ -212,10 +211,7 @@ def export_csv(request: Request, web: Web, principal: Editor,
         return admin_message(request, principal, status_code=404, title="リストがありません",
                              lines=[f"リスト {list} はありません。"], back="/admin/subscribers")
     spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL)  # noqa: SIM115 (closed by _chunks)
-    with web.engine.connect() as conn:
-        count = export_subscribers(conn, spool, list_name=list_name)
-    record_audit(web.engine, actor=principal.actor, action="subscriber.export",
-                 target_type="list", target_id=list_name or "-", detail=f"{count} rows")
+    export_file(engine=web.engine, actor=principal.as_actor(), out=spool, list_name=list_name)
     stem = f"subscribers-{list_name}" if list_name else "subscribers"
     name = f"{stem}-{datetime.now(TOKYO):%Y%m%d-%H%M}.csv"
     disposition = f"attachment; filename=\"subscribers.csv\"; filename*=UTF-8''{quote(name)}"

@@ -17,20 +17,17 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from mailer.db import session_scope
 from mailer.services.errors import ErrorKind, ServiceError
-from mailer.services.importer import MAX_FILE_BYTES, parse_subscriber_bytes
-from mailer.services.subscribers import Consent, ImportReport, NoSuchListError, apply_import
-from mailer.web.auth import Principal, record_audit
+from mailer.services.subscriber_files import import_file, safe_filename
+from mailer.services.subscribers import ImportReport
+from mailer.web.auth import Principal
 from mailer.web.state import WebState
 
 STAGING_DIR = "admin-imports"
 STAGED_SECONDS = 3600
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
-MAX_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -59,45 +56,14 @@ def _sweep(folder: Path) -> None:
             pass  # another process swept it first
 
 
-def _safe_filename(filename: str) -> str:
-    base = filename.replace("\\", "/").rsplit("/", 1)[-1].strip() or "upload.csv"
-    return "".join(ch for ch in base if ch.isprintable())[:MAX_NAME] or "upload.csv"
-
-
 def run_import(
     *, web: WebState, principal: Principal, data: bytes, filename: str,
     list_name: str | None, resubscribe: bool, dry_run: bool,
 ) -> ImportReport:
-    """Parse `data` and apply it (or only count, with `dry_run`) in one transaction,
-    with an audit record when something was written; return the report.
-
-    Raises SubscriberFileError (the file cannot be read at all) and ServiceError
-    (413 too large, 422 unknown list).
-    """
-    if len(data) > MAX_FILE_BYTES:
-        raise ServiceError(f"file: {MAX_FILE_BYTES // 1024 // 1024} MB までです",
-                           kind=ErrorKind.TOO_LARGE,
-                          field="file")
-    name = _safe_filename(filename)
-    parsed = parse_subscriber_bytes(data, name=name)
-    consent = Consent(source=f"import:{name}", by=principal.actor, at=datetime.now(UTC))
-    try:
-        with session_scope(web.engine) as session:
-            report = apply_import(session=session, parsed=parsed, list_name=list_name,
-                                  consent=consent, resubscribe=resubscribe, dry_run=dry_run)
-            if dry_run:
-                session.rollback()
-            else:
-                c = report.counts
-                record_audit(session, actor=principal.actor, action="subscriber.import",
-                             target_type="file", target_id=name[:100], detail=(
-                                 f"list {list_name or '-'}; created {c.created}, updated "
-                                 f"{c.updated}, unchanged {c.unchanged}, rejected {c.rejected}, "
-                                 f"skipped-suppressed {c.skipped_suppressed}, resubscribed "
-                                 f"{c.resubscribed}"))
-    except NoSuchListError as exc:
-        raise ServiceError(f"list: {exc}", kind=ErrorKind.INVALID, field="list") from None
-    return report
+    """Import `data` as this principal (`mailer.services.subscriber_files.import_file`)."""
+    return import_file(engine=web.engine, actor=principal.as_actor(), data=data,
+                       filename=filename, list_name=list_name, resubscribe=resubscribe,
+                       dry_run=dry_run)
 
 
 def stage(*, web: WebState, principal: Principal, data: bytes, filename: str,
@@ -106,7 +72,7 @@ def stage(*, web: WebState, principal: Principal, data: bytes, filename: str,
     folder = _dir(web)
     _sweep(folder)
     token = secrets.token_urlsafe(32)
-    meta = {"filename": _safe_filename(filename), "list_name": list_name,
+    meta = {"filename": safe_filename(filename), "list_name": list_name,
             "resubscribe": resubscribe, "actor": principal.actor}
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     for suffix, content in ((".csv", data), (".json", json.dumps(meta).encode())):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
 
 from mailer.models import SubscriberStatus
 from mailer.services import listings
@@ -32,8 +33,8 @@ from mailer.web.state import Web
 router = APIRouter(tags=["subscribers"], responses=AUTH_ERRORS)
 
 
-def _sub(r: listings.SubscriberRow) -> SubscriberOut:
-    return SubscriberOut(**vars(r))
+def _sub(r: listings.SubscriberListing) -> BaseModel:
+    return SubscriberOut(**r.as_dict())
 
 
 @router.get("/subscribers", response_model=SubscriberPage)
@@ -52,12 +53,12 @@ def list_subscribers(
 
 @router.get("/subscribers/{subscriber_id}", response_model=SubscriberDetailOut,
             responses=errors(404))
-def get_subscriber(subscriber_id: Id, web: Web, _p: People) -> SubscriberDetailOut:
+def get_subscriber(subscriber_id: Id, web: Web, _p: People) -> BaseModel:
     """One subscriber with lists, suppression and events (newest first)."""
     d = listings.subscriber_detail(web.engine, subscriber_id)
     if d is None:
         raise HTTPException(404, f"subscriber {subscriber_id}: no such subscriber")
-    return SubscriberDetailOut(**vars(d.subscriber), lists=d.lists, suppressed=d.suppressed,
+    return SubscriberDetailOut(**d.subscriber.as_dict(), lists=d.lists, suppressed=d.suppressed,
                                events=[EventOut(**vars(e)) for e in d.events])
 
 

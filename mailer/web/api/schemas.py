@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from mailer.models import DeliveryStatus, SendStatus, SubscriberStatus
+from mailer.models import DeliveryStatus, SendStatus
+from mailer.services.subscriber_fields import FIELDS as SUBSCRIBER_FIELDS
 
 
 class ApiError(BaseModel):
@@ -146,23 +147,13 @@ class DeliveryPage(BaseModel):
     next_after: int | None
 
 
-class SubscriberOut(BaseModel):
-    id: int
-    email: str
-    name: str
-    organisation: str
-    organisation_kind: str
-    job_title: str
-    status: SubscriberStatus
-    format: str
-    charset: str
-    created_at: datetime
-    updated_at: datetime
-
-
-class SubscriberPage(BaseModel):
-    items: list[SubscriberOut]
-    next_after: int | None
+def _subscriber_props() -> dict[str, Any]:
+    """Return the properties of a subscriber: its id, every declared field
+    (mailer.services.subscriber_fields), and when it was made and changed."""
+    props: dict[str, Any] = {"id": (int, ...)}
+    props.update({f.name: (f.value_type, ...) for f in SUBSCRIBER_FIELDS})
+    props.update(created_at=(datetime, ...), updated_at=(datetime, ...))
+    return props
 
 
 class EventOut(BaseModel):
@@ -173,10 +164,15 @@ class EventOut(BaseModel):
     created_at: datetime
 
 
-class SubscriberDetailOut(SubscriberOut):
-    lists: list[str]
-    suppressed: str | None
-    events: list[EventOut]
+SubscriberOut = create_model("SubscriberOut", **_subscriber_props())
+SubscriberDetailOut = create_model(
+    "SubscriberDetailOut", __base__=SubscriberOut, lists=(list[str], ...),
+    suppressed=(str | None, ...), events=(list[EventOut], ...))
+
+
+class SubscriberPage(BaseModel):
+    items: list[SubscriberOut]  # type: ignore[valid-type]
+    next_after: int | None
 
 
 class ListOut(BaseModel):

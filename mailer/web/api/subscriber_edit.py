@@ -3,21 +3,18 @@ not). The same checks, events and audit records as the admin pages."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 
-from mailer.services import listings
+from mailer.services import listings, subscriber_edit
 from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.importer import MAX_FILE_BYTES, SubscriberFileError
-from mailer.web.admin.subscriber_edit import (
-    EDIT_SUBSCRIBERS,
-    SubscriberInput,
-    create_subscriber,
-    update_subscriber,
-)
+from mailer.services.subscriber_edit import SubscriberInput
+from mailer.services.subscriber_fields import FIELDS
+from mailer.web.admin.common import EDIT_SUBSCRIBERS
 from mailer.web.admin.subscriber_import import run_import
 from mailer.web.api.common import AUTH_ERRORS, NO_NUL, Id, errors
 from mailer.web.api.schemas import EventOut, SubscriberDetailOut
@@ -26,32 +23,34 @@ from mailer.web.state import Web, WebState
 
 router = APIRouter(tags=["subscribers"], responses=AUTH_ERRORS)
 ListAdmin = Annotated[Principal, Depends(require(*EDIT_SUBSCRIBERS))]
-Short = Annotated[str | None, Field(default=None, max_length=200, pattern=NO_NUL)]
+Lists = list[Annotated[str, Field(max_length=100, pattern=NO_NUL)]] | None
 
 
 class SubscriberWrite(BaseModel):
     """Fields to set; an absent field keeps its value (on update)."""
 
     model_config = ConfigDict(extra="forbid")
-    email: Annotated[str | None, Field(default=None, max_length=320, pattern=NO_NUL)] = None
-    name: Short = None
-    honorific: Short = None
-    organisation: Short = None
-    organisation_kind: Short = None
-    job_title: Short = None
-    roles: Short = None
-    format: Short = None
-    charset: Short = None
-    lists: list[Annotated[str, Field(max_length=100, pattern=NO_NUL)]] | None = Field(
-        default=None, max_length=100, description="list names (all of them: replaces)")
 
 
-class SubscriberCreate(SubscriberWrite):
-    email: Annotated[str, Field(max_length=320, pattern=NO_NUL)]  # type: ignore[assignment]
+def _write_model(name: str, *, creating: bool) -> type[SubscriberWrite]:
+    """Return the request model of create or update, one property per declared
+    field (the address required on create; the status on update only), then `lists`."""
+    props: dict[str, Any] = {}
+    for f in FIELDS:
+        if creating and not f.on_create:
+            continue
+        bounds = Field(max_length=f.max_length, pattern=NO_NUL)
+        if creating and f.required:
+            props[f.name] = (Annotated[str, bounds], ...)
+        else:
+            props[f.name] = (Annotated[str | None, bounds], None)
+    props["lists"] = (Lists, Field(default=None, max_length=100,
+                                   description="list names (all of them: replaces)"))
+    return create_model(name, __base__=SubscriberWrite, **props)
 
 
-class SubscriberUpdate(SubscriberWrite):
-    status: Annotated[str | None, Field(default=None, max_length=20)] = None
+SubscriberCreate = _write_model("SubscriberCreate", creating=True)
+SubscriberUpdate = _write_model("SubscriberUpdate", creating=False)
 
 
 class ImportCountsOut(BaseModel):
@@ -86,29 +85,31 @@ class ImportOut(BaseModel):
     warnings: list[str]
 
 
-def _detail(web: WebState, subscriber_id: int) -> SubscriberDetailOut:
+def _detail(web: WebState, subscriber_id: int) -> BaseModel:
     d = listings.subscriber_detail(web.engine, subscriber_id)
     if d is None:
         raise HTTPException(404, f"subscriber {subscriber_id}: no such subscriber")
-    return SubscriberDetailOut(**vars(d.subscriber), lists=d.lists, suppressed=d.suppressed,
+    return SubscriberDetailOut(**d.subscriber.as_dict(), lists=d.lists, suppressed=d.suppressed,
                                events=[EventOut(**vars(e)) for e in d.events])
 
 
 @router.post("/subscribers", response_model=SubscriberDetailOut, status_code=201)
-def create(body: SubscriberCreate, web: Web, p: ListAdmin) -> SubscriberDetailOut:
+def create(body: SubscriberCreate, web: Web, p: ListAdmin) -> BaseModel:  # type: ignore[valid-type]
     """Create an active subscriber (consent: this token's owner, now)."""
-    sid = create_subscriber(web=web, principal=p,
-                            data=SubscriberInput(**body.model_dump()))
+    sid = subscriber_edit.create_subscriber(
+        engine=web.engine, actor=p.as_actor(),
+        data=SubscriberInput.of(body.model_dump()))  # type: ignore[attr-defined]
     return _detail(web, sid)
 
 
 @router.patch("/subscribers/{subscriber_id}", response_model=SubscriberDetailOut,
               responses=errors(404))
-def patch(subscriber_id: Id, body: SubscriberUpdate, web: Web,
-          p: ListAdmin) -> SubscriberDetailOut:
+def patch(subscriber_id: Id, body: SubscriberUpdate, web: Web,  # type: ignore[valid-type]
+          p: ListAdmin) -> BaseModel:
     """Change fields, status and lists (`lists` replaces the memberships)."""
-    update_subscriber(web=web, principal=p, subscriber_id=subscriber_id,
-                      data=SubscriberInput(**body.model_dump(exclude_unset=True)))
+    subscriber_edit.update_subscriber(
+        engine=web.engine, actor=p.as_actor(), subscriber_id=subscriber_id,
+        data=SubscriberInput.of(body.model_dump(exclude_unset=True)))  # type: ignore[attr-defined]
     return _detail(web, subscriber_id)
 
 

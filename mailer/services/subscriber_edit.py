@@ -1,21 +1,21 @@
-"""Creating and editing one subscriber, shared by the admin pages and the API.
+"""Creating, editing, unsubscribing and resubscribing one subscriber: the use
+cases behind the admin form and the API, whoever acts (an `Actor`).
 
-Values are checked as an import checks a CSV cell (`mailer.services.importer`:
-the same address rules, 団体区分, format and charset values), so a subscriber
-made by hand could have come from a file. Every change runs in one
-transaction with its `SubscriberEvent`s and its audit record; each function
-raises `ServiceError` (status 422 with the field at fault, 404, 409) instead.
+Values are checked by the field declaration (`mailer.services.subscriber_fields`),
+the rules a CSV import applies to a cell, so a subscriber made by hand could
+have come from a file. Every change runs in one transaction with its
+`SubscriberEvent`s and its audit record; each function raises `ServiceError`
+(INVALID with the field at fault, NOT_FOUND) instead.
 """
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
 from mailer.db import session_scope
 from mailer.models import (
@@ -25,20 +25,12 @@ from mailer.models import (
     SubscriberEvent,
     SubscriberStatus,
     Suppression,
-    UserRole,
 )
+from mailer.services.accounts import record_audit
+from mailer.services.actors import Actor
 from mailer.services.errors import ErrorKind, ServiceError, invalid
-from mailer.services.importer import (
-    CHARSETS,
-    FORMATS,
-    KINDS,
-    header_key,
-    normalise_email,
-    normalise_roles,
-)
+from mailer.services.subscriber_fields import BY_NAME, FIELDS, BadValue, SubscriberField, defaults
 from mailer.suppression import email_hash
-from mailer.web.auth import Principal, record_audit
-from mailer.web.state import WebState
 
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
 MEM = Membership.__table__  # type: ignore[attr-defined]
@@ -46,33 +38,33 @@ ML = MailingList.__table__  # type: ignore[attr-defined]
 EVT = SubscriberEvent.__table__  # type: ignore[attr-defined]
 SUP = Suppression.__table__  # type: ignore[attr-defined]
 
-#: who may create, edit, import and export subscribers
-EDIT_SUBSCRIBERS = (UserRole.LIST_ADMIN, UserRole.ADMIN)
-MAX_TEXT = 200  # characters of a name, organisation, title or roles cell
 ALL_LISTS = "all lists"  # event detail of a status change (as the web app writes it)
-#: the event kind written when an admin sets a status
+#: the event kind written when staff set a status
 STATUS_EVENTS = {
     SubscriberStatus.ACTIVE: "resubscribed", SubscriberStatus.UNSUBSCRIBED: "unsubscribed",
     SubscriberStatus.BOUNCED: "bounced", SubscriberStatus.COMPLAINED: "complained",
 }
-TEXT_FIELDS = ("name", "honorific", "organisation", "job_title")
 
 
 @dataclass(frozen=True)
 class SubscriberInput:
-    """What a form or a request asks for; None leaves a stored value as it is."""
+    """What a form or a request asks for: raw values by field name (an absent
+    field keeps its stored value; a blank one resets it to its default), and
+    the list names (None: memberships unchanged)."""
 
-    email: str | None = None
-    name: str | None = None
-    honorific: str | None = None
-    organisation: str | None = None
-    organisation_kind: str | None = None
-    job_title: str | None = None
-    roles: str | None = None
-    format: str | None = None
-    charset: str | None = None
-    status: str | None = None
-    lists: Sequence[str] | None = None  # list names; None: memberships unchanged
+    values: Mapping[str, str | None] = field(default_factory=dict)
+    lists: Sequence[str] | None = None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> SubscriberInput:
+        """Return the input of a request's dict (declared field names and `lists`;
+        None values are absent). Raises ServiceError (INVALID) for any other key."""
+        unknown = [k for k in data if k not in BY_NAME and k != "lists"]
+        if unknown:
+            raise invalid(f"{unknown[0]}: この項目はありません", unknown[0])
+        values = {k: str(v) for k, v in data.items() if k in BY_NAME and v is not None}
+        lists = data.get("lists")
+        return cls(values=values, lists=None if lists is None else [str(x) for x in lists])
 
 
 @dataclass
@@ -84,56 +76,34 @@ class Clean:
     lists: list[str] | None = None
 
 
-def _text(name: str, raw: str) -> str:
-    value = raw.strip()
-    bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Co")), None)
-    if bad is not None:
-        raise ServiceError(f"{name}: 制御文字・外字（U+{ord(bad):04X}）は使えません",
-                          kind=ErrorKind.INVALID, field=name)
-    if len(value) > MAX_TEXT:
-        raise ServiceError(f"{name}: {MAX_TEXT} 文字までです", kind=ErrorKind.INVALID, field=name)
-    return value
+def _value(f: SubscriberField, raw: str) -> str:
+    if not raw.strip():
+        if f.required:
+            raise invalid(f"{f.name}: {f.label}を入力してください", f.name)
+        return f.default
+    try:
+        return f.check(raw)
+    except BadValue as exc:
+        raise invalid(f"{f.name}: {exc.ja}", f.name) from None
 
 
 def clean(data: SubscriberInput, *, creating: bool) -> Clean:
-    """Return the checked values of `data` (the first problem raises ServiceError 422)."""
+    """Return the checked values of `data` (the first problem raises ServiceError INVALID).
+
+    Creating, fields not given at creation (the status) are ignored and a
+    required field (the address) must be given.
+    """
     out = Clean()
-    if data.email is not None or creating:
-        try:
-            out.values["email"] = normalise_email(_text("email", data.email or ""))
-        except ValueError as exc:
-            raise ServiceError(f"email: メールアドレスが正しくありません（{exc}）",
-                              kind=ErrorKind.INVALID, field="email") from None
-    for name in TEXT_FIELDS:
-        raw = getattr(data, name)
+    for f in FIELDS:
+        if creating and not f.on_create:
+            continue
+        raw = data.values.get(f.name)
+        if raw is None and creating and f.required:
+            raw = ""
         if raw is not None:
-            out.values[name] = _text(name, raw)
-    if out.values.get("honorific") == "":
-        out.values["honorific"] = "様"
-    if data.organisation_kind is not None:
-        kind = unicodedata.normalize("NFKC", _text("organisation_kind", data.organisation_kind))
-        if kind and kind not in KINDS:
-            raise ServiceError(f"organisation_kind: {'、'.join(KINDS)} のいずれかです",
-                              kind=ErrorKind.INVALID, field="organisation_kind")
-        out.values["organisation_kind"] = kind
-    if data.roles is not None:
-        out.values["roles"] = normalise_roles(_text("roles", data.roles))
-    if data.format is not None:
-        fmt = FORMATS.get(header_key(data.format))
-        if fmt is None:
-            raise ServiceError("format: html か text です", kind=ErrorKind.INVALID, field="format")
-        out.values["format"] = fmt
-    if data.charset is not None:
-        charset = CHARSETS.get(header_key(data.charset))
-        if charset is None:
-            raise ServiceError("charset: utf-8 か iso-2022-jp です",
-                               kind=ErrorKind.INVALID, field="charset")
-        out.values["charset"] = charset
-    if data.status is not None:
-        known = {s.value: s for s in SubscriberStatus}
-        if data.status not in known:
-            raise invalid(f"status: {', '.join(known)} のいずれかです", "status")
-        out.status = known[data.status]
+            out.values[f.name] = _value(f, raw)
+    status = out.values.pop("status", None)
+    out.status = None if status is None else SubscriberStatus(status)
     if data.lists is not None:
         out.lists = sorted({n.strip() for n in data.lists if n.strip()})
     return out
@@ -178,17 +148,17 @@ def _left(conn: Connection, sid: int, list_name: str) -> bool:
     return kind == "unsubscribed"
 
 
-def create_subscriber(*, web: WebState, principal: Principal, data: SubscriberInput) -> int:
-    """Create a subscriber (active, consent recorded as this admin, now); return its id.
+def create_subscriber(*, engine: Engine, actor: Actor, data: SubscriberInput) -> int:
+    """Create a subscriber (active, consent recorded as the actor, now); return its id.
 
     Raises ServiceError: 422 for a bad value, an address already stored
     (case-insensitively) or one on the suppression list, or an unknown list.
     """
-    c = clean(replace(data, status=None), creating=True)
+    c = clean(data, creating=True)
     email = c.values["email"]
     now = datetime.now(UTC)
-    source = f"admin:{principal.actor}"
-    with session_scope(web.engine) as session:
+    source = f"admin:{actor.name}"
+    with session_scope(engine) as session:
         conn = session.connection()
         if _taken(conn, email, other_than=None):
             raise invalid(f"email: {email} は登録済みです", "email")
@@ -198,10 +168,9 @@ def create_subscriber(*, web: WebState, principal: Principal, data: SubscriberIn
                               kind=ErrorKind.INVALID, field="email")
         list_ids = _list_ids(conn, c.lists or [])
         values: dict[str, Any] = {
-            "name": "", "honorific": "様", "organisation": "", "organisation_kind": "",
-            "job_title": "", "roles": "", "format": "html", "charset": "utf-8", **c.values,
+            **defaults(), **c.values,
             "status": SubscriberStatus.ACTIVE.value, "consent_source": source,
-            "consent_by": principal.actor, "consent_at": now, "created_at": now,
+            "consent_by": actor.name, "consent_at": now, "created_at": now,
             "updated_at": now,
         }
         key = conn.execute(insert(SUB).values(**values)).inserted_primary_key
@@ -211,27 +180,27 @@ def create_subscriber(*, web: WebState, principal: Principal, data: SubscriberIn
             conn.execute(insert(MEM).values(list_id=lid, subscriber_id=sid, created_at=now))
         lists = ", ".join(list_ids)
         _event(conn, sid, "created", f"lists: {lists}" if lists else "", source, now)
-        record_audit(conn, actor=principal.actor, action="subscriber.create",
+        record_audit(conn, actor=actor.name, action="subscriber.create",
                      target_type="subscriber", target_id=sid,
                      detail=f"{email}" + (f"; lists: {lists}" if lists else ""))
     return sid
 
 
-def update_subscriber(*, web: WebState, principal: Principal, subscriber_id: int,
+def update_subscriber(*, engine: Engine, actor: Actor, subscriber_id: int,
                       data: SubscriberInput) -> list[str]:
     """Apply the given fields, status and lists; return the changes in words
     (empty: nothing changed, nothing written).
 
     A status change writes a `resubscribed`/`unsubscribed`/`bounced`/`complained`
-    event ("all lists"), and setting `active` records this admin as the consent.
+    event ("all lists"), and setting `active` records the actor as the consent.
     Leaving a list writes `unsubscribed` (detail: the list), so a later import
     does not put the subscriber back; joining one the subscriber had left
     writes `resubscribed`. Raises ServiceError (404, 422).
     """
     c = clean(data, creating=False)
     now = datetime.now(UTC)
-    source = f"admin:{principal.actor}"
-    with session_scope(web.engine) as session:
+    source = f"admin:{actor.name}"
+    with session_scope(engine) as session:
         conn = session.connection()
         old = conn.execute(select(SUB).where(SUB.c.id == subscriber_id)).one_or_none()
         if old is None:
@@ -249,7 +218,7 @@ def update_subscriber(*, web: WebState, principal: Principal, subscriber_id: int
             assert c.status is not None
             values["status"] = c.status.value
             if c.status is SubscriberStatus.ACTIVE:
-                values.update(consent_source=source, consent_by=principal.actor, consent_at=now)
+                values.update(consent_source=source, consent_by=actor.name, consent_at=now)
             changes.append(f"status: {SubscriberStatus(old.status).value} -> {c.status.value}")
         joined: list[str] = []
         left: list[str] = []
@@ -281,46 +250,36 @@ def update_subscriber(*, web: WebState, principal: Principal, subscriber_id: int
         field_changes = [x for x in changes if not x.startswith(("status:", "list:"))]
         if field_changes:
             _event(conn, subscriber_id, "updated", "; ".join(field_changes), source, now)
-        record_audit(conn, actor=principal.actor, action="subscriber.update",
+        record_audit(conn, actor=actor.name, action="subscriber.update",
                      target_type="subscriber", target_id=subscriber_id,
                      detail="; ".join(changes))
     return changes
 
 
-@dataclass(frozen=True)
-class Editable:
-    """A subscriber's values as the edit form shows them."""
-
-    id: int
-    email: str
-    name: str
-    honorific: str
-    organisation: str
-    organisation_kind: str
-    job_title: str
-    roles: str
-    format: str
-    charset: str
-    status: str
-    lists: list[str]
+def unsubscribe_subscriber(*, engine: Engine, actor: Actor, subscriber_id: int) -> bool:
+    """Stop all mail to a subscriber (status `unsubscribed`, event "all lists",
+    audit record); return False if it was already unsubscribed. Raises
+    ServiceError (NOT_FOUND)."""
+    return bool(update_subscriber(engine=engine, actor=actor, subscriber_id=subscriber_id,
+                                  data=SubscriberInput(values={"status": "unsubscribed"})))
 
 
-def editable(web: WebState, subscriber_id: int) -> Editable | None:
-    """Return the stored values of a subscriber, or None."""
-    with web.engine.connect() as conn:
+def resubscribe_subscriber(*, engine: Engine, actor: Actor, subscriber_id: int) -> bool:
+    """Make a subscriber active again, recording `actor` as the consent; return
+    False if it was already active. Raises ServiceError (NOT_FOUND)."""
+    return bool(update_subscriber(engine=engine, actor=actor, subscriber_id=subscriber_id,
+                                  data=SubscriberInput(values={"status": "active"})))
+
+
+def editable(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
+    """Return a subscriber's stored values by field name plus `lists` (names),
+    as the edit form shows them, or None if there is no such subscriber."""
+    with engine.connect() as conn:
         row = conn.execute(select(SUB).where(SUB.c.id == subscriber_id)).one_or_none()
         if row is None:
             return None
         names = list(conn.execute(
             select(ML.c.name).join(MEM, MEM.c.list_id == ML.c.id)
             .where(MEM.c.subscriber_id == subscriber_id).order_by(ML.c.name)).scalars())
-    values = {f.name: getattr(row, f.name) for f in fields(Editable) if f.name != "lists"}
-    values["status"] = SubscriberStatus(row.status).value
-    return Editable(**values, lists=names)
-
-
-def list_names(web: WebState) -> list[tuple[str, str]]:
-    """Return (name, title) of every list, by name."""
-    with web.engine.connect() as conn:
-        return [(r.name, r.title or r.name) for r in conn.execute(
-            select(ML.c.name, ML.c.title).order_by(ML.c.name)).all()]
+    values: dict[str, Any] = {f.name: f.value_type(getattr(row, f.name)) for f in FIELDS}
+    return {**values, "lists": names}

@@ -38,7 +38,7 @@ from mailer.services.importer import (
     SubscriberRow,
     read_subscriber_file,
 )
-from mailer.suppression import email_hash
+from mailer.services.suppression import suppressed_among
 
 __all__ = [
     "HEADER_MAP", "Consent", "ImportCounts", "ImportReport", "ListExistsError", "ListSummary",
@@ -338,16 +338,8 @@ def _existing(conn: Connection, emails: Sequence[str]) -> dict[str, Any]:
 
 
 def _suppressed(conn: Connection, emails: Sequence[str]) -> dict[str, tuple[int, str]]:
-    rows = _find_by_email(conn, SUP, [SUP.c.id, SUP.c.email, SUP.c.reason], emails)
-    found = {key: (row.id, row.reason) for key, row in rows.items()}
-    # An erased address is stored only as its hash (email "erased:<hash>").
-    hashes = {email_hash(e): e.lower() for e in emails if e.lower() not in found}
-    for chunk in _chunks(sorted(hashes), LOOKUP_CHUNK):
-        stmt = select(SUP.c.id, SUP.c.email_hash, SUP.c.reason).where(
-            _among(SUP.c.email_hash, chunk)).order_by(SUP.c.id)
-        for sid, digest, reason in conn.execute(stmt):
-            found.setdefault(hashes[digest], (sid, reason))
-    return found
+    # By hash of the normalised address: any case, and erased addresses too.
+    return suppressed_among(conn, emails)
 
 
 def _left_list(conn: Connection, subscriber_ids: Sequence[int], list_name: str) -> set[int]:

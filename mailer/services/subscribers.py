@@ -460,7 +460,7 @@ def list_summaries(*, session: Session) -> list[ListSummary]:
     suppressed: dict[int, int] = dict(session.execute(  # type: ignore[arg-type]
         select(MEM.c.list_id, func.count())
         .join(SUB, SUB.c.id == MEM.c.subscriber_id)
-        .join(SUP, func.lower(SUP.c.email) == func.lower(SUB.c.email))
+        .join(SUP, SUP.c.email_hash == SUB.c.email_hash)  # any case, or erased
         .group_by(MEM.c.list_id)).all())
     return [ListSummary(name=name, title=title, by_status=counts[lid],
                         suppressed=suppressed.get(lid, 0)) for lid, name, title in lists]

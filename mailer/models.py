@@ -9,8 +9,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -58,9 +69,21 @@ class DeliveryStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+def _email_hash_default(context: Any) -> str:
+    # Core INSERTs that leave the column out (the importer's executemany,
+    # the admin's insert) get the hash of the row's own address.
+    from mailer.services.suppression import email_hash
+
+    return email_hash(context.get_current_parameters()["email"])
+
+
 class Subscriber(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
+    # sha256 of the normalised address (mailer.services.suppression): the
+    # freeze matches it against suppression.email_hash in one equality.
+    email_hash: str = Field(default="", sa_column=Column(
+        String(64), nullable=False, server_default="", default=_email_hash_default))
     name: str = ""
     honorific: str = "様"
     organisation: str = ""
@@ -77,6 +100,15 @@ class Subscriber(SQLModel, table=True):
     consent_at: datetime | None = Field(default=None, sa_column=_ts())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+@event.listens_for(Subscriber, "before_insert")
+@event.listens_for(Subscriber, "before_update")
+def _keep_email_hash(_mapper: Any, _conn: Any, target: Subscriber) -> None:
+    """ORM writes: the stored hash always follows the address."""
+    from mailer.services.suppression import email_hash
+
+    target.email_hash = email_hash(target.email)
 
 
 class MailingList(SQLModel, table=True):

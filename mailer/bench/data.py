@@ -12,11 +12,13 @@ from mailer.compose.load import load_issue
 from mailer.db import session_scope, upgrade
 from mailer.models import Part
 from mailer.samples import SAMPLE_ISSUE_DIR
+from mailer.services.suppression import email_hash
 
 LIST = "bench"
 CHUNK = 5000
 SUBSCRIBER_COLUMNS = (
     "email",
+    "email_hash",
     "name",
     "honorific",
     "organisation",
@@ -49,6 +51,7 @@ def email_of(i: int) -> str:
 def _row(i: int, stamp: object) -> tuple[object, ...]:
     return (
         email_of(i),
+        email_hash(email_of(i)),
         f"髙橋 太郎{i}",
         "様",
         "武蔵野市",

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from mailer.bounces.classify import InboundKind, InboundResult
+from mailer.bounces.policy import apply_bounce
 from mailer.db import session_scope
 from mailer.models import (
     Delivery,
@@ -35,15 +35,12 @@ from mailer.models import (
     Subscriber,
     SubscriberEvent,
     SubscriberStatus,
-    Suppression,
 )
 from mailer.services.subscriptions import unsubscribe
-from mailer.suppression import email_hash
+from mailer.services.suppression import add_suppression
 
 IM = InboundMessage.__table__  # type: ignore[attr-defined]
 MEM = Membership.__table__  # type: ignore[attr-defined]
-EVT = SubscriberEvent.__table__  # type: ignore[attr-defined]
-SUP = Suppression.__table__  # type: ignore[attr-defined]
 
 #: kinds that act once per delivery; a repeat is stored, nothing more
 ONCE_PER_DELIVERY = frozenset({InboundKind.DSN_HARD, InboundKind.DSN_SOFT, InboundKind.COMPLAINT})
@@ -116,12 +113,14 @@ def _apply(
     if prior is not None:
         done.notes.append(f"repeat of inbound #{prior}: no change")
         return done
-    if result.kind is InboundKind.DSN_HARD:
-        reason = f"hard bounce: {_what(result)}"
-        _bounce(session, sub, delivery, reason=reason, detail=_what(result), done=done, now=now)
-    elif result.kind is InboundKind.DSN_SOFT:
-        _soft_bounce(session, sub, delivery, result, soft_limit=soft_limit, window=window,
-                     done=done, now=now)
+    if result.kind in (InboundKind.DSN_HARD, InboundKind.DSN_SOFT):
+        # The one bounce rule, the same as for an SMTP rejection at send time.
+        done.notes += apply_bounce(
+            session.connection(), subscriber_id=sub.id, delivery_id=delivery.id,  # type: ignore[arg-type]
+            delivered_to=delivery.email, hard=result.kind is InboundKind.DSN_HARD,
+            detail=_what(result), source="bounce", now=now, soft_limit=soft_limit,
+            soft_window=window)
+        session.expire(sub)
     else:
         _complaint(session, sub, delivery, result, done=done, now=now)
     return done
@@ -140,62 +139,14 @@ def _lock_subscriber(session: Session, subscriber_id: int) -> Subscriber | None:
 
 def _suppress(session: Session, email: str, *, reason: str, now: datetime) -> bool:
     """Add `email` to the suppression list unless it is there; return True if added."""
-    # ON CONFLICT DO NOTHING: an administrator or the SMTP path may add the
-    # same address at the same moment.
-    values = {"email": email, "email_hash": email_hash(email), "reason": reason[:500],
-              "created_at": now}
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(SUP).values(**values).on_conflict_do_nothing(index_elements=["email"])
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    return add_suppression(session.connection(), email=email, reason=reason,
+                           source="feedback-loop", now=now)
 
 
 def _same_address(sub: Subscriber, delivery: Delivery) -> bool:
     # The ledger froze the address; if the subscriber has changed it since,
     # only the old address is dead, not the subscriber.
     return sub.email.strip().lower() == delivery.email.strip().lower()
-
-
-def _bounce(
-    session: Session, sub: Subscriber, delivery: Delivery, *, reason: str, detail: str,
-    done: _Done, now: datetime,
-) -> None:
-    if _suppress(session, delivery.email, reason=reason, now=now):
-        done.notes.append(f"suppressed {delivery.email}")
-    if not _same_address(sub, delivery):
-        done.notes.append(f"subscriber now uses {sub.email}: status unchanged")
-    elif sub.status == SubscriberStatus.ACTIVE:
-        sub.status = SubscriberStatus.BOUNCED
-        sub.updated_at = now
-        done.notes.append("subscriber bounced")
-    else:
-        done.notes.append(f"subscriber stays {SubscriberStatus(sub.status).value}")
-    session.add(SubscriberEvent(
-        subscriber_id=sub.id, kind="bounced", detail=detail[:500], source="bounce",
-        delivery_id=delivery.id, created_at=now,
-    ))
-
-
-def _soft_bounce(
-    session: Session, sub: Subscriber, delivery: Delivery, result: InboundResult, *,
-    soft_limit: int, window: timedelta, done: _Done, now: datetime,
-) -> None:
-    session.add(SubscriberEvent(
-        subscriber_id=sub.id, kind="soft-bounce", detail=_what(result), source="bounce",
-        delivery_id=delivery.id, created_at=now,
-    ))
-    session.flush()
-    count = session.execute(
-        select(func.count()).select_from(EVT).where(
-            EVT.c.subscriber_id == sub.id, EVT.c.kind == "soft-bounce",
-            EVT.c.created_at > now - window,
-        )
-    ).scalar_one()
-    days = window.days
-    done.notes.append(f"soft bounce {count} of {soft_limit} in {days} days")
-    if count >= soft_limit and sub.status == SubscriberStatus.ACTIVE:
-        detail = f"{count} soft bounces in {days} days, last {_what(result)}"
-        _bounce(session, sub, delivery, reason=f"soft bounces: {detail}", detail=detail,
-                done=done, now=now)
 
 
 def _complaint(

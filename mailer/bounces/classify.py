@@ -25,6 +25,7 @@ from enum import StrEnum
 
 from flufl.bounce import all_failures
 
+from mailer.bounces.policy import is_soft_status
 from mailer.bounces.reports import (
     STATUS_RE,
     address_of,
@@ -50,11 +51,6 @@ class InboundKind(StrEnum):
     UNKNOWN = "unknown"
 
 
-#: Permanent (5.x.x) codes counted as soft bounces. X.2.2 "mailbox full" is
-#: a persistent transient condition (RFC 3463 allows it in either class), and
-#: X.7.x are policy refusals of *our* mail (blocklists, spam filters): one of
-#: them must not suppress a working address, but `soft_limit` of them will.
-SOFT_PERMANENT = re.compile(r"^5\.(2\.2|7\.\d{1,3})$")
 
 #: ARF feedback types that are a recipient's complaint (not auth-failure, not-spam…)
 COMPLAINT_TYPES = frozenset({"abuse", "fraud"})
@@ -182,7 +178,8 @@ def _complaint(msg: Message, report: dict[str, str]) -> InboundResult:
 
 
 def _is_soft(status: str) -> bool:
-    return status.startswith("4.") or bool(SOFT_PERMANENT.match(status))
+    # The one rule, shared with SMTP-time rejections (mailer.bounces.policy).
+    return is_soft_status(status)
 
 
 def _dsn(msg: Message) -> InboundResult | None:

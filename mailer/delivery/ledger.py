@@ -7,7 +7,6 @@ the whole transaction runs under BEGIN IMMEDIATE, see mailer.db).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +21,6 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -31,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from mailer.bounces.policy import apply_bounce, smtp_reply_is_hard
 from mailer.delivery.states import CLAIMABLE, OPEN_DELIVERY, delivery_transition
 from mailer.models import (
     Delivery,
@@ -43,7 +42,7 @@ from mailer.models import (
     SubscriberStatus,
     Suppression,
 )
-from mailer.suppression import email_hash
+from mailer.services.suppression import suppressed_clause
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
@@ -97,7 +96,9 @@ def freeze_recipients(
         return 0
     s = SUB
     member = exists().where(and_(MEM.c.subscriber_id == s.c.id, MEM.c.list_id.in_(list(list_ids))))
-    suppressed = exists().where(SUP.c.email == s.c.email)
+    # By the stored hash of the normalised address: any case, and erased
+    # addresses (hash only) too; a hash anti-join on PostgreSQL.
+    suppressed = suppressed_clause(s.c.email_hash)
     already = exists().where(and_(D.c.part_id == part_id, D.c.subscriber_id == s.c.id))
     source = select(
         literal(send_id),
@@ -225,7 +226,7 @@ def claim_batch(
                 SUB.c.format,
                 SUB.c.charset,
                 SUB.c.status,
-                exists().where(SUP.c.email == SUB.c.email).label("suppressed"),
+                suppressed_clause(SUB.c.email_hash).label("suppressed"),
             ).where(SUB.c.id.in_(ids))
         )
     }
@@ -407,9 +408,6 @@ def _record_outcomes_pg(conn: Connection, outcomes: Sequence[Outcome], *, now: d
     return changed
 
 
-ADDRESS_FAILURE = re.compile(r"^5\d\d[ -]5\.1\.\d+")
-
-
 def record_smtp_bounce(
     conn: Connection,
     *,
@@ -419,35 +417,15 @@ def record_smtp_bounce(
     reply: str,
     now: datetime,
 ) -> bool:
-    """Record a permanent SMTP rejection as a bounce event; return True if the
-    reply says the address does not exist (5.1.x), which also marks the
-    subscriber bounced and suppresses the address."""
-    hard = bool(ADDRESS_FAILURE.match(reply))
-    conn.execute(
-        insert(EVT).values(
-            subscriber_id=subscriber_id,
-            kind="bounced" if hard else "smtp-rejected",
-            detail=reply[:500],
-            source="smtp",
-            delivery_id=delivery_id,
-            created_at=now,
-        )
-    )
-    if hard:
-        conn.execute(
-            update(SUB)
-            .where(SUB.c.id == subscriber_id, SUB.c.status == SubscriberStatus.ACTIVE.value)
-            .values(status=SubscriberStatus.BOUNCED.value, updated_at=now)
-        )
-        if not conn.execute(select(SUP.c.id).where(SUP.c.email == email)).first():
-            conn.execute(
-                insert(SUP).values(
-                    email=email,
-                    email_hash=email_hash(email),
-                    reason=f"hard bounce: {reply[:200]}",
-                    created_at=now,
-                )
-            )
+    """Record a permanent SMTP rejection as a bounce, by the one bounce rule
+    (mailer.bounces.policy, the same as for an inbound DSN); return True if
+    it was hard (the address is suppressed and the subscriber bounced)."""
+    hard = smtp_reply_is_hard(reply)
+    # Lock the subscriber as the inbound path does (PostgreSQL; SQLite holds
+    # the write lock already), so soft bounces are counted one at a time.
+    conn.execute(select(SUB.c.id).where(SUB.c.id == subscriber_id).with_for_update())
+    apply_bounce(conn, subscriber_id=subscriber_id, delivery_id=delivery_id, delivered_to=email,
+                 hard=hard, detail=reply[:400], source="smtp", now=now)
     return hard
 
 

@@ -31,6 +31,7 @@ from mailer.models import (
 )
 from mailer.services.exporter import neutralise
 from mailer.services.subscriber_fields import FIELDS as SUBSCRIBER_FIELDS
+from mailer.services.suppression import suppression_reason
 
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
 MEM = Membership.__table__  # type: ignore[attr-defined]
@@ -473,8 +474,7 @@ def subscriber_detail(engine: Engine, subscriber_id: int) -> SubscriberDetail | 
             select(D.c.send_id, D.c.part_id, PART.c.title.label("part_title"), D.c.status,
                    D.c.last_error, D.c.sent_at).join(PART, PART.c.id == D.c.part_id)
             .where(D.c.subscriber_id == subscriber_id).order_by(D.c.id.desc()).limit(50)).all()]
-        suppressed = conn.execute(
-            select(SUP.c.reason).where(func.lower(SUP.c.email) == r.email.lower())).scalar()
+        suppressed = suppression_reason(conn, r.email)  # any case, or erased
     consent = " / ".join(x for x in (r.consent_source, r.consent_by,
                                       r.consent_at.isoformat() if r.consent_at else "") if x)
     return SubscriberDetail(subscriber=_subscriber(r), roles=r.roles, consent=consent,

@@ -46,7 +46,7 @@ from mailer.models import (
     Suppression,
 )
 from mailer.services.retention import add_removed_counts
-from mailer.suppression import email_hash
+from mailer.services.suppression import add_suppression, email_hash
 
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
 MEM = Membership.__table__  # type: ignore[attr-defined]
@@ -268,8 +268,8 @@ def _suppress_erased(conn: Connection, found: _Found, *, now: datetime) -> str:
             if address == found.addresses[0]:
                 outcome = "converted"
         elif address == found.addresses[0]:
-            conn.execute(insert(SUP).values(email=erased_marker(digest), email_hash=digest,
-                                            reason=ERASED_REASON, created_at=now))
+            add_suppression(conn, email=address, reason=ERASED_REASON, source="erasure",
+                            now=now, stored_as=erased_marker(digest))
     return outcome
 
 

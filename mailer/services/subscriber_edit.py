@@ -30,7 +30,7 @@ from mailer.services.accounts import record_audit
 from mailer.services.actors import Actor
 from mailer.services.errors import ErrorKind, ServiceError, invalid
 from mailer.services.subscriber_fields import BY_NAME, FIELDS, BadValue, SubscriberField, defaults
-from mailer.suppression import email_hash
+from mailer.services.suppression import email_hash, suppression_reason
 
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
 MEM = Membership.__table__  # type: ignore[attr-defined]
@@ -127,10 +127,8 @@ def _taken(conn: Connection, email: str, *, other_than: int | None) -> bool:
 
 
 def _suppressed(conn: Connection, email: str) -> str | None:
-    row = conn.execute(select(SUP.c.reason).where(or_(
-        func.lower(SUP.c.email) == email.lower(), SUP.c.email_hash == email_hash(email),
-    )).limit(1)).first()
-    return None if row is None else (row.reason or "理由なし")
+    reason = suppression_reason(conn, email)  # any case, and erased addresses
+    return None if reason is None else (reason or "理由なし")
 
 
 def _event(conn: Connection, sid: int, kind: str, detail: str, source: str,
@@ -241,6 +239,8 @@ def update_subscriber(*, engine: Engine, actor: Actor, subscriber_id: int,
             changes += [f"list: +{n}" for n in joined] + [f"list: -{n}" for n in left]
         if not changes:
             return []
+        if "email" in values:  # the suppression key follows the address
+            values["email_hash"] = email_hash(values["email"])
         if values:
             conn.execute(update(SUB).where(SUB.c.id == subscriber_id)
                          .values(**values, updated_at=now))

@@ -39,7 +39,7 @@ from mailer.services.importer import (
     read_subscriber_file,
 )
 from mailer.services.subscriber_fields import defaults
-from mailer.suppression import email_hash
+from mailer.services.suppression import suppressed_among
 
 __all__ = [
     "HEADER_MAP", "Consent", "ImportCounts", "ImportReport", "ListExistsError", "ListSummary",
@@ -339,16 +339,8 @@ def _existing(conn: Connection, emails: Sequence[str]) -> dict[str, Any]:
 
 
 def _suppressed(conn: Connection, emails: Sequence[str]) -> dict[str, tuple[int, str]]:
-    rows = _find_by_email(conn, SUP, [SUP.c.id, SUP.c.email, SUP.c.reason], emails)
-    found = {key: (row.id, row.reason) for key, row in rows.items()}
-    # An erased address is stored only as its hash (email "erased:<hash>").
-    hashes = {email_hash(e): e.lower() for e in emails if e.lower() not in found}
-    for chunk in _chunks(sorted(hashes), LOOKUP_CHUNK):
-        stmt = select(SUP.c.id, SUP.c.email_hash, SUP.c.reason).where(
-            _among(SUP.c.email_hash, chunk)).order_by(SUP.c.id)
-        for sid, digest, reason in conn.execute(stmt):
-            found.setdefault(hashes[digest], (sid, reason))
-    return found
+    # By hash of the normalised address: any case, and erased addresses too.
+    return suppressed_among(conn, emails)
 
 
 def _left_list(conn: Connection, subscriber_ids: Sequence[int], list_name: str) -> set[int]:
@@ -467,7 +459,7 @@ def list_summaries(*, session: Session) -> list[ListSummary]:
     suppressed: dict[int, int] = dict(session.execute(  # type: ignore[arg-type]
         select(MEM.c.list_id, func.count())
         .join(SUB, SUB.c.id == MEM.c.subscriber_id)
-        .join(SUP, func.lower(SUP.c.email) == func.lower(SUB.c.email))
+        .join(SUP, SUP.c.email_hash == SUB.c.email_hash)  # any case, or erased
         .group_by(MEM.c.list_id)).all())
     return [ListSummary(name=name, title=title, by_status=counts[lid],
                         suppressed=suppressed.get(lid, 0)) for lid, name, title in lists]

@@ -237,7 +237,9 @@ def test_pause_resume_cancel_and_resend_failed(stack: Stack) -> None:
 
     def decide(stage: str, rcpt: str, attempt: int) -> Fault:
         if stage == "RCPT" and rcpt in bad and flaky["n"] == 0:
-            return "550 5.2.1 mailbox disabled"
+            # 5.7.x: a soft bounce by the one bounce rule (mailer.bounces.policy),
+            # counted, not suppressed, so a resend can reach the mailbox again.
+            return "550 5.7.1 refused by policy"
         return None
 
     sink = stack.add_sink(FaultPlan(decide))

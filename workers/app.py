@@ -5,10 +5,12 @@ Run with `mailer worker` / `mailer beat` (or `celery -A workers.app …`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import redis
 from celery import Celery
+from celery.beat import PersistentScheduler
 from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
@@ -24,9 +26,27 @@ DISPATCH_TASK = "mailer.dispatch"
 DELIVER_TASK = "mailer.deliver_send"
 
 
+class DataDirScheduler(PersistentScheduler):  # type: ignore[misc]
+    """Celery's file-backed beat scheduler, creating its folder when missing.
+
+    The file lives in the data folder (MAILER_VAR_DIR), never the current
+    folder, and a fresh machine has no such folder yet: beat started in an
+    empty folder must not fail on it.
+    """
+
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()
+
+
+def beat_schedule_path(settings: Settings) -> Path:
+    """Where beat keeps its schedule state: the data folder, as an absolute path."""
+    return (settings.var_dir / "celerybeat-schedule").absolute()
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Return the Celery configuration derived from Settings."""
-    beat_schedule_file = str(settings.var_dir / "celerybeat-schedule")
+    beat_schedule_file = str(beat_schedule_path(settings))
     return {
         "broker_url": settings.redis_url,
         "result_backend": None,
@@ -46,6 +66,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "beat_schedule_filename": beat_schedule_file,
+        "beat_scheduler": f"{__name__}:DataDirScheduler",
         "beat_schedule": {
             "dispatch": {
                 "task": DISPATCH_TASK,

@@ -157,9 +157,12 @@ def beat(loglevel: str = typer.Option("INFO")) -> None:
     if not settings.redis_url:
         fail("MAILER_REDIS_URL: required for `mailer beat`")
     from workers.app import app as celery_app
+    from workers.app import beat_schedule_path
 
+    # The schedule file goes in the data folder (created when missing), so beat
+    # starts from any folder.
     celery_app.start(
-        ["beat", f"--loglevel={loglevel}", f"--schedule={settings.var_dir / 'celerybeat-schedule'}"]
+        ["beat", f"--loglevel={loglevel}", f"--schedule={beat_schedule_path(settings)}"]
     )
 
 

@@ -5,6 +5,7 @@ Run with `mailer worker` / `mailer beat` (or `celery -A workers.app …`).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from celery.signals import (
 from mailer.delivery.dispatch import Coordinator
 from mailer.logging_setup import install_celery_logging
 from mailer.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 DISPATCH_TASK = "mailer.dispatch"
 DELIVER_TASK = "mailer.deliver_send"
@@ -98,7 +101,10 @@ def _coordinator() -> Coordinator | None:
 def _on_ready(sender: Any = None, **_: Any) -> None:
     coordinator = _coordinator()
     if coordinator is not None and sender is not None:
-        coordinator.clear_stopping(sender.hostname)
+        try:
+            coordinator.clear_stopping(sender.hostname)
+        except redis.RedisError as exc:
+            log.warning("Redis unavailable, stop flag not cleared: %s", exc)
 
 
 @worker_shutting_down.connect
@@ -108,7 +114,12 @@ def _on_shutting_down(sender: Any = None, **_: Any) -> None:
     # the rest, so a rolling restart leaves no row in `sending`.
     coordinator = _coordinator()
     if coordinator is not None and sender:
-        coordinator.mark_stopping(str(sender))
+        try:
+            coordinator.mark_stopping(str(sender))
+        except redis.RedisError as exc:
+            # Redis is gone, so is the broker: no batch can be told, and the
+            # ledger's leases bring their rows back. One line, no traceback.
+            log.warning("Redis unavailable, running batches not told to stop: %s", exc)
 
 
 @worker_process_init.connect

@@ -18,7 +18,16 @@ from rich.table import Table
 
 from mailer.cli.bench import bench
 from mailer.cli.bounces import bounces_app
-from mailer.cli.common import console, fail, parse_time, settings_or_exit, tokyo
+from mailer.cli.common import (
+    console,
+    fail,
+    open_engine,
+    parse_time,
+    ping_redis,
+    settings_or_exit,
+    tokyo,
+)
+from mailer.cli.errors import TranslatingGroup
 from mailer.cli.health import worker_health
 from mailer.cli.ops import doctor
 from mailer.cli.parts import issue_app, part_app, test_send
@@ -42,7 +51,9 @@ from mailer.services.sends import (
 )
 
 app = typer.Typer(
-    help="mailer: newsletter distribution for serial magazines.", no_args_is_help=True
+    help="mailer: newsletter distribution for serial magazines.",
+    no_args_is_help=True,
+    cls=TranslatingGroup,  # one line for a service that is down (mailer/cli/errors.py)
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -60,6 +71,16 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(lists_app, name="lists")
 app.add_typer(segments_app, name="segments")
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug", help="show the full traceback when a database or Redis fails"
+    ),
+) -> None:
+    """mailer: newsletter distribution for serial magazines."""
+    # Read by TranslatingGroup from the context; nothing to do here.
 
 
 @db_app.command("upgrade")
@@ -145,6 +166,8 @@ def worker(
     settings = settings_or_exit()
     if not settings.redis_url:
         fail("MAILER_REDIS_URL: required for `mailer worker` (e.g. redis://127.0.0.1:6379/0)")
+    ping_redis(settings.redis_url)
+    open_engine(settings).dispose()  # refuse a database without the schema
     from workers.app import app as celery_app
 
     celery_app.worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"])
@@ -156,6 +179,7 @@ def beat(loglevel: str = typer.Option("INFO")) -> None:
     settings = settings_or_exit()
     if not settings.redis_url:
         fail("MAILER_REDIS_URL: required for `mailer beat`")
+    ping_redis(settings.redis_url)
     from workers.app import app as celery_app
     from workers.app import beat_schedule_path
 
@@ -169,7 +193,7 @@ def beat(loglevel: str = typer.Option("INFO")) -> None:
 def _schedule(part_id: int, lists: list[str], at: str | None) -> None:
     settings = settings_or_exit()
     when = parse_time(at) if at else None
-    engine = make_engine(settings.effective_database_url)
+    engine = open_engine(settings)
     try:
         with session_scope(engine) as session:
             send = create_send(
@@ -206,7 +230,7 @@ def schedule(
 
 
 def _engine():  # type: ignore[no-untyped-def]
-    return make_engine(settings_or_exit().effective_database_url)
+    return open_engine(settings_or_exit())
 
 
 def print_progress(p: SendProgress) -> None:

@@ -20,7 +20,7 @@ from celery.signals import (
 )
 
 from mailer.delivery.dispatch import Coordinator
-from mailer.logging_setup import install_celery_logging
+from mailer.logging_setup import install_celery_logging, quiet_task_logs
 from mailer.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,9 @@ def make_celery(settings: Settings) -> Celery:
 settings = load_settings()
 app = make_celery(settings)
 install_celery_logging(app, fmt=settings.log_format)
+# The tick runs every second: Celery's received/succeeded/sending lines for it
+# go to DEBUG (a quiet system logs nothing at INFO); batch tasks keep theirs.
+quiet_task_logs([DISPATCH_TASK])
 
 
 def _coordinator() -> Coordinator | None:

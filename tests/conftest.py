@@ -70,7 +70,9 @@ def pg_admin() -> str:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Generator[None]:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter,
+) -> Generator[None, None, None]:
     # Outermost wrapper: these lines come after pytest's own summaries, just
     # before the final count line, so a green run cannot hide the skipped half.
     result = yield

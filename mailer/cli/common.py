@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
@@ -11,6 +12,9 @@ from rich.console import Console
 
 from mailer.services.errors import ServiceError
 from mailer.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 console = Console()
@@ -34,6 +38,44 @@ def settings_or_exit() -> Settings:
         for line in str(exc).splitlines():
             err_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def open_engine(settings: Settings) -> Engine:
+    """Return an engine on the configured database, which must have the schema.
+
+    Raises DatabaseNotReady (one line and exit 78, see mailer.cli.errors) when
+    it has none, and for a SQLite file that does not exist, without creating
+    it: a mistyped path must not become a new empty database. Only `mailer db
+    upgrade` and `mailer demo` create a schema. A database that does not answer
+    raises the driver's error, translated the same way.
+    """
+    from mailer.cli.errors import DatabaseNotReady
+    from mailer.db import has_schema, make_engine
+
+    url = settings.effective_database_url
+    if url.startswith("sqlite") and "///" in url:
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise DatabaseNotReady(url, missing_file=True)
+    engine = make_engine(url)
+    if not has_schema(engine):
+        engine.dispose()
+        raise DatabaseNotReady(url)
+    return engine
+
+
+def ping_redis(url: str, *, timeout: float = 5.0) -> None:
+    """Return once Redis at `url` answers; raise the redis client's error (one
+    line and exit 69 through mailer.cli.errors) when it does not within
+    `timeout` seconds. Long-running commands call this before they start, so
+    a broker that is down is said in one line instead of a retry loop."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    finally:
+        client.close()
 
 
 def parse_time(text: str, *, option: str = "--at") -> datetime:

@@ -23,10 +23,13 @@ from mailer.cli.common import (
     console,
     fail,
     fail_service,
+    open_engine,
     parse_time,
+    ping_redis,
     settings_or_exit,
     tokyo,
 )
+from mailer.cli.errors import TranslatingGroup
 from mailer.cli.health import worker_health
 from mailer.cli.ops import doctor
 from mailer.cli.parts import issue_app, part_app, test_send
@@ -43,7 +46,9 @@ from mailer.services.send_progress import SendProgress, send_progress, sends_for
 from mailer.services.sends import CONTROLS, approve_send, schedule_send
 
 app = typer.Typer(
-    help="mailer: newsletter distribution for serial magazines.", no_args_is_help=True
+    help="mailer: newsletter distribution for serial magazines.",
+    no_args_is_help=True,
+    cls=TranslatingGroup,  # one line for a service that is down (mailer/cli/errors.py)
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -61,6 +66,16 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(lists_app, name="lists")
 app.add_typer(segments_app, name="segments")
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug", help="show the full traceback when a database or Redis fails"
+    ),
+) -> None:
+    """mailer: newsletter distribution for serial magazines."""
+    # Read by TranslatingGroup from the context; nothing to do here.
 
 
 @db_app.command("upgrade")
@@ -146,6 +161,8 @@ def worker(
     settings = settings_or_exit()
     if not settings.redis_url:
         fail("MAILER_REDIS_URL: required for `mailer worker` (e.g. redis://127.0.0.1:6379/0)")
+    ping_redis(settings.redis_url)
+    open_engine(settings).dispose()  # refuse a database without the schema
     from workers.app import app as celery_app
 
     celery_app.worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"])
@@ -157,10 +174,14 @@ def beat(loglevel: str = typer.Option("INFO")) -> None:
     settings = settings_or_exit()
     if not settings.redis_url:
         fail("MAILER_REDIS_URL: required for `mailer beat`")
+    ping_redis(settings.redis_url)
     from workers.app import app as celery_app
+    from workers.app import beat_schedule_path
 
+    # The schedule file goes in the data folder (created when missing), so beat
+    # starts from any folder.
     celery_app.start(
-        ["beat", f"--loglevel={loglevel}", f"--schedule={settings.var_dir / 'celerybeat-schedule'}"]
+        ["beat", f"--loglevel={loglevel}", f"--schedule={beat_schedule_path(settings)}"]
     )
 
 
@@ -175,7 +196,7 @@ def _actor(engine: Engine, as_: str) -> Actor:
 def _schedule(part_id: int, lists: list[str], at: str | None, as_: str) -> None:
     settings = settings_or_exit()
     when = parse_time(at) if at else None
-    engine = make_engine(settings.effective_database_url)
+    engine = open_engine(settings)
     try:
         send_id = schedule_send(engine=engine, actor=_actor(engine, as_), part_id=part_id,
                                 list_names=lists, at=when, config=render_config(settings))
@@ -212,7 +233,7 @@ def schedule(
 
 
 def _engine():  # type: ignore[no-untyped-def]
-    return make_engine(settings_or_exit().effective_database_url)
+    return open_engine(settings_or_exit())
 
 
 def print_progress(p: SendProgress) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mailer.cli.common import console, err_console, fail, settings_or_exit
-from mailer.db import make_engine, session_scope, upgrade
+from mailer.cli.common import console, err_console, fail, open_engine, settings_or_exit
+from mailer.db import session_scope
 from mailer.runtime import render_config
 
 issue_app = typer.Typer(help="Issues: load issue folders.", no_args_is_help=True)
@@ -28,8 +28,7 @@ def issue_load(directory: Path = typer.Argument(..., help="the issue folder")) -
     settings = settings_or_exit()
     if not directory.is_dir():
         fail(f"{directory}: not a folder")
-    engine = make_engine(settings.effective_database_url)
-    upgrade(engine)
+    engine = open_engine(settings)
     try:
         with session_scope(engine) as session:
             result = load_issue(session=session, path=directory)
@@ -71,7 +70,7 @@ def part_check(part_id: int = typer.Argument(...)) -> None:
     from mailer.services.parts import PartNotFound, preflight
 
     settings = settings_or_exit()
-    engine = make_engine(settings.effective_database_url)
+    engine = open_engine(settings)
     try:
         report = preflight(engine=engine, part_id=part_id, config=render_config(settings))
     except PartNotFound as exc:
@@ -112,7 +111,7 @@ def part_preview(
     if format not in ("html", "text", "eml", "sanitized"):
         fail(f"--format {format!r}: choose html, text, eml or sanitized")
     settings = settings_or_exit()
-    engine = make_engine(settings.effective_database_url)
+    engine = open_engine(settings)
     try:
         issue, part = documents(engine=engine, part_id=part_id)
     except PartNotFound as exc:

@@ -14,8 +14,7 @@ import typer
 from rich.markup import escape
 from sqlalchemy import Engine
 
-from mailer.cli.common import console, fail, settings_or_exit
-from mailer.db import make_engine, upgrade
+from mailer.cli.common import console, fail, open_engine, settings_or_exit
 from mailer.services.privacy import (
     UnknownSubscriberError,
     erase_subscriber,
@@ -30,9 +29,7 @@ privacy_app = typer.Typer(
 
 
 def _engine() -> Engine:
-    engine = make_engine(settings_or_exit().effective_database_url)
-    upgrade(engine)
-    return engine
+    return open_engine(settings_or_exit())
 
 
 def _actor() -> str:

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from mailer.cli.common import console, err_console, fail, settings_or_exit
-from mailer.db import make_engine, session_scope, upgrade
+from mailer.cli.common import console, err_console, fail, open_engine, settings_or_exit
+from mailer.db import session_scope
 from mailer.models import Subscriber, SubscriberStatus
 from mailer.services.exporter import export_subscribers
 from mailer.services.importer import SubscriberFileError, read_subscriber_file
@@ -54,9 +54,7 @@ EXIT_ROWS_REJECTED = 3
 
 
 def _engine() -> Engine:
-    engine = make_engine(settings_or_exit().effective_database_url)
-    upgrade(engine)
-    return engine
+    return open_engine(settings_or_exit())
 
 
 def _operator() -> str:

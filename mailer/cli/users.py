@@ -15,8 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
-from mailer.cli.common import console, fail, settings_or_exit, tokyo
-from mailer.db import make_engine, session_scope, upgrade
+from mailer.cli.common import console, fail, open_engine, settings_or_exit, tokyo
+from mailer.db import session_scope
 from mailer.models import UserRole
 from mailer.services.accounts import (
     MIN_PASSWORD_LENGTH,
@@ -38,9 +38,7 @@ ROLE_HELP = "role (repeatable): " + ", ".join(r.value for r in UserRole)
 
 
 def _engine() -> Engine:
-    engine = make_engine(settings_or_exit().effective_database_url)
-    upgrade(engine)  # `users create` is often the first command on a new install
-    return engine
+    return open_engine(settings_or_exit())
 
 
 def _actor() -> str:

@@ -114,7 +114,10 @@ def test_import_mbox(engine: Engine, refs: list[Ref], cli_env: dict[str, str],
     assert statuses(engine, refs) == EXPECTED
 
 
-def test_import_rejects_what_is_not_a_mailbox(cli_env: dict[str, str], tmp_path: Path) -> None:
+def test_import_rejects_what_is_not_a_mailbox(
+    engine: Engine, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    # `engine`: the database has the schema, so what is refused is the path.
     (tmp_path / "plain").mkdir()
     (tmp_path / "note.txt").write_text("hello\n")
     for target, message in [("plain", "not a Maildir"), ("note.txt", "not an mbox"),

@@ -4,7 +4,6 @@ one, then every table's row count and the schema revision must match."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import uuid
@@ -18,10 +17,7 @@ from sqlalchemy.engine import make_url
 
 from mailer.db import current_revision, head_revision, make_engine, upgrade
 
-ADMIN_URL = os.environ.get("MAILER_TEST_POSTGRES_URL", "")
-
 pytestmark = [
-    pytest.mark.skipif(not ADMIN_URL, reason="MAILER_TEST_POSTGRES_URL is not set"),
     pytest.mark.skipif(not (shutil.which("pg_dump") and shutil.which("pg_restore")),
                        reason="pg_dump/pg_restore are not installed"),
 ]
@@ -54,8 +50,8 @@ class Databases:
 
 
 @pytest.fixture
-def databases() -> Iterator[Databases]:
-    dbs = Databases(ADMIN_URL)
+def databases(pg_admin: str) -> Iterator[Databases]:
+    dbs = Databases(pg_admin)
     try:
         yield dbs
     finally:

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from mailer.cli.users import tokens_app, users_app
-from mailer.db import make_engine
+from mailer.db import make_engine, upgrade
 from mailer.models import ApiToken, AuditLog, User
 from mailer.services.accounts import hash_password, token_hash, verify_password
 
@@ -28,6 +28,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("MAILER_DATABASE_URL", url)
+    upgrade(make_engine(url))  # `mailer db upgrade`: no other command creates the schema
     yield url
 
 

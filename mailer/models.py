@@ -137,6 +137,16 @@ class Suppression(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
 
 
+@event.listens_for(Suppression, "before_insert")
+def _suppression_key(_mapper: Any, _conn: Any, target: Suppression) -> None:
+    """ORM writes: a row added without its key gets the hash of its address (an
+    erasure's `erased:<hash>` row comes with its key)."""
+    from mailer.services.suppression import email_hash
+
+    if not target.email_hash:
+        target.email_hash = email_hash(target.email)
+
+
 class Issue(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(sa_column=Column(String(100), unique=True, nullable=False))

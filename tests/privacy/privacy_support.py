@@ -27,7 +27,7 @@ from mailer.models import (
     SubscriberEvent,
     Suppression,
 )
-from mailer.suppression import email_hash
+from mailer.services.suppression import email_hash
 from mailer.testing.seed import seed
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

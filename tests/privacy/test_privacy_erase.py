@@ -30,7 +30,7 @@ from mailer.services.privacy import (
 )
 from mailer.services.retention import final_counts, parse_counts
 from mailer.services.subscribers import Consent, apply_import
-from mailer.suppression import email_hash
+from mailer.services.suppression import email_hash
 
 
 def _erase(engine: Engine, world: World) -> None:

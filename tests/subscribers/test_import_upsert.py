@@ -17,7 +17,7 @@ from mailer.models import (
     SubscriberStatus,
     Suppression,
 )
-from mailer.suppression import email_hash
+from mailer.services.suppression import email_hash
 
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
 

@@ -18,7 +18,7 @@ from mailer.services.subscriber_edit import (
     unsubscribe_subscriber,
     update_subscriber,
 )
-from mailer.suppression import email_hash
+from mailer.services.suppression import email_hash
 
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
 EVT = SubscriberEvent.__table__  # type: ignore[attr-defined]

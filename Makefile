@@ -19,8 +19,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Decorated functions are called by their frameworks (typer, FastAPI, Celery,
+# pydantic, SQLAlchemy events, pytest); tools/vulture_allowlist.py lists the rest.
+VULTURE_DECORATORS := @*.command,@*.get,@*.post,@*.put,@*.patch,@*.delete,@*.api_route,@router.*,@app.*,@*.task,@field_validator,@model_validator,@*.listens_for,@*.callback,@*.connect,@*.exception_handler,@*.middleware,@pytest.fixture,@*.hookimpl
+VULTURE_NAMES := handle_*,model_config,_on_*,broker_*,isolation_level,__test__,signum,frame,pytest_*,test_*,rcpt_options,should_exit,host_name,__doc__
+
 lint: $(STAMP)
-	$(BIN)/ruff check mailer workers tests benchmarks
+	$(BIN)/ruff check mailer workers tests benchmarks tools
+	$(BIN)/python tools/import_cycles.py
+	@# tests and benchmarks count as users of the code; dead code is reported in mailer/ and workers/
+	@out=$$($(BIN)/vulture mailer workers tests benchmarks tools/vulture_allowlist.py \
+	  --min-confidence 60 --exclude mailer/migrations \
+	  --ignore-decorators '$(VULTURE_DECORATORS)' --ignore-names '$(VULTURE_NAMES)' \
+	  | grep -Ev '^(tests|benchmarks)/'); \
+	if [ -n "$$out" ]; then echo "$$out"; echo "dead code (see tools/vulture_allowlist.py)"; exit 1; fi
 
 typecheck: $(STAMP)
 	$(BIN)/mypy mailer workers

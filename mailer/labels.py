@@ -1,8 +1,14 @@
-"""The Japanese names of states and roles, as staff see them on every door."""
+"""What staff see on every door: the Japanese names of states and roles, and
+times as Tokyo wall time."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 from mailer.models import DeliveryStatus, SendStatus, SubscriberStatus, UserRole
+
+TOKYO = ZoneInfo("Asia/Tokyo")
 
 SEND_LABELS = {
     SendStatus.SCHEDULED: "予約済み", SendStatus.RUNNING: "送信中", SendStatus.PAUSED: "一時停止",
@@ -22,3 +28,13 @@ ROLE_LABELS = {
     UserRole.EDITOR: "編集", UserRole.APPROVER: "承認", UserRole.LIST_ADMIN: "名簿管理",
     UserRole.VIEWER: "閲覧", UserRole.ADMIN: "管理者",
 }
+
+
+def tokyo(value: datetime | None, *, seconds: bool = False) -> str:
+    """Return `value` as Tokyo wall time ("2026-12-01 09:00"), "—" for None."""
+    if value is None:
+        return "—"
+    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    if value.tzinfo is None:  # SQLite hands back naive values; they are UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(TOKYO).strftime(fmt)

@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
+from mailer.addresses import email_hash
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -72,8 +74,6 @@ class DeliveryStatus(StrEnum):
 def _email_hash_default(context: Any) -> str:
     # Core INSERTs that leave the column out (the importer's executemany,
     # the admin's insert) get the hash of the row's own address.
-    from mailer.services.suppression import email_hash
-
     return email_hash(context.get_current_parameters()["email"])
 
 
@@ -106,8 +106,6 @@ class Subscriber(SQLModel, table=True):
 @event.listens_for(Subscriber, "before_update")
 def _keep_email_hash(_mapper: Any, _conn: Any, target: Subscriber) -> None:
     """ORM writes: the stored hash always follows the address."""
-    from mailer.services.suppression import email_hash
-
     target.email_hash = email_hash(target.email)
 
 
@@ -141,8 +139,6 @@ class Suppression(SQLModel, table=True):
 def _suppression_key(_mapper: Any, _conn: Any, target: Suppression) -> None:
     """ORM writes: a row added without its key gets the hash of its address (an
     erasure's `erased:<hash>` row comes with its key)."""
-    from mailer.services.suppression import email_hash
-
     if not target.email_hash:
         target.email_hash = email_hash(target.email)
 

@@ -6,13 +6,12 @@ Workers call these once per process (after fork); nothing here imports Celery.
 from __future__ import annotations
 
 import functools
-import json
 from datetime import timedelta
 
 import redis
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from mailer.compose.document import IssueDocument, PartDocument
+from mailer.compose.stored import load_documents
 from mailer.db import make_engine
 from mailer.delivery.dispatch import Coordinator
 from mailer.delivery.engine import DeliveryConfig, DeliveryContext
@@ -22,7 +21,6 @@ from mailer.delivery.relays import AllRelaysDown, RedisRelayHealth, RelayPool
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import FailureKind, SmtpTransport, TransportError
 from mailer.metrics import RedisMetrics
-from mailer.models import Issue, Part
 from mailer.render.message import PreparedPart, RenderConfig, prepare_part
 from mailer.settings import Settings
 
@@ -35,23 +33,6 @@ def render_config(settings: Settings) -> RenderConfig:
         list_id=settings.list_id,
         list_name=settings.list_name,
     )
-
-
-def load_documents(engine: Engine, part_id: int) -> tuple[IssueDocument, PartDocument]:
-    """Return the stored issue and part documents of a part."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(Part.document, Issue.document)  # type: ignore[call-overload]
-            .join(Issue, Issue.id == Part.issue_id)  # type: ignore[arg-type]
-            .where(Part.id == part_id)
-        ).one()
-    part = PartDocument.model_validate_json(row[0])
-    data = json.loads(row[1])
-    if not data:
-        raise LookupError(f"part {part_id}: its issue has no stored document")
-    # The issue row stores everything but the parts (each part has its own row).
-    issue = IssueDocument.model_validate({**data, "parts": [part.model_dump()]})
-    return issue, part
 
 
 class PartCache:

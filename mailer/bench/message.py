@@ -13,10 +13,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, update
 
+from mailer.compose.stored import load_documents
 from mailer.delivery.verp import make_return_path
 from mailer.models import Part
 from mailer.render.message import PreparedPart, Recipient, Slots, personalize, prepare_part
-from mailer.runtime import delivery_config, load_documents, render_config
+from mailer.runtime import delivery_config, render_config
 from mailer.settings import Settings
 from mailer.tokens import message_id, unsubscribe_token
 

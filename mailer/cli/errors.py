@@ -226,7 +226,9 @@ def translate(exc: BaseException) -> Fault | None:
 
 def report(fault: Fault) -> None:
     """Print the fault's line on stderr (one line, however wide the terminal)."""
-    from mailer.cli.common import err_console
+    from rich.console import Console
+
+    err_console = Console(stderr=True)  # not cli.common's: that module imports this one
 
     err_console.print(f"[bold red]エラー:[/] {fault.message}", highlight=False, soft_wrap=True)
 

@@ -57,9 +57,6 @@ class Coordinator:
             token,
         )
 
-    def workers_active(self, send_id: int) -> bool:
-        return bool(self.client.exists(f"{self.prefix}send-active:{send_id}"))  # type: ignore[attr-defined]
-
     def mark_workers_active(self, send_id: int, ttl_seconds: float) -> bool:
         """Return True if this call set the marker (so it should enqueue)."""
         return bool(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from mailer.compose.document import IssueDocument, PartDocument, Span
 
 if TYPE_CHECKING:
-    from mailer.render.message import RenderConfig
+    from mailer.render.types import RenderConfig
 
 SLOT_NAMES = ("greeting", "unsubscribe_url", "preferences_url")
 

@@ -18,7 +18,7 @@ from mailer.render.charset import encode_header_value
 from mailer.render.errors import RenderError
 
 if TYPE_CHECKING:
-    from mailer.render.message import RenderConfig
+    from mailer.render.types import RenderConfig
 
 TEST_PREFIX = "[テスト送信] "
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -21,7 +21,7 @@ from mailer.compose.document import IssueDocument, PartDocument
 from mailer.render.context import asset_url, era_date, reason_text, slot_marker, web_url
 
 if TYPE_CHECKING:
-    from mailer.render.message import RenderConfig
+    from mailer.render.types import RenderConfig
 
 def _templates_dir() -> Path:
     # Where the templates were installed is a fact about the installation,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import html as html_lib
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from mailer.compose.document import IssueDocument, PartDocument
 from mailer.render.body import Base64Body, PlainBody
@@ -31,41 +30,10 @@ from mailer.render.errors import CharsetError, RenderError
 from mailer.render.headers import FixedHeaders, build_headers, encode_fixed
 from mailer.render.html import render_email_html
 from mailer.render.text import render_text
+from mailer.render.types import Recipient, RenderConfig, Slots
 
 ISO2022JP = "iso-2022-jp"
 UTF8 = "utf-8"
-
-
-@dataclass(frozen=True)
-class RenderConfig:
-    base_url: str  # https://mailer.example.com (no trailing slash)
-    from_name: str
-    from_address: str
-    list_id: str  # the List-Id value's id part, e.g. "cio-forum.mailer.example.com"
-    list_name: str = ""  # display phrase of List-Id, also the forum named in the footer
-    # Why the reader gets this mail; default names list_name (see context.reason_text).
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class Recipient:
-    email: str
-    name: str | None = None
-    honorific: str = "様"
-    format: str = "html"  # "html" or "text"
-    charset: str = "utf-8"  # "utf-8" or "iso-2022-jp"
-
-
-@dataclass(frozen=True)
-class Slots:
-    """Per-delivery values the engine computes (tokens, ids)."""
-
-    message_id: str  # "<...@domain>"
-    unsubscribe_url: str
-    unsubscribe_mailto: str
-    preferences_url: str
-    date: datetime
-    test: bool = False
 
 
 @dataclass(frozen=True)

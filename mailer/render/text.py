@@ -37,7 +37,7 @@ from mailer.render.context import (
 from mailer.render.wrap import display_width, wrap
 
 if TYPE_CHECKING:
-    from mailer.render.message import RenderConfig
+    from mailer.render.types import RenderConfig
 
 WIDTH = 70
 FW = "　"  # full-width space: the indent unit (2 columns)

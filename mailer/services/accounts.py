@@ -161,21 +161,6 @@ def set_active(*, session: Session, email: str, active: bool, actor: str) -> Use
     return user
 
 
-def set_roles(*, session: Session, email: str, roles: Iterable[UserRole | str],
-              actor: str) -> User:
-    """Replace a user's roles. Raises AccountError for an unknown user or role, or none."""
-    user = _user_or_error(session, email)
-    text = roles_text(roles)
-    if not text:
-        raise AccountError("give at least one role")
-    if text != user.roles:
-        record_audit(session, actor=actor, action="user.roles", target_type="user",
-                     target_id=user.email, detail=f"{user.roles} -> {text}")
-        user.roles = text
-        session.add(user)
-    return user
-
-
 def set_password(*, session: Session, email: str, password: str, actor: str) -> User:
     """Replace a user's password and end their sessions. Raises AccountError."""
     check_password(password)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
 
+from mailer.labels import DELIVERY_LABELS, tokyo
 from mailer.models import (
     Delivery,
     DeliveryStatus,
@@ -331,8 +332,6 @@ def report_csv_rows(engine: Engine, send_id: int) -> Iterator[list[str]]:
 
     Reads in keyset pages so a large send never sits in memory whole.
     """
-    from mailer.web.admin.common import DELIVERY_LABELS, tokyo
-
     yield REPORT_HEADER
     after: tuple[str, int] | None = None
     while True:

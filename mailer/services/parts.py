@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
 from mailer.compose.document import IssueDocument, PartDocument
+from mailer.compose.stored import load_documents
 from mailer.models import Membership, SendList, Subscriber, SubscriberStatus
 from mailer.render.message import RenderConfig
 from mailer.render.preflight import Finding, check_part
-from mailer.runtime import load_documents
 
 
 class PartNotFound(LookupError):
@@ -83,6 +82,3 @@ def send_preflight_errors(*, engine: Engine, send_id: int, config: RenderConfig)
     report = preflight(engine=engine, part_id=part_id, config=config, list_ids=list_ids)
     return [f"{f.where}: {f.message}" if f.where else f.message for f in report.errors]
 
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

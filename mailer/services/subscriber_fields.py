@@ -5,7 +5,7 @@ CSV importer (the headers it accepts, how a cell is checked), the CSV export
 (header and cells), the admin form (inputs, labels, choices), the API's
 request and response models and the listings (read models). Adding a field
 is a `SubscriberField` here, a column on `mailer.models.Subscriber` and an
-Alembic migration; docs/subscriber-fields.md has the steps.
+Alembic migration; docs/architecture.md has the steps.
 
 A field's rules are the importer's, so a subscriber typed in by hand could
 have come from a file and the other way round: control characters and

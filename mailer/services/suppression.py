@@ -13,7 +13,6 @@ column instead of hashing in SQL.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,22 +20,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from mailer.addresses import email_hash, normalise
 from mailer.models import Suppression
 
 SUP = Suppression.__table__  # type: ignore[attr-defined]
 
 #: Hashes per lookup statement (well under SQLite's bound-parameter limit).
 LOOKUP_CHUNK = 2000
-
-
-def normalise(email: str) -> str:
-    """Return the address as compared: trimmed and lower-cased."""
-    return email.strip().lower()
-
-
-def email_hash(email: str) -> str:
-    """Return the hex sha256 of the normalised address (the suppression key)."""
-    return hashlib.sha256(normalise(email).encode("utf-8")).hexdigest()
 
 
 def suppressed_clause(hash_column: Any) -> ColumnElement[bool]:

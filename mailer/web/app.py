@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mailer.db import make_engine
 from mailer.runtime import render_config
 from mailer.settings import Settings
-from mailer.web.admin import install as install_admin
-from mailer.web.admin_auth import install as install_auth
+from mailer.web.admin.install import install as install_admin
+from mailer.web.admin_auth.install import install as install_auth
 from mailer.web.pages import message_page, not_found, page_environment
 from mailer.web.routes import archive, assets, health, metrics, preferences, unsubscribe
 from mailer.web.security import security_headers_middleware

@@ -9,9 +9,10 @@ import pytest
 
 from mailer.bench.data import prepare_database
 from mailer.bench.message import RECIPIENT, _sample_slots, render_sample, trim_part
+from mailer.compose.stored import load_documents
 from mailer.db import make_engine
 from mailer.render.message import personalize, prepare_part
-from mailer.runtime import load_documents, render_config
+from mailer.runtime import render_config
 from mailer.settings import Settings
 
 

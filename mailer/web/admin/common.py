@@ -11,7 +11,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from mailer.labels import DELIVERY_LABELS, ROLE_LABELS, SEND_LABELS, SUBSCRIBER_LABELS
+from mailer.labels import DELIVERY_LABELS, ROLE_LABELS, SEND_LABELS, SUBSCRIBER_LABELS, tokyo
 from mailer.models import DeliveryStatus, SendStatus, UserRole
 from mailer.render.html import TEMPLATES_DIR
 from mailer.web.auth import Principal, csrf_token
@@ -35,16 +35,6 @@ ADMIN_CSP = (
     "base-uri 'none'"
 )
 ADMIN_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
-
-
-def tokyo(value: datetime | None, *, seconds: bool = False) -> str:
-    """Return `value` as Tokyo wall time ("2026-12-01 09:00"), "—" for None."""
-    if value is None:
-        return "—"
-    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
-    if value.tzinfo is None:  # SQLite hands back naive values; they are UTC
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(TOKYO).strftime(fmt)
 
 
 def duration(seconds: float | None) -> str:

@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from mailer.services.errors import ErrorKind, ServiceError
@@ -28,15 +27,6 @@ from mailer.web.state import WebState
 STAGING_DIR = "admin-imports"
 STAGED_SECONDS = 3600
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
-
-
-@dataclass(frozen=True)
-class Staged:
-    token: str
-    filename: str
-    list_name: str | None
-    resubscribe: bool
-    actor: str
 
 
 def _dir(web: WebState) -> Path:
@@ -115,14 +105,3 @@ def apply_staged(*, web: WebState, principal: Principal, token: str) -> ImportRe
         for path in (claimed, meta_path):
             path.unlink(missing_ok=True)
 
-
-def staged_info(web: WebState, token: str) -> Staged | None:
-    """Return what was staged under `token`, or None."""
-    if not TOKEN.match(token):
-        return None
-    try:
-        meta = json.loads((_dir(web) / f"{token}.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return Staged(token=token, filename=meta["filename"], list_name=meta["list_name"],
-                  resubscribe=bool(meta["resubscribe"]), actor=meta["actor"])

@@ -1,0 +1,25 @@
+"""Registering this package's routes and handlers on the app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def install(app: FastAPI) -> None:
+    """Register the admin pages and the REST API on `app` (call after the
+    app's own exception handlers: the API's JSON handlers wrap them)."""
+    from mailer.web import api
+    from mailer.web.admin import (
+        pages_parts,
+        pages_people,
+        pages_sends,
+        pages_subscriber_edit,
+        static,
+    )
+    from mailer.web.admin.common import admin_environment
+
+    app.state.admin_pages = admin_environment(site_name=app.state.web.settings.list_name)
+    # pages_subscriber_edit before pages_people: /admin/subscribers/new is not an id
+    for module in (pages_sends, pages_parts, pages_subscriber_edit, pages_people, static):
+        app.include_router(module.router)
+    api.install(app)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlmodel import Session, col
 
 from mailer.delivery import ledger
-from mailer.delivery.states import TransitionError, check_send
+from mailer.delivery.states import TransitionError, check_send, delivery_transition
 from mailer.labels import SEND_LABELS
 from mailer.models import DeliveryStatus, MailingList, Part, Send, SendList, SendStatus
 from mailer.render.message import RenderConfig
@@ -32,6 +32,8 @@ D = ledger.D
 PAST_GRACE = timedelta(minutes=1)
 #: the states in which a send can still be approved
 WAITING = (SendStatus.SCHEDULED, SendStatus.PAUSED)
+#: resend-failed moves a send's failed deliveries back to pending
+RESEND = delivery_transition(DeliveryStatus.PENDING, from_=DeliveryStatus.FAILED)
 #: the states in which a send has failures to resend
 STARTED = (SendStatus.DONE, SendStatus.RUNNING, SendStatus.PAUSED)
 
@@ -232,14 +234,7 @@ def cancel_send(*, engine: Engine, actor: Actor, send_id: int) -> SendStatus:
         old = _status(conn, send_id)
         if old is not SendStatus.CANCELLED:
             _move(conn, send_id, old, SendStatus.CANCELLED, note=f"{actor.name} が取り消し")
-            conn.execute(
-                update(D)
-                .where(D.c.send_id == send_id,
-                       D.c.status.in_([DeliveryStatus.PENDING.value,
-                                       DeliveryStatus.DEFERRED.value]))
-                .values(status=DeliveryStatus.CANCELLED.value, updated_at=utcnow(),
-                        next_attempt_at=None)
-            )
+            ledger.cancel_left_rows(conn, send_id, now=utcnow())
         record_audit(conn, actor=actor.name, action="send.cancel", target_type="send",
                      target_id=send_id, detail=f"{old} -> cancelled")
     return SendStatus.CANCELLED
@@ -254,10 +249,7 @@ def resend_failed(*, engine: Engine, actor: Actor, send_id: int) -> int:
             raise SendError(f"配信 {send_id} は「{SEND_LABELS[status]}」です。"
                             "再送できるのは開始した配信の失敗分だけです", kind=ErrorKind.CONFLICT)
         n = int(conn.execute(
-            update(D)
-            .where(D.c.send_id == send_id, D.c.status == DeliveryStatus.FAILED.value)
-            .values(status=DeliveryStatus.PENDING.value, next_attempt_at=None,
-                    updated_at=utcnow())
+            RESEND.update(D, D.c.send_id == send_id, next_attempt_at=None, updated_at=utcnow())
         ).rowcount or 0)
         if n and status is SendStatus.DONE:
             _move(conn, send_id, status, SendStatus.RUNNING, finished_at=None,

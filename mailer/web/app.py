@@ -20,6 +20,7 @@ from mailer.runtime import render_config
 from mailer.settings import Settings
 from mailer.web.admin.install import install as install_admin
 from mailer.web.admin_auth.install import install as install_auth
+from mailer.web.body_limits import BodyLimitMiddleware
 from mailer.web.pages import message_page, not_found, page_environment
 from mailer.web.routes import archive, assets, health, metrics, preferences, unsubscribe
 from mailer.web.security import security_headers_middleware
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
                   lifespan=lifespan)
     app.state.web = state
+    app.add_middleware(BodyLimitMiddleware)  # inside the security headers: its refusals get them
     app.middleware("http")(security_headers_middleware(settings.base_url))
     for module in (health, metrics, archive, assets, unsubscribe, preferences):
         app.include_router(module.router)

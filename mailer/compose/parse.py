@@ -104,6 +104,24 @@ def _read(file: Path, sink: ProblemSink) -> str | None:
         return None
 
 
+#: how deep Markdown may nest (a magazine needs a handful); the renderers walk
+#: the tree recursively, so a deeper one would end in a RecursionError
+MAX_DEPTH = 40
+
+
+def _first_too_deep(root: SyntaxTreeNode) -> int | None:
+    """Return the file line of the first node nested deeper than MAX_DEPTH, or None."""
+    stack: list[tuple[SyntaxTreeNode, int, int]] = [(root, 0, 1)]
+    while stack:
+        node, depth, line = stack.pop()
+        if not node.is_root and node.map:
+            line = node.map[0] + 1
+        if depth > MAX_DEPTH:
+            return line
+        stack.extend((child, depth + 1, line) for child in node.children)
+    return None
+
+
 def parse_part_file(
     folder: Path, file: Path, problems: list[Problem], labels: dict[str, str]
 ) -> PartDocument | None:
@@ -125,6 +143,14 @@ def parse_part_file(
         root = SyntaxTreeNode(markdown().parse(text))
     except IndexError as exc:  # a plugin bug must not crash the whole folder
         sink.add(1, f"could not parse the Markdown ({exc}); check ::: blocks and quotes")
+        return None
+    except RecursionError:  # markdown-it-py builds its tree recursively
+        sink.add(1, "Markdown の入れ子（強調・リンク・引用）が深すぎて読めません")
+        return None
+    too_deep = _first_too_deep(root)
+    if too_deep is not None:
+        sink.add(too_deep,
+                 f"Markdown の入れ子（強調・リンク・引用）が深すぎます（{MAX_DEPTH} 段まで）")
         return None
     matter = next((n for n in root.children if n.type == "front_matter"), None)
     front: FrontMatterIn | None = None

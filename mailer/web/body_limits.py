@@ -91,7 +91,7 @@ async def _logged_in(scope: Scope) -> bool:
 
 async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
     if scope["path"].startswith("/api/"):
-        body = json.dumps({"detail": message}, ensure_ascii=False).encode()
+        body = json.dumps({"detail": message, "field": None}, ensure_ascii=False).encode()
         content_type = b"application/json"
     else:
         from mailer.web.pages import message_page  # the same page as every other refusal

@@ -12,6 +12,7 @@ raised together in `IssueFolderError`.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def parse_issue_folder(path: Path) -> IssueDocument:
     problems: list[Problem] = []
     if not folder.is_dir():
         raise IssueFolderError([Problem(str(folder), 1, "issue folder not found")])
+    problems.extend(_links_out_of(folder))
     issue = _issue_file(folder, problems)
     part_files = sorted(
         (int(m[1]), p) for p in folder.iterdir() if p.is_file() and (m := _PART_RE.match(p.name))
@@ -72,6 +74,28 @@ def parse_issue_folder(path: Path) -> IssueDocument:
         back_numbers=[BackNumber(**b.model_dump()) for b in issue.back_numbers],
         parts=parts,
     )
+
+
+LINK_OUT_OF_FOLDER = ("号のフォルダの外を指すシンボリックリンクは使えません"
+                      "（ファイルそのものをフォルダに置いてください）")
+
+
+def _links_out_of(folder: Path) -> list[Problem]:
+    """Return a problem for each symbolic link in `folder` that leads outside it.
+
+    A link inside the folder is fine (e.g. a shared header image); one that
+    leaves it would store, and publish, a file the issue's author never put
+    there (/etc/passwd as images/x.png).
+    """
+    root = folder.resolve()
+    problems = []
+    for dirpath, dirnames, filenames in os.walk(folder):  # does not follow links
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                rel = path.relative_to(folder).as_posix()
+                problems.append(Problem(rel, 1, LINK_OUT_OF_FOLDER))
+    return problems
 
 
 def _file_order(name: str) -> tuple[int, str]:

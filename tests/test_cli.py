@@ -158,3 +158,29 @@ def test_bad_setting_is_one_line(env: Path, monkeypatch: pytest.MonkeyPatch) -> 
     code, out = run("status", "1")
     assert code == 2
     assert "MAILER_SMTP_URL" in out and len(out.strip().splitlines()) == 1
+
+
+def test_lists_are_internal_unless_made_public(env: Path) -> None:
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    def visibility() -> dict[str, str]:
+        engine = create_engine(os.environ["MAILER_DATABASE_URL"])
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT name, visibility FROM mailing_list")).all()
+        engine.dispose()
+        return {name: vis for name, vis in rows}
+
+    assert run("lists", "create", "cio-forum", "--title", "CIOフォーラム通信")[0] == 0
+    assert run("lists", "create", "seminar", "--public")[0] == 0
+    assert visibility() == {"cio-forum": "internal", "seminar": "public"}
+    code, out = run("lists", "set-visibility", "cio-forum", "public")
+    assert code == 0 and "公開" in out
+    assert visibility()["cio-forum"] == "public"
+    assert "（変更なし）" in run("lists", "set-visibility", "cio-forum", "public")[1]
+    code, out = run("lists", "set-visibility", "nothing", "public")
+    assert code == 1 and "リスト「nothing」はありません" in out
+    code, _out = run("lists", "set-visibility", "seminar", "hidden")
+    assert code == 2  # not a visibility: typer's usage error
+    assert run("lists", "show")[0] == 0

@@ -136,6 +136,7 @@ class ListRow:
     id: int
     name: str
     title: str
+    visibility: str  # "public": readers see and join it; "internal": members only
     active: int
     members: int
 
@@ -145,17 +146,18 @@ def lists(engine: Engine) -> list[ListRow]:
     with engine.connect() as conn:
         rows = conn.execute(
             select(
-                ML.c.id, ML.c.name, ML.c.title,
+                ML.c.id, ML.c.name, ML.c.title, ML.c.visibility,
                 func.count(MEM.c.subscriber_id).label("members"),
                 func.count(SUB.c.id).filter(
                     SUB.c.status == SubscriberStatus.ACTIVE.value).label("active"),
             )
             .select_from(ML.outerjoin(MEM, MEM.c.list_id == ML.c.id)
                          .outerjoin(SUB, SUB.c.id == MEM.c.subscriber_id))
-            .group_by(ML.c.id, ML.c.name, ML.c.title)
+            .group_by(ML.c.id, ML.c.name, ML.c.title, ML.c.visibility)
             .order_by(ML.c.name)
         ).all()
-    return [ListRow(id=r.id, name=r.name, title=r.title, active=int(r.active),
+    return [ListRow(id=r.id, name=r.name, title=r.title, visibility=r.visibility,
+                    active=int(r.active),
                     members=int(r.members)) for r in rows]
 
 

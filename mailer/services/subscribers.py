@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlmodel import Session
 
 from mailer.models import (
+    ListVisibility,
     MailingList,
     Membership,
     Subscriber,
@@ -29,6 +30,7 @@ from mailer.models import (
     SubscriberStatus,
     Suppression,
 )
+from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.importer import (
     FIELDS,
     HEADER_MAP,
@@ -425,6 +427,7 @@ def _write(
 class ListSummary:
     name: str
     title: str
+    visibility: str
     by_status: dict[SubscriberStatus, int]
     suppressed: int  # members whose address is in Suppression (never mailed)
 
@@ -433,7 +436,8 @@ class ListSummary:
         return sum(self.by_status.values())
 
 
-def create_list(*, session: Session, name: str, title: str = "") -> MailingList:
+def create_list(*, session: Session, name: str, title: str = "",
+                visibility: ListVisibility = ListVisibility.INTERNAL) -> MailingList:
     """Create a list; raise ListExistsError if the name is taken. Does not commit."""
     name = name.strip()
     if not name:
@@ -441,17 +445,35 @@ def create_list(*, session: Session, name: str, title: str = "") -> MailingList:
     exists = session.execute(select(ML.c.id).where(ML.c.name == name)).scalar()
     if exists is not None:
         raise ListExistsError(f"list {name!r} exists already")
-    ml = MailingList(name=name, title=title or name)
+    ml = MailingList(name=name, title=title or name, visibility=visibility)
     session.add(ml)
     session.flush()
     return ml
 
 
+def set_list_visibility(*, session: Session, name: str, visibility: ListVisibility) -> bool:
+    """Make the list `name` public or internal; return whether it changed.
+
+    Raises ServiceError(NOT_FOUND) for an unknown list. Does not commit.
+    """
+    ml = session.execute(select(MailingList).where(MailingList.name == name)).scalars().first()  # type: ignore[arg-type]
+    if ml is None:
+        raise ServiceError(f"リスト「{name}」はありません", kind=ErrorKind.NOT_FOUND,
+                           field="list")
+    if ml.visibility == visibility:
+        return False
+    ml.visibility = visibility
+    session.add(ml)
+    session.flush()
+    return True
+
+
 def list_summaries(*, session: Session) -> list[ListSummary]:
     """Return every list with its member counts by subscriber status, by name."""
-    lists = session.execute(select(ML.c.id, ML.c.name, ML.c.title).order_by(ML.c.name)).all()
+    lists = session.execute(select(ML.c.id, ML.c.name, ML.c.title, ML.c.visibility)
+                            .order_by(ML.c.name)).all()
     counts: dict[int, dict[SubscriberStatus, int]] = {
-        lid: dict.fromkeys(SubscriberStatus, 0) for lid, _, _ in lists}
+        lid: dict.fromkeys(SubscriberStatus, 0) for lid, _, _, _ in lists}
     stmt = (select(MEM.c.list_id, SUB.c.status, func.count())
             .join(SUB, SUB.c.id == MEM.c.subscriber_id).group_by(MEM.c.list_id, SUB.c.status))
     for lid, status, n in session.execute(stmt):
@@ -461,5 +483,6 @@ def list_summaries(*, session: Session) -> list[ListSummary]:
         .join(SUB, SUB.c.id == MEM.c.subscriber_id)
         .join(SUP, SUP.c.email_hash == SUB.c.email_hash)  # any case, or erased
         .group_by(MEM.c.list_id)).all())
-    return [ListSummary(name=name, title=title, by_status=counts[lid],
-                        suppressed=suppressed.get(lid, 0)) for lid, name, title in lists]
+    return [ListSummary(name=name, title=title, visibility=visibility, by_status=counts[lid],
+                        suppressed=suppressed.get(lid, 0))
+            for lid, name, title, visibility in lists]

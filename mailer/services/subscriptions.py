@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select
 from sqlmodel import Session, col
 
-from mailer.models import MailingList, Membership, Subscriber, SubscriberEvent, SubscriberStatus
+from mailer.models import (
+    ListVisibility,
+    MailingList,
+    Membership,
+    Subscriber,
+    SubscriberEvent,
+    SubscriberStatus,
+)
 
 FORMATS = {"html": "HTML形式", "text": "テキスト形式"}
 CHARSETS = {"utf-8": "UTF-8", "iso-2022-jp": "ISO-2022-JP(JIS)"}
@@ -84,13 +91,15 @@ def view_subscription(
 
 
 def _all_lists(session: Session, subscriber_id: int) -> tuple[tuple[int, str, bool], ...]:
+    """The lists a reader may see: every public list, and the lists they are on."""
     member_of = set(
         session.execute(
             select(col(Membership.list_id)).where(col(Membership.subscriber_id) == subscriber_id)
         ).scalars()
     )
     rows = session.execute(select(MailingList).order_by(MailingList.id)).scalars()  # type: ignore[arg-type]
-    return tuple((ml.id, ml.title or ml.name, ml.id in member_of) for ml in rows if ml.id)
+    return tuple((ml.id, ml.title or ml.name, ml.id in member_of) for ml in rows
+                 if ml.id and (ml.id in member_of or ml.visibility == ListVisibility.PUBLIC))
 
 
 def unsubscribe(

@@ -180,6 +180,7 @@ class ListOut(BaseModel):
     id: int
     name: str
     title: str
+    visibility: Literal["public", "internal"]
     members: int
     active: int
 

@@ -241,7 +241,7 @@ def lists_show() -> None:
         console.print("no lists (create one with `mailer lists create NAME`)")
         return
     table = Table(title="lists")
-    table.add_column("name")
+    table.add_column("name", no_wrap=True)
     table.add_column("title")
     table.add_column("公開")
     for status in SubscriberStatus:

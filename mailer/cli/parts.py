@@ -154,15 +154,22 @@ def test_send(
     part_id: int = typer.Argument(...),
     to: list[str] = typer.Option(..., "--to", help="recipient address (repeatable)"),
 ) -> None:
-    """Send a part to the given addresses now, marked as a test; not recorded in the ledger."""
-    from mailer.services.parts import PartNotFound
-    from mailer.services.test_send import TestSendError, test_send_part
+    """Send a part to the given addresses now, marked as a test; not recorded in the ledger.
+
+    It goes out as readers get it: through the relays in failover order,
+    DKIM-signed, from the VERP bounce address. Exit 1 if any was not sent.
+    """
+    from mailer.services.errors import ServiceError
+    from mailer.services.test_send import test_send_part
 
     settings = settings_or_exit()
+    engine = open_engine(settings)
     try:
-        results = test_send_part(settings=settings, part_id=part_id, addresses=to)
-    except (PartNotFound, TestSendError) as exc:
-        fail(str(exc))
+        results = test_send_part(engine=engine, settings=settings, part_id=part_id, addresses=to)
+    except ServiceError as exc:
+        fail(f"--to {exc.message}" if exc.field == "to" else exc.message)
+    finally:
+        engine.dispose()
     failed = 0
     for address, outcome in results:
         ok = outcome == "sent"

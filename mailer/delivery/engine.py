@@ -369,12 +369,15 @@ def _render(
         )
 
 
-def _return_path(ctx: DeliveryContext, row: ClaimedRow) -> str:
+def return_path(config: DeliveryConfig, delivery_id: int) -> str:
+    """The VERP envelope sender of one delivery (see verp.py), signed with the newest secret."""
     return make_return_path(
-        row.delivery_id,
-        secret=ctx.config.secrets[-1].encode(),
-        domain=ctx.config.return_path_domain,
+        delivery_id, secret=config.secrets[-1].encode(), domain=config.return_path_domain
     )
+
+
+def _return_path(ctx: DeliveryContext, row: ClaimedRow) -> str:
+    return return_path(ctx.config, row.delivery_id)
 
 
 def _outcome(ctx: DeliveryContext, info: _SendInfo, row: ClaimedRow, h: Handover) -> Outcome:

@@ -100,6 +100,13 @@ def record_audit(conn_or_session: Session | Connection | Engine, *, actor: str, 
             conn.execute(insert(AuditLog.__table__).values(**values))  # type: ignore[attr-defined]
 
 
+def note_audit_export(*, engine: Engine, actor: str, actor_filter: str,
+                      action_filter: str) -> None:
+    """Record that `actor` exported the audit log with these filters (the export is audited)."""
+    record_audit(engine, actor=actor, action="audit.export", target_type="audit_log",
+                 target_id="-", detail=f"actor={actor_filter} action={action_filter}".strip())
+
+
 # -- users ---------------------------------------------------------------------------
 
 

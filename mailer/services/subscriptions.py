@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlmodel import Session, col
 
+from mailer.db import session_scope
 from mailer.models import (
     ListVisibility,
     MailingList,
@@ -238,3 +239,29 @@ def _resubscribe(
             detail=ml.name if ml else ALL_LISTS,
         ))
     return changed
+
+
+# -- the public links' doors: each request is one transaction of its own -------------
+
+
+def unsubscribe_by_link(
+    *, engine: Engine, subscriber_id: int, list_id: int | None, source: str
+) -> bool:
+    """`unsubscribe` in a transaction of its own; return True if anything changed."""
+    with session_scope(engine) as session:
+        return unsubscribe(session=session, subscriber_id=subscriber_id, list_id=list_id,
+                           source=source)
+
+
+def change_preferences(
+    *, engine: Engine, subscriber_id: int, list_id: int | None, change: PreferenceChange,
+    default_title: str,
+) -> tuple[list[str], SubscriptionView | None]:
+    """`update_preferences` in a transaction of its own; return (the changes made,
+    what the page then shows, None if the subscriber no longer exists)."""
+    with session_scope(engine) as session:
+        changes = update_preferences(session=session, subscriber_id=subscriber_id,
+                                     list_id=list_id, change=change)
+        view = view_subscription(session=session, subscriber_id=subscriber_id,
+                                 list_id=list_id, default_title=default_title)
+    return changes, view

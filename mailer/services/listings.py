@@ -30,7 +30,9 @@ from mailer.models import (
     SubscriberStatus,
     Suppression,
 )
+from mailer.render.message import ISO2022JP
 from mailer.services.exporter import neutralise
+from mailer.services.iso2022jp_readers import PROBLEM, unsendable_chars
 from mailer.services.subscriber_fields import FIELDS as SUBSCRIBER_FIELDS
 from mailer.services.suppression import suppression_reason
 
@@ -360,6 +362,8 @@ class SubscriberFilter:
     status: SubscriberStatus | None = None
     kind: str = ""
     list_id: int | None = None
+    #: "iso2022jp": only readers whose name their ISO-2022-JP cannot carry
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -420,12 +424,34 @@ def subscribers(
             select(MEM.c.subscriber_id)
             .where(MEM.c.list_id == filt.list_id, MEM.c.subscriber_id == SUB.c.id).exists()
         )
+    if filt.problem == PROBLEM:
+        return _unsendable_page(engine, query, after=after, limit=limit)
     if after is not None:
         query = query.where(SUB.c.id > after)
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(SUB.c.id).limit(limit + 1)).all()
     page = [_subscriber(r) for r in rows[:limit]]
     return page, (page[-1].id if len(rows) > limit else None)
+
+
+def _unsendable_page(engine: Engine, query: Any, *, after: int | None,
+                     limit: int) -> tuple[list[SubscriberListing], int | None]:
+    """A page of the ISO-2022-JP readers whose name it cannot carry. The test
+    is Python's codec (`unsendable_chars`), so the candidates (ISO-2022-JP
+    readers with a name: few) are read in keyset chunks and tested here."""
+    query = query.where(SUB.c.charset == ISO2022JP, SUB.c.name != "")
+    found: list[Any] = []
+    with engine.connect() as conn:
+        while len(found) <= limit:
+            chunk = query.where(SUB.c.id > (after or 0)).order_by(SUB.c.id).limit(MAX_PAGE)
+            rows = conn.execute(chunk).all()
+            found += [r for r in rows if unsendable_chars(
+                name=r.name, honorific=r.honorific, charset=r.charset)]
+            if len(rows) < MAX_PAGE:
+                break
+            after = rows[-1].id
+    page = [_subscriber(r) for r in found[:limit]]
+    return page, (page[-1].id if len(found) > limit else None)
 
 
 def organisation_kinds(engine: Engine) -> list[str]:

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from mailer.cli.bench import bench
 from mailer.cli.bounces import bounces_app
+from mailer.cli.catalogue import issue_list, part_list
 from mailer.cli.common import (
     console,
     fail,
@@ -54,6 +55,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(issue_app, name="issue")
 app.add_typer(part_app, name="part")
+issue_app.command("list")(issue_list)
+part_app.command("list")(part_list)
 app.command("test-send")(test_send)
 app.command("web")(web)
 app.command()(doctor)

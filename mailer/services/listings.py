@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from datetime import datetime
 from typing import Any
 
@@ -129,6 +130,70 @@ def part_row(engine: Engine, part_id: int) -> tuple[PartRow, IssueRow] | None:
         ).one()
     return _part(r), IssueRow(id=i.id, slug=i.slug, number=i.number, title=i.title,
                               series=i.series, updated_at=i.updated_at, parts=[])
+
+
+class PartState(StrEnum):
+    """Where a part stands, from its sends (derived, not stored)."""
+
+    UNSENT = "unsent"  # no send, or every send cancelled
+    SCHEDULED = "scheduled"  # a send is waiting, running or paused
+    SENT = "sent"  # a send has finished
+
+
+@dataclass(frozen=True)
+class PartListing:
+    """One part as `mailer part list` shows it."""
+
+    id: int
+    issue_id: int
+    issue_number: int
+    issue_slug: str
+    label: str
+    title: str
+    scheduled_at: datetime | None  # 予定: the issue's plan for this part
+    state: PartState
+    #: public on the archive (None: this database has no `published_at` column)
+    published: bool | None
+
+
+def part_state(statuses: Sequence[SendStatus]) -> PartState:
+    """Return the part's state from its sends' statuses (sent wins over scheduled)."""
+    if SendStatus.DONE in statuses:
+        return PartState.SENT
+    if any(s in (SendStatus.SCHEDULED, SendStatus.RUNNING, SendStatus.PAUSED) for s in statuses):
+        return PartState.SCHEDULED
+    return PartState.UNSENT
+
+
+def part_listings(engine: Engine, *, issue: str | None = None) -> list[PartListing]:
+    """Return every part (of one issue, by slug or number, if given), newest
+    issue first and in order within it, with its state. Raises LookupError
+    naming an issue that does not exist."""
+    published_col = PART.c.get("published_at")  # added by a later migration
+    columns = [PART.c.id, PART.c.issue_id, PART.c.label, PART.c.position, PART.c.title,
+               PART.c.subject, PART.c.document, ISSUE.c.number, ISSUE.c.slug]
+    if published_col is not None:
+        columns.append(published_col.label("published_at"))
+    query = select(*columns).join(ISSUE, ISSUE.c.id == PART.c.issue_id)
+    key = (issue or "").strip()
+    which = ISSUE.c.number == int(key) if key.isdigit() else ISSUE.c.slug == key
+    if issue is not None:
+        query = query.where(which)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(ISSUE.c.number.desc(), ISSUE.c.id.desc(),
+                                           PART.c.position)).all()
+        if issue is not None and not rows \
+                and conn.execute(select(ISSUE.c.id).where(which)).first() is None:
+            raise LookupError(f"号「{key}」はありません（番号かスラッグで指定してください）")
+        statuses: dict[int, list[SendStatus]] = {}
+        for pid, status in conn.execute(select(SEND.c.part_id, SEND.c.status)):
+            statuses.setdefault(pid, []).append(SendStatus(status))
+    return [PartListing(
+        id=r.id, issue_id=r.issue_id, issue_number=r.number, issue_slug=r.slug, label=r.label,
+        title=r.title, scheduled_at=_scheduled_at(r.document),
+        state=part_state(statuses.get(r.id, [])),
+        published=None if published_col is None else r.published_at is not None,
+    ) for r in rows]
 
 
 # -- lists -------------------------------------------------------------------

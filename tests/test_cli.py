@@ -211,3 +211,16 @@ def test_part_state_from_its_sends() -> None:
     assert part_state([S.CANCELLED]) is PartState.UNSENT
     assert part_state([S.CANCELLED, S.PAUSED]) is PartState.SCHEDULED
     assert part_state([S.RUNNING, S.DONE]) is PartState.SENT
+
+
+def test_demo_serve_refuses_a_busy_port_before_running_the_demo(env: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out = run("demo", "--serve", "--port", str(port))
+    assert code == 1
+    assert f"--port {port}: 127.0.0.1:{port} で待ち受けできません" in out
+    assert "starting Redis" not in out and not (env / "var" / "demo").exists()

@@ -27,7 +27,6 @@ from mailer.samples import SAMPLE_ISSUE_DIR
 from mailer.services import listings
 from mailer.services.actors import Actor
 from mailer.services.errors import ServiceError
-
 from mailer.services.send_progress import send_progress
 from mailer.services.sends import create_send, schedule_send
 from mailer.services.subscriber_edit import SubscriberInput, update_subscriber

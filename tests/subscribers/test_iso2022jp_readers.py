@@ -90,7 +90,8 @@ def test_import_of_a_cp932_file_warns_in_japanese_per_line(
     path = write(tmp_path / "meibo.csv", csv_text(*ROWS), "cp932")
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
     assert code == 0, out
-    assert "行 3: cio@minato.example.jp の氏名「髙橋 健太」の「髙」は ISO-2022-JP で送れません" in out
+    assert ("行 3: cio@minato.example.jp の氏名「髙橋 健太」の「髙」は ISO-2022-JP で送れません"
+            in out)
     with engine.connect() as conn:
         stored = conn.execute(select(Subscriber.name, Subscriber.charset)  # type: ignore[call-overload]
                               .where(Subscriber.email == TAKAHASHI)).one()

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from mailer.cli.bench import bench
 from mailer.cli.bounces import bounces_app
+from mailer.cli.catalogue import issue_list, part_list
 from mailer.cli.common import (
     console,
     fail,
@@ -29,6 +30,7 @@ from mailer.cli.common import (
     settings_or_exit,
     tokyo,
 )
+from mailer.cli.demo_serve import demo_serve_settings, serve_demo
 from mailer.cli.errors import TranslatingGroup
 from mailer.cli.health import worker_health
 from mailer.cli.ops import doctor
@@ -54,6 +56,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(issue_app, name="issue")
 app.add_typer(part_app, name="part")
+issue_app.command("list")(issue_list)
+part_app.command("list")(part_list)
 app.command("test-send")(test_send)
 app.command("web")(web)
 app.command()(doctor)
@@ -91,11 +95,16 @@ def db_upgrade() -> None:
 def demo(
     part2_delay: float = typer.Option(5.0, help="seconds between part 1 and part 2"),
     timeout: float = typer.Option(180.0, help="give up after this many seconds"),
+    serve: bool = typer.Option(
+        False, "--serve", help="afterwards, run the web admin on the demo's data (Ctrl-C stops)"),
+    port: int = typer.Option(8000, "--port", help="with --serve: the port on 127.0.0.1"),
 ) -> None:
     """Run the whole job on embedded defaults: sample issue → 62 CIOs → var/outbox."""
     from mailer.demo import run_demo
 
     settings = settings_or_exit()
+    if serve:
+        settings = demo_serve_settings(settings, port)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -131,6 +140,8 @@ def demo(
     if not result.ok:
         fail(result.message or "not every delivery is accounted for")
     console.print("[green]every delivery is accounted for[/]")
+    if serve:
+        serve_demo(settings, result.database_url, port)
 
 
 def summary_table(items: list[tuple[str, SendProgress]]) -> Table:

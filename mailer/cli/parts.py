@@ -82,9 +82,15 @@ def part_check(part_id: int = typer.Argument(...)) -> None:
             highlight=False,
             soft_wrap=True,
         )
-    if report.iso2022jp_recipients:
+    if report.unsendable_readers:
+        console.print(f"ISO-2022-JP で氏名を送れない購読者（{len(report.unsendable_readers)} 名）:",
+                      highlight=False)
+        for r in report.unsendable_readers:
+            console.print(f"  {r.email}  {r.name}（{''.join(r.chars)}）  編集：{r.edit_url}",
+                          highlight=False, soft_wrap=True, markup=False)
+    elif report.iso2022jp_recipients:
         console.print(
-            f"ISO-2022-JP subscribers affected ({len(report.iso2022jp_recipients)}): "
+            f"ISO-2022-JP を選んだ購読者（{len(report.iso2022jp_recipients)} 名）: "
             + ", ".join(report.iso2022jp_recipients),
             highlight=False,
         )

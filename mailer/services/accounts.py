@@ -148,6 +148,28 @@ def create_user(*, session: Session, email: str, roles: Iterable[UserRole | str]
     return user
 
 
+def provision_user(*, session: Session, email: str, roles: Iterable[UserRole | str],
+                   password: str, actor: str, name: str = "") -> User:
+    """Create the user, or reset an existing one: active, exactly `roles`, this
+    password, every old session ended. Return it. Used where a setup step hands
+    out an account (`mailer demo --serve`). Raises AccountError as create_user."""
+    user = get_user(session=session, email=email)
+    if user is None:
+        return create_user(session=session, email=email, roles=roles, password=password,
+                           name=name, actor=actor)
+    text = roles_text(roles)
+    if not text:
+        raise AccountError("give at least one role")
+    set_password(session=session, email=email, password=password, actor=actor)
+    set_active(session=session, email=email, active=True, actor=actor)
+    if user.roles != text:
+        user.roles = text
+        session.add(user)
+        record_audit(session, actor=actor, action="user.roles", target_type="user",
+                     target_id=user.email, detail=f"roles={text}")
+    return user
+
+
 def list_users(*, session: Session) -> list[User]:
     return list(session.execute(select(User).order_by(User.email)).scalars())  # type: ignore[arg-type]
 

@@ -40,6 +40,7 @@ from mailer.services.importer import (
     SubscriberFileError,
     read_subscriber_file,
 )
+from mailer.services.iso2022jp_readers import import_warning, unsendable_chars
 from mailer.services.subscriber_fields import defaults
 from mailer.services.suppression import suppressed_among
 
@@ -207,14 +208,14 @@ def apply_import(
         if list_id is None:
             raise NoSuchListError(f"list {list_name!r} does not exist "
                                   f"(create it with `mailer lists create {list_name}`)")
-    counts, skipped = _apply(
+    counts, skipped, warnings = _apply(
         session.connection(), parsed.rows, list_id=list_id, list_name=list_name,
         consent=consent, resubscribe=resubscribe, respect_blocks=True, write_events=True,
         dry_run=dry_run)
     counts.rejected = len(parsed.rejected)
     return ImportReport(file=parsed.name, encoding=parsed.encoding, list_name=list_name,
                         dry_run=dry_run, counts=counts, rejected=list(parsed.rejected),
-                        skipped=skipped, warnings=list(parsed.warnings))
+                        skipped=skipped, warnings=[*parsed.warnings, *warnings])
 
 
 @dataclass
@@ -231,7 +232,7 @@ def _apply(
     conn: Connection, rows: Sequence[ImportedSubscriber], *, list_id: int | None,
     list_name: str | None, consent: Consent, resubscribe: bool, respect_blocks: bool,
     write_events: bool, dry_run: bool,
-) -> tuple[ImportCounts, list[Skipped]]:
+) -> tuple[ImportCounts, list[Skipped], list[str]]:
     emails = [row.email for row in rows]
     existing = _existing(conn, emails)
     suppressed = _suppressed(conn, emails) if respect_blocks else {}
@@ -244,7 +245,7 @@ def _apply(
             candidates = [r.id for r in existing.values() if r.id not in members]
             left_list = _left_list(conn, candidates, list_name)
 
-    counts, skipped, plan = ImportCounts(), [], _Plan()
+    counts, skipped, plan, warnings = ImportCounts(), [], _Plan(), []
     by = f"by {consent.by}" if consent.by else ""
     where = list_name or ALL_LISTS
     for row in rows:
@@ -295,9 +296,25 @@ def _apply(
         if list_id is not None and (old is None or old.id not in members):
             plan.members.append(ref)
             counts.added_to_list += 1
+        warning = _charset_warning(row, old)
+        if warning:
+            warnings.append(warning)
     if not dry_run:
         _write(conn, plan, list_id=list_id, consent=consent, write_events=write_events)
-    return counts, skipped
+    return counts, skipped, warnings
+
+
+def _charset_warning(row: ImportedSubscriber, old: Any) -> str:
+    """The line's warning when the reader, as stored after this row, asked for
+    ISO-2022-JP and their name cannot be carried in it ("" otherwise)."""
+    merged = defaults() if old is None else {n: getattr(old, n) for n in DATA_FIELDS}
+    merged.update(row.values())
+    name, honorific = merged["name"], merged["honorific"]
+    chars = unsendable_chars(name=name, honorific=honorific, charset=merged["charset"])
+    if not chars:
+        return ""
+    return import_warning(line=row.line, email=row.email, name=name, honorific=honorific,
+                          chars=chars)
 
 
 def _find_by_email(

@@ -183,3 +183,14 @@ def test_send(
         console.print(f"{address}: {'[green]' if ok else '[red]'}{outcome}[/]", highlight=False)
     if failed:
         raise typer.Exit(1)
+
+
+def _register_lists() -> None:
+    # `issue list` and `part list` live in catalogue.py (read models, no loading)
+    from mailer.cli.catalogue import issue_list, part_list
+
+    issue_app.command("list")(issue_list)
+    part_app.command("list")(part_list)
+
+
+_register_lists()

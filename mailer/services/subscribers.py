@@ -40,7 +40,6 @@ from mailer.services.importer import (
     SubscriberFileError,
     read_subscriber_file,
 )
-from mailer.services.iso2022jp_readers import import_warning, unsendable_chars
 from mailer.services.subscriber_fields import defaults
 from mailer.services.suppression import suppressed_among
 
@@ -310,6 +309,12 @@ def _charset_warning(row: ImportedSubscriber, old: Any) -> str:
     merged = defaults() if old is None else {n: getattr(old, n) for n in DATA_FIELDS}
     merged.update(row.values())
     name, honorific = merged["name"], merged["honorific"]
+    if merged["charset"].lower() != "iso-2022-jp":
+        return ""
+    # Imported here: the check uses the renderer, which an import without
+    # ISO-2022-JP readers (and `mailer lists show`) need not load.
+    from mailer.services.iso2022jp_readers import import_warning, unsendable_chars
+
     chars = unsendable_chars(name=name, honorific=honorific, charset=merged["charset"])
     if not chars:
         return ""

@@ -24,6 +24,7 @@ from mailer.services.subscribers import upsert_subscribers
 from mailer.testing.stack import TEST_SECRET
 
 CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 EDITOR = "editor@metro.example.jp"  # editor and approver: may approve others' sends only
 READERS = [("alice@city-a.example.jp", "青木 花子", "武蔵野市"),
            ("bob@city-b.example.jp", "馬場 太郎", "三鷹市"),
@@ -78,6 +79,8 @@ def test_send_now_confirms_cancel_asks_and_no_self_approval(
             expect(page.locator("#confirm-lists")).to_contain_text(LIST)
             expect(page.locator("#confirm-names")).to_have_text("青木 花子、馬場 太郎、倉田 恵")
             assert _sends(engine) == []
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "send-now-confirm.png"), full_page=True)
             page.get_by_role("button", name="送信を始める").click()
             expect(page.locator("p.notice")).to_contain_text("配信を予約しました")
             send_id = int(re.search(r"/admin/sends/(\d+)", page.url).group(1))  # type: ignore[union-attr]
@@ -89,6 +92,7 @@ def test_send_now_confirms_cancel_asks_and_no_self_approval(
             # cancel asks first; going back does nothing
             page.get_by_role("button", name=f"配信 {send_id} を取り消す").click()
             expect(page.get_by_role("heading", level=1)).to_contain_text("確認してください")
+            page.screenshot(path=str(SCREENSHOTS / "cancel-confirm.png"), full_page=True)
             assert _sends(engine) == [(send_id, "scheduled")]
             page.get_by_role("link", name="やめる（何もしない）").click()
             assert _sends(engine) == [(send_id, "scheduled")]

@@ -3,9 +3,11 @@
 The CLI, the admin pages and the API call these functions, and nothing
 else, to schedule, approve, pause, resume, cancel or resend a send. Each
 takes the acting person (`Actor`), checks the rules (the lists exist, the
-time is not past, the preflight gate, the four-eyes rule by person, the
-state machine of `mailer.delivery.states`), changes the rows and writes the
-audit record in one transaction, and raises `ServiceError` saying why not.
+time is not past, the preflight gate, the overlap choice, the four-eyes rule
+by person, the state machine of `mailer.delivery.states`), changes the rows
+and writes the audit record in one transaction, and raises `ServiceError`
+saying why not. `can_approve` and `can_resend_failed` tell the pages which
+buttons would be accepted, by the same rules.
 """
 
 from __future__ import annotations

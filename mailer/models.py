@@ -1,8 +1,10 @@
 """Database tables (SQLModel; SQLite and PostgreSQL).
 
-The delivery ledger (`Delivery`) holds one row per (part, subscriber): the
-unique constraint is what makes "each subscriber gets each part once" a fact
-the database enforces, not a hope.
+The delivery ledger (`Delivery`) holds one row per (send, subscriber): the
+unique constraint is what makes "each send mails a subscriber once" a fact the
+database enforces, not a hope. A second send of the same part leaves out
+whoever already has it unless the person who scheduled it chose to send it
+again (`Send.overlap`, see `mailer.delivery.ledger.freeze_recipients`).
 """
 
 from __future__ import annotations
@@ -59,6 +61,13 @@ class SendStatus(StrEnum):
     PAUSED = "paused"
     DONE = "done"  # every delivery is in a final state
     CANCELLED = "cancelled"
+
+
+class SendOverlap(StrEnum):
+    """What a send does with subscribers who already got (or are getting) its part."""
+
+    SKIP = "skip"  # leave them out when the recipients are frozen (the default)
+    AGAIN = "again"  # send it to them again: an explicit choice when scheduling
 
 
 class DeliveryStatus(StrEnum):
@@ -218,6 +227,7 @@ class Send(SQLModel, table=True):
     approved_by: str = ""  # empty: not approved (matters when approval is required)
     approved_by_user_id: int | None = None
     approved_at: datetime | None = Field(default=None, sa_column=_ts())
+    overlap: SendOverlap = Field(default=SendOverlap.SKIP, sa_column=_status(SendOverlap))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
 
@@ -229,11 +239,15 @@ class SendList(SQLModel, table=True):
 
 
 class Delivery(SQLModel, table=True):
-    """The ledger: one row per (part, subscriber). `sent` only after the
+    """The ledger: one row per (send, subscriber). `sent` only after the
     relay accepted the message."""
 
     __table_args__ = (
-        UniqueConstraint("part_id", "subscriber_id", name="uq_delivery_part_subscriber"),
+        # One row per send and subscriber (the send fixes the part). Led by
+        # (part_id, subscriber_id): the freeze asks "has this subscriber had
+        # this part?" through it (migration 0006).
+        UniqueConstraint("part_id", "subscriber_id", "send_id",
+                         name="uq_delivery_part_subscriber_send"),
         # Claims read a send's due rows in id order: (send_id, status, id).
         Index("ix_delivery_send_status", "send_id", "status", "id"),
         # The dispatcher's lease sweep, every tick: only rows in flight.

@@ -166,20 +166,33 @@ def _actor(engine: Engine, as_: str) -> Actor:
     return cli_actor(engine=engine, name=as_ or os.environ.get("USER", "cli"))
 
 
-def _schedule(part_id: int, lists: list[str], at: str | None, as_: str) -> None:
+OVERLAP_OPTION = typer.Option(
+    "skip", "--overlap",
+    help="subscribers who already got the part or are getting it: skip them (default) "
+         "or send it to them again (again)")
+
+
+def _schedule(part_id: int, lists: list[str], at: str | None, as_: str, overlap: str) -> None:
     from mailer.runtime import render_config  # the renderer: only for the verbs that send
 
     settings = settings_or_exit()
     when = parse_time(at) if at else None
     engine = open_engine(settings)
     try:
-        send_id = schedule_send(engine=engine, actor=_actor(engine, as_), part_id=part_id,
-                                list_names=lists, at=when, config=render_config(settings))
-        p = send_progress(engine=engine, send_id=send_id)
+        done = schedule_send(engine=engine, actor=_actor(engine, as_), part_id=part_id,
+                             list_names=lists, at=when, config=render_config(settings),
+                             overlap=overlap)
+        p = send_progress(engine=engine, send_id=done.send_id)
     except ServiceError as exc:
         fail_service(exc)
+    send_id = done.send_id
     console.print(f"send {send_id}: part {part_id} to {', '.join(lists)} at "
                   f"{tokyo(p.scheduled_at)}")
+    if done.overlapping:
+        what = (f"skipped: {done.skipped}" if done.skipped
+                else "sent again (--overlap again)")
+        console.print(f"send {send_id}: {done.overlapping} subscriber(s) already got this part "
+                      f"or are getting it; {what}")
     if settings.require_approval:
         console.print(f"send {send_id} waits for approval by someone else "
                       f"(`mailer approve {send_id} --as EMAIL`)")
@@ -191,9 +204,10 @@ def send(
     list_: list[str] = typer.Option(..., "--list", help="list name (repeatable)"),
     at: str | None = typer.Option(None, "--at", help="ISO 8601 time; no offset = Asia/Tokyo"),
     as_: str = AS_OPTION,
+    overlap: str = OVERLAP_OPTION,
 ) -> None:
     """Send a part to one or more lists now (or at --at), after its preflight check."""
-    _schedule(part_id, list_, at, as_)
+    _schedule(part_id, list_, at, as_, overlap)
 
 
 @app.command()
@@ -202,9 +216,10 @@ def schedule(
     list_: list[str] = typer.Option(..., "--list", help="list name (repeatable)"),
     at: str = typer.Option(..., "--at", help="ISO 8601 time; no offset = Asia/Tokyo"),
     as_: str = AS_OPTION,
+    overlap: str = OVERLAP_OPTION,
 ) -> None:
     """Schedule a part for a later time (kept in the database, started by the dispatcher)."""
-    _schedule(part_id, list_, at, as_)
+    _schedule(part_id, list_, at, as_, overlap)
 
 
 def _engine():  # type: ignore[no-untyped-def]

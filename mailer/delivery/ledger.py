@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
+    Exists,
     Row,
     Select,
     and_,
@@ -36,6 +38,7 @@ from mailer.models import (
     DeliveryStatus,
     Membership,
     Send,
+    SendOverlap,
     SendStatus,
     Subscriber,
     SubscriberEvent,
@@ -83,23 +86,50 @@ class ClaimedRow:
     charset: str
 
 
+#: a subscriber holds a part when a row of it was sent or is still owed an
+#: attempt; failed, skipped and cancelled rows do not count (they never got it)
+HOLDING = (_S.SENT, *OPEN_DELIVERY)
+
+
+def holding_part(part_id: int, subscriber_id: Any) -> Exists:
+    """EXISTS: the subscriber was sent the part, or a send still owes it to them."""
+    return exists().where(and_(D.c.part_id == part_id, D.c.subscriber_id == subscriber_id,
+                               D.c.status.in_([st.value for st in HOLDING])))
+
+
+def eligible(list_ids: Sequence[int], part_id: int, *, again: bool) -> list[ColumnElement[bool]]:
+    """The conditions on `subscriber` rows a send freezes as recipients:
+    active, on one of the lists, not suppressed, and (unless `again`) not
+    holding the part. The freeze and the scheduling preview share them."""
+    s = SUB
+    member = exists().where(and_(MEM.c.subscriber_id == s.c.id, MEM.c.list_id.in_(list(list_ids))))
+    # By the stored hash of the normalised address: any case, and erased
+    # addresses (hash only) too; a hash anti-join on PostgreSQL.
+    clauses = [s.c.status == SubscriberStatus.ACTIVE.value, member,
+               ~suppressed_clause(s.c.email_hash)]
+    if not again:
+        # A NOT EXISTS the (part_id, subscriber_id, send_id) key answers: an
+        # anti-join on PostgreSQL, one index probe per subscriber on SQLite.
+        clauses.append(~holding_part(part_id, s.c.id))
+    return clauses
+
+
 def freeze_recipients(
     conn: Connection, *, send_id: int, part_id: int, list_ids: Sequence[int], now: datetime
 ) -> int:
     """Insert one pending row per eligible subscriber of the lists; return how many.
 
-    Eligible: active, not suppressed, not already in this part's ledger (a
-    subscriber on two lists, or already mailed this part by another send, gets
-    no second row). One INSERT … SELECT; the unique constraint backs it up.
+    Eligible: active, not suppressed, and (unless the send's `overlap` is
+    `again`) not already holding this part: sent, or still owed an attempt by
+    another send (`HOLDING`). A subscriber on two lists gets one row. One
+    INSERT … SELECT; the unique key (part, subscriber, send) backs it up.
     """
     if not list_ids:
         return 0
+    again = conn.execute(
+        select(SEND.c.overlap).where(SEND.c.id == send_id)
+    ).scalar() == SendOverlap.AGAIN.value
     s = SUB
-    member = exists().where(and_(MEM.c.subscriber_id == s.c.id, MEM.c.list_id.in_(list(list_ids))))
-    # By the stored hash of the normalised address: any case, and erased
-    # addresses (hash only) too; a hash anti-join on PostgreSQL.
-    suppressed = suppressed_clause(s.c.email_hash)
-    already = exists().where(and_(D.c.part_id == part_id, D.c.subscriber_id == s.c.id))
     source = select(
         literal(send_id),
         literal(part_id),
@@ -112,7 +142,7 @@ def freeze_recipients(
         literal(""),
         literal(now, D.c.created_at.type),
         literal(now, D.c.updated_at.type),
-    ).where(s.c.status == SubscriberStatus.ACTIVE.value, member, ~suppressed, ~already)
+    ).where(*eligible(list_ids, part_id, again=again))
     cols = [
         "send_id",
         "part_id",
@@ -130,7 +160,7 @@ def freeze_recipients(
     ins = (postgresql.insert(D) if dialect == "postgresql" else sqlite.insert(D)).from_select(
         cols, source
     )
-    ins = ins.on_conflict_do_nothing(index_elements=["part_id", "subscriber_id"])
+    ins = ins.on_conflict_do_nothing(index_elements=["part_id", "subscriber_id", "send_id"])
     inserted = conn.execute(ins).rowcount
     if inserted is not None and inserted >= 0:  # psycopg and sqlite3 report it
         return int(inserted)

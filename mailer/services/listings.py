@@ -25,6 +25,7 @@ from mailer.models import (
     Part,
     Send,
     SendList,
+    SendOverlap,
     SendStatus,
     Subscriber,
     SubscriberEvent,
@@ -247,6 +248,9 @@ class SendRow:
     approved_by: str
     note: str
     lists: list[str]
+    created_by_user_id: int | None = None
+    overlap: SendOverlap = SendOverlap.SKIP  # what it does with those who already had the part
+    failed: int = 0  # deliveries now `failed` (what resend-failed would queue again)
 
 
 def sends(
@@ -282,13 +286,22 @@ def sends(
                 .where(SL.c.send_id.in_([r.id for r in rows])).order_by(ML.c.name)
             ).all():
                 names.setdefault(sid, []).append(name)
+        failed: dict[int, int] = {}
+        if rows:
+            failed = {sid: int(n) for sid, n in conn.execute(
+                select(D.c.send_id, func.count())
+                .where(D.c.send_id.in_([r.id for r in rows]),
+                       D.c.status == DeliveryStatus.FAILED.value)
+                .group_by(D.c.send_id)
+            ).all()}
     return [
         SendRow(id=r.id, part_id=r.part_id, part_label=r.part_label, part_title=r.part_title,
                 issue_title=r.issue_title, issue_number=r.issue_number,
                 status=SendStatus(r.status), scheduled_at=r.scheduled_at,
                 started_at=r.started_at, finished_at=r.finished_at, recipients=r.recipients,
                 created_by=r.created_by, approved_by=r.approved_by, note=r.note,
-                lists=names.get(r.id, []))
+                lists=names.get(r.id, []), created_by_user_id=r.created_by_user_id,
+                overlap=SendOverlap(r.overlap), failed=failed.get(r.id, 0))
         for r in rows
     ]
 

@@ -1,6 +1,6 @@
 """Retention: compact the ledger of old sends into per-state counts.
 
-The ledger holds one row per (part, subscriber), with the address as frozen.
+The ledger holds one row per (send, subscriber), with the address as frozen.
 A year after a send has finished those rows are no longer needed to deliver
 anything, only to report how the send went; so its counts move into
 `Send.counts_json` (a JSON object, delivery state -> number of rows) and the

@@ -43,7 +43,7 @@ class SendProgress:
     recipients: int
     counts: dict[DeliveryStatus, int]
     rate_per_second: float  # sent over the last minute
-    eta_seconds: float | None
+    eta_seconds: float | None  # None unless running and moving
     later_joiners: int  # active list members not in the frozen ledger
     note: str
     created_by: str = ""
@@ -107,11 +107,13 @@ def send_progress(*, engine: Engine, send_id: int, now: datetime | None = None) 
         + counts[DeliveryStatus.SENDING]
         + counts[DeliveryStatus.DEFERRED]
     )
-    eta = remaining / rate if rate > 0 else None
+    status = SendStatus(s.status)
+    # Only a running send is moving: a paused one has no time left to estimate.
+    eta = remaining / rate if rate > 0 and status is SendStatus.RUNNING else None
     return SendProgress(
         send_id=s.id,
         part_id=s.part_id,
-        status=SendStatus(s.status),
+        status=status,
         scheduled_at=_utc(s.scheduled_at) or now,
         started_at=started,
         finished_at=_utc(s.finished_at),

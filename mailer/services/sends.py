@@ -3,15 +3,19 @@
 The CLI, the admin pages and the API call these functions, and nothing
 else, to schedule, approve, pause, resume, cancel or resend a send. Each
 takes the acting person (`Actor`), checks the rules (the lists exist, the
-time is not past, the preflight gate, the four-eyes rule by person, the
-state machine of `mailer.delivery.states`), changes the rows and writes the
-audit record in one transaction, and raises `ServiceError` saying why not.
+time is not past, the preflight gate, the overlap choice, the four-eyes rule
+by person, the state machine of `mailer.delivery.states`), changes the rows
+and writes the audit record in one transaction, and raises `ServiceError`
+saying why not. `can_approve` and `can_resend_failed` tell the pages which
+buttons would be accepted, by the same rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine, select, update
 from sqlmodel import Session, col
@@ -19,12 +23,21 @@ from sqlmodel import Session, col
 from mailer.delivery import ledger
 from mailer.delivery.states import TransitionError, check_send, delivery_transition
 from mailer.labels import SEND_LABELS
-from mailer.models import DeliveryStatus, MailingList, Part, Send, SendList, SendStatus
+from mailer.models import (
+    DeliveryStatus,
+    MailingList,
+    Part,
+    Send,
+    SendList,
+    SendOverlap,
+    SendStatus,
+)
 from mailer.render.message import RenderConfig
 from mailer.services.accounts import record_audit
 from mailer.services.actors import Actor, person_key
 from mailer.services.errors import ErrorKind, ServiceError, invalid, not_found
 from mailer.services.parts import PartNotFound, preflight
+from mailer.services.send_preview import send_preview
 
 SEND = ledger.SEND
 D = ledger.D
@@ -74,6 +87,7 @@ def create_send(
     at: datetime | None = None,
     created_by: str = "",
     created_by_user_id: int | None = None,
+    overlap: SendOverlap = SendOverlap.SKIP,
 ) -> Send:
     """Store a send of a part to lists at `at` (now if None) without any rule but
     that the part and lists exist; return the Send.
@@ -89,13 +103,34 @@ def create_send(
     list_ids = _list_ids(session, names)
     when = (at or utcnow()).astimezone(UTC)
     send = Send(part_id=part_id, scheduled_at=when, created_by=created_by,
-                created_by_user_id=created_by_user_id)
+                created_by_user_id=created_by_user_id, overlap=overlap)
     session.add(send)
     session.flush()
     for name in names:
         session.add(SendList(send_id=send.id, list_id=list_ids[name]))  # type: ignore[arg-type]
     session.flush()
     return send
+
+
+@dataclass(frozen=True)
+class ScheduledSend:
+    """What `schedule_send` did: the send, and what it does with the overlap."""
+
+    send_id: int
+    overlap: SendOverlap  # the choice stored on the send
+    overlapping: int  # recipients who already got the part or are getting it (when scheduled)
+    skipped: int  # of those, how many the send leaves out (all with skip, none with again)
+
+
+def overlap_choice(value: str | SendOverlap) -> SendOverlap:
+    """Return the overlap choice named `value` ("skip" or "again"); raises
+    SendError(INVALID, field overlap) for anything else."""
+    try:
+        return SendOverlap(value)
+    except ValueError:
+        raise SendError(f"overlap: 「{value}」は選べません。skip（受け取った人を除く）か "
+                        "again（もう一度送る）を指定してください",
+                        kind=ErrorKind.INVALID, field="overlap") from None
 
 
 def schedule_send(
@@ -106,29 +141,40 @@ def schedule_send(
     list_names: Sequence[str],
     at: datetime | None,
     config: RenderConfig,
+    overlap: str | SendOverlap = SendOverlap.SKIP,
     now: datetime | None = None,
-) -> int:
-    """Schedule the part to the lists at `at` (None: now); return the send id.
+) -> ScheduledSend:
+    """Schedule the part to the lists at `at` (None: now); return the send and
+    what it does with subscribers who already have the part.
 
-    Raises SendError: INVALID (field `lists` or `at`) for no list, an unknown
-    list or a time in the past; NOT_FOUND for an unknown part; CONFLICT when
-    the part's preflight has errors for these lists.
+    `overlap` says what happens to recipients who already got the part or
+    are getting it from another send: `skip` (the default) leaves them out
+    when the recipients are frozen, `again` sends it to them again.
+
+    Raises SendError: INVALID (field `lists`, `at` or `overlap`) for no list,
+    an unknown list, a time in the past or an unknown choice; NOT_FOUND for an
+    unknown part; CONFLICT when the part's preflight has errors for these
+    lists, or when with `skip` every recipient already has the part.
     """
     now = now or utcnow()
+    choice = overlap_choice(overlap)
     names = [n for n in dict.fromkeys(list_names) if n]
     if not names:
         raise SendError("lists: 配信先のリストを1つ以上選んでください",
                         kind=ErrorKind.INVALID, field="lists")
     if at is not None and at.astimezone(UTC) < now - PAST_GRACE:
-        raise SendError("at: 過去の日時には予約できません。今すぐ送るときは日時を空にしてください",
+        raise SendError("at: 過去の日時には予約できません。今すぐ送るときは「今すぐ送る」"
+                        "（API と CLI では日時を指定しない）を使ってください",
                         kind=ErrorKind.INVALID, field="at")
-    with Session(engine) as session:
-        if session.get(Part, part_id) is None:
-            raise SendError(f"パート {part_id} はありません", kind=ErrorKind.NOT_FOUND)
-        list_ids = _list_ids(session, names)
+    seen = send_preview(engine=engine, part_id=part_id, list_names=names)
+    if choice is SendOverlap.SKIP and seen.recipients and not seen.mailed(choice):
+        raise SendError(
+            f"overlap: 選んだリストの {seen.recipients} 名は全員、この配信回をすでに受け取ったか、"
+            "ほかの配信で受け取る予定です。もう一度送るときは「もう一度送る」（again）を"
+            "選んでください", kind=ErrorKind.CONFLICT, field="overlap")
     try:
         report = preflight(engine=engine, part_id=part_id, config=config,
-                           list_ids=list(list_ids.values()))
+                           list_ids=_ids_of(engine, names))
     except PartNotFound:
         raise SendError(f"パート {part_id} はありません", kind=ErrorKind.NOT_FOUND) from None
     if report.errors:
@@ -138,13 +184,43 @@ def schedule_send(
                         kind=ErrorKind.CONFLICT, field="part_id")
     with Session(engine) as session, session.begin():
         send = create_send(session=session, part_id=part_id, list_names=names, at=at or now,
-                           created_by=actor.name, created_by_user_id=actor.user_id)
+                           created_by=actor.name, created_by_user_id=actor.user_id,
+                           overlap=choice)
         assert send.id is not None
         record_audit(session, actor=actor.name, action="send.schedule", target_type="send",
                      target_id=send.id,
                      detail=f"part {part_id} to {', '.join(names)} at "
-                            f"{send.scheduled_at.isoformat()}")
-        return send.id
+                            f"{send.scheduled_at.isoformat()}; {seen.overlap} already had it: "
+                            f"{choice.value}")
+        return ScheduledSend(send_id=send.id, overlap=choice, overlapping=seen.overlap,
+                             skipped=seen.skipped(choice))
+
+
+def _ids_of(engine: Engine, names: Sequence[str]) -> list[int]:
+    with Session(engine) as session:
+        return list(_list_ids(session, names).values())
+
+
+class _SendFacts(Protocol):
+    status: SendStatus
+    created_by: str
+    created_by_user_id: int | None
+
+
+def is_creator(actor: Actor, send: _SendFacts) -> bool:
+    """True when `actor` is the person who created the send (the four-eyes rule)."""
+    return bool(send.created_by) and (
+        person_key(send.created_by_user_id, send.created_by) == actor.person)
+
+
+def can_approve(actor: Actor, send: _SendFacts) -> bool:
+    """True when `approve_send` would let `actor` approve the send now (its role aside)."""
+    return SendStatus(send.status) in WAITING and not is_creator(actor, send)
+
+
+def can_resend_failed(send: _SendFacts, failed: int) -> bool:
+    """True when the send has `failed` > 0 deliveries `resend_failed` would queue again."""
+    return SendStatus(send.status) in STARTED and failed > 0
 
 
 def _status(conn: Connection, send_id: int, *, lock: bool = True) -> SendStatus:
@@ -185,7 +261,7 @@ def approve_send(*, engine: Engine, actor: Actor, send_id: int) -> None:
         if row is None:
             raise _no_send(send_id)
         status = SendStatus(row.status)
-        if row.created_by and person_key(row.created_by_user_id, row.created_by) == actor.person:
+        if is_creator(actor, row):
             raise SendError(f"配信 {send_id} はあなたが予約したものです。"
                             "承認はほかの人が行ってください", kind=ErrorKind.FORBIDDEN)
         if status not in WAITING:

@@ -25,7 +25,7 @@ from test_admin_helpers import (
 )
 from web_support import LIST
 
-from mailer.models import AuditLog, DeliveryStatus
+from mailer.models import AuditLog, DeliveryStatus, Send
 from mailer.services.actors import SYSTEM
 from mailer.services.sends import pause_send
 
@@ -65,9 +65,9 @@ def _audit_actions(engine: Engine) -> list[tuple[str, str]]:
 
 def _do(client: httpx.Client, site: Site, action: str, part: int) -> tuple[httpx.Response, int]:
     page = f"/admin/parts/{part}"
-    if action == "schedule":
+    if action == "schedule":  # the sends made above overlap: the choice is made here
         return post_form(client, page, f"/admin/parts/{part}/schedule",
-                         {"lists": [LIST], "at": "2031-04-01T09:00"}), 0
+                         {"lists": [LIST], "at": "2031-04-01T09:00", "overlap": "again"}), 0
     if action == "test-send":
         return post_form(client, page, f"/admin/parts/{part}/test-send"), 0
     if action == "upload":
@@ -77,7 +77,7 @@ def _do(client: httpx.Client, site: Site, action: str, part: int) -> tuple[httpx
         return r, 0
     send = _send_ready_for(site.engine, action, part)
     return post_form(client, f"/admin/sends/{send}", f"/admin/sends/{send}/{action}",
-                     {"back": f"/admin/sends/{send}"}), send
+                     {"back": f"/admin/sends/{send}", "confirm": "yes"}), send
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -157,7 +157,7 @@ def test_the_creator_cannot_approve_their_own_send(site: Site) -> None:
     part = part_ids(site.engine)[0]
     admin = site.client("admin")
     r = post_form(admin, f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
-                  {"lists": [LIST]})
+                  {"lists": [LIST], "at": "2031-04-01T09:00"})
     send = int(r.headers["location"].split("/")[3].split("?")[0])
     r = post_form(admin, f"/admin/sends/{send}", f"/admin/sends/{send}/approve")
     assert r.status_code == 403
@@ -169,13 +169,23 @@ def test_schedule_refuses_bad_input_with_a_reason(site: Site) -> None:
     part = part_ids(site.engine)[0]
     editor = site.client("editor")
     page = f"/admin/parts/{part}"
-    r = post_form(editor, page, f"/admin/parts/{part}/schedule", {})
+    at = "2031-04-01T09:00"
+    r = post_form(editor, page, f"/admin/parts/{part}/schedule", {"at": at})
     assert r.status_code == 422 and "リストを1つ以上" in r.text
-    r = post_form(editor, page, f"/admin/parts/{part}/schedule", {"lists": ["nope"]})
+    r = post_form(editor, page, f"/admin/parts/{part}/schedule", {"lists": ["nope"], "at": at})
     assert r.status_code == 422 and "nope" in r.text
+    # an empty time no longer means "now": sending now is its own button
+    r = post_form(editor, page, f"/admin/parts/{part}/schedule", {"lists": [LIST], "at": ""})
+    assert r.status_code == 422 and "日時を入力してください" in r.text
+    assert _send_count(site) == 0
     r = post_form(editor, page, f"/admin/parts/{part}/schedule",
                   {"lists": [LIST], "at": "next tuesday"})
     assert r.status_code == 422 and "日時" in r.text
+
+
+def _send_count(site: Site) -> int:
+    with site.engine.connect() as conn:
+        return len(conn.execute(select(Send.id)).all())  # type: ignore[call-overload]
 
 
 def test_pause_resume_cancel_and_resend_failed_from_the_report(site: Site) -> None:
@@ -192,7 +202,7 @@ def test_pause_resume_cancel_and_resend_failed_from_the_report(site: Site) -> No
     assert send_status(site.engine, send)[0] == "running"
     for action, status in (("pause", "paused"), ("resume", "running"),
                            ("cancel", "cancelled")):
-        r = post_form(editor, page, f"{page}/{action}", {"back": page})
+        r = post_form(editor, page, f"{page}/{action}", {"back": page, "confirm": "yes"})
         assert r.status_code == 303, (action, r.text[:300])
         assert send_status(site.engine, send)[0] == status
     r = post_form(editor, page, f"{page}/resume", {"back": page})
@@ -207,3 +217,62 @@ def test_back_cannot_redirect_elsewhere(site: Site) -> None:
                   {"back": "//evil.example/admin"})
     assert r.status_code == 303
     assert r.headers["location"] == f"/admin/sends/{send}?notice=pause"
+
+
+def test_cancel_asks_first_and_only_the_confirming_post_cancels(site: Site) -> None:
+    part = part_ids(site.engine)[0]
+    editor = site.client("editor")
+    send = schedule(site.engine, part_id=part, lists=[LIST])
+    page = f"/admin/sends/{send}"
+    r = post_form(editor, page, f"{page}/cancel", {"back": page})
+    assert r.status_code == 200 and "取り消した配信は再開できません" in r.text
+    assert 'name="confirm" value="yes"' in r.text
+    assert send_status(site.engine, send)[0] == "scheduled"
+    r = editor.post(f"{page}/cancel", data={"csrf_token": hidden(r.text), "back": page,
+                                            "confirm": "yes"})
+    assert r.status_code == 303 and send_status(site.engine, send)[0] == "cancelled"
+
+
+def test_buttons_nobody_could_use_are_not_shown(site: Site) -> None:
+    part = part_ids(site.engine)[0]
+    admin = site.client("admin")  # editor and approver in one person
+    r = post_form(admin, f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
+                  {"lists": [LIST], "at": "2031-04-01T09:00"})
+    own = int(r.headers["location"].split("/")[3].split("?")[0])
+    others = schedule(site.engine, part_id=part_ids(site.engine)[1], lists=[LIST])
+    assert "承認する" not in admin.get(f"/admin/sends/{own}").text
+    assert f"配信 {own} を承認する" not in admin.get("/admin").text
+    assert f"配信 {others} を承認する" in admin.get("/admin").text
+
+    # resend-failed only with failures; no ETA while paused
+    start(site.engine, others)
+    page = f"/admin/sends/{others}"
+    assert "失敗分を再送" not in admin.get(page).text
+    set_outcome(site.engine, others, "bob@city-b.example.jp", DeliveryStatus.FAILED, "550")
+    assert "失敗分を再送" in admin.get(page).text
+    assert "残り時間の目安" in admin.get(page).text
+    pause_send(actor=SYSTEM, engine=site.engine, send_id=others)
+    paused = admin.get(page).text
+    assert "残り時間の目安" not in paused and "一時停止中" in paused
+
+
+def test_the_form_starts_at_the_parts_schedule_and_warns_of_an_overlap(site: Site) -> None:
+    part = part_ids(site.engine)[0]
+    editor = site.client("editor")
+    page = editor.get(f"/admin/parts/{part}").text
+    assert 'name="at" value="2026-12-01T09:00" required' in page  # part1.md: 2026-12-01 09:00
+    first = schedule(site.engine, part_id=part, lists=[LIST])
+    start(site.engine, first)
+    set_outcome(site.engine, first, "alice@city-a.example.jp", DeliveryStatus.SENT)
+    set_outcome(site.engine, first, "bob@city-b.example.jp", DeliveryStatus.FAILED, "550")
+    set_outcome(site.engine, first, "carol@city-c.example.jp", DeliveryStatus.FAILED, "550")
+    r = post_form(editor, f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
+                  {"lists": [LIST], "at": "2031-04-01T09:00"})
+    assert r.status_code == 200 and "受け取る予定の人が 1 名います" in r.text
+    assert 'value="skip" required checked' in r.text
+    assert _send_count(site) == 1
+    r = editor.post(f"/admin/parts/{part}/schedule", data={
+        "csrf_token": hidden(r.text), "lists": LIST, "at": "2031-04-01T09:00",
+        "overlap": "skip"})
+    assert r.status_code == 303 and r.headers["location"].endswith("notice=scheduled-skipped")
+    assert _send_count(site) == 2

@@ -143,3 +143,18 @@ def test_openapi_document(site: Site) -> None:
     assert "SendRequest" in str(post["requestBody"])
     assert "ApiError" in str(post["responses"]["422"])
     assert email_of("editor")  # (personas are made by the fixture)
+
+
+def test_schedule_says_what_it_does_with_an_overlap(site: Site) -> None:
+    part = part_ids(site.engine)[0]
+    editor = site.api("editor")
+    first = editor.post("/api/v1/sends", json={"part_id": part, "lists": [LIST]}).json()
+    assert (first["overlap"], first["overlapping"], first["skipped"]) == ("skip", 0, 0)
+    r = editor.post("/api/v1/sends", json={"part_id": part, "lists": [LIST], "overlap": "twice"})
+    assert r.status_code == 422 and r.json()["field"] == "overlap"
+    r = editor.post("/api/v1/sends", json={"part_id": part, "lists": [LIST]})
+    assert r.status_code == 409 and r.json()["field"] == "overlap"
+    again = editor.post("/api/v1/sends", json={"part_id": part, "lists": [LIST],
+                                               "overlap": "again"}).json()
+    assert (again["overlap"], again["overlapping"], again["skipped"]) == ("again", 3, 0)
+    assert editor.get(f"/api/v1/sends/{again['id']}").json()["overlap"] == "again"

@@ -115,7 +115,9 @@ def test_editor_and_approver_send_an_issue_and_a_reader_unsubscribes(
             page.get_by_role("link", name="戻る").click()
             page.get_by_label(re.compile(r"cio-forum（cio-forum・配信中 3 名）|配信中 3 名")) \
                 .first.check()
-            page.get_by_role("button", name="予約する").click()
+            page.get_by_role("button", name="今すぐ送る…").click()
+            expect(page.locator("#confirm-count")).to_have_text("3 名")
+            page.get_by_role("button", name="送信を始める").click()
             expect(page.locator("p.notice")).to_contain_text("配信を予約しました")
             send_id = int(re.search(r"/admin/sends/(\d+)", page.url).group(1))  # type: ignore[union-attr]
             expect(page.get_by_role("button", name="承認する")).to_have_count(0)

@@ -21,7 +21,9 @@ from typer.testing import CliRunner
 from web_support import LIST
 
 from mailer.cli import app
+from mailer.db import session_scope
 from mailer.models import Delivery, Part, Send, User
+from mailer.services.subscribers import upsert_subscribers
 from mailer.services.suppression import add_suppression
 
 __all__ = ["site"]
@@ -60,19 +62,30 @@ def _cli(*args: str) -> Answer:
                   text=result.output)
 
 
-def schedule_via(door: str, site: Site, persona: str, part: int, at: str) -> Answer:
+def schedule_via(door: str, site: Site, persona: str, part: int, at: str,
+                 overlap: str | None = None) -> Answer:
+    """Schedule through a door; `overlap` None leaves the choice to the door's default
+    (the admin then asks when there is an overlap)."""
     if door == "admin":
+        form: dict[str, object] = {"lists": [LIST], "at": at}
+        if overlap:
+            form["overlap"] = overlap
         r = post_form(site.client(persona), f"/admin/parts/{part}",
-                      f"/admin/parts/{part}/schedule", {"lists": [LIST], "at": at})
+                      f"/admin/parts/{part}/schedule", form)
         if r.status_code == 303:
-            return Answer(True, 201, "", int(r.headers["location"].split("/")[3].split("?")[0]))
+            location = r.headers["location"]
+            return Answer(True, 201, location, int(location.split("/")[3].split("?")[0]))
         return Answer(False, r.status_code, r.text)
     if door == "api":
-        r = site.api(persona).post("/api/v1/sends",
-                                   json={"part_id": part, "lists": [LIST], "at": at})
+        body: dict[str, object] = {"part_id": part, "lists": [LIST], "at": at}
+        if overlap:
+            body["overlap"] = overlap
+        r = site.api(persona).post("/api/v1/sends", json=body)
         ok = r.status_code == 201
         return Answer(ok, r.status_code, r.text, r.json()["id"] if ok else None)
-    answer = _cli("schedule", str(part), "--list", LIST, "--at", at, "--as", email_of(persona))
+    extra = ["--overlap", overlap] if overlap else []
+    answer = _cli("schedule", str(part), "--list", LIST, "--at", at, "--as", email_of(persona),
+                  *extra)
     if answer.ok:
         send_id = int(answer.text.split()[1].rstrip(":"))
         return Answer(True, 201, answer.text, send_id)
@@ -169,3 +182,50 @@ def test_a_suppressed_address_in_another_case_is_not_mailed(
         emails = set(conn.execute(select(Delivery.email).where(  # type: ignore[call-overload]
             Delivery.send_id == answer.send_id)).scalars())  # type: ignore[arg-type]
     assert emails and "bob@city-b.example.jp" not in {e.lower() for e in emails}
+
+
+def _frozen(site: Site, send_id: int) -> set[str]:
+    start(site.engine, send_id)
+    with site.engine.connect() as conn:
+        return set(conn.execute(select(Delivery.email).where(  # type: ignore[call-overload]
+            Delivery.send_id == send_id)).scalars())  # type: ignore[arg-type]
+
+
+def _skipped_in(door: str, answer: Answer) -> str:
+    """What the door said about the overlap, in its own words."""
+    if door == "admin":
+        return "skipped" if answer.text.endswith("notice=scheduled-skipped") else "none"
+    if door == "api":
+        return str(json.loads(answer.text)["skipped"])
+    return answer.text
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_an_overlap_is_skipped_refused_or_sent_again_alike_through_every_door(
+        site: Site, cli_env: None, door: str) -> None:
+    part = part_ids(site.engine)[0]
+    first = schedule_via(door, site, "editor", part, FUTURE)
+    assert first.ok and first.send_id is not None, first
+    everyone = _frozen(site, first.send_id)
+    assert len(everyone) == 3
+
+    # everyone has it: skipping them would mail nobody, so it is refused
+    refused = schedule_via(door, site, "editor", part, FUTURE, overlap="skip")
+    assert not refused.ok and refused.status in (409, 1), refused
+    assert "3 名は全員" in refused.text and "もう一度送る" in refused.text
+    assert _sends(site) == 1
+
+    # a newcomer: skip (the default) mails only them, and says so
+    with session_scope(site.engine) as session:
+        upsert_subscribers(session=session, list_name=LIST,
+                           rows=[{"email": "dave@city-d.example.jp", "name": "土井 大"}])
+    skipped = schedule_via(door, site, "editor", part, FUTURE, overlap="skip")
+    assert skipped.ok and skipped.send_id is not None, skipped
+    said = _skipped_in(door, skipped)
+    assert said in ("skipped", "3") or "skipped: 3" in said, said
+    assert _frozen(site, skipped.send_id) == {"dave@city-d.example.jp"}
+
+    # again: everyone, once more
+    again = schedule_via(door, site, "editor", part, FUTURE, overlap="again")
+    assert again.ok and again.send_id is not None, again
+    assert _frozen(site, again.send_id) == everyone | {"dave@city-d.example.jp"}

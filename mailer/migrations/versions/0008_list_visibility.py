@@ -6,7 +6,7 @@ sees (and can leave) the lists they are on; an administrator makes a list
 public with `mailer lists set-visibility NAME public`.
 
 Revision ID: 0008
-Revises: 0005 (rechained when the 0006 and 0007 branches land)
+Revises: 0006 (0005 until the schedule branch landed; re-point to 0007 when it lands)
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

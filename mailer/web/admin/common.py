@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from mailer.labels import DELIVERY_LABELS, ROLE_LABELS, SEND_LABELS, SUBSCRIBER_LABELS, tokyo
 from mailer.models import DeliveryStatus, SendStatus, UserRole
 from mailer.render.html import TEMPLATES_DIR
+from mailer.services.sends import can_approve, can_resend_failed
 from mailer.web.auth import Principal, csrf_token
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -49,6 +50,14 @@ def duration(seconds: float | None) -> str:
     return f"{m}分{sec}秒" if m else f"{sec}秒"
 
 
+def datetime_local(value: datetime | None) -> str:
+    """Return `value` as a `datetime-local` input's value in Tokyo time ("" for None)."""
+    if value is None:
+        return ""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(TOKYO).strftime("%Y-%m-%dT%H:%M")
+
+
 def admin_environment(*, site_name: str) -> jinja2.Environment:
     """Return the Jinja2 environment of `templates/admin/` (autoescape, strict)."""
     env = jinja2.Environment(
@@ -60,9 +69,12 @@ def admin_environment(*, site_name: str) -> jinja2.Environment:
         site_name=site_name, send_labels=SEND_LABELS, delivery_labels=DELIVERY_LABELS,
         subscriber_labels=SUBSCRIBER_LABELS, role_labels=ROLE_LABELS,
         SendStatus=SendStatus, DeliveryStatus=DeliveryStatus,
+        # whether resend-failed has anything to do: the service's rule, not the template's
+        can_resend_failed=can_resend_failed,
     )
     env.filters["tokyo"] = tokyo
     env.filters["duration"] = duration
+    env.filters["datetime_local"] = datetime_local
     return env
 
 
@@ -95,13 +107,19 @@ def admin_message(
                       lines=lines, back=back)
 
 
-def _can(principal: Principal | None) -> dict[str, bool]:
+def _can(principal: Principal | None) -> dict[str, Any]:
+    """What the principal may do: by role, and `approve_send(s)` whether the
+    four-eyes rule lets them approve send `s` (services.sends.can_approve)."""
     def any_of(roles: tuple[UserRole, ...]) -> bool:
         return principal is not None and any(principal.has(r) for r in roles)
+
+    def approve_send(send: Any) -> bool:
+        return principal is not None and can_approve(principal.as_actor(), send)
 
     return {
         "compose": any_of(COMPOSE), "control": any_of(CONTROL), "approve": any_of(APPROVE),
         "subscribers": any_of(READ_SUBSCRIBERS), "read": any_of(READ_SENDS),
+        "approve_send": approve_send,
     }
 
 

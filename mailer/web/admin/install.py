@@ -12,6 +12,7 @@ def install(app: FastAPI) -> None:
     from mailer.web.admin import (
         pages_parts,
         pages_people,
+        pages_schedule,
         pages_sends,
         pages_subscriber_edit,
         static,
@@ -20,6 +21,7 @@ def install(app: FastAPI) -> None:
 
     app.state.admin_pages = admin_environment(site_name=app.state.web.settings.list_name)
     # pages_subscriber_edit before pages_people: /admin/subscribers/new is not an id
-    for module in (pages_sends, pages_parts, pages_subscriber_edit, pages_people, static):
+    for module in (pages_sends, pages_parts, pages_schedule, pages_subscriber_edit,
+                   pages_people, static):
         app.include_router(module.router)
     api.install(app)

@@ -1,12 +1,12 @@
 """Admin pages about content: issues (list, zip upload), a part (preflight,
-previews, test send, scheduling)."""
+previews, test send, the schedule form; its POSTs are in pages_schedule)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mailer.compose.errors import IssueFolderError
@@ -16,14 +16,12 @@ from mailer.services.errors import ServiceError
 from mailer.services.issue_upload import MAX_ZIP_BYTES, UploadError
 from mailer.services.parts import PartNotFound, documents, preflight
 from mailer.services.publishing import actor_email, send_test_to_self, upload_issue
-from mailer.services.sends import schedule_send
 from mailer.web.admin.common import (
     ADMIN_HEADERS,
     COMPOSE,
     READ_SENDS,
     admin_message,
     admin_page,
-    parse_tokyo,
 )
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
@@ -135,27 +133,3 @@ async def test_send_page(part_id: int, request: Request, web: Web,
     return admin_message(request, principal, status_code=200 if ok else 502,
                          title="テスト送信しました" if ok else "テスト送信できませんでした",
                          lines=lines, back=f"/admin/parts/{part_id}")
-
-
-@router.post("/parts/{part_id}/schedule", dependencies=[Depends(verify_csrf)])
-async def schedule_page(
-    part_id: int, request: Request, web: Web, principal: Composer,
-    lists: Annotated[list[str] | None, Form()] = None, at: Annotated[str, Form()] = "",
-) -> Response:
-    """Schedule the part to the chosen lists at a Tokyo time (now if empty)."""
-    try:
-        when = parse_tokyo(at)
-    except ValueError:
-        return admin_message(request, principal, status_code=422, title="日時が正しくありません",
-                             lines=[f"「{at}」は日時として読めません（例：2026-12-01T09:00）。"],
-                             back=f"/admin/parts/{part_id}")
-    try:
-        send_id = await run_in_threadpool(schedule_send, engine=web.engine,
-                                          actor=principal.as_actor(), part_id=part_id,
-                                          list_names=lists or [], at=when,
-                                          config=web.render_config)
-    except ServiceError as exc:
-        return admin_message(request, principal, status_code=status_of(exc),
-                             title="予約できませんでした", lines=[exc.message],
-                             back=f"/admin/parts/{part_id}")
-    return RedirectResponse(f"/admin/sends/{send_id}?notice=scheduled", status_code=303)

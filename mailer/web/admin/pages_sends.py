@@ -44,6 +44,8 @@ NOTICES = {
     "cancel": "配信を取り消しました。",
     "resend-failed": "失敗した宛先を再送の待ち行列に戻しました。",
     "scheduled": "配信を予約しました。",
+    "scheduled-skipped": "配信を予約しました。この配信回をすでに受け取った人と、"
+                         "ほかの配信で受け取る予定の人は除きます。",
 }
 FINISHED = (SendStatus.DONE, SendStatus.CANCELLED)
 
@@ -174,12 +176,32 @@ async def approve_page(
     return await _act(request, web, principal, send_id, "approve", back)
 
 
+#: actions that cannot be taken back ask first: their button leads to a
+#: confirmation page whose own button posts `confirm=yes`
+CONFIRM = {"cancel": ("取り消す",
+                      "取り消した配信は再開できません。まだ送っていない宛先には送られません。")}
+
+
+def _confirm_page(request: Request, principal: Principal, send_id: int, action: str,
+                  back: str) -> HTMLResponse:
+    label, warning = CONFIRM[action]
+    s = listings.send_row(request.app.state.web.engine, send_id)
+    if s is None:
+        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
+                             lines=[f"配信 {send_id} はありません。"])
+    return admin_page(request, principal, "action_confirm", title=f"配信 {send_id} を{label}",
+                      s=s, action=action, label=label, warning=warning,
+                      back=safe_back(back, f"/admin/sends/{send_id}"))
+
+
 def _control_route(action: str) -> None:
     async def handler(
         send_id: int, request: Request, web: Web,
         principal: Annotated[Principal, Depends(require(*CONTROL))],
-        back: Annotated[str, Form()] = "",
+        back: Annotated[str, Form()] = "", confirm: Annotated[str, Form()] = "",
     ) -> Response:
+        if action in CONFIRM and confirm != "yes":
+            return _confirm_page(request, principal, send_id, action, back)
         return await _act(request, web, principal, send_id, action, back)
 
     handler.__name__ = f"{action.replace('-', '_')}_page"

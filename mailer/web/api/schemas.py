@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from mailer.models import DeliveryStatus, SendStatus
+from mailer.models import DeliveryStatus, SendOverlap, SendStatus
 from mailer.services.subscriber_fields import FIELDS as SUBSCRIBER_FIELDS
 from mailer.web.ids import MAX_ID
 
@@ -92,6 +92,10 @@ class SendCreate(BaseModel):
     lists: list[str] = Field(min_length=1, max_length=50)
     at: datetime | None = Field(
         default=None, description="ISO 8601; without an offset, Asia/Tokyo; null: now")
+    overlap: SendOverlap = Field(
+        default=SendOverlap.SKIP,
+        description="subscribers who already got the part or are getting it from another "
+                    "send: `skip` leaves them out (default), `again` sends it to them again")
 
 
 class SendOut(BaseModel):
@@ -109,6 +113,7 @@ class SendOut(BaseModel):
     created_by: str
     approved_by: str
     note: str
+    overlap: SendOverlap = SendOverlap.SKIP
 
 
 class SendPage(BaseModel):
@@ -122,6 +127,14 @@ class ProgressOut(SendOut):
     eta_seconds: float | None
     later_joiners: int
     accounted: bool
+
+
+class ScheduledOut(ProgressOut):
+    """The answer to scheduling: the send, and who it leaves out."""
+
+    overlapping: int = Field(
+        description="recipients who already got the part or are getting it (when scheduled)")
+    skipped: int = Field(description="of those, how many this send leaves out (overlap skip)")
 
 
 class ActionOut(BaseModel):

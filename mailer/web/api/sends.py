@@ -32,6 +32,7 @@ from mailer.web.api.schemas import (
     DeliveryOut,
     DeliveryPage,
     ProgressOut,
+    ScheduledOut,
     SendCreate,
     SendOut,
     SendPage,
@@ -57,7 +58,7 @@ def _out(s: listings.SendRow) -> SendOut:
                    issue_number=s.issue_number, status=s.status, lists=s.lists,
                    scheduled_at=s.scheduled_at, started_at=s.started_at,
                    finished_at=s.finished_at, recipients=s.recipients, created_by=s.created_by,
-                   approved_by=s.approved_by, note=s.note)
+                   approved_by=s.approved_by, note=s.note, overlap=s.overlap)
 
 
 def _progress(web: WebState, send_id: int) -> ProgressOut:
@@ -86,15 +87,21 @@ def list_sends(
     return SendPage(items=items, next_after=items[-1].id if len(rows) > limit else None)
 
 
-@router.post("/sends", response_model=ProgressOut, status_code=201, responses=errors(409))
-def post_send(body: SendRequest, web: Web, principal: Composer) -> ProgressOut:
+@router.post("/sends", response_model=ScheduledOut, status_code=201, responses=errors(409))
+def post_send(body: SendRequest, web: Web, principal: Composer) -> ScheduledOut:
     """Schedule a part to lists at `at` (Asia/Tokyo when it has no offset; now if null).
 
-    409 when the part's preflight has errors for these lists.
+    `overlap` says what happens to subscribers who already got the part or
+    are getting it: `skip` (default) leaves them out, `again` sends it again;
+    the answer says how many overlapped and how many are skipped. 409 when
+    the part's preflight has errors for these lists, or when with `skip`
+    every recipient already has the part.
     """
-    send_id = schedule_send(engine=web.engine, actor=principal.as_actor(), part_id=body.part_id,
-                            list_names=body.lists, at=body.at, config=web.render_config)
-    return _progress(web, send_id)
+    done = schedule_send(engine=web.engine, actor=principal.as_actor(), part_id=body.part_id,
+                         list_names=body.lists, at=body.at, config=web.render_config,
+                         overlap=body.overlap)
+    return ScheduledOut(**_progress(web, done.send_id).model_dump(),
+                        overlapping=done.overlapping, skipped=done.skipped)
 
 
 @router.get("/sends/{send_id}", response_model=ProgressOut)

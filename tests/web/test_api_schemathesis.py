@@ -33,7 +33,8 @@ def test_no_server_errors_for_generated_requests(site: Site, tmp_path: Path) -> 
         pytest.skip("schemathesis is not installed (pip install schemathesis)")
     run = subprocess.run(
         [cli, "run", f"{site.url}/api/openapi.json", "--url", site.url,
-         "--checks", "not_a_server_error", "--max-examples", os.environ.get("MAILER_TEST_FUZZ_EXAMPLES", "8"), "--seed", "4",
+         "--checks", "not_a_server_error",
+         "--max-examples", os.environ.get("MAILER_TEST_FUZZ_EXAMPLES", "8"), "--seed", "4",
          "--phases", "examples,coverage,fuzzing", "--workers", "1",
          "--request-timeout", "30", "--header", f"Authorization: Bearer {site.tokens['admin']}",
          "--report-dir", str(tmp_path)],

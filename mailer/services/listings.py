@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, or_, select
+from sqlalchemy import Engine, Select, func, select
 
 from mailer.models import (
     Delivery,
@@ -29,6 +29,7 @@ from mailer.models import (
     SubscriberStatus,
     Suppression,
 )
+from mailer.search_text import fold
 from mailer.services.subscriber_fields import FIELDS as SUBSCRIBER_FIELDS
 from mailer.services.suppression import suppression_reason
 
@@ -333,21 +334,16 @@ def _subscriber(r: Any) -> SubscriberListing:
         created_at=r.created_at, updated_at=r.updated_at)
 
 
-def subscribers(
-    engine: Engine, filt: SubscriberFilter, *, after: int | None = None, limit: int = 50,
-) -> tuple[list[SubscriberListing], int | None]:
-    """Return a page of subscribers by id after `after`, and the `after` of the
-    next page (None on the last). The list filter is an EXISTS on the
-    membership's (list_id, subscriber_id) key; the scan stops once the page is full."""
-    limit = max(1, min(limit, MAX_PAGE))
-    query = select(*SUBSCRIBER_COLUMNS)
-    if filt.q.strip():
-        pattern = _like(filt.q.strip().lower())
-        query = query.where(or_(
-            func.lower(SUB.c.email).like(pattern, escape="\\"),
-            func.lower(SUB.c.name).like(pattern, escape="\\"),
-            func.lower(SUB.c.organisation).like(pattern, escape="\\"),
-        ))
+def _subscriber_filter(query: Select[Any], filt: SubscriberFilter) -> Select[Any]:
+    """`query` narrowed to the subscribers the filter matches.
+
+    The text is folded as stored keys are (mailer.search_text: 山崎 finds
+    山﨑, 高橋 finds 髙橋, たかはし the reading タカハシ, any width or case) and
+    looked for in `subscriber.search_key` with LIKE (% and _ escaped).
+    """
+    folded = fold(filt.q)
+    if folded:
+        query = query.where(SUB.c.search_key.like(_like(folded), escape="\\"))
     if filt.status is not None:
         query = query.where(SUB.c.status == filt.status.value)
     if filt.kind:
@@ -357,12 +353,30 @@ def subscribers(
             select(MEM.c.subscriber_id)
             .where(MEM.c.list_id == filt.list_id, MEM.c.subscriber_id == SUB.c.id).exists()
         )
+    return query
+
+
+def subscribers(
+    engine: Engine, filt: SubscriberFilter, *, after: int | None = None, limit: int = 50,
+) -> tuple[list[SubscriberListing], int | None]:
+    """Return a page of subscribers by id after `after`, and the `after` of the
+    next page (None on the last). The list filter is an EXISTS on the
+    membership's (list_id, subscriber_id) key; the scan stops once the page is full."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = _subscriber_filter(select(*SUBSCRIBER_COLUMNS), filt)
     if after is not None:
         query = query.where(SUB.c.id > after)
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(SUB.c.id).limit(limit + 1)).all()
     page = [_subscriber(r) for r in rows[:limit]]
     return page, (page[-1].id if len(rows) > limit else None)
+
+
+def count_subscribers(engine: Engine, filt: SubscriberFilter) -> int:
+    """Return how many subscribers the filter matches (all pages: 「該当 N 名」)."""
+    query = _subscriber_filter(select(func.count()).select_from(SUB), filt)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def organisation_kinds(engine: Engine) -> list[str]:

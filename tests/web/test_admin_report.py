@@ -202,6 +202,9 @@ def test_deferred_then_sent_shows_no_error(site: Site) -> None:
     csv_rows = _csv(site, send)[1:]
     assert [r[6] for r in csv_rows if r[4] == "送信済み"] == ["", ""]
     assert [r[6] for r in csv_rows if r[4] == "失敗"] == ["550 5.1.1 user unknown"]
+    items = site.api("viewer").get(f"/api/v1/sends/{send}/deliveries").json()["items"]
+    assert sorted((i["status"], i["last_error"]) for i in items) == [
+        ("failed", "550 5.1.1 user unknown"), ("sent", ""), ("sent", "")]
 
 
 def test_every_tokyo_municipality_in_code_order(site: Site) -> None:

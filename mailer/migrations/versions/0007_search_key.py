@@ -8,7 +8,7 @@ and matches it with LIKE. Filled for existing rows here; the model keeps it
 filled (mailer.models.subscriber_search_key).
 
 Revision ID: 0007
-Revises: 0005 (re-pointed when 0006 is merged)
+Revises: 0008 (0005 on the report branch; after 0008 once merged)
 Create Date: 2026-12-06
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from mailer.models import subscriber_search_key
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

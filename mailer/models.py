@@ -28,6 +28,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
 from mailer.addresses import email_hash
+from mailer.search_text import search_key
 
 
 def utcnow() -> datetime:
@@ -86,6 +87,23 @@ def _email_hash_default(context: Any) -> str:
     return email_hash(context.get_current_parameters()["email"])
 
 
+#: the fields a subscriber's search key is made of (mailer.search_text.search_key)
+SEARCH_KEY_FIELDS = ("name", "reading", "email", "organisation")
+
+
+def subscriber_search_key(values: Any) -> str:
+    """Return the search key of a subscriber's values (a mapping, or an object
+    with the fields as attributes); a missing field counts as empty."""
+    get = values.get if isinstance(values, dict) else (lambda k: getattr(values, k, ""))
+    return search_key(**{k: get(k) or "" for k in SEARCH_KEY_FIELDS})
+
+
+def _search_key_default(context: Any) -> str:
+    # Core INSERTs that leave the column out (the importer's executemany,
+    # the admin's insert) get the key of the row's own values.
+    return subscriber_search_key(dict(context.get_current_parameters()))
+
+
 class Subscriber(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
@@ -93,7 +111,12 @@ class Subscriber(SQLModel, table=True):
     # freeze matches it against suppression.email_hash in one equality.
     email_hash: str = Field(default="", sa_column=Column(
         String(64), nullable=False, server_default="", default=_email_hash_default))
+    # the folded name, reading, address and organisation (mailer.search_text),
+    # one per line: what a subscriber search matches with LIKE
+    search_key: str = Field(default="", sa_column=Column(
+        Text, nullable=False, server_default="", default=_search_key_default))
     name: str = ""
+    reading: str = ""  # フリガナ (katakana or hiragana, as given)
     honorific: str = "様"
     organisation: str = ""
     organisation_kind: str = ""  # 都, 特別区, 市, 町, 村
@@ -114,8 +137,9 @@ class Subscriber(SQLModel, table=True):
 @event.listens_for(Subscriber, "before_insert")
 @event.listens_for(Subscriber, "before_update")
 def _keep_email_hash(_mapper: Any, _conn: Any, target: Subscriber) -> None:
-    """ORM writes: the stored hash always follows the address."""
+    """ORM writes: the stored hash and search key always follow the fields."""
     target.email_hash = email_hash(target.email)
+    target.search_key = subscriber_search_key(target)
 
 
 class ListVisibility(StrEnum):

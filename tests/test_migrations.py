@@ -60,3 +60,35 @@ def test_issue_assets_upgrade_and_downgrade(database_url: str) -> None:
         assert diff == []
     finally:
         engine.dispose()
+
+
+def test_search_key_fills_existing_subscribers(database_url: str) -> None:
+    """0007 adds `reading` and `search_key`, and fills the key of every row
+    stored before it, so 山崎 finds a 山﨑 imported earlier."""
+    from mailer.services import listings
+
+    engine = make_engine(database_url)
+    try:
+        _migrate(engine, "0005")
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            for i, (name, org) in enumerate([("山﨑 由美", "三鷹市"), ("髙橋 一郎", "府中市")]):
+                conn.execute(text(
+                    "INSERT INTO subscriber (email, email_hash, name, honorific, organisation,"
+                    " organisation_kind, job_title, roles, format, charset, status,"
+                    " consent_source, consent_by, created_at, updated_at) VALUES (:e, '', :n,"
+                    " '様', :o, '市', '', '', 'html', 'utf-8', 'active', '', '', :now, :now)"),
+                    {"e": f"Old{i}@Example.JP", "n": name, "o": org, "now": now})
+        _migrate(engine, "0007")
+        with engine.connect() as conn:
+            keys = list(conn.execute(text("SELECT search_key FROM subscriber ORDER BY id"))
+                        .scalars())
+        assert keys == ["山崎由美\n\nold0@example.jp\n三鷹市",
+                        "高橋一郎\n\nold1@example.jp\n府中市"]
+        upgrade(engine)
+        found = listings.subscribers(engine, listings.SubscriberFilter(q="山崎"))[0]
+        assert [r.name for r in found] == ["山﨑 由美"]
+        _migrate(engine, "0005", down=True)
+        assert "search_key" not in {c["name"] for c in inspect(engine).get_columns("subscriber")}
+    finally:
+        engine.dispose()

@@ -318,7 +318,8 @@ _PG_RECORD_OUTCOMES = text(
     f"""
     UPDATE {D.name} AS d SET
         {RECORD.sql_set("o.status")},
-        last_error = CASE WHEN o.error = '' THEN d.last_error ELSE o.error END,
+        last_error = CASE WHEN o.status = '{_S.SENT.value}' THEN ''
+                          WHEN o.error = '' THEN d.last_error ELSE o.error END,
         relay = o.relay,
         next_attempt_at = o.next_at,
         sent_at = o.sent_at,
@@ -342,6 +343,7 @@ _PG_RECORD_SENT = text(
     f"""
     UPDATE {D.name} AS d SET
         {ACCEPTED.sql_set()},
+        last_error = '',
         relay = :relay,
         next_attempt_at = NULL,
         sent_at = :now,
@@ -358,7 +360,11 @@ _RECORD_OUTCOME = RECORD.update(
     D,
     D.c.id == bindparam("b_id"),
     status=bindparam("b_status"),
-    last_error=case((bindparam("b_error") == "", D.c.last_error), else_=bindparam("b_error")),
+    last_error=case(
+        (bindparam("b_status") == _S.SENT.value, ""),
+        (bindparam("b_error") == "", D.c.last_error),
+        else_=bindparam("b_error"),
+    ),
     relay=bindparam("b_relay"),
     next_attempt_at=bindparam("b_next", type_=D.c.next_attempt_at.type),
     sent_at=bindparam("b_sent", type_=D.c.sent_at.type),
@@ -372,8 +378,10 @@ _RECORD_OUTCOME = RECORD.update(
 def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> int:
     """Write outcomes for rows still in `sending`; return rows changed.
 
-    A success keeps the row's last error, so the history of a retried row
-    shows. The `status = 'sending'` guard means a row the sweeper already
+    A success clears the row's last error: a sent delivery carries none
+    (why earlier tries were deferred or handed back is history, not an
+    error; `attempts` still counts them). Any other outcome with an empty
+    error keeps the stored one. The `status = 'sending'` guard means a row the sweeper already
     took back (lease expired) is not overwritten by a late worker. Raises
     TransitionError (nothing written) if an outcome's status is not one a
     sending row may take (RECORD).
@@ -494,7 +502,7 @@ def release_expired_leases(
                 sent_at=now,
                 lease_until=None,
                 updated_at=now,
-                last_error="recorded as sent from the accepted-journal after its worker stopped",
+                last_error="",  # sent: no error (a sent delivery carries none)
             )
         )
     if back:

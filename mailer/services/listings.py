@@ -7,15 +7,14 @@ offset, so the hundredth page costs what the first does.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, Select, func, select
 
-from mailer.labels import DELIVERY_LABELS, tokyo
 from mailer.models import (
     Delivery,
     DeliveryStatus,
@@ -33,7 +32,7 @@ from mailer.models import (
     Suppression,
 )
 from mailer.render.message import ISO2022JP
-from mailer.services.exporter import neutralise
+from mailer.search_text import fold
 from mailer.services.iso2022jp_readers import PROBLEM, unsendable_chars
 from mailer.services.subscriber_fields import FIELDS as SUBSCRIBER_FIELDS
 from mailer.services.suppression import suppression_reason
@@ -50,8 +49,6 @@ EVT = SubscriberEvent.__table__  # type: ignore[attr-defined]
 SUP = Suppression.__table__  # type: ignore[attr-defined]
 
 MAX_PAGE = 200
-#: a send report lists recipients one by one up to this many; beyond, the CSV
-REPORT_ROW_LIMIT = 5000
 
 
 def _like(text: str) -> str:
@@ -331,7 +328,8 @@ class DeliveryRow:
     updated_at: datetime
 
 
-def _delivery_query():  # type: ignore[no-untyped-def]
+def delivery_query() -> Select[Any]:
+    """The columns of a DeliveryRow: the ledger row and its subscriber."""
     return (
         select(D.c.id, D.c.subscriber_id, D.c.email, D.c.status, D.c.attempts, D.c.last_error,
                D.c.sent_at, D.c.updated_at, SUB.c.name, SUB.c.organisation,
@@ -340,12 +338,23 @@ def _delivery_query():  # type: ignore[no-untyped-def]
     )
 
 
-def _delivery(r: object) -> DeliveryRow:
+def shown_error(status: DeliveryStatus, error: str) -> str:
+    """Return the error a listing shows for a delivery: none once it is sent.
+
+    The ledger clears the error when a row is sent; rows sent before it did
+    still hold why an earlier try was deferred or handed back ("send
+    stopped", "time budget"), which is history, not an error.
+    """
+    return "" if status is DeliveryStatus.SENT else error
+
+
+def delivery_row(r: Any) -> DeliveryRow:
+    status = DeliveryStatus(r.status)
     return DeliveryRow(
-        id=r.id, subscriber_id=r.subscriber_id, email=r.email, name=r.name,  # type: ignore[attr-defined]
-        organisation=r.organisation, organisation_kind=r.organisation_kind,  # type: ignore[attr-defined]
-        status=DeliveryStatus(r.status), attempts=r.attempts, last_error=r.last_error,  # type: ignore[attr-defined]
-        sent_at=r.sent_at, updated_at=r.updated_at)  # type: ignore[attr-defined]
+        id=r.id, subscriber_id=r.subscriber_id, email=r.email, name=r.name,
+        organisation=r.organisation, organisation_kind=r.organisation_kind,
+        status=status, attempts=r.attempts, last_error=shown_error(status, r.last_error),
+        sent_at=r.sent_at, updated_at=r.updated_at)
 
 
 def deliveries(
@@ -353,85 +362,14 @@ def deliveries(
     status: DeliveryStatus | None = None,
 ) -> list[DeliveryRow]:
     """Return a page of a send's deliveries by id (keyset: ids above `after`)."""
-    query = _delivery_query().where(D.c.send_id == send_id)
+    query = delivery_query().where(D.c.send_id == send_id)
     if status is not None:
         query = query.where(D.c.status == status.value)
     if after is not None:
         query = query.where(D.c.id > after)
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(D.c.id).limit(min(limit, MAX_PAGE + 1))).all()
-    return [_delivery(r) for r in rows]
-
-
-@dataclass(frozen=True)
-class Municipality:
-    name: str
-    kind: str
-    counts: dict[DeliveryStatus, int]
-    rows: list[DeliveryRow]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-def report_by_municipality(
-    engine: Engine, send_id: int, *, limit: int = REPORT_ROW_LIMIT,
-) -> tuple[list[Municipality], bool]:
-    """Return a send's deliveries grouped by the subscriber's organisation (by
-    name), and whether every row is listed (False past `limit`: counts stay
-    whole, rows are then the failed ones only)."""
-    with engine.connect() as conn:
-        counts = conn.execute(
-            select(SUB.c.organisation, SUB.c.organisation_kind, D.c.status, func.count())
-            .join(SUB, SUB.c.id == D.c.subscriber_id).where(D.c.send_id == send_id)
-            .group_by(SUB.c.organisation, SUB.c.organisation_kind, D.c.status)
-        ).all()
-        total = sum(int(n) for *_x, n in counts)
-        complete = total <= limit
-        query = _delivery_query().where(D.c.send_id == send_id)
-        if not complete:
-            query = query.where(D.c.status == DeliveryStatus.FAILED.value)
-        rows = conn.execute(
-            query.order_by(SUB.c.organisation, D.c.status, SUB.c.name, D.c.id).limit(limit)
-        ).all()
-    groups: dict[str, Municipality] = {}
-    for org, kind, status, n in counts:
-        g = groups.setdefault(org, Municipality(org, kind, dict.fromkeys(DeliveryStatus, 0), []))
-        g.counts[DeliveryStatus(status)] += int(n)
-    for r in rows:
-        groups[r.organisation].rows.append(_delivery(r))
-    ordered = sorted(groups.values(), key=lambda g: (g.name == "", g.name))
-    return ordered, complete
-
-
-REPORT_HEADER = ["自治体", "区分", "氏名", "メールアドレス", "状態", "試行回数", "エラー",
-                 "送信日時（東京）"]
-
-
-def report_csv_rows(engine: Engine, send_id: int) -> Iterator[list[str]]:
-    """Yield the header, then one neutralised row per delivery (by organisation).
-
-    Reads in keyset pages so a large send never sits in memory whole.
-    """
-    yield REPORT_HEADER
-    after: tuple[str, int] | None = None
-    while True:
-        query = _delivery_query().where(D.c.send_id == send_id)
-        if after is not None:
-            query = query.where(or_(SUB.c.organisation > after[0],
-                                    and_(SUB.c.organisation == after[0], D.c.id > after[1])))
-        with engine.connect() as conn:
-            rows = conn.execute(query.order_by(SUB.c.organisation, D.c.id).limit(2000)).all()
-        if not rows:
-            return
-        for r in rows:
-            d = _delivery(r)
-            cells = [d.organisation, d.organisation_kind, d.name, d.email,
-                     DELIVERY_LABELS[d.status], str(d.attempts), d.last_error,
-                     tokyo(d.sent_at, seconds=True) if d.sent_at else ""]
-            yield [neutralise(c) for c in cells]
-        after = (rows[-1].organisation, rows[-1].id)
+    return [delivery_row(r) for r in rows]
 
 
 # -- subscribers ---------------------------------------------------------------
@@ -480,21 +418,16 @@ def _subscriber(r: Any) -> SubscriberListing:
         created_at=r.created_at, updated_at=r.updated_at)
 
 
-def subscribers(
-    engine: Engine, filt: SubscriberFilter, *, after: int | None = None, limit: int = 50,
-) -> tuple[list[SubscriberListing], int | None]:
-    """Return a page of subscribers by id after `after`, and the `after` of the
-    next page (None on the last). The list filter is an EXISTS on the
-    membership's (list_id, subscriber_id) key; the scan stops once the page is full."""
-    limit = max(1, min(limit, MAX_PAGE))
-    query = select(*SUBSCRIBER_COLUMNS)
-    if filt.q.strip():
-        pattern = _like(filt.q.strip().lower())
-        query = query.where(or_(
-            func.lower(SUB.c.email).like(pattern, escape="\\"),
-            func.lower(SUB.c.name).like(pattern, escape="\\"),
-            func.lower(SUB.c.organisation).like(pattern, escape="\\"),
-        ))
+def _subscriber_filter(query: Select[Any], filt: SubscriberFilter) -> Select[Any]:
+    """`query` narrowed to the subscribers the filter matches.
+
+    The text is folded as stored keys are (mailer.search_text: 山崎 finds
+    山﨑, 高橋 finds 髙橋, たかはし the reading タカハシ, any width or case) and
+    looked for in `subscriber.search_key` with LIKE (% and _ escaped).
+    """
+    folded = fold(filt.q)
+    if folded:
+        query = query.where(SUB.c.search_key.like(_like(folded), escape="\\"))
     if filt.status is not None:
         query = query.where(SUB.c.status == filt.status.value)
     if filt.kind:
@@ -504,6 +437,17 @@ def subscribers(
             select(MEM.c.subscriber_id)
             .where(MEM.c.list_id == filt.list_id, MEM.c.subscriber_id == SUB.c.id).exists()
         )
+    return query
+
+
+def subscribers(
+    engine: Engine, filt: SubscriberFilter, *, after: int | None = None, limit: int = 50,
+) -> tuple[list[SubscriberListing], int | None]:
+    """Return a page of subscribers by id after `after`, and the `after` of the
+    next page (None on the last). The list filter is an EXISTS on the
+    membership's (list_id, subscriber_id) key; the scan stops once the page is full."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = _subscriber_filter(select(*SUBSCRIBER_COLUMNS), filt)
     if filt.problem == PROBLEM:
         return _unsendable_page(engine, query, after=after, limit=limit)
     if after is not None:
@@ -512,6 +456,22 @@ def subscribers(
         rows = conn.execute(query.order_by(SUB.c.id).limit(limit + 1)).all()
     page = [_subscriber(r) for r in rows[:limit]]
     return page, (page[-1].id if len(rows) > limit else None)
+
+
+def count_subscribers(engine: Engine, filt: SubscriberFilter) -> int:
+    """Return how many subscribers the filter matches (all pages: 「該当 N 名」)."""
+    if filt.problem == PROBLEM:  # tested by the codec, row by row (few candidates)
+        found, after = 0, None
+        while True:
+            page, after = _unsendable_page(
+                engine, _subscriber_filter(select(*SUBSCRIBER_COLUMNS), filt),
+                after=after, limit=MAX_PAGE)
+            found += len(page)
+            if after is None:
+                return found
+    query = _subscriber_filter(select(func.count()).select_from(SUB), filt)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def _unsendable_page(engine: Engine, query: Any, *, after: int | None,
@@ -574,8 +534,9 @@ def subscriber_detail(engine: Engine, subscriber_id: int) -> SubscriberDetail | 
                            created_at=e.created_at) for e in conn.execute(
             select(EVT).where(EVT.c.subscriber_id == subscriber_id)
             .order_by(EVT.c.id.desc()).limit(200)).all()]
-        dels = [(d.send_id, d.part_id, d.part_title, DeliveryStatus(d.status), d.last_error,
-                 d.sent_at) for d in conn.execute(
+        dels = [(d.send_id, d.part_id, d.part_title, DeliveryStatus(d.status),
+                 shown_error(DeliveryStatus(d.status), d.last_error), d.sent_at)
+                for d in conn.execute(
             select(D.c.send_id, D.c.part_id, PART.c.title.label("part_title"), D.c.status,
                    D.c.last_error, D.c.sent_at).join(PART, PART.c.id == D.c.part_id)
             .where(D.c.subscriber_id == subscriber_id).order_by(D.c.id.desc()).limit(50)).all()]

@@ -19,12 +19,14 @@ from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, up
 
 from mailer.db import session_scope
 from mailer.models import (
+    SEARCH_KEY_FIELDS,
     MailingList,
     Membership,
     Subscriber,
     SubscriberEvent,
     SubscriberStatus,
     Suppression,
+    subscriber_search_key,
 )
 from mailer.services.accounts import record_audit
 from mailer.services.actors import Actor
@@ -241,6 +243,9 @@ def update_subscriber(*, engine: Engine, actor: Actor, subscriber_id: int,
             return []
         if "email" in values:  # the suppression key follows the address
             values["email_hash"] = email_hash(values["email"])
+        if any(k in values for k in SEARCH_KEY_FIELDS):  # so does the search key
+            values["search_key"] = subscriber_search_key(
+                {k: values.get(k, getattr(old, k)) for k in SEARCH_KEY_FIELDS})
         if values:
             conn.execute(update(SUB).where(SUB.c.id == subscriber_id)
                          .values(**values, updated_at=now))

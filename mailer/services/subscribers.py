@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlmodel import Session
 
 from mailer.models import (
+    SEARCH_KEY_FIELDS,
     ListVisibility,
     MailingList,
     Membership,
@@ -29,6 +30,7 @@ from mailer.models import (
     SubscriberEvent,
     SubscriberStatus,
     Suppression,
+    subscriber_search_key,
 )
 from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.importer import (
@@ -394,6 +396,9 @@ def _update_params(old: Any, row: ImportedSubscriber, consent: Consent | None) -
     """Bind values for one changed subscriber: every data field, merged."""
     params = {f"b_{name}": getattr(old, name) for name in DATA_FIELDS}
     params.update({f"b_{name}": value for name, value in row.values().items() if name != "email"})
+    # the search key follows the merged fields (an UPDATE has no column default)
+    params["b_search_key"] = subscriber_search_key(
+        {name: params.get(f"b_{name}", getattr(old, name)) for name in SEARCH_KEY_FIELDS})
     params.update(
         b_id=old.id,
         b_status=SubscriberStatus.ACTIVE if consent else SubscriberStatus(old.status),
@@ -418,7 +423,8 @@ def _write(
     if plan.updates:
         stmt = update(SUB).where(SUB.c.id == bindparam("b_id")).values(
             {**{name: bindparam(f"b_{name}") for name in (
-                *DATA_FIELDS, "status", "consent_source", "consent_by", "consent_at")},
+                *DATA_FIELDS, "search_key", "status", "consent_source", "consent_by",
+                "consent_at")},
              "updated_at": consent.at},
         )
         # executemany: one UPDATE statement, the changed rows only.

@@ -30,11 +30,11 @@ def test_export_is_excel_ready_and_neutralises_formulas(
     assert data.startswith(b"\xef\xbb\xbf")
     lines = data[3:].decode("utf-8").split("\r\n")
     assert lines[0] == ",".join(HEADER) == (
-        "メールアドレス,氏名,敬称,団体名,団体区分,役職,役割,形式,文字コード,状態")
+        "メールアドレス,氏名,フリガナ,敬称,団体名,団体区分,役職,役割,形式,文字コード,状態")
     assert lines[-1] == "" and "\n" not in data.decode("utf-8").replace("\r\n", "")
-    assert lines[2] == ("cio@minato.example.jp,髙橋 健太,様,港区,特別区,"
+    assert lines[2] == ("cio@minato.example.jp,髙橋 健太,,様,港区,特別区,"
                         "政策経営部長(CIO補佐、CISO),CIO補佐;CISO,テキスト,ISO-2022-JP,配信中")
-    assert lines[5] == ("evil@example.jp,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",様,"
+    assert lines[5] == ("evil@example.jp,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",,様,"
                         "'+81-3,市,'-1,'@SUM(A1),HTML,UTF-8,配信中")
     # Only list members, and to stdout.
     stdout = cli.stdout_bytes("subscribers", "export", "--list", "cio-forum")
@@ -81,7 +81,7 @@ cell_text = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Co", "Zl", 
 @given(name=cell_text, organisation=cell_text, title=cell_text)
 def test_any_text_survives_the_excel_round_trip(name: str, organisation: str, title: str) -> None:
     buffer = io.BytesIO()
-    row = ["a@example.jp", name, "様", organisation, "", title, "", "HTML", "UTF-8", "配信中"]
+    row = ["a@example.jp", name, "", "様", organisation, "", title, "", "HTML", "UTF-8", "配信中"]
     write_csv(iter([HEADER, [neutralise(c) for c in row]]), buffer)
     parsed = parse_subscriber_bytes(buffer.getvalue(), name="rt.csv")
     assert not parsed.rejected, parsed.rejected

@@ -34,6 +34,10 @@ HEADERS_BEFORE = {
     "charset": ("文字コード", "charset", "encoding"),
     "status": ("状態", "status"),
 }
+#: headers of fields declared since (issue #14: the フリガナ of a name)
+HEADERS_ADDED = {
+    "reading": ("フリガナ", "reading", "ふりがな", "よみがな", "読み仮名", "よみ", "カナ", "kana"),
+}
 
 
 def test_every_consumer_lists_the_declared_fields() -> None:
@@ -65,8 +69,12 @@ def test_every_header_accepted_before_is_still_accepted() -> None:
     for name, headers in HEADERS_BEFORE.items():
         for header in headers:
             assert importer.HEADER_MAP[importer.header_key(header)] == name, header
+    for name, headers in HEADERS_ADDED.items():
+        for header in headers:
+            assert importer.HEADER_MAP[importer.header_key(header)] == name, header
     assert set(importer.HEADER_MAP) == {
-        importer.header_key(h) for hs in HEADERS_BEFORE.values() for h in hs}
+        importer.header_key(h) for hs in (*HEADERS_BEFORE.values(), *HEADERS_ADDED.values())
+        for h in hs}
 
 
 def test_the_admin_form_shows_one_input_per_declared_field() -> None:

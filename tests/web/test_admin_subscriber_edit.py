@@ -294,7 +294,7 @@ def test_export_is_excel_ready_and_neutralised(site: Site) -> None:
     assert r.headers["cache-control"] == "no-store"
     assert r.content.startswith(b"\xef\xbb\xbf")
     text = r.content[3:].decode("utf-8")
-    header = "メールアドレス,氏名,敬称,団体名,団体区分,役職,役割,形式,文字コード,状態"
+    header = "メールアドレス,氏名,フリガナ,敬称,団体名,団体区分,役職,役割,形式,文字コード,状態"
     assert text.startswith(header + "\r\n")
     line = next(x for x in text.split("\r\n") if x.startswith("formula@"))
     assert line.split(",")[1:2] == ['"\'=HYPERLINK(""x"")"'] and ",'@SUM(1)," in line

@@ -72,6 +72,32 @@ def test_keyset_pages_list_every_match_once_in_order(site: Site) -> None:
     assert _walk(site, "q=%25") == []
 
 
+def test_search_by_the_way_names_are_written_with_a_total(site: Site) -> None:
+    """山崎 finds 山﨑 由美, 高橋 finds 髙橋, ﾀｶﾊｼ the reading タカハシ; the admin
+    says 「該当 N 名」 and the API `total`, counting every page."""
+    rows = [{"email": "yumi@mitaka.example.jp", "name": "山﨑 由美", "organisation": "三鷹市"},
+            {"email": "kenta@minato.example.jp", "name": "髙橋 健太", "reading": "タカハシ ケンタ",
+             "organisation": "港区"}]
+    rows += [{"email": f"staff{i:02d}@hachioji.example.jp", "name": f"髙橋 {i}号",
+              "organisation": "八王子市"} for i in range(55)]
+    with session_scope(site.engine) as session:
+        upsert_subscribers(session=session, list_name=LIST, rows=rows)
+    client = site.client("viewer")
+    page = client.get("/admin/subscribers", params={"q": "山崎"}).text
+    assert "山﨑 由美" in page and "該当 1 名" in page
+    page = client.get("/admin/subscribers", params={"q": "高橋"}).text
+    assert "該当 56 名" in page and len(_ids(page)) == 50  # the total counts every page
+    page = client.get("/admin/subscribers", params={"q": "ﾀｶﾊｼ"}).text
+    assert "髙橋 健太" in page and "該当 1 名" in page and "タカハシ ケンタ" in page
+    assert "該当 0 名" in client.get("/admin/subscribers", params={"q": "山崎 花子"}).text
+    api = site.api("viewer")
+    body = api.get("/api/v1/subscribers", params={"q": "たかはし"}).json()
+    assert body["total"] == 1 and [i["name"] for i in body["items"]] == ["髙橋 健太"]
+    assert body["items"][0]["reading"] == "タカハシ ケンタ"
+    body = api.get("/api/v1/subscribers", params={"q": "高橋", "limit": 10}).json()
+    assert body["total"] == 56 and len(body["items"]) == 10 and body["next_after"]
+
+
 def test_detail_and_suppressions(site: Site) -> None:
     with session_scope(site.engine) as session:
         session.add(Suppression(email="gone@city-x.example.jp", reason="5.1.1 user unknown"))
@@ -129,3 +155,9 @@ def test_problem_filter_lists_iso2022jp_readers_whose_name_it_cannot_carry(site:
     page = site.client("list_admin").get("/admin/subscribers?problem=iso2022jp").text
     assert "ISO-2022-JP で送れない字" in page
     assert f'<a href="/admin/subscribers/{wanted[0]}/edit">編集</a>' in page
+    assert "該当 52 名" in page  # the total counts every page, by the same test
+    # a search within the filter (高橋 finds 髙橋 too) counts the same rows
+    both = site.client("list_admin").get("/admin/subscribers",
+                                         params={"problem": "iso2022jp", "q": "高橋 4"}).text
+    fours = sum(1 for i in range(130) if i % 2 == 0 and i % 5 and str(i).startswith("4"))
+    assert f"該当 {fours} 名" in both

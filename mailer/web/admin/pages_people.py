@@ -47,6 +47,7 @@ def subscribers_page(
     filt = subscriber_filter(q, status, kind, list, problem)
     after_id = _int(after)
     rows, next_after = listings.subscribers(web.engine, filt, after=after_id, limit=PAGE_SIZE)
+    total = listings.count_subscribers(web.engine, filt)
     params = {k: v for k, v in (("q", filt.q), ("status", status if filt.status else ""),
                                 ("kind", filt.kind), ("list", filt.list_id or ""),
                                 ("problem", filt.problem)) if v}
@@ -54,7 +55,7 @@ def subscribers_page(
     next_url = f"{base}?{urlencode({**params, 'after': next_after})}" if next_after else ""
     first_url = f"{base}?{urlencode(params)}" if params else base
     return admin_page(request, principal, "subscribers", title="購読者", filt=filt, rows=rows,
-                      after=after_id, next_url=next_url, first_url=first_url,
+                      total=total, after=after_id, next_url=next_url, first_url=first_url,
                       page_size=PAGE_SIZE, kinds=listings.organisation_kinds(web.engine),
                       lists=listings.lists(web.engine))
 

@@ -9,15 +9,23 @@ import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from mailer.models import SendStatus
+from mailer.models import DeliveryStatus, SendStatus
 from mailer.services import listings
 from mailer.services.errors import ServiceError
 from mailer.services.importer import UTF8_BOM
+from mailer.services.municipality_report import (
+    SORT_LABELS,
+    ReportQuery,
+    ReportSort,
+    report_csv_rows,
+    send_report,
+)
 from mailer.services.send_progress import send_progress
 from mailer.services.sends import CONTROLS, approve_send
 from mailer.web.admin.common import (
@@ -95,18 +103,41 @@ def running_fragment(request: Request, web: Web, principal: Reader) -> HTMLRespo
     return admin_page(request, principal, "_running", **_running(web))
 
 
+def report_query(sort: str, municipality: str, status: str) -> ReportQuery:
+    """The report's query from `?sort=&municipality=&status=`; a value it does
+    not know (an old bookmark) means the default."""
+    sorts = {s.value: s for s in ReportSort}
+    statuses = {s.value: s for s in DeliveryStatus}
+    return ReportQuery(sort=sorts.get(sort, ReportSort.CODE), municipality=municipality[:200],
+                       status=statuses.get(status))
+
+
+def _report_url(base: str, q: ReportQuery, **change: str) -> str:
+    """The URL of the report with `q`, some of its parameters changed."""
+    params = {"sort": q.sort.value, "municipality": q.municipality,
+              "status": q.status.value if q.status else "", **change}
+    params = {k: v for k, v in params.items() if v and not (k == "sort" and v == "code")}
+    return f"{base}?{urlencode(params)}" if params else base
+
+
 @router.api_route("/sends/{send_id}", methods=READ)
-def send_report(send_id: int, request: Request, web: Web, principal: Reader,
-                notice: str | None = None) -> HTMLResponse:
-    """Counts, live progress, and who got it (or why not) per municipality."""
+def send_report_page(send_id: int, request: Request, web: Web, principal: Reader,
+                     notice: str | None = None, sort: str = "", municipality: str = "",
+                     status: str = "") -> HTMLResponse:
+    """Live progress, and one table of who got it (or why not), by
+    municipality in code order, sortable and filterable."""
     s = listings.send_row(web.engine, send_id)
     if s is None:
         return admin_message(request, principal, status_code=404, title="配信が見つかりません",
                              lines=[f"配信 {send_id} はありません。"])
-    groups, complete = listings.report_by_municipality(web.engine, send_id)
+    q = report_query(sort, municipality, status)
+    base = f"/admin/sends/{send_id}"
     return admin_page(
         request, principal, "send", title=f"配信 {send_id} のレポート", s=s,
-        notice=notice_text(notice), groups=groups, complete=complete,
+        notice=notice_text(notice), report=send_report(web.engine, send_id, q),
+        sort_labels=SORT_LABELS, ReportSort=ReportSort,
+        report_url=lambda **change: _report_url(base, q, **change),
+        csv_url=_report_url(f"{base}/report.csv", q),
         p=send_progress(engine=web.engine, send_id=send_id), now=datetime.now(UTC),
         require_approval=web.settings.require_approval,
     )
@@ -138,14 +169,16 @@ def _csv_bytes(rows: Iterator[list[str]]) -> Iterator[bytes]:
 
 
 @router.api_route("/sends/{send_id}/report.csv", methods=READ)
-def send_report_csv(send_id: int, request: Request, web: Web, principal: Reader) -> Response:
-    """Every delivery of the send as an Excel-ready CSV (UTF-8 BOM, CRLF,
-    formulas neutralised)."""
+def send_report_csv(send_id: int, request: Request, web: Web, principal: Reader,
+                    sort: str = "", municipality: str = "", status: str = "") -> Response:
+    """The send's deliveries as an Excel-ready CSV (UTF-8 BOM, CRLF, formulas
+    neutralised), in the page's order and filter."""
     if listings.send_row(web.engine, send_id) is None:
         return admin_message(request, principal, status_code=404, title="配信が見つかりません",
                              lines=[f"配信 {send_id} はありません。"])
+    q = report_query(sort, municipality, status)
     return StreamingResponse(
-        _csv_bytes(listings.report_csv_rows(web.engine, send_id)),
+        _csv_bytes(report_csv_rows(web.engine, send_id, q)),
         media_type="text/csv; charset=utf-8",
         headers={**ADMIN_HEADERS,
                  "Content-Disposition": f'attachment; filename="send-{send_id}-report.csv"'},

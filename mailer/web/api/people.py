@@ -44,11 +44,13 @@ def list_subscribers(
     kind: Annotated[str, Query(max_length=50, pattern=r"^[^\x00]*$")] = "",
     list_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> SubscriberPage:
-    """Subscribers by id, searched (email, name, organisation) and filtered;
-    keyset pages: pass `next_after` as `after`."""
+    """Subscribers by id, searched (name, reading, email, organisation; 山崎
+    finds 山﨑, たかはし finds タカハシ) and filtered; `total` counts every match.
+    Keyset pages: pass `next_after` as `after`."""
     filt = listings.SubscriberFilter(q=q, status=status, kind=kind, list_id=list_id)
     rows, next_after = listings.subscribers(web.engine, filt, after=after, limit=limit)
-    return SubscriberPage(items=[_sub(r) for r in rows], next_after=next_after)
+    return SubscriberPage(items=[_sub(r) for r in rows], next_after=next_after,
+                          total=listings.count_subscribers(web.engine, filt))
 
 
 @router.get("/subscribers/{subscriber_id}", response_model=SubscriberDetailOut,

@@ -187,6 +187,7 @@ SubscriberDetailOut = create_model(
 class SubscriberPage(BaseModel):
     items: list[SubscriberOut]  # type: ignore[valid-type]
     next_after: int | None
+    total: int  # subscribers the search and filters match, on every page
 
 
 class ListOut(BaseModel):

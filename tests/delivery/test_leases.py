@@ -3,7 +3,9 @@ the database fails: the engine in-process (no Celery) against a real
 database, real Redis and a real SMTP sink (aiosmtpd) that stalls on cue.
 
 The one seam: `database_down`, an engine event that fails every statement
-of the worker's engine with the driver's own OperationalError while set.
+of the worker's engine with the driver's own OperationalError while set (on
+both databases); on PostgreSQL the same outage is also made for real (the
+server refuses the database and drops its sessions).
 """
 
 from __future__ import annotations
@@ -268,6 +270,69 @@ def test_a_batch_cut_off_from_the_database_gives_its_rows_back(
         second = run_batch(rt.coordinator, context, send_id, requeue=queued.append,
                            time_budget=30)
         rt.dispose()
+    assert second is not None and second.stopped == "nothing due"
+    assert received(sink) == Counter({e: 1 for e in data.emails})
+    assert statuses(engine, send_id) == Counter({"sent": 10})
+
+
+def test_a_batch_cut_off_by_a_real_postgresql_outage_recovers_within_a_lease(
+    engine: Engine, database_url: str, redis_url: str, tmp_path: Path, pg_admin: str
+) -> None:
+    """The same without the seam, on PostgreSQL: the server stops letting
+    anyone into the database and drops every session in it (as a restart
+    does) while row 4 is handed over; it comes back after the batch gave up."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a real server outage needs PostgreSQL")
+    import psycopg
+
+    admin = pg_admin.replace("postgresql+psycopg://", "postgresql://")
+    name = engine.url.database
+
+    def allow(yes: bool) -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(yes).lower()}')
+            if not yes:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+
+    data = seed(engine, 10)
+
+    def decide(stage: str, rcpt: str, n: int) -> None:
+        if stage == "RCPT" and rcpt == data.emails[4] and n == 1:
+            allow(False)
+
+    try:
+        with SmtpSink(tmp_path / "o", faults=FaultPlan(decide)) as sink:
+            rt = runtime(database_url, redis_url, sink)
+            send_id = start(engine, rt, data.part_id)
+            queued: list[int] = []
+
+            def context() -> Any:
+                ctx = rt.delivery_context()
+                ctx.config = replace(ctx.config, status_check_seconds=0.0)
+                return ctx
+
+            claimed_at = datetime.now(UTC)
+            report = run_batch(
+                rt.coordinator, context, send_id, requeue=queued.append, time_budget=30
+            )
+            assert report is not None and report.stopped == "database unavailable"
+            assert not rt.redis.exists(f"mailer:send-active:{send_id}") and not queued
+            allow(True)
+            lease = timedelta(seconds=rt.settings.lease_seconds)
+            tick = dispatch(
+                engine, rt.coordinator, queued.append, parallelism=1, interval=1,
+                now=claimed_at + lease + timedelta(seconds=1), journal=rt.journal,
+            )
+            assert tick.released_leases == 10 and queued == [send_id]
+            second = run_batch(
+                rt.coordinator, context, send_id, requeue=queued.append, time_budget=30
+            )
+            rt.dispose()
+    finally:
+        allow(True)
     assert second is not None and second.stopped == "nothing due"
     assert received(sink) == Counter({e: 1 for e in data.emails})
     assert statuses(engine, send_id) == Counter({"sent": 10})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from mailer.delivery.batch_task import run_batch
+from mailer.delivery.batch_task import active_ttl, run_batch
 from mailer.delivery.dispatch import dispatch as dispatch_tick
 from mailer.logging_setup import log_context
 from mailer.runtime import Runtime
@@ -44,6 +44,7 @@ def dispatch() -> None:
         journal=rt.journal,
         require_approval=settings.require_approval,
         metrics=rt.metrics,
+        active_ttl=active_ttl(settings.lease_seconds, TIME_BUDGET),
     )
     if report.started or report.finished or report.released_leases:
         log.info(
@@ -66,5 +67,6 @@ def deliver(send_id: int) -> None:
             send_id,
             requeue=deliver.delay,
             time_budget=TIME_BUDGET,
+            lease_seconds=settings.lease_seconds,
             should_stop=lambda: bool(hostname) and rt.coordinator.is_stopping(hostname),
         )

@@ -18,8 +18,12 @@ from mailer.delivery.engine import BatchReport, DeliveryContext, deliver_send, i
 
 log = logging.getLogger(__name__)
 
-#: seconds the send-active mark lives unless a batch refreshes it
-ACTIVE_TTL_SECONDS = 60
+def active_ttl(lease_seconds: float, time_budget: float) -> float:
+    """Seconds the send-active mark lives unless a batch refreshes it: one
+    lease, so that after a worker dies the dispatcher queues a new batch about
+    when its rows come back; never less than a batch's run (its time budget,
+    plus its last messages)."""
+    return max(float(lease_seconds), time_budget + 10.0)
 
 
 def run_batch(
@@ -29,12 +33,14 @@ def run_batch(
     *,
     requeue: Callable[[int], object],
     time_budget: float,
+    lease_seconds: float = 30.0,
     should_stop: Callable[[], bool] | None = None,
 ) -> BatchReport | None:
     """Run one batch of `send_id`; queue the next with `requeue(send_id)` when
     more is due. Returns the report, or None if the batch could not start."""
+    ttl = active_ttl(lease_seconds, time_budget)
     try:
-        coordinator.refresh_workers_active(send_id, ttl_seconds=ACTIVE_TTL_SECONDS)
+        coordinator.refresh_workers_active(send_id, ttl_seconds=ttl)
         ctx = make_context()
         if should_stop is not None:
             ctx.should_stop = should_stop
@@ -51,7 +57,7 @@ def run_batch(
         _clear_mark(coordinator, send_id)
         return report
     try:
-        coordinator.refresh_workers_active(send_id, ttl_seconds=ACTIVE_TTL_SECONDS)
+        coordinator.refresh_workers_active(send_id, ttl_seconds=ttl)
         requeue(send_id)
     # The broker's own errors (kombu's) are not Redis's: any failure to queue
     # the next batch is handled alike. The dispatcher queues one once the mark is gone.

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, event, select
 
 from mailer.db import session_scope
 from mailer.delivery import ledger
-from mailer.delivery.batch_task import run_batch
+from mailer.delivery.batch_task import active_ttl, run_batch
 from mailer.delivery.dispatch import dispatch
 from mailer.delivery.engine import BatchReport, deliver_send
 from mailer.embedded.smtp_sink import FaultPlan, SmtpSink
@@ -261,12 +261,17 @@ def test_a_batch_cut_off_from_the_database_gives_its_rows_back(
             now=claimed_at + lease - timedelta(seconds=2), journal=rt.journal,
         )
         assert report_tick.released_leases == 0 and not queued
-        # ... and at one lease the rows come back and a batch is queued at once.
+        # ... and at one lease the rows come back and a batch is queued at once,
+        # its send-active mark living one lease (a dead worker's lapses with its rows).
         report_tick = dispatch(
             engine, rt.coordinator, queued.append, parallelism=1, interval=1,
             now=claimed_at + lease + timedelta(seconds=1), journal=rt.journal,
+            active_ttl=active_ttl(rt.settings.lease_seconds, time_budget=20),
         )
         assert report_tick.released_leases == 10 and queued == [send_id]
+        assert 0 < rt.redis.pttl(f"mailer:send-active:{send_id}") <= lease / timedelta(
+            milliseconds=1
+        )
         second = run_batch(rt.coordinator, context, send_id, requeue=queued.append,
                            time_budget=30)
         rt.dispose()

@@ -300,6 +300,11 @@ class Delivery(SQLModel, table=True):
     relay: str = ""
     next_attempt_at: datetime | None = Field(default=None, sa_column=_ts())
     lease_until: datetime | None = Field(default=None, sa_column=_ts())
+    # The fencing token of the claim holding the row (docs/delivery.md): a
+    # renewal or an outcome only touches the row while it still matches.
+    lease_token: str = Field(
+        default="", sa_column=Column(String(32), nullable=False, server_default="")
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
     sent_at: datetime | None = Field(default=None, sa_column=_ts())

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     rate_limit: str = "50/s"
     batch_size: int = Field(default=200, ge=1, le=5000)
     dispatch_interval: float = Field(default=1.0, gt=0, le=60)
-    lease_seconds: int = Field(default=300, ge=10)
+    # short: a batch renews it while it works (docs/delivery.md, "Leases")
+    lease_seconds: int = Field(default=30, ge=10)
     retry_deadline_seconds: int = Field(default=6 * 3600, ge=1)
     retry_base_seconds: float = Field(default=60.0, gt=0)
     relay_backoff_seconds: float = Field(default=30.0, gt=0)

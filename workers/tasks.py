@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from mailer.delivery.batch_task import active_ttl, run_batch
 from mailer.delivery.dispatch import dispatch as dispatch_tick
-from mailer.delivery.engine import deliver_send
 from mailer.logging_setup import log_context
 from mailer.runtime import Runtime
 from workers.app import DELIVER_TASK, DISPATCH_TASK, app, settings
@@ -44,6 +44,7 @@ def dispatch() -> None:
         journal=rt.journal,
         require_approval=settings.require_approval,
         metrics=rt.metrics,
+        active_ttl=active_ttl(settings.lease_seconds, TIME_BUDGET),
     )
     if report.started or report.finished or report.released_leases:
         log.info(
@@ -58,15 +59,14 @@ def dispatch() -> None:
 @app.task(name=DELIVER_TASK, ignore_result=True, acks_late=True)
 def deliver(send_id: int) -> None:
     rt = runtime()
-    rt.coordinator.refresh_workers_active(send_id, ttl_seconds=60)
-    ctx = rt.delivery_context()
     hostname = deliver.request.hostname or ""
-    ctx.should_stop = lambda: bool(hostname) and rt.coordinator.is_stopping(hostname)
     with log_context(send_id=send_id):
-        report = deliver_send(ctx, send_id, time_budget=TIME_BUDGET)
-        log.info("send %s batch: %s", send_id, report)
-    if report.more_due:
-        rt.coordinator.refresh_workers_active(send_id, ttl_seconds=60)
-        deliver.delay(send_id)
-    else:
-        rt.coordinator.clear_workers_active(send_id)
+        run_batch(
+            rt.coordinator,
+            rt.delivery_context,
+            send_id,
+            requeue=deliver.delay,
+            time_budget=TIME_BUDGET,
+            lease_seconds=settings.lease_seconds,
+            should_stop=lambda: bool(hostname) and rt.coordinator.is_stopping(hostname),
+        )

@@ -160,8 +160,11 @@ def dispatch(
     journal: AcceptedJournal | None = None,
     require_approval: bool = False,
     metrics: MetricsSink | None = None,
+    active_ttl: float = 60.0,
 ) -> DispatchReport:
-    """One dispatcher tick. `enqueue(send_id)` queues one batch task."""
+    """One dispatcher tick. `enqueue(send_id)` queues one batch task; the
+    send-active mark set with it lives `active_ttl` seconds unless a batch
+    refreshes it (delivery.batch_task.active_ttl: about one lease)."""
     report = DispatchReport()
     token = coordinator.acquire_dispatch_lock(ttl_seconds=max(5.0, interval * 5))
     if token is None:
@@ -199,7 +202,7 @@ def dispatch(
                 continue
             with engine.connect() as conn:
                 due_rows = ledger.due_rows(conn, send_id, now, limit=parallelism)
-            if due_rows and coordinator.mark_workers_active(send_id, ttl_seconds=60):
+            if due_rows and coordinator.mark_workers_active(send_id, ttl_seconds=active_ttl):
                 n = max(1, min(parallelism, due_rows))
                 for _ in range(n):
                     enqueue(send_id)

@@ -7,6 +7,7 @@ in through `DeliveryContext`; Celery tasks only build the context and call
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
@@ -15,10 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from redis import RedisError
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal, NoJournal
+from mailer.delivery.lease import BatchLease, new_token
 from mailer.delivery.ledger import ClaimedRow, Outcome
 from mailer.delivery.relays import Handover, RelayPool
 from mailer.delivery.retry import RetryPolicy
@@ -85,6 +89,8 @@ class DeliveryContext:
     metrics: MetricsSink = field(default_factory=NullMetrics)
     sign: Callable[[bytes], bytes] = lambda data: data
     now: Callable[[], datetime] = utcnow
+    #: the monotonic clock the lease's local deadline is kept in (seconds)
+    clock: Callable[[], float] = time.monotonic
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -96,10 +102,21 @@ class BatchReport:
     failed: int = 0
     released: int = 0
     stopped: str = ""  # why the loop ended early
+    #: the database or Redis failed under the batch (see `is_outage`)
+    outage: bool = False
 
     @property
     def more_due(self) -> bool:
         return self.stopped == "time budget"
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for a database or Redis failure that is not the batch's fault (a
+    server down or restarting, a connection lost): the batch gives its rows
+    back and ends; another batch sends them once the service is back."""
+    if isinstance(exc, RedisError | OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 @dataclass(frozen=True)
@@ -134,48 +151,81 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
     send stops running, or `time_budget` seconds pass. Returns the tally."""
     report = BatchReport()
     deadline = time.monotonic() + time_budget
-    after_id = 0  # the highest row id claimed so far: fresh rows are sought after it
     try:
-        while True:
-            if time.monotonic() >= deadline:
-                report.stopped = "time budget"
-                break
-            if ctx.should_stop():
-                report.stopped = "worker shutting down"
-                break
-            now = ctx.now()
-            with ctx.engine.begin() as conn:
-                info = _load_send(conn, send_id)
-                if info is None or info.status is not SendStatus.RUNNING:
-                    report.stopped = f"send is {info.status if info else 'gone'}"
-                    break
-                # A first attempt's Message-ID is derived from the row, and
-                # stored with the outcome (not in a statement of its own); a
-                # retry reuses the stored one, so every copy has the same id.
-                rows = ledger.claim_batch(
-                    conn,
-                    send_id=send_id,
-                    limit=ctx.config.batch_size,
-                    now=now,
-                    lease=ctx.config.lease,
-                    new_message_id=functools.partial(_message_id, ctx, info.part_id),
-                    after_id=after_id,
-                )
-            if not rows:
-                report.stopped = "nothing due"
-                break
-            after_id = max(after_id, rows[-1].delivery_id)
-            report.claimed += len(rows)
-            failed_before = report.failed
-            if not _deliver_rows(ctx, info, rows, report, deadline):
-                break
-            # The threshold counts the whole send, so only a batch with a
-            # permanent failure can cross it (a count per batch cost O(N)).
-            if report.failed > failed_before:
-                _maybe_pause_for_errors(ctx, send_id)
+        _deliver_batches(ctx, send_id, report, deadline)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # One line, no traceback: rows not handed back return with their
+        # lease (docs/delivery.md, "When the database or Redis fails").
+        report.outage = True
+        report.stopped = f"{'Redis' if isinstance(exc, RedisError) else 'database'} unavailable"
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        log.warning(
+            "send %s: batch stopped, %s (%s: %s); %d rows handed back, any others "
+            "return when their lease runs out",
+            send_id, report.stopped, type(exc).__name__, first_line, report.released,
+        )
     finally:
         ctx.pool.close()
     return report
+
+
+def _deliver_batches(
+    ctx: DeliveryContext, send_id: int, report: BatchReport, deadline: float
+) -> None:
+    """Claim and deliver batches (see deliver_send); raise on an outage."""
+    after_id = 0  # the highest row id claimed so far: fresh rows are sought after it
+    while True:
+        if time.monotonic() >= deadline:
+            report.stopped = "time budget"
+            break
+        if ctx.should_stop():
+            report.stopped = "worker shutting down"
+            break
+        now = ctx.now()
+        # The local deadline counts from before the claim, so it never
+        # outlives the lease the database holds.
+        started, token = ctx.clock(), new_token()
+        with ctx.engine.begin() as conn:
+            info = _load_send(conn, send_id)
+            if info is None or info.status is not SendStatus.RUNNING:
+                report.stopped = f"send is {info.status if info else 'gone'}"
+                break
+            # A first attempt's Message-ID is derived from the row, and
+            # stored with the outcome (not in a statement of its own); a
+            # retry reuses the stored one, so every copy has the same id.
+            rows = ledger.claim_batch(
+                conn,
+                send_id=send_id,
+                limit=ctx.config.batch_size,
+                now=now,
+                lease=ctx.config.lease,
+                new_message_id=functools.partial(_message_id, ctx, info.part_id),
+                after_id=after_id,
+                lease_token=token,
+            )
+        if not rows:
+            report.stopped = "nothing due"
+            break
+        after_id = max(after_id, rows[-1].delivery_id)
+        report.claimed += len(rows)
+        failed_before = report.failed
+        lease = BatchLease(
+            ctx.engine,
+            token=token,
+            ids=[r.delivery_id for r in rows],
+            lease=ctx.config.lease,
+            started=started,
+            clock=ctx.clock,
+            now=ctx.now,
+        )
+        if not _deliver_rows(ctx, info, rows, lease, report, deadline):
+            break
+        # The threshold counts the whole send, so only a batch with a
+        # permanent failure can cross it (a count per batch cost O(N)).
+        if report.failed > failed_before:
+            _maybe_pause_for_errors(ctx, send_id)
 
 
 def _message_id(ctx: DeliveryContext, part_id: int, delivery_id: int) -> str:
@@ -209,9 +259,12 @@ class _Recorder:
     journal). Without a journal each outcome is committed at once.
     """
 
-    def __init__(self, ctx: DeliveryContext, send_id: int, report: BatchReport) -> None:
+    def __init__(
+        self, ctx: DeliveryContext, send_id: int, lease: BatchLease, report: BatchReport
+    ) -> None:
         self.ctx = ctx
         self.send_id = send_id
+        self.lease = lease
         self.report = report
         self.pending: list[tuple[Outcome, ClaimedRow]] = []
         self.last_flush = time.monotonic()
@@ -244,7 +297,9 @@ class _Recorder:
             return
         now = self.ctx.now()
         with self.ctx.engine.begin() as conn:
-            ledger.record_outcomes(conn, [o for o, _ in self.pending], now=now)
+            ledger.record_outcomes(
+                conn, [o for o, _ in self.pending], now=now, lease_token=self.lease.token
+            )
             for outcome, row in self.pending:
                 if outcome.smtp_rejected:
                     ledger.record_smtp_bounce(
@@ -256,6 +311,7 @@ class _Recorder:
                         now=now,
                     )
         sent = [o.delivery_id for o, _ in self.pending if o.status is DeliveryStatus.SENT]
+        self.lease.done(o.delivery_id for o, _ in self.pending)
         self.pending.clear()
         self.ctx.metrics.flush()
         try:
@@ -280,18 +336,47 @@ def _deliver_rows(
     ctx: DeliveryContext,
     info: _SendInfo,
     rows: list[ClaimedRow],
+    lease: BatchLease,
     report: BatchReport,
     deadline: float,
 ) -> bool:
     """Send each claimed row and record its outcome. Returns False if the
     batch stopped early: send paused or cancelled, worker shutting down, time
-    budget spent (the rest is released to `pending`), or every relay down.
+    budget spent (the rest is released to `pending`), every relay down, or
+    the lease lost (see `_lease_lost`).
 
     The relays answer a message while the next one is handed over (see
     SmtpTransport), so outcomes arrive one message late; before the batch
-    stops or ends, the pool is drained."""
+    stops or ends, the pool is drained. No byte of a message goes to a relay
+    (a `submit`, which also carries the previous message's data, or a
+    `drain`) unless the lease still holds (`BatchLease.still_valid`).
+
+    On a database or Redis outage the rows still held are handed back as far
+    as the database lets (`_give_back`), and the error is raised on.
+    """
+    recorder = _Recorder(ctx, info.id, lease, report)
+    try:
+        ok = _send_rows(ctx, info, rows, lease, recorder, deadline)
+    except Exception as exc:
+        if is_outage(exc):
+            _give_back(ctx, info, rows, lease, recorder)
+        else:
+            recorder.flush()
+        raise
+    recorder.flush()
+    return ok
+
+
+def _send_rows(
+    ctx: DeliveryContext,
+    info: _SendInfo,
+    rows: list[ClaimedRow],
+    lease: BatchLease,
+    recorder: _Recorder,
+    deadline: float,
+) -> bool:
+    report = recorder.report
     prepared = ctx.prepared_part(info.part_id)
-    recorder = _Recorder(ctx, info.id, report)
     next_check = time.monotonic() + ctx.config.status_check_seconds
 
     def record(handovers: list[Handover]) -> list[ClaimedRow]:
@@ -305,40 +390,103 @@ def _deliver_rows(
                 recorder.add(_outcome(ctx, info, row, h), row)
         return refused
 
-    try:
-        for i, row in enumerate(rows):
-            why = ""
-            if i and time.monotonic() >= next_check:
-                why = _why_stop(ctx, info.id, deadline)
-                next_check = time.monotonic() + ctx.config.status_check_seconds
-            if why:
-                refused = record(ctx.pool.drain())
-                recorder.flush()
-                _release(ctx, info.id, refused + rows[i:], report, why=why, delay=None)
-                report.stopped = why
-                return False
-            data = _render(ctx, info, prepared, row)
-            if isinstance(data, Outcome):  # a broken part must not stop the batch
-                recorder.add(data, row)
-                continue
-            refused = record(ctx.pool.submit(i, _return_path(ctx, row), row.email, data))
-            if refused:
-                _back_off(ctx, info, recorder, refused + record(ctx.pool.drain()), rows[i + 1 :])
-                report.stopped = "relays down"
-                return False
-        refused = record(ctx.pool.drain())
+    def drain() -> list[ClaimedRow] | None:
+        """Drain the pool if the lease holds: the refused rows; None if it does not."""
+        if not lease.still_valid():
+            return None
+        return record(ctx.pool.drain())
+
+    for i, row in enumerate(rows):
+        why = ""
+        if i and time.monotonic() >= next_check:
+            why = _why_stop(ctx, info.id, deadline)
+            next_check = time.monotonic() + ctx.config.status_check_seconds
+            # The heartbeat rides on the status check: one UPDATE for the
+            # rows still held, once a third of the lease has passed.
+            if not why and not lease.renew_if_due():
+                return _lease_lost(ctx, info, rows, lease, recorder)
+        if why:
+            refused = drain()
+            if refused is None:
+                return _lease_lost(ctx, info, rows, lease, recorder)
+            recorder.flush()
+            _release(ctx, info.id, lease, refused + rows[i:], report, why=why, delay=None)
+            report.stopped = why
+            return False
+        data = _render(ctx, info, prepared, row)
+        if isinstance(data, Outcome):  # a broken part must not stop the batch
+            recorder.add(data, row)
+            continue
+        if not lease.still_valid():
+            return _lease_lost(ctx, info, rows, lease, recorder)
+        refused = record(ctx.pool.submit(i, _return_path(ctx, row), row.email, data))
         if refused:
-            _back_off(ctx, info, recorder, refused, [])
+            more = drain()
+            if more is None:
+                return _lease_lost(ctx, info, rows, lease, recorder)
+            _back_off(ctx, info, lease, recorder, refused + more, rows[i + 1 :])
             report.stopped = "relays down"
             return False
-    finally:
-        recorder.flush()
+    refused = drain()
+    if refused is None:
+        return _lease_lost(ctx, info, rows, lease, recorder)
+    if refused:
+        _back_off(ctx, info, lease, recorder, refused, [])
+        report.stopped = "relays down"
+        return False
     return True
+
+
+def _lease_lost(
+    ctx: DeliveryContext,
+    info: _SendInfo,
+    rows: list[ClaimedRow],
+    lease: BatchLease,
+    recorder: _Recorder,
+) -> bool:
+    """Some rows were taken back after the lease ran out (the worker stalled:
+    stopped, swapped out, cut off), and another batch may have sent them.
+    Send nothing more: give up the messages handed over but not finished
+    (none of their data is out), record what is known (fenced by the token)
+    and hand back the rows still held. Returns False (the batch stops)."""
+    abandoned = ctx.pool.abandon()
+    recorder.flush()
+    back = [r for r in rows if r.delivery_id in lease.held]
+    log.warning(
+        "send %s: lease ran out for %d rows, taken back meanwhile; "
+        "%d messages given up unsent, %d rows handed back",
+        info.id, len(lease.lost), len(abandoned), len(back),
+    )
+    _release(ctx, info.id, lease, back, recorder.report, why="lease lost", delay=None)
+    recorder.report.stopped = "lease lost"
+    return False
+
+
+def _give_back(
+    ctx: DeliveryContext,
+    info: _SendInfo,
+    rows: list[ClaimedRow],
+    lease: BatchLease,
+    recorder: _Recorder,
+) -> None:
+    """After an outage: give up the messages in flight, then, if the database
+    answers, record what is known and hand back the rows still held. Best
+    effort: rows it cannot hand back return when their lease runs out (and
+    acceptances not recorded are in the accepted-journal for the sweeper)."""
+    ctx.pool.abandon()
+    try:
+        recorder.flush()
+    except Exception:  # the outage itself: what is not recorded returns with the lease
+        recorder.pending.clear()
+    back = [r for r in rows if r.delivery_id in lease.held]
+    with contextlib.suppress(Exception):
+        _release(ctx, info.id, lease, back, recorder.report, why="outage", delay=None)
 
 
 def _back_off(
     ctx: DeliveryContext,
     info: _SendInfo,
+    lease: BatchLease,
     recorder: _Recorder,
     refused: list[ClaimedRow],
     rest: list[ClaimedRow],
@@ -348,6 +496,7 @@ def _back_off(
     _release(
         ctx,
         info.id,
+        lease,
         refused + rest,
         recorder.report,
         why="every relay is backing off",
@@ -441,6 +590,7 @@ def _outcome(ctx: DeliveryContext, info: _SendInfo, row: ClaimedRow, h: Handover
 def _release(
     ctx: DeliveryContext,
     send_id: int,
+    lease: BatchLease,
     rows: list[ClaimedRow],
     report: BatchReport,
     *,
@@ -461,8 +611,9 @@ def _release(
         for r in rows
     ]
     with ctx.engine.begin() as conn:
-        ledger.record_outcomes(conn, outcomes, now=now)
+        ledger.record_outcomes(conn, outcomes, now=now, lease_token=lease.token)
         ledger.cancel_left_rows(conn, send_id, now=now)
+    lease.done(r.delivery_id for r in rows)
     report.released += len(rows)
 
 

@@ -175,6 +175,7 @@ def _claim(
     *,
     now: datetime,
     lease: timedelta,
+    lease_token: str = "",
     after_id: int = 0,
 ) -> list[Row[Any]]:
     claim = CLAIM[status]
@@ -196,7 +197,14 @@ def _claim(
     stmt = (
         update(D)
         .where(D.c.id.in_(due.scalar_subquery()))
-        .values(**claim.values(attempts=D.c.attempts + 1, lease_until=now + lease, updated_at=now))
+        .values(
+            **claim.values(
+                attempts=D.c.attempts + 1,
+                lease_until=now + lease,
+                lease_token=lease_token,
+                updated_at=now,
+            )
+        )
         .returning(D.c.id, D.c.subscriber_id, D.c.email, D.c.attempts, D.c.message_id)
     )
     return list(conn.execute(stmt).all())
@@ -211,6 +219,7 @@ def claim_batch(
     lease: timedelta,
     new_message_id: Callable[[int], str] | None = None,
     after_id: int = 0,
+    lease_token: str = "",
 ) -> list[ClaimedRow]:
     """Move up to `limit` due rows of a running send to `sending`; return them.
 
@@ -220,6 +229,8 @@ def claim_batch(
     that is given (stored later with its outcome). `after_id` (the highest
     id this worker claimed before) is where fresh rows are looked for first;
     rows below it (handed back) are taken once none are left above it.
+    `lease_token` (the batch's fencing token) is stored on every claimed row;
+    `renew_leases` and `record_outcomes` match it.
     """
     # Due retries first, then fresh rows, each by one equality on status:
     # `status IN (pending, deferred) ORDER BY id` cannot walk the
@@ -229,7 +240,10 @@ def claim_batch(
     # entries of rows already claimed until vacuum, and a claim from the
     # start of the range steps over all of them (14 ms instead of 6 ms per
     # claim late in a send of 1,000,000).
-    claimed = _claim(conn, send_id, DeliveryStatus.DEFERRED, limit, now=now, lease=lease)
+    claimed = _claim(
+        conn, send_id, DeliveryStatus.DEFERRED, limit, now=now, lease=lease,
+        lease_token=lease_token,
+    )
     for after in (after_id, 0) if after_id else (0,):
         if len(claimed) >= limit:
             break
@@ -240,6 +254,7 @@ def claim_batch(
             limit - len(claimed),
             now=now,
             lease=lease,
+            lease_token=lease_token,
             after_id=after,
         )
     if not claimed:
@@ -294,6 +309,36 @@ def claim_batch(
     return rows
 
 
+def renew_leases(
+    conn: Connection,
+    *,
+    ids: Sequence[int],
+    lease_token: str,
+    now: datetime,
+    lease: timedelta,
+) -> set[int]:
+    """Extend the lease of the rows a batch still holds; return their ids.
+
+    One UPDATE for the whole batch (by primary key). A row is held while it
+    is `sending` under this claim's token: a row missing from the answer was
+    taken back by the sweeper (and maybe claimed by another batch), and the
+    caller must not send it. The status is not changed.
+    """
+    if not ids:
+        return set()
+    stmt = (
+        update(D)
+        .where(
+            D.c.id.in_(list(ids)),
+            D.c.status == DeliveryStatus.SENDING.value,
+            D.c.lease_token == lease_token,
+        )
+        .values(lease_until=now + lease, updated_at=now)
+        .returning(D.c.id)
+    )
+    return set(conn.execute(stmt).scalars())
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What happened to one claimed row."""
@@ -313,8 +358,10 @@ class Outcome:
 # PostgreSQL: the whole group in one statement, its columns as arrays. One
 # statement per row (executemany) cost the database more CPU than the rest of
 # the send together, and a VALUES list is compiled anew for every group
-# (docs/performance.md); this text is parsed once per connection.
-_PG_RECORD_OUTCOMES = text(
+# (docs/performance.md); this text is parsed once per connection. Each statement
+# exists twice: fenced (a batch's outcomes, `AND d.lease_token = :token`) and not.
+_FENCE = " AND d.lease_token = :token"
+_PG_RECORD_OUTCOMES = (
     f"""
     UPDATE {D.name} AS d SET
         {RECORD.sql_set("o.status")},
@@ -332,14 +379,16 @@ _PG_RECORD_OUTCOMES = text(
         CAST(:relays AS varchar[]), CAST(:next_ats AS timestamptz[]),
         CAST(:sent_ats AS timestamptz[]), CAST(:refunds AS integer[]), CAST(:mids AS varchar[])
     ) AS o(id, status, error, relay, next_at, sent_at, refund, mid)
-    WHERE d.id = o.id AND {RECORD.sql_guard("d.status")}
-    """
+    WHERE d.id = o.id AND {RECORD.sql_guard("d.status")}"""
 )
+_PG_RECORD_OUTCOMES_BY = {
+    False: text(_PG_RECORD_OUTCOMES), True: text(_PG_RECORD_OUTCOMES + _FENCE)
+}
 
 # The common group: messages a relay accepted, first try or not. Only their
 # ids and Message-IDs differ, so only those travel as arrays (the statement
 # above dumps eight arrays per group, most of them constant).
-_PG_RECORD_SENT = text(
+_PG_RECORD_SENT = (
     f"""
     UPDATE {D.name} AS d SET
         {ACCEPTED.sql_set()},
@@ -351,14 +400,12 @@ _PG_RECORD_SENT = text(
         lease_until = NULL,
         updated_at = :now
     FROM unnest(CAST(:ids AS integer[]), CAST(:mids AS varchar[])) AS o(id, mid)
-    WHERE d.id = o.id AND {ACCEPTED.sql_guard("d.status")}
-    """
+    WHERE d.id = o.id AND {ACCEPTED.sql_guard("d.status")}"""
 )
+_PG_RECORD_SENT_BY = {False: text(_PG_RECORD_SENT), True: text(_PG_RECORD_SENT + _FENCE)}
 
 # SQLite (in-process, no round trips): one cached statement, executemany.
-_RECORD_OUTCOME = RECORD.update(
-    D,
-    D.c.id == bindparam("b_id"),
+_RECORD_VALUES: dict[str, Any] = dict(
     status=bindparam("b_status"),
     last_error=case(
         (bindparam("b_status") == _S.SENT.value, ""),
@@ -373,10 +420,29 @@ _RECORD_OUTCOME = RECORD.update(
     lease_until=None,
     updated_at=bindparam("b_now", type_=D.c.updated_at.type),
 )
+_RECORD_OUTCOME_BY = {
+    False: RECORD.update(D, D.c.id == bindparam("b_id"), **_RECORD_VALUES),
+    True: RECORD.update(
+        D,
+        D.c.id == bindparam("b_id"),
+        D.c.lease_token == bindparam("b_token"),
+        **_RECORD_VALUES,
+    ),
+}
 
 
-def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> int:
+def record_outcomes(
+    conn: Connection,
+    outcomes: Sequence[Outcome],
+    *,
+    now: datetime,
+    lease_token: str | None = None,
+) -> int:
     """Write outcomes for rows still in `sending`; return rows changed.
+
+    With `lease_token` (a batch's fencing token) only rows still held under
+    that claim are written: a worker that stalled past its lease cannot
+    write over the batch that claimed its rows after the sweeper.
 
     A success clears the row's last error: a sent delivery carries none
     (why earlier tries were deferred or handed back is history, not an
@@ -392,11 +458,15 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datet
     # this only checks that the bound values stay on them.
     RECORD.check_targets({o.status for o in outcomes})
     if conn.dialect.name == "postgresql":
-        return _record_outcomes_pg(conn, outcomes, now=now)
+        return _record_outcomes_pg(conn, outcomes, now=now, lease_token=lease_token)
     keys = ("b_id", "b_status", "b_error", "b_relay", "b_next", "b_sent", "b_refund", "b_mid")
+    fence = {} if lease_token is None else {"b_token": lease_token}
     result = conn.execute(
-        _RECORD_OUTCOME,
-        [{**dict(zip(keys, _values(o, now), strict=True)), "b_now": now} for o in outcomes],
+        _RECORD_OUTCOME_BY[lease_token is not None],
+        [
+            {**dict(zip(keys, _values(o, now), strict=True)), "b_now": now, **fence}
+            for o in outcomes
+        ],
     )
     return int(result.rowcount or 0)
 
@@ -415,7 +485,9 @@ def _values(o: Outcome, now: datetime) -> tuple[Any, ...]:
     )
 
 
-def _record_outcomes_pg(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> int:
+def _record_outcomes_pg(
+    conn: Connection, outcomes: Sequence[Outcome], *, now: datetime, lease_token: str | None
+) -> int:
     """Accepted messages by the two-array statement (per relay), the rest by
     the general one."""
     accepted: dict[str, list[Outcome]] = {}  # by relay
@@ -426,10 +498,13 @@ def _record_outcomes_pg(conn: Connection, outcomes: Sequence[Outcome], *, now: d
         else:
             others.append(o)
     changed = 0
+    fenced = lease_token is not None
+    fence = {"token": lease_token} if fenced else {}
     for relay, group in accepted.items():
         result = conn.execute(
-            _PG_RECORD_SENT,
+            _PG_RECORD_SENT_BY[fenced],
             {
+                **fence,
                 "ids": [o.delivery_id for o in group],
                 "mids": [o.message_id for o in group],
                 "relay": relay,
@@ -441,7 +516,7 @@ def _record_outcomes_pg(conn: Connection, outcomes: Sequence[Outcome], *, now: d
         columns = list(zip(*(_values(o, now) for o in others), strict=True))
         names = ("ids", "statuses", "errors", "relays", "next_ats", "sent_ats", "refunds", "mids")
         params: dict[str, Any] = {n: list(c) for n, c in zip(names, columns, strict=True)}
-        result = conn.execute(_PG_RECORD_OUTCOMES, {**params, "now": now})
+        result = conn.execute(_PG_RECORD_OUTCOMES_BY[fenced], {**params, "now": now, **fence})
         changed += int(result.rowcount or 0)
     return changed
 

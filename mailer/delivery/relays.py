@@ -174,6 +174,16 @@ class RelayPool:
             done.append(Handover(tag, transport.name if error is None else None, error))
         return done
 
+    def abandon(self) -> list[int]:
+        """Give up every message handed over whose outcome is not known; return
+        their tags. A pipelining relay has each one's commands but none of
+        its data (see SmtpTransport.abandon), so none of them is delivered."""
+        tags = sorted(self._in_flight)
+        self._in_flight.clear()
+        for t in self.transports:
+            t.abandon()
+        return tags
+
     def close(self) -> None:
         self._in_flight.clear()
         for t in self.transports:

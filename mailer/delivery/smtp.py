@@ -80,6 +80,10 @@ class Transport(Protocol):
     def drain(self) -> list[Result]:
         """Wait for the outcomes of every message handed over."""
 
+    def abandon(self) -> None:
+        """Forget every message handed over whose outcome is not known, without
+        sending the rest of it (its transaction is given up, not completed)."""
+
     def close(self) -> None: ...
 
 
@@ -377,9 +381,20 @@ class SmtpTransport:
             finally:
                 self._conn = None
 
-    def close(self) -> None:
-        """Close the connection (a message still awaited is left undecided)."""
+    def abandon(self) -> None:
+        """Give up the message whose data is held (not one byte of it is out):
+        the relay, waiting for data after its 354, gets none; closing the
+        connection makes it discard the transaction (RFC 5321 4.1.1.4: only
+        the final "." completes it; RSET cannot be said inside DATA)."""
+        if self._awaiting is None:
+            return
         self._awaiting, self._held = None, b""
+        self._drop()
+
+    def close(self) -> None:
+        """Close the connection (a message still awaited is given up: no QUIT,
+        which inside DATA would be read as message text and wait for a reply)."""
+        self.abandon()
         if self._conn is not None:
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 self._conn.quit()

@@ -134,3 +134,55 @@ def test_claims_after_a_hint_then_take_rows_handed_back_below_it(engine: Engine)
     third = claim(5, max(second))
     assert third == sorted([ids[1], ids[3] + 4, ids[3] + 5, ids[3] + 6])  # and then below it
     assert claim(5, max(third)) == []
+
+
+def test_renewal_and_outcomes_touch_only_rows_held_under_the_token(engine: Engine) -> None:
+    """Fencing in the ledger: worker A's rows, taken back by the sweeper and
+    claimed by B, are neither renewed nor written by A any more (both
+    statements of PostgreSQL's record, and SQLite's)."""
+    data = seed(engine, 4)
+    now = datetime.now(UTC).replace(microsecond=0)
+    lease = timedelta(seconds=30)
+    with session_scope(engine) as session:
+        send_id = int(create_send(session=session, part_id=data.part_id, list_names=[LIST]).id)  # type: ignore[arg-type]
+    start_send(engine, send_id, now=now)
+    with engine.begin() as conn:
+        rows_a = ledger.claim_batch(
+            conn, send_id=send_id, limit=4, now=now, lease=lease, lease_token="a" * 32
+        )
+        ids = [r.delivery_id for r in rows_a]
+        assert ledger.renew_leases(
+            conn, ids=ids, lease_token="a" * 32, now=now + lease, lease=lease
+        ) == set(ids)
+        # the renewal moved the lease: the sweeper at the old end takes nothing
+        assert ledger.release_expired_leases(conn, now=now + lease + timedelta(seconds=1)) == 0
+        assert ledger.release_expired_leases(conn, now=now + 3 * lease) == 4
+        rows_b = ledger.claim_batch(
+            conn, send_id=send_id, limit=2, now=now + 3 * lease, lease=lease,
+            lease_token="b" * 32,
+        )
+        taken = {r.delivery_id for r in rows_b}
+        rows_a2 = ledger.claim_batch(  # A's last two rows, claimed again by A
+            conn, send_id=send_id, limit=2, now=now + 3 * lease, lease=lease,
+            lease_token="c" * 32,
+        )
+        assert ledger.renew_leases(
+            conn, ids=ids, lease_token="a" * 32, now=now + 3 * lease, lease=lease
+        ) == set()
+        late = [
+            Outcome(ids[0], DeliveryStatus.SENT, relay="a:25", code=250),
+            Outcome(ids[1], DeliveryStatus.DEFERRED, "451 later", next_attempt_at=now, code=451),
+            Outcome(ids[2], DeliveryStatus.PENDING, "handed back", refund_attempt=True),
+        ]
+        assert ledger.record_outcomes(conn, late, now=now, lease_token="a" * 32) == 0
+        assert ledger.record_outcomes(
+            conn,
+            [Outcome(i, DeliveryStatus.SENT, relay="b:25", code=250) for i in sorted(taken)],
+            now=now,
+            lease_token="b" * 32,
+        ) == 2
+        got = {
+            r.id: r for r in conn.execute(select(D.c.id, D.c.status, D.c.relay, D.c.lease_token))
+        }
+    assert {got[i].status for i in taken} == {"sent"} and {got[i].relay for i in taken} == {"b:25"}
+    assert {got[r.delivery_id].status for r in rows_a2} == {"sending"}

@@ -1,0 +1,81 @@
+"""One batch task from start to end, without Celery: the worker's `deliver`
+task only wires this to its runtime and its queue.
+
+A batch marks its send active (so the dispatcher queues no more batches),
+delivers, then queues its successor or clears the mark. When the database,
+Redis or the broker fails under it, the batch hands back what it can (see
+engine.deliver_send), clears the mark so that the dispatcher queues a new
+batch as soon as the rows are due again, and ends with one WARNING line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from mailer.delivery.dispatch import Coordinator
+from mailer.delivery.engine import BatchReport, DeliveryContext, deliver_send, is_outage
+
+log = logging.getLogger(__name__)
+
+def active_ttl(lease_seconds: float, time_budget: float) -> float:
+    """Seconds the send-active mark lives unless a batch refreshes it: one
+    lease, so that after a worker dies the dispatcher queues a new batch about
+    when its rows come back; never less than a batch's run (its time budget,
+    plus its last messages)."""
+    return max(float(lease_seconds), time_budget + 10.0)
+
+
+def run_batch(
+    coordinator: Coordinator,
+    make_context: Callable[[], DeliveryContext],
+    send_id: int,
+    *,
+    requeue: Callable[[int], object],
+    time_budget: float,
+    lease_seconds: float = 30.0,
+    should_stop: Callable[[], bool] | None = None,
+) -> BatchReport | None:
+    """Run one batch of `send_id`; queue the next with `requeue(send_id)` when
+    more is due. Returns the report, or None if the batch could not start."""
+    ttl = active_ttl(lease_seconds, time_budget)
+    try:
+        coordinator.refresh_workers_active(send_id, ttl_seconds=ttl)
+        ctx = make_context()
+        if should_stop is not None:
+            ctx.should_stop = should_stop
+        report = deliver_send(ctx, send_id, time_budget=time_budget)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("send %s: batch not started, %s: %s", send_id, type(exc).__name__,
+                    _first_line(exc))
+        _clear_mark(coordinator, send_id)
+        return None
+    log.info("send %s batch: %s", send_id, report)
+    if not report.more_due:
+        _clear_mark(coordinator, send_id)
+        return report
+    try:
+        coordinator.refresh_workers_active(send_id, ttl_seconds=ttl)
+        requeue(send_id)
+    # The broker's own errors (kombu's) are not Redis's: any failure to queue
+    # the next batch is handled alike. The dispatcher queues one once the mark is gone.
+    except Exception as exc:
+        log.warning("send %s: next batch not queued, %s: %s", send_id, type(exc).__name__,
+                    _first_line(exc))
+        _clear_mark(coordinator, send_id)
+    return report
+
+
+def _clear_mark(coordinator: Coordinator, send_id: int) -> None:
+    """Clear the send-active mark if Redis answers (else it lapses by its TTL)."""
+    try:
+        coordinator.clear_workers_active(send_id)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:200]

@@ -18,7 +18,12 @@ from mailer.delivery.dispatch import Coordinator
 from mailer.delivery.engine import DeliveryConfig, DeliveryContext
 from mailer.delivery.journal import RedisJournal
 from mailer.delivery.ratelimit import Rate, RateLimiter, parse_rate
-from mailer.delivery.relays import AllRelaysDown, RedisRelayHealth, RelayHealth, RelayPool
+from mailer.delivery.relays import (
+    RateLimiterUnavailable,
+    RedisRelayHealth,
+    RelayHealth,
+    RelayPool,
+)
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import FailureKind, SmtpTransport, TransportError
 from mailer.metrics import MetricsSink, RedisMetrics
@@ -134,7 +139,7 @@ class Runtime:
                 waited = buckets[relay_name].take()
             except redis.RedisError as exc:
                 # No limiter, no sending: the batch hands its rows back for later.
-                raise AllRelaysDown(
+                raise RateLimiterUnavailable(
                     TransportError(FailureKind.RELAY, f"rate limiter unavailable: {exc}")
                 ) from exc
             if waited:

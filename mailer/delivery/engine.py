@@ -24,7 +24,7 @@ from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal, NoJournal
 from mailer.delivery.lease import BatchLease, new_token
 from mailer.delivery.ledger import ClaimedRow, Outcome
-from mailer.delivery.relays import Handover, RelayPool
+from mailer.delivery.relays import AllRelaysDown, Handover, RateLimiterUnavailable, RelayPool
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import FailureKind
 from mailer.delivery.states import send_transition
@@ -379,12 +379,15 @@ def _send_rows(
     prepared = ctx.prepared_part(info.part_id)
     next_check = time.monotonic() + ctx.config.status_check_seconds
 
+    down: list[AllRelaysDown] = []  # why rows were refused (the last reason counts)
+
     def record(handovers: list[Handover]) -> list[ClaimedRow]:
         """Record outcomes; return the rows no relay would take."""
         refused: list[ClaimedRow] = []
         for h in handovers:
             row = rows[h.tag]
             if h.relays_down is not None:
+                down.append(h.relays_down)
                 refused.append(row)
             else:
                 recorder.add(_outcome(ctx, info, row, h), row)
@@ -424,15 +427,14 @@ def _send_rows(
             more = drain()
             if more is None:
                 return _lease_lost(ctx, info, rows, lease, recorder)
-            _back_off(ctx, info, lease, recorder, refused + more, rows[i + 1 :])
-            report.stopped = "relays down"
+            report.stopped = _back_off(ctx, info, lease, recorder, refused + more, rows[i + 1 :],
+                                       down[-1])
             return False
     refused = drain()
     if refused is None:
         return _lease_lost(ctx, info, rows, lease, recorder)
     if refused:
-        _back_off(ctx, info, lease, recorder, refused, [])
-        report.stopped = "relays down"
+        report.stopped = _back_off(ctx, info, lease, recorder, refused, [], down[-1])
         return False
     return True
 
@@ -490,18 +492,28 @@ def _back_off(
     recorder: _Recorder,
     refused: list[ClaimedRow],
     rest: list[ClaimedRow],
-) -> None:
-    """Every relay is down: hand back the refused rows and the rest for later."""
+    reason: AllRelaysDown,
+) -> str:
+    """No message may go out now: hand back the refused rows and the rest for
+    later; return why, for the batch report. A lost rate limiter (Redis) is
+    named as itself: the relays may be fine."""
     recorder.flush()
+    if isinstance(reason, RateLimiterUnavailable):
+        why, stopped = "rate limiter unavailable (Redis)", "rate limiter unavailable"
+        log.warning("send %s: the rate limiter (Redis) does not answer; %s rows handed back "
+                    "for later", info.id, len(refused) + len(rest))
+    else:
+        why, stopped = "every relay is backing off", "relays down"
     _release(
         ctx,
         info.id,
         lease,
         refused + rest,
         recorder.report,
-        why="every relay is backing off",
+        why=why,
         delay=ctx.config.retry.relay_backoff_seconds,
     )
+    return stopped
 
 
 def _render(

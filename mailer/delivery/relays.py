@@ -62,6 +62,11 @@ class AllRelaysDown(Exception):
         self.last = last
 
 
+class RateLimiterUnavailable(AllRelaysDown):
+    """The shared rate limiter (Redis) did not answer: no message may go out,
+    whatever the relays' state. Reported as itself, not as the relays."""
+
+
 @dataclass(frozen=True)
 class Handover:
     """The outcome of one submitted message."""

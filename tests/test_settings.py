@@ -6,7 +6,7 @@ import pytest
 
 from mailer.settings import SettingsError, load_settings
 
-STRONG = "x" * 40
+STRONG = "Zq8-vN3rTx6Lw1cYb9KmH4sJd7GfP2aE5uR0oXi"
 
 
 @pytest.fixture(autouse=True)

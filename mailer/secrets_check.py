@@ -1,21 +1,14 @@
-"""Is a signing key strong enough, and is this process exposed to others?
+"""Is a signing key strong enough?
 
 `key_weakness` is one pure function: the reason (Japanese, for the operator)
-a MAILER_SECRET_KEY must not sign sessions and links, or None. `exposure`
-lists what makes a process reachable from other machines; a weak key is
-accepted only when that list is empty and MAILER_ENV=local (the rule is in
-docs/operations.md, "The secret key").
+a MAILER_SECRET_KEY must not sign sessions and links, or None. Where a weak
+key may still be used (MAILER_ENV=local, everything on loopback) is decided
+in `mailer.exposure`; the rule is in docs/operations.md, "The secret key".
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from mailer.settings import Settings
 
 #: the key written in the source, used when MAILER_SECRET_KEY is not set
 BUILT_IN_KEY = "local-development-secret-not-for-production"
@@ -31,7 +24,6 @@ PLACEHOLDER_WORDS = (
 )
 #: how to make a good key (quoted in every refusal)
 KEY_RECIPE = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 def key_weakness(key: str) -> str | None:
@@ -74,53 +66,3 @@ def _guesses_log10(key: str) -> float:
     # zxcvbn's matching grows with the length; a longer key is random or a
     # long phrase, and its first 100 characters tell which.
     return float(zxcvbn(key[:100])["guesses_log10"])
-
-
-def is_loopback(host: str | None) -> bool:
-    """True for a loopback address or name, and for a local socket (no host)."""
-    if not host:
-        return True
-    name = host.strip("[]").lower()
-    if name in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def exposure(settings: Settings, *, listen_host: str | None = None) -> list[str]:
-    """Return what reaches beyond this machine (Japanese, one item each): the
-    address a server listens on, the database, the broker, the SMTP relays.
-
-    An empty list means every part is on loopback (or a local file / socket).
-    """
-    found = []
-    if listen_host is not None and not is_loopback(listen_host):
-        found.append(f"待ち受けアドレス {listen_host}")
-    url = settings.effective_database_url
-    if not url.startswith("sqlite") and not is_loopback(urlsplit(url).hostname):
-        found.append(f"データベース {urlsplit(url).hostname}")
-    if settings.redis_url and not is_loopback(urlsplit(settings.redis_url).hostname):
-        found.append(f"Redis {urlsplit(settings.redis_url).hostname}")
-    found += [f"SMTP リレー {r.host}" for r in settings.relays() if not is_loopback(r.host)]
-    return found
-
-
-def weak_key_refusal(settings: Settings, *, listen_host: str | None = None) -> str | None:
-    """Return the one-line Japanese refusal for starting a process with a weak
-    MAILER_SECRET_KEY, or None when it may start (a strong key; or MAILER_ENV=local
-    with everything on loopback)."""
-    from mailer.settings import Environment
-
-    reason = key_weakness(settings.secret_key)
-    if reason is None:
-        return None
-    exposed = exposure(settings, listen_host=listen_host)
-    if settings.env is Environment.LOCAL and not exposed:
-        return None
-    why = (f"{'、'.join(exposed)} がループバック外にあるため" if exposed
-           else f"MAILER_ENV={settings.env.value} のため")
-    return (f"MAILER_SECRET_KEY が{reason}。{why}、この鍵では起動しません"
-            "（この鍵を知る人は管理画面のセッションを偽造できます）。"
-            f"新しい鍵を {KEY_RECIPE} で作り、MAILER_SECRET_KEY に設定してください。")

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 
 from mailer.cli import app
 from mailer.cli.errors import EXIT_CONFIG
+from mailer.exposure import exposure, is_loopback
 from mailer.ops.checks import Status
 from mailer.ops.doctor import check_secret_keys
-from mailer.secrets_check import BUILT_IN_KEY, exposure, is_loopback, key_weakness
+from mailer.secrets_check import BUILT_IN_KEY, key_weakness
 from mailer.settings import SettingsError, load_settings
 from mailer.testing.stack import TEST_SECRET
 

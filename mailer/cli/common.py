@@ -46,7 +46,7 @@ def refuse_weak_key(settings: Settings, *, listen_host: str | None = None) -> No
     listen address, database, broker and relays all on loopback). Long-running
     commands call this before they connect or listen."""
     from mailer.cli.errors import EXIT_CONFIG, Fault, report
-    from mailer.secrets_check import weak_key_refusal
+    from mailer.exposure import weak_key_refusal
 
     refusal = weak_key_refusal(settings, listen_host=listen_host)
     if refusal is not None:

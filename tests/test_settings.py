@@ -136,6 +136,7 @@ def test_unreadable_secret_file_named(monkeypatch: pytest.MonkeyPatch) -> None:
     ("MAILER_LIST_ID", "cio-forum.example.com\r"),
     ("MAILER_PUBLISHER_ADDRESS", "東京都\x1b新宿区"),
     ("MAILER_BASE_URL", "https://mailer.example.com/\r\nX-Injected: 1"),
+    ("MAILER_LIST_NAME", "CIOフォーラム\u202e信通"),
 ])
 def test_a_control_character_in_a_setting_is_refused_naming_it(
         monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:

@@ -23,6 +23,7 @@ CR = "制御文字 CR (U+000D) は使えません（改行やタブを含まな�
     ("preheader", '"前文\\u0000"', "制御文字 NUL (U+0000)"),
     ("title", '"タイトル\\u2028続き"', "制御文字 U+2028"),
     ("label", '"pa\\rrt1"', "制御文字 CR (U+000D)"),
+    ("subject", '"請求書\\u202Efdp.exe"', "制御文字 U+202E（文字の向きを変える制御文字）"),
 ])
 def test_front_matter_with_a_control_character_is_refused(issue: IssueCopy, key: str,
                                                           value: str, says: str) -> None:

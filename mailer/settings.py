@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _secret(self) -> Settings:
         if self.env is Environment.LOCAL:
-            return self  # checked when a process starts (mailer.secrets_check.exposure)
+            return self  # checked when a process starts (mailer.exposure.weak_key_refusal)
         reason = key_weakness(self.secret_key)
         if reason is not None:
             raise ValueError(

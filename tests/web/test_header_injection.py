@@ -85,7 +85,7 @@ def test_a_stored_injected_subject_never_answers_500(site: Site, stored_injectio
     eml = editor.get(f"/admin/parts/{part}/preview.eml")
     assert eml.status_code == 422 and "件名" in eml.text
     r = post_form(editor, f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
-                  {"lists": "cio-forum"})
+                  {"lists": "cio-forum", "at": "2030-01-01T09:00"})
     assert r.status_code == 409 and "制御文字" in r.text  # the preflight gate
     api = site.api("editor")
     r = api.get(f"/api/v1/parts/{part}/preview?format=eml")

@@ -16,9 +16,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailer.delivery.relay import RelayConfig, parse_smtp_urls
-
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "placeholder"})
-LOCAL_SECRET = "local-development-secret-not-for-production"
+from mailer.secrets_check import BUILT_IN_KEY, KEY_RECIPE, key_weakness
+from mailer.textcheck import control_char, describe_char
 
 
 class Environment(StrEnum):
@@ -57,7 +56,7 @@ class Settings(BaseSettings):
         default="CIOフォーラム事務局 <forum@mailer.example.com>", alias="MAILER_FROM"
     )
     base_url: str = "http://127.0.0.1:8000"
-    secret_key: str = LOCAL_SECRET
+    secret_key: str = BUILT_IN_KEY
     rate_limit: str = "50/s"
     batch_size: int = Field(default=200, ge=1, le=5000)
     dispatch_interval: float = Field(default=1.0, gt=0, le=60)
@@ -69,7 +68,9 @@ class Settings(BaseSettings):
     parallelism: int = Field(default=4, ge=1, le=256)
     # A send goes out only once someone other than its creator approved it.
     require_approval: bool = False
-    old_secret_keys: str = ""  # comma-separated retired keys, still accepted
+    # comma-separated retired keys: they still verify unsubscribe and preference
+    # links (and VERP addresses) of mail already sent, never sessions or CSRF tokens
+    old_secret_keys: str = ""
     # Proxies whose X-Forwarded-For / -Proto the web app believes (comma-separated
     # addresses or networks, "*" for any). Empty: none, the peer address is the client.
     trusted_proxies: str = ""
@@ -81,6 +82,19 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None  # read by mailer.render.html at import (see there)
     dkim_key_file: Path | None = None
     dkim_selector: str = "mailer"
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _one_line(cls, v: Any) -> Any:
+        # Several values become mail headers (From, List-Id, the List-Unsubscribe
+        # URL); a CR or LF would add a header of its own (e.g. Bcc:). No
+        # MAILER_* value has a use for any control character.
+        if isinstance(v, str):
+            bad = control_char(v)
+            if bad is not None:
+                raise ValueError(f"制御文字 {describe_char(bad)} を含んでいます。"
+                                 "改行のない 1 行の値にしてください")
+        return v
 
     @field_validator("base_url")
     @classmethod
@@ -138,14 +152,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secret(self) -> Settings:
-        if self.env is not Environment.LOCAL and (
-            self.secret_key.strip().lower() in PLACEHOLDER_SECRETS
-            or self.secret_key == LOCAL_SECRET
-            or len(self.secret_key) < 32
-        ):
+        if self.env is Environment.LOCAL:
+            return self  # checked when a process starts (mailer.exposure.weak_key_refusal)
+        reason = key_weakness(self.secret_key)
+        if reason is not None:
             raise ValueError(
-                "MAILER_SECRET_KEY: a real secret of at least 32 characters is required "
-                "unless MAILER_ENV=local"
+                f"MAILER_SECRET_KEY: {reason}。MAILER_ENV={self.env.value} では推測できない鍵が"
+                f"必要です（作り方: {KEY_RECIPE}）"
             )
         return self
 
@@ -177,7 +190,9 @@ class Settings(BaseSettings):
 
     @property
     def secret_keys(self) -> list[str]:
-        """Every accepted signing key, oldest first; the last one signs."""
+        """The keys that verify unsubscribe and preference links and VERP addresses
+        (mail already sent carries them): the retired ones, oldest first, then the
+        current one, which signs. Sessions and CSRF tokens use `secret_key` alone."""
         old = [k.strip() for k in self.old_secret_keys.split(",") if k.strip()]
         return [*old, self.secret_key]
 

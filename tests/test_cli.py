@@ -250,3 +250,27 @@ def test_demo_serve_refuses_a_busy_port_before_running_the_demo(env: Path) -> No
     assert code == 1
     assert f"--port {port}: 127.0.0.1:{port} で待ち受けできません" in out
     assert "starting Redis" not in out and not (env / "var" / "demo").exists()
+
+
+def test_part_check_of_a_stored_injected_subject_is_a_finding(env: Path) -> None:
+    """Security issue #15 item 5: a part stored before front matter was checked
+    (subject with CR/LF) is a blocking finding, not a traceback."""
+    import json
+
+    from sqlalchemy import update
+
+    part_id = load_sample()[0]
+    engine = make_engine(f"sqlite:///{env / 'cli.db'}")
+    with engine.begin() as conn:
+        doc = json.loads(conn.execute(select(Part.document).where(  # type: ignore[call-overload]
+            Part.id == part_id)).scalar_one())
+        doc["subject"] = "件名\r\nBcc: victim@example.com"
+        conn.execute(update(Part).where(Part.id == part_id).values(  # type: ignore[arg-type]
+            document=json.dumps(doc, ensure_ascii=False)))
+    engine.dispose()
+    result = runner.invoke(app, ["part", "check", str(part_id)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code == 1
+    assert "subject_control" in result.output and "制御文字 CR (U+000D)" in result.output
+    code, out = run("part", "preview", str(part_id), "--format", "eml")
+    assert code == 1 and "件名" in out

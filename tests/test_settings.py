@@ -6,7 +6,7 @@ import pytest
 
 from mailer.settings import SettingsError, load_settings
 
-STRONG = "x" * 40
+STRONG = "Zq8-vN3rTx6Lw1cYb9KmH4sJd7GfP2aE5uR0oXi"
 
 
 @pytest.fixture(autouse=True)
@@ -128,3 +128,32 @@ def test_unreadable_secret_file_named(monkeypatch: pytest.MonkeyPatch) -> None:
         SettingsError, match="MAILER_SECRET_KEY_FILE: cannot read /nonexistent/secret"
     ):
         load_settings()
+
+
+@pytest.mark.parametrize(("var", "value"), [
+    ("MAILER_LIST_NAME", "CIOフォーラム通信\r\nBcc: everyone@example.com"),
+    ("MAILER_FROM", "事務局 <forum@example.com>\nBcc: everyone@example.com"),
+    ("MAILER_LIST_ID", "cio-forum.example.com\r"),
+    ("MAILER_PUBLISHER_ADDRESS", "東京都\x1b新宿区"),
+    ("MAILER_BASE_URL", "https://mailer.example.com/\r\nX-Injected: 1"),
+    ("MAILER_LIST_NAME", "CIOフォーラム\u202e信通"),
+])
+def test_a_control_character_in_a_setting_is_refused_naming_it(
+        monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+    """Security issue #15 item 5: these values become mail headers."""
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value).startswith(f"{var}: 制御文字 ")
+    assert "\n" not in str(err.value)
+
+
+def test_the_cli_prints_the_refused_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from mailer.cli import app
+
+    monkeypatch.setenv("MAILER_LIST_NAME", "通信\r\nBcc: everyone@example.com")
+    result = CliRunner().invoke(app, ["status", "1"])
+    assert result.exit_code == 2
+    assert "MAILER_LIST_NAME: 制御文字 CR (U+000D) を含んでいます" in result.output

@@ -15,7 +15,7 @@ from rich.text import Text
 from mailer.bounces.inbound import inbound_config
 from mailer.bounces.mailbox import ImportReport, MailboxError, import_mailbox
 from mailer.bounces.receiver import BounceReceiver
-from mailer.cli.common import console, fail, open_engine, settings_or_exit
+from mailer.cli.common import console, fail, open_engine, refuse_weak_key, settings_or_exit
 from mailer.models import InboundMessage
 
 bounces_app = typer.Typer(
@@ -36,6 +36,7 @@ def serve(
 ) -> None:
     """Run an SMTP receiver for bounces+…@ and unsubscribe+…@ the bounce domain."""
     settings = settings_or_exit()
+    refuse_weak_key(settings, listen_host=host)  # it acts on signed VERP addresses
     config = inbound_config(settings, soft_limit=soft_limit, soft_window_days=soft_window_days)
     engine = open_engine(settings)
 
@@ -74,6 +75,7 @@ def import_(
 ) -> None:
     """Process every message of a Maildir or an mbox as if received by SMTP."""
     settings = settings_or_exit()
+    refuse_weak_key(settings)
     config = inbound_config(settings, soft_limit=soft_limit, soft_window_days=soft_window_days)
     engine = open_engine(settings)
     try:

@@ -40,6 +40,20 @@ def settings_or_exit() -> Settings:
         raise typer.Exit(2) from None
 
 
+def refuse_weak_key(settings: Settings, *, listen_host: str | None = None) -> None:
+    """Exit 78 with one Japanese line when MAILER_SECRET_KEY is the built-in or a
+    weak key and this process is not purely local (MAILER_ENV=local with the
+    listen address, database, broker and relays all on loopback). Long-running
+    commands call this before they connect or listen."""
+    from mailer.cli.errors import EXIT_CONFIG, Fault, report
+    from mailer.exposure import weak_key_refusal
+
+    refusal = weak_key_refusal(settings, listen_host=listen_host)
+    if refusal is not None:
+        report(Fault(refusal, EXIT_CONFIG))
+        raise typer.Exit(EXIT_CONFIG)
+
+
 def open_engine(settings: Settings) -> Engine:
     """Return an engine on the configured database, which must have the schema.
 

@@ -27,7 +27,8 @@ from typer.exceptions import TyperException
 EXIT_FAILED = 1  # the command ran and refused or failed (e.g. no such part)
 EXIT_USAGE = 2  # a mistyped command or option, or a MAILER_* setting that does not load
 EXIT_UNAVAILABLE = 69  # a service is unavailable (sysexits EX_UNAVAILABLE)
-EXIT_NO_SCHEMA = 78  # the database has no mailer schema (sysexits EX_CONFIG)
+EXIT_CONFIG = 78  # the configuration cannot run (sysexits EX_CONFIG): a weak secret key, …
+EXIT_NO_SCHEMA = EXIT_CONFIG  # … or a database without the mailer schema
 
 
 class DatabaseNotReady(Exception):

@@ -26,6 +26,7 @@ from mailer.cli.common import (
     open_engine,
     parse_time,
     ping_redis,
+    refuse_weak_key,
     settings_or_exit,
     tokyo,
 )
@@ -134,6 +135,7 @@ def worker(
     settings = settings_or_exit()
     if not settings.redis_url:
         fail("MAILER_REDIS_URL: required for `mailer worker` (e.g. redis://127.0.0.1:6379/0)")
+    refuse_weak_key(settings)
     ping_redis(settings.redis_url)
     open_engine(settings).dispose()  # refuse a database without the schema
     from workers.app import app as celery_app
@@ -147,6 +149,7 @@ def beat(loglevel: str = typer.Option("INFO")) -> None:
     settings = settings_or_exit()
     if not settings.redis_url:
         fail("MAILER_REDIS_URL: required for `mailer beat`")
+    refuse_weak_key(settings)
     ping_redis(settings.redis_url)
     from workers.app import app as celery_app
     from workers.app import beat_schedule_path

@@ -19,7 +19,6 @@ from mailer.cli.common import console, fail, open_engine, settings_or_exit, toky
 from mailer.db import session_scope
 from mailer.models import UserRole
 from mailer.services.accounts import (
-    MIN_PASSWORD_LENGTH,
     AccountError,
     check_password,
     create_token,
@@ -30,6 +29,7 @@ from mailer.services.accounts import (
     set_active,
     set_password,
 )
+from mailer.services.passwords import MIN_PASSWORD_LENGTH
 
 users_app = typer.Typer(help="Staff accounts of the web admin.", no_args_is_help=True)
 tokens_app = typer.Typer(help="REST API tokens.", no_args_is_help=True)
@@ -49,9 +49,9 @@ def _actor() -> str:
     return f"cli:{name}"
 
 
-def _read_password(password_file: Path | None) -> str:
+def _read_password(password_file: Path | None, *, email: str, name: str = "") -> str:
     """Return the new password from `password_file` (first line) or a hidden prompt,
-    refusing a weak one before anything is written."""
+    refusing a weak one (for the account `email`) before anything is written."""
     if password_file is not None:
         try:
             lines = password_file.read_text(encoding="utf-8").splitlines()
@@ -65,7 +65,7 @@ def _read_password(password_file: Path | None) -> str:
             confirmation_prompt=True,
         )
     try:
-        check_password(password)
+        check_password(password, user_inputs=(email, name))
     except AccountError as exc:
         fail(str(exc))
     return password
@@ -81,7 +81,7 @@ def users_create(
     ),
 ) -> None:
     """Create a user (the password is prompted for unless --password-file is given)."""
-    password = _read_password(password_file)
+    password = _read_password(password_file, email=email, name=name)
     try:
         with session_scope(_engine()) as session:
             user = create_user(
@@ -147,7 +147,7 @@ def users_set_password(
     password_file: Path | None = typer.Option(None, "--password-file"),
 ) -> None:
     """Replace a user's password (their sessions end)."""
-    password = _read_password(password_file)
+    password = _read_password(password_file, email=email)
     try:
         with session_scope(_engine()) as session:
             set_password(session=session, email=email, password=password, actor=_actor())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailer.cli.common import open_engine, settings_or_exit
+from mailer.cli.common import open_engine, refuse_weak_key, settings_or_exit
 
 
 def web(
@@ -18,6 +18,7 @@ def web(
     from mailer.web.app import create_app
 
     settings = settings_or_exit()
+    refuse_weak_key(settings, listen_host=host)  # before anything listens
     open_engine(settings).dispose()  # refuse a database without the schema
     setup_logging(settings)
     # log_config=None keeps uvicorn's access log under our redacting handlers

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
+from mailer.textcheck import control_char, describe_char
+
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -47,6 +49,16 @@ def _label(value: str) -> str:
     return value
 
 
+def _one_line(value: str) -> str:
+    # A subject becomes a mail header: a CR or LF in it would start a header of
+    # its own (Bcc:), and a title or label is shown on one line everywhere.
+    bad = control_char(value)
+    if bad is not None:
+        raise ValueError(f"制御文字 {describe_char(bad)} は使えません"
+                         "（改行やタブを含まない 1 行で書いてください）")
+    return value
+
+
 def parse_schedule(value: str) -> datetime:
     """Return "2026-12-01 09:00" as an aware datetime in Asia/Tokyo.
 
@@ -65,9 +77,12 @@ def parse_schedule(value: str) -> datetime:
     return parsed.astimezone(TOKYO)
 
 
+#: text shown on one line (a subject, a title, a label): no control characters
+OneLine = Annotated[Text, AfterValidator(_one_line)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_absolute_url)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_email)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_label)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_one_line),
+                  AfterValidator(_label)]
 
 
 class _Strict(BaseModel):
@@ -83,8 +98,8 @@ class PublisherIn(_Strict):
 
 
 class BackNumberIn(_Strict):
-    number: Text
-    title: Text
+    number: OneLine
+    title: OneLine
     url: Url
 
 
@@ -92,8 +107,8 @@ class IssueFileIn(_Strict):
     """`issue.yaml`."""
 
     number: int
-    title: Text
-    series: Text
+    title: OneLine
+    series: OneLine
     publisher: PublisherIn
     back_numbers: list[BackNumberIn] = []
 
@@ -102,9 +117,9 @@ class FrontMatterIn(_Strict):
     """A part file's front matter."""
 
     label: Label
-    title: Text
-    subject: Text
-    preheader: str = ""
+    title: OneLine
+    subject: OneLine
+    preheader: Annotated[str, AfterValidator(_one_line)] = ""
     scheduled_at: datetime | None = None
 
     @field_validator("scheduled_at", mode="before")

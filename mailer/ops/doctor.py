@@ -23,6 +23,7 @@ from mailer.ops.dns import (
     organisational_domain,
 )
 from mailer.ops.probes import check_database, check_redis, check_relays
+from mailer.secrets_check import KEY_RECIPE, key_weakness
 from mailer.settings import Environment, Settings, SettingsError
 
 #: relay host names that only ever mean "a development mail catcher"
@@ -39,7 +40,7 @@ def check_load(load: Callable[[], Settings]) -> tuple[Settings | None, list[Chec
             var, _, what = line.partition(": ")
             checks.append(
                 error(
-                    "configuration",
+                    "secret key" if var == "MAILER_SECRET_KEY" else "configuration",
                     line if not what else f"{var}: {what}",
                     f"fix {var} in the environment or .env (see README: Configuration)",
                 )
@@ -67,17 +68,7 @@ def check_config(
         )
     else:
         checks.append(ok("base url", settings.base_url))
-    if settings.env is Environment.LOCAL:
-        checks.append(
-            warn(
-                "environment",
-                "MAILER_ENV=local: the built-in secret key is accepted",
-                "set MAILER_ENV=production and a real MAILER_SECRET_KEY on a server",
-            )
-        )
-    else:
-        # load_settings already refused placeholder and short secrets.
-        checks.append(ok("secret key", "set (not a placeholder, 32+ characters)"))
+    checks += check_secret_keys(settings)
     rules = frozenset(suffixes)
     from_domain = settings.from_address.rsplit("@", 1)[1]
     bounce_domain = settings.return_path_domain
@@ -124,6 +115,48 @@ def check_config(
                     "install mailer with its templates/ folder (see docs/operations.md)",
                 )
             )
+    return checks
+
+
+def check_secret_keys(settings: Settings) -> list[Check]:
+    """Return the 'secret key' check: an error for the built-in or a weak key in
+    any environment (`mailer web --host 0.0.0.0` and the worker refuse it
+    outside loopback), and a warning for a weak retired key (it still verifies
+    unsubscribe and preference links)."""
+    checks: list[Check] = []
+    if settings.env is Environment.LOCAL:
+        checks.append(
+            warn(
+                "environment",
+                "MAILER_ENV=local: a weak secret key starts only when everything is on loopback",
+                "set MAILER_ENV=production and a real MAILER_SECRET_KEY on a server",
+            )
+        )
+    reason = key_weakness(settings.secret_key)
+    if reason is not None:
+        checks.append(
+            error("secret key", f"MAILER_SECRET_KEY: {reason}",
+                  f"make a key with {KEY_RECIPE} and set MAILER_SECRET_KEY")
+        )
+    else:
+        checks.append(ok("secret key", "MAILER_SECRET_KEY is strong (signs sessions and links)"))
+    old = settings.secret_keys[:-1]
+    weak_old = [i for i, key in enumerate(old, start=1) if key_weakness(key) is not None]
+    if weak_old:
+        checks.append(
+            warn(
+                "old secret keys",
+                f"MAILER_OLD_SECRET_KEYS: key(s) {', '.join(map(str, weak_old))} of {len(old)} "
+                "are weak; they still verify unsubscribe and preference links",
+                "drop them from MAILER_OLD_SECRET_KEYS once the mail that carries them is old",
+            )
+        )
+    elif old:
+        checks.append(
+            ok("old secret keys",
+               f"{len(old)} retired: they verify unsubscribe and preference links only, "
+               "never sessions or CSRF tokens")
+        )
     return checks
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from mailer.render.charset import encode_header_value
 from mailer.render.errors import RenderError
+from mailer.textcheck import control_char, describe_char
 
 if TYPE_CHECKING:
     from mailer.render.types import RenderConfig
@@ -52,7 +53,20 @@ def encode_phrase(value: str, charset: str, header_name_len: int) -> str:
 
 
 def encode_fixed(*, subject: str, config: RenderConfig, charset: str) -> FixedHeaders:
-    """Encode the per-part header values for `charset` (raises if it cannot carry them)."""
+    """Encode the per-part header values for `charset` (raises if it cannot carry them).
+
+    Raises HeaderError (Japanese, naming the value) for a control character in
+    any of them: the last line of defence against header injection, after the
+    front matter and the settings refused them where they were read.
+    """
+    for what, value in (("件名（subject）", subject), ("差出人（MAILER_FROM）", config.from_name),
+                        ("差出人（MAILER_FROM）", config.from_address),
+                        ("配信リスト名（MAILER_LIST_NAME）", config.list_name),
+                        ("MAILER_LIST_ID", config.list_id)):
+        bad = control_char(value)
+        if bad is not None:
+            raise HeaderError(f"{what}に制御文字 {describe_char(bad)} があるため、"
+                              "メールのヘッダーにできません。1 行の値に直してください")
     list_phrase = encode_phrase(config.list_name, charset, len("List-Id: ")) if config.list_name \
         else ""
     return FixedHeaders(

@@ -29,9 +29,11 @@ from mailer.compose.document import (
     Turn,
 )
 from mailer.render.charset import iso2022jp_problems
+from mailer.render.errors import RenderError
 from mailer.render.message import RenderConfig, personalize, prepare_part
 from mailer.render.preview import PREVIEW_RECIPIENT, preview_slots
 from mailer.render.wrap import display_width
+from mailer.textcheck import control_char, describe_char
 
 Severity = Literal["error", "warning"]
 
@@ -65,6 +67,11 @@ def check_part(
 def _subject(part: PartDocument) -> Iterator[Finding]:
     if not part.subject.strip():
         yield Finding("error", "empty_subject", "件名が空です（空の件名は迷惑メール扱いされます）",
+                      f"{part.label}: subject")
+    elif (bad := control_char(part.subject)) is not None:
+        yield Finding("error", "subject_control",
+                      f"件名に制御文字 {describe_char(bad)} があります（改行はヘッダーを"
+                      "書き換えるおそれがあります）。1 行に直して読み込み直してください",
                       f"{part.label}: subject")
     elif (w := display_width(part.subject)) > MAX_SUBJECT_WIDTH:
         yield Finding("warning", "long_subject",
@@ -185,7 +192,12 @@ def _empty(part: PartDocument) -> Iterator[Finding]:
 
 
 def _size(issue: IssueDocument, part: PartDocument, config: RenderConfig) -> Iterator[Finding]:
-    prepared = prepare_part(issue=issue, part=part, config=config)
+    try:
+        prepared = prepare_part(issue=issue, part=part, config=config)
+    except RenderError as exc:  # e.g. a header value with a line break: no message at all
+        if control_char(part.subject) is None:  # (that one is reported by _subject)
+            yield Finding("error", "unrenderable", str(exc), part.label)
+        return
     size = len(personalize(prepared, PREVIEW_RECIPIENT, preview_slots(config, part)))
     if size > MAX_MESSAGE_BYTES:
         yield Finding("warning", "large_message",

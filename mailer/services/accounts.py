@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from mailer.models import ApiToken, AuditLog, User, UserRole
+from mailer.services.passwords import password_problem
 
-MIN_PASSWORD_LENGTH = 12
 TOKEN_PREFIX = "mlr_"
 
 _hasher = PasswordHasher()
@@ -61,12 +61,13 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def check_password(password: str) -> None:
-    """Raise AccountError if the password is too weak to store."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
-    if len(set(password)) < 4:
-        raise AccountError("the password repeats too few distinct characters")
+def check_password(password: str, *, user_inputs: Iterable[str] = ()) -> None:
+    """Raise AccountError (a Japanese message saying why) if the password is too
+    short, common or a trivial pattern (`mailer.services.passwords`);
+    `user_inputs` are the account's address and name."""
+    problem = password_problem(password, user_inputs=user_inputs)
+    if problem is not None:
+        raise AccountError(problem)
 
 
 def hash_password(password: str) -> str:
@@ -137,7 +138,7 @@ def create_user(*, session: Session, email: str, roles: Iterable[UserRole | str]
     text = roles_text(roles)
     if not text:
         raise AccountError("give at least one role")
-    check_password(password)
+    check_password(password, user_inputs=(email, name))
     if get_user(session=session, email=email) is not None:
         raise AccountError(f"user {email!r} already exists")
     user = User(email=email, name=name, password_hash=hash_password(password), roles=text)
@@ -192,8 +193,8 @@ def set_active(*, session: Session, email: str, active: bool, actor: str) -> Use
 
 def set_password(*, session: Session, email: str, password: str, actor: str) -> User:
     """Replace a user's password and end their sessions. Raises AccountError."""
-    check_password(password)
     user = _user_or_error(session, email)
+    check_password(password, user_inputs=(user.email, user.name))
     user.password_hash = hash_password(password)
     user.session_epoch += 1
     session.add(user)

@@ -10,8 +10,12 @@ from sqlalchemy import Engine, select
 from mailer.compose.document import IssueDocument, PartDocument
 from mailer.compose.stored import load_documents
 from mailer.models import Membership, SendList, Subscriber, SubscriberStatus
+from mailer.render.errors import RenderError
 from mailer.render.message import RenderConfig
 from mailer.render.preflight import Finding, check_part
+from mailer.render.preview import PreviewFormat, preview
+from mailer.render.types import Recipient
+from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.iso2022jp_readers import (
     UnsendableReader,
     iter_unsendable,
@@ -95,3 +99,20 @@ def send_preflight_errors(*, engine: Engine, send_id: int, config: RenderConfig)
     report = preflight(engine=engine, part_id=part_id, config=config, list_ids=list_ids)
     return [f"{f.where}: {f.message}" if f.where else f.message for f in report.errors]
 
+
+
+def preview_part(*, engine: Engine, part_id: int, config: RenderConfig,
+                 format: PreviewFormat, recipient: Recipient | None = None) -> str | bytes:
+    """Return the part as `recipient` (a preview persona by default) gets it.
+
+    Raises PartNotFound, and ServiceError(INVALID) in Japanese when the part
+    cannot become a message (a header value with a control character stored
+    before the front matter was checked, a charset the recipient cannot get).
+    """
+    issue, part = documents(engine=engine, part_id=part_id)
+    try:
+        return preview(issue=issue, part=part, config=config, format=format,
+                       recipient=recipient)
+    except RenderError as exc:
+        raise ServiceError(f"このパートからメールを作れません: {exc}",
+                           kind=ErrorKind.INVALID) from None

@@ -25,10 +25,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from mailer.labels import SUBSCRIBER_LABELS
 from mailer.models import SubscriberStatus
+from mailer.textcheck import BIDI_CONTROLS
 
-#: invisible characters that reorder the text around them (Trojan Source, CVE-2021-42574)
-BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-                          "\u2066\u2067\u2068\u2069")
 MAX_TEXT = 200  # characters of a name, organisation, title or roles cell
 
 KINDS = ("都", "特別区", "市", "町", "村")

@@ -24,6 +24,7 @@ from mailer.delivery.dkim import DkimKeyError
 from mailer.delivery.engine import DeliveryConfig, return_path, utcnow
 from mailer.delivery.relays import Handover, LocalRelayHealth
 from mailer.delivery.verp import TEST_DELIVERY_ID
+from mailer.render.errors import RenderError
 from mailer.render.message import PreparedPart, Recipient, Slots, personalize, prepare_part
 from mailer.runtime import delivery_config, dkim_signer, relay_pool, render_config
 from mailer.services.errors import ErrorKind, ServiceError, invalid, not_found
@@ -55,7 +56,11 @@ def test_send_part(
     except DkimKeyError as exc:
         raise ServiceError(f"MAILER_DKIM_KEY_FILE の DKIM 鍵を使えないため、テスト送信できません"
                            f"（{exc}）", kind=ErrorKind.UNAVAILABLE) from None
-    prepared = prepare_part(issue=issue, part=part, config=render_config(settings))
+    try:
+        prepared = prepare_part(issue=issue, part=part, config=render_config(settings))
+    except RenderError as exc:  # e.g. a subject with a line break, stored before it was refused
+        raise ServiceError(f"このパートからメールを作れません: {exc}",
+                           kind=ErrorKind.INVALID) from None
     config = delivery_config(settings)
     messages = {i: _message(prepared, config, addr, sign) for i, addr in enumerate(recipients)}
     outcomes: dict[int, str] = {}

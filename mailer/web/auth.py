@@ -101,9 +101,11 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-def _secrets(request: Request) -> list[str]:
-    keys: list[str] = request.app.state.web.settings.secret_keys
-    return keys
+def _session_key(request: Request) -> str:
+    """The key that signs and verifies sessions and CSRF tokens: the current one
+    only (MAILER_OLD_SECRET_KEYS are for links in mail already sent)."""
+    key: str = request.app.state.web.settings.secret_key
+    return key
 
 
 def _bearer(request: Request) -> str | None:
@@ -128,7 +130,7 @@ def _from_session(request: Request) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    data = read_session_cookie(_secrets(request), cookie)
+    data = read_session_cookie(_session_key(request), cookie)
     if data is None or auth_store(request).is_revoked(data.session_id):
         return None
     with Session(_engine(request)) as session:
@@ -198,7 +200,7 @@ def _csrf_binding(request: Request) -> str:
 
 def csrf_token(request: Request) -> str:
     """Return the value for `<input type="hidden" name="csrf_token">` in an admin form."""
-    return URLSafeTimedSerializer(_secrets(request), salt=CSRF_SALT).dumps(
+    return URLSafeTimedSerializer(_session_key(request), salt=CSRF_SALT).dumps(
         _csrf_binding(request))
 
 
@@ -206,7 +208,7 @@ def _csrf_ok(request: Request, token: Any) -> bool:
     if not isinstance(token, str) or not token:
         return False
     try:
-        value = URLSafeTimedSerializer(_secrets(request), salt=CSRF_SALT).loads(
+        value = URLSafeTimedSerializer(_session_key(request), salt=CSRF_SALT).loads(
             token, max_age=int(SESSION_LIFETIME.total_seconds()))
     except (BadSignature, ValueError, TypeError):
         return False

@@ -6,7 +6,7 @@ its URL through a Referer header, and no page may be framed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
@@ -17,15 +17,19 @@ CSRF_MAX_AGE = 2 * 3600  # seconds a preferences form stays valid
 HSTS_MAX_AGE = 365 * 24 * 3600
 
 
-def csrf_token(secrets: Sequence[str], *, subscriber_id: int) -> str:
-    """Return a signed, timestamped token for the preferences form of one subscriber."""
-    return URLSafeTimedSerializer(list(secrets), salt=CSRF_SALT).dumps(subscriber_id)
+def csrf_token(key: str, *, subscriber_id: int) -> str:
+    """Return a signed, timestamped token for the preferences form of one subscriber.
+
+    `key` is the current secret key alone: a form is minutes old, so a retired
+    (perhaps leaked) key has no reason to verify one.
+    """
+    return URLSafeTimedSerializer(key, salt=CSRF_SALT).dumps(subscriber_id)
 
 
-def check_csrf_token(secrets: Sequence[str], token: str, *, subscriber_id: int) -> bool:
-    """Return True if `token` was issued by us for this subscriber within CSRF_MAX_AGE."""
+def check_csrf_token(key: str, token: str, *, subscriber_id: int) -> bool:
+    """Return True if `token` was issued with `key` for this subscriber within CSRF_MAX_AGE."""
     try:
-        value = URLSafeTimedSerializer(list(secrets), salt=CSRF_SALT).loads(
+        value = URLSafeTimedSerializer(key, salt=CSRF_SALT).loads(
             token, max_age=CSRF_MAX_AGE
         )
     except (SignatureExpired, BadSignature, ValueError, TypeError):

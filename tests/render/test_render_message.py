@@ -13,6 +13,7 @@ from render_fixtures import PERSONAS, make_config, make_slots
 
 from mailer.compose.document import IssueDocument
 from mailer.render.errors import CharsetError, RenderError
+from mailer.render.headers import HeaderError
 from mailer.render.message import (
     Recipient,
     RenderConfig,
@@ -200,6 +201,25 @@ def test_header_injection_refused(issue: IssueDocument, config: RenderConfig,
         personalize(prepared, PERSONAS["html_utf8"], Slots(**{**s.__dict__, **bad}))
     with pytest.raises(RenderError):
         personalize(prepared, Recipient(email="a@b\r\nBcc: c@d"), s)
+
+
+@pytest.mark.parametrize(("field", "value", "named"), [
+    ("list_name", "News\r\nBcc: everyone@example.com", "MAILER_LIST_NAME"),
+    ("list_name", "CIOフォーラム通信\nBcc: everyone@example.com", "MAILER_LIST_NAME"),
+    ("from_name", "Forum\r\nFrom: boss@example.com", "MAILER_FROM"),
+    ("list_id", "cio.example.com\r\nBcc: x@evil", "MAILER_LIST_ID"),
+])
+def test_fixed_header_values_with_a_line_break_are_refused(
+        issue: IssueDocument, config: RenderConfig, field: str, value: str, named: str) -> None:
+    """The last line of defence (security issue #15 item 5): settings refuse these
+    when read, but a RenderConfig built another way must never put a real
+    header line into a message, and must not fail with a bare ValueError."""
+    bad = RenderConfig(**{**config.__dict__, field: value})
+    with pytest.raises(HeaderError, match=named):
+        prepare_part(issue=issue, part=issue.parts[0], config=bad)
+    part = issue.parts[0].model_copy(update={"subject": "件名\r\nBcc: x@evil"})
+    with pytest.raises(HeaderError, match="件名"):
+        prepare_part(issue=issue, part=part, config=config)
 
 
 def test_unknown_format_and_charset(issue: IssueDocument, config: RenderConfig,

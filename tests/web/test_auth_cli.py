@@ -60,7 +60,7 @@ def test_password_file_and_weak_passwords(db: str, tmp_path: Path) -> None:
     weak.write_text("short\n", encoding="utf-8")
     r = runner.invoke(users_app, ["create", "a@metro.example.jp", "--role", "viewer",
                                   "--password-file", str(weak)])
-    assert r.exit_code == 1 and "at least 12 characters" in r.output
+    assert r.exit_code == 1 and "12 文字以上" in r.output
     good = tmp_path / "good"
     good.write_text(PASSWORD + "\n", encoding="utf-8")
     r = runner.invoke(users_app, ["create", "a@metro.example.jp", "--role", "viewer",
@@ -128,3 +128,28 @@ def test_demo_staff_password_creates_then_resets_the_account(db: str) -> None:
     assert second != first and user.active and user.session_epoch >= 2
     assert verify_password(user.password_hash, second)
     assert not verify_password(user.password_hash, first)
+
+
+@pytest.mark.parametrize(("weak", "why"), [
+    ("password1234", "よく使われるパスワード"),
+    ("123456789012", "よく使われるパスワード"),
+    ("abcdefghijklmn", "連続"),
+])
+def test_common_and_trivial_passwords_are_refused(db: str, tmp_path: Path, weak: str,
+                                                  why: str) -> None:
+    """Security issue #15 item 4: long enough is not strong enough."""
+    file = tmp_path / "pw"
+    file.write_text(weak + "\n", encoding="utf-8")
+    r = runner.invoke(users_app, ["create", "a@metro.example.jp", "--role", "viewer",
+                                  "--password-file", str(file)])
+    assert r.exit_code == 1 and why in r.output, r.output
+    assert "推測されやすい" in r.output
+    assert _users(db) == {}
+    good = tmp_path / "good"
+    good.write_text(PASSWORD, encoding="utf-8")
+    assert runner.invoke(users_app, ["create", "a@metro.example.jp", "--role", "viewer",
+                                     "--password-file", str(good)]).exit_code == 0
+    r = runner.invoke(users_app, ["set-password", "a@metro.example.jp",
+                                  "--password-file", str(file)])
+    assert r.exit_code == 1 and why in r.output
+    assert verify_password(_users(db)["a@metro.example.jp"].password_hash, PASSWORD)

@@ -111,7 +111,7 @@ def test_open_redirects_are_refused(client: httpx.Client) -> None:
 
 
 def test_each_login_gets_a_new_session_id(client: httpx.Client, settings: Settings) -> None:
-    planted = session_cookie_value(settings.secret_keys, SessionData(
+    planted = session_cookie_value(settings.secret_key, SessionData(
         user_id=1, epoch=99, session_id="attacker-chosen", issued_at=int(time.time())))
     client.cookies.set(SESSION_COOKIE, planted, domain="127.0.0.1", path="/")
     login(client, str(client.base_url), EMAIL)
@@ -150,18 +150,18 @@ def test_logout_everywhere_ends_the_other_sessions_only(url: str) -> None:
 
 
 def test_expired_session_is_refused(client: httpx.Client, settings: Settings) -> None:
-    old = session_cookie_value(settings.secret_keys, SessionData(
+    old = session_cookie_value(settings.secret_key, SessionData(
         user_id=1, epoch=0, session_id="old", issued_at=int(time.time()) - 13 * 3600))
     client.cookies.set(SESSION_COOKIE, old, domain="127.0.0.1", path="/")
     assert not _logged_in(client)
-    fresh = session_cookie_value(settings.secret_keys, SessionData(
+    fresh = session_cookie_value(settings.secret_key, SessionData(
         user_id=1, epoch=0, session_id="fresh", issued_at=int(time.time()) - 60))
     client.cookies.set(SESSION_COOKIE, fresh, domain="127.0.0.1", path="/")
     assert _logged_in(client)  # the signature, not a server-side row, is what counts
 
 
 def test_forged_cookie_is_refused(client: httpx.Client) -> None:
-    forged = session_cookie_value(["not-our-key-0123456789abcdef0123456789"], SessionData(
+    forged = session_cookie_value("not-our-key-0123456789abcdef0123456789", SessionData(
         user_id=1, epoch=0, session_id="x", issued_at=int(time.time())))
     client.cookies.set(SESSION_COOKIE, forged, domain="127.0.0.1", path="/")
     assert not _logged_in(client)

@@ -54,8 +54,8 @@ def test_a_post_without_a_valid_csrf_token_is_refused(
 ) -> None:
     path = f"/p/{_token(settings, seeded.alice, seeded.list_id)}"
     before = subscriber_state(engine, seeded.alice)
-    someone_else = csrf_token(settings.secret_keys, subscriber_id=seeded.bob)
-    forged = csrf_token(["not-our-key"], subscriber_id=seeded.alice)
+    someone_else = csrf_token(settings.secret_key, subscriber_id=seeded.bob)
+    forged = csrf_token("not-our-key", subscriber_id=seeded.alice)
     for data in (
         {"format": "text", "charset": "utf-8"},
         {"csrf": "", "format": "text", "charset": "utf-8"},

@@ -10,11 +10,11 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mailer.compose.errors import IssueFolderError
-from mailer.render.preview import PreviewFormat, preview
+from mailer.render.preview import PreviewFormat
 from mailer.services import listings
 from mailer.services.errors import ServiceError
 from mailer.services.issue_upload import MAX_ZIP_BYTES, UploadError
-from mailer.services.parts import PartNotFound, documents, preflight
+from mailer.services.parts import PartNotFound, preflight, preview_part
 from mailer.services.publishing import actor_email, send_test_to_self, upload_issue
 from mailer.web.admin.common import (
     ADMIN_HEADERS,
@@ -62,8 +62,8 @@ async def upload_issue_page(
                                          filename=file.filename or "upload.zip")
     except UploadError as exc:
         return _issues_page(request, web, principal, problems=[str(exc)], status_code=400)
-    except IssueFolderError as exc:
-        return _issues_page(request, web, principal, status_code=400,
+    except IssueFolderError as exc:  # read, but not valid: every problem, file:line
+        return _issues_page(request, web, principal, status_code=422,
                             problems=[str(p) for p in exc.problems])
     parts = "、".join(f"{label}（{LOAD_LABELS[s.value]}）" for label, s in result.parts.items())
     notice = f"号「{result.slug}」を読み込みました：{LOAD_LABELS[result.status.value]}。{parts}"
@@ -83,9 +83,12 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
     report = preflight(engine=web.engine, part_id=part_id, config=web.render_config)
     body = ""
     if tab != "iso":
-        issue_doc, part_doc = documents(engine=web.engine, part_id=part_id)
         fmt: PreviewFormat = tab  # type: ignore[assignment]
-        rendered = preview(issue=issue_doc, part=part_doc, config=web.render_config, format=fmt)
+        try:
+            rendered = preview_part(engine=web.engine, part_id=part_id,
+                                    config=web.render_config, format=fmt)
+        except ServiceError as exc:  # the preflight lists the cause as an error too
+            rendered = exc.message
         body = rendered if isinstance(rendered, str) else rendered.decode("utf-8", "replace")
     try:
         my_email = actor_email(engine=web.engine, actor=principal.as_actor())
@@ -107,11 +110,15 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
 def part_eml(part_id: int, request: Request, web: Web, principal: Reader) -> Response:
     """The whole message as a preview persona gets it (download)."""
     try:
-        issue_doc, part_doc = documents(engine=web.engine, part_id=part_id)
+        data = preview_part(engine=web.engine, part_id=part_id, config=web.render_config,
+                            format="eml")
     except PartNotFound:
         return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
                              lines=[f"配信回 {part_id} はありません。"], back="/admin/issues")
-    data = preview(issue=issue_doc, part=part_doc, config=web.render_config, format="eml")
+    except ServiceError as exc:
+        return admin_message(request, principal, status_code=status_of(exc),
+                             title="メールを作れません", lines=[exc.message],
+                             back=f"/admin/parts/{part_id}")
     return Response(data, media_type="message/rfc822", headers={
         **ADMIN_HEADERS, "Content-Disposition": f'attachment; filename="part-{part_id}.eml"'})
 

@@ -109,7 +109,7 @@ async def login(request: Request, web: Web) -> Response:
                         title="ただいまログインできません") from None
     data = new_session(user_id=signed_in.user_id, epoch=signed_in.session_epoch)
     response = RedirectResponse(next_url, status_code=303)
-    set_session_cookie(response, web.settings.secret_keys, data, secure=secure_cookies(web))
+    set_session_cookie(response, web.settings.secret_key, data, secure=secure_cookies(web))
     response.delete_cookie(CSRF_COOKIE, path="/admin", httponly=True, samesite="lax",
                            secure=secure_cookies(web))
     return response
@@ -121,7 +121,7 @@ Actor = Annotated[Principal, Depends(require())]
 @router.post("/admin/logout", dependencies=[Depends(verify_csrf)])
 def logout(request: Request, web: Web, principal: Actor) -> Response:
     """End this session (its id is remembered as revoked until it would expire)."""
-    data = read_session_cookie(web.settings.secret_keys,
+    data = read_session_cookie(web.settings.secret_key,
                                request.cookies.get("mailer_session", ""))
     if principal.session_id and data is not None:
         auth_store(request).revoke(principal.session_id, ttl=remaining_seconds(data))
@@ -142,7 +142,7 @@ def logout_everywhere(request: Request, web: Web, principal: Actor) -> Response:
     except ServiceError as exc:
         raise AuthError(403, exc.message) from None
     response = RedirectResponse(HOME, status_code=303)
-    set_session_cookie(response, web.settings.secret_keys,
+    set_session_cookie(response, web.settings.secret_key,
                        new_session(user_id=principal.user_id, epoch=epoch),
                        secure=secure_cookies(web))
     return response

@@ -4,13 +4,16 @@ Nothing is stored server-side except revocations (see `store`): the cookie is
 valid while its signature checks, it is younger than SESSION_LIFETIME, its
 session id was not logged out, and its epoch equals the user's
 `session_epoch` (raised by "log out everywhere" and by disabling a user).
+
+Only the current MAILER_SECRET_KEY signs and verifies sessions: a key is
+retired because it may have leaked, and whoever holds it must not be able to
+forge a session (retired keys keep verifying unsubscribe links only).
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,16 +40,18 @@ def new_session(*, user_id: int, epoch: int, now: float | None = None) -> Sessio
                        issued_at=issued)
 
 
-def session_cookie_value(keys: Sequence[str], data: SessionData) -> str:
-    return URLSafeSerializer(list(keys), salt=SESSION_SALT).dumps(
+def session_cookie_value(key: str, data: SessionData) -> str:
+    """Return the cookie value for `data`, signed with `key` (the current secret key)."""
+    return URLSafeSerializer(key, salt=SESSION_SALT).dumps(
         [data.user_id, data.epoch, data.session_id, data.issued_at])
 
 
-def read_session_cookie(keys: Sequence[str], value: str, *,
+def read_session_cookie(key: str, value: str, *,
                         now: float | None = None) -> SessionData | None:
-    """Return the session in a cookie, or None if forged, malformed or expired."""
+    """Return the session in a cookie signed with `key`, or None if forged (or
+    signed with another key), malformed or expired."""
     try:
-        raw = URLSafeSerializer(list(keys), salt=SESSION_SALT).loads(value)
+        raw = URLSafeSerializer(key, salt=SESSION_SALT).loads(value)
     except (BadSignature, ValueError, TypeError):
         return None
     if not (isinstance(raw, list) and len(raw) == 4):
@@ -61,10 +66,10 @@ def read_session_cookie(keys: Sequence[str], value: str, *,
     return SessionData(user_id=user_id, epoch=epoch, session_id=session_id, issued_at=issued)
 
 
-def set_session_cookie(response: Response, keys: Sequence[str], data: SessionData, *,
+def set_session_cookie(response: Response, key: str, data: SessionData, *,
                        secure: bool) -> None:
     response.set_cookie(
-        SESSION_COOKIE, session_cookie_value(keys, data),
+        SESSION_COOKIE, session_cookie_value(key, data),
         max_age=int(SESSION_LIFETIME.total_seconds()), path="/", httponly=True,
         samesite="lax", secure=secure,
     )

@@ -29,13 +29,15 @@ def list_issues(web: Web, _p: Reader) -> list[IssueOut]:
 
 
 @router.post("/issues", response_model=IssueLoadOut, status_code=201,
-             responses={400: {"model": IssueProblemsOut}})
+             responses={400: {"model": IssueProblemsOut}, 422: {"model": IssueProblemsOut}})
 async def post_issue(web: Web, principal: Composer,
                      file: Annotated[UploadFile, File(description="the issue folder as a .zip")],
                      ) -> IssueLoadOut | JSONResponse:
     """Store an issue folder uploaded as a zip (201; 200 when nothing changed).
 
-    A refused folder is a 400 listing every problem as `file:line: message`.
+    An archive that cannot be read is a 400; a folder with problems (a missing
+    field, a subject with a line break, …) is a 422 listing every problem as
+    `file:line: message`.
     """
     data = await file.read(MAX_ZIP_BYTES + 1)
     try:
@@ -47,9 +49,9 @@ async def post_issue(web: Web, principal: Composer,
         return JSONResponse(body.model_dump(), status_code=400)
     except IssueFolderError as exc:
         problems = [str(p) for p in exc.problems]
-        body = IssueProblemsOut(detail=f"{len(problems)} problem(s) in the issue folder",
+        body = IssueProblemsOut(detail=f"号のフォルダに {len(problems)} 件の問題があります",
                                 problems=problems)
-        return JSONResponse(body.model_dump(), status_code=400)
+        return JSONResponse(body.model_dump(), status_code=422)
     out = IssueLoadOut(slug=result.slug, issue_id=result.issue_id, status=result.status.value,
                        parts={k: v.value for k, v in result.parts.items()})
     if result.status.value == "unchanged":

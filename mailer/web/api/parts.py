@@ -8,9 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from mailer.render.preview import preview
 from mailer.services import listings
-from mailer.services.parts import documents, preflight
+from mailer.services.parts import preflight, preview_part
 from mailer.services.publishing import send_test_to_self
 from mailer.web.admin.common import admin_csp
 from mailer.web.api.common import AUTH_ERRORS, Composer, Id, Reader, errors
@@ -66,8 +65,8 @@ def get_preview(
     """The HTML body, the text part, the whole message, or what a sanitizing
     gateway leaves of the HTML. HTML is served in a CSP sandbox (no script)."""
     _part(web, part_id)
-    issue, part = documents(engine=web.engine, part_id=part_id)
-    body = preview(issue=issue, part=part, config=web.render_config, format=format)
+    body = preview_part(engine=web.engine, part_id=part_id, config=web.render_config,
+                        format=format)  # ServiceError (422) when it cannot become a message
     headers = {"Cache-Control": "no-store"}
     if format == "html":
         headers["Content-Security-Policy"] = "sandbox; " + admin_csp(request).replace(

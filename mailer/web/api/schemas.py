@@ -51,7 +51,7 @@ class IssueProblemsOut(BaseModel):
 
     detail: str
     field: str | None = "file"
-    problems: list[str]
+    problems: list[str] = []  # empty for a request without a file (FastAPI's own 422)
 
 
 class PartOut(PartSummary):

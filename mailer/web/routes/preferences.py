@@ -50,7 +50,7 @@ async def save_preferences(token: str, request: Request, web: Web) -> HTMLRespon
     form = await request.form()
     csrf = form.get("csrf")
     if not isinstance(csrf, str) or not check_csrf_token(
-        web.settings.secret_keys, csrf, subscriber_id=ids[0]
+        web.settings.secret_key, csrf, subscriber_id=ids[0]
     ):
         return message_page(web.pages, status_code=403, private=True,
                             title="送信を受け付けられませんでした", lines=[
@@ -88,7 +88,7 @@ def _form(web: WebState, token: str, view: SubscriptionView, *, notice: str = ""
         notice=notice, email=mask_email(view.email), list_title=view.list_title,
         receiving=view.receiving, status=view.status.value, lists=view.lists,
         format=view.format, charset=view.charset, formats=FORMATS, charsets=CHARSETS,
-        csrf=csrf_token(web.settings.secret_keys, subscriber_id=view.subscriber_id),
+        csrf=csrf_token(web.settings.secret_key, subscriber_id=view.subscriber_id),
         action=f"/p/{token}", unsubscribe_url=f"/u/{token}",
     )
 

@@ -1,5 +1,5 @@
 """Admin pages about content: issues (list, zip upload), a part (preflight,
-previews, test send, scheduling)."""
+previews, test send, scheduling, publish and unpublish)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from mailer.services import listings
 from mailer.services.errors import ServiceError
 from mailer.services.issue_upload import MAX_ZIP_BYTES, UploadError
 from mailer.services.parts import PartNotFound, documents, preflight
+from mailer.services.publication import publish_part, unpublish_part
 from mailer.services.publishing import actor_email, send_test_to_self, upload_issue
 from mailer.services.sends import schedule_send
 from mailer.web.admin.common import (
@@ -93,7 +94,8 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
         my_email = actor_email(engine=web.engine, actor=principal.as_actor())
     except ServiceError:
         my_email = ""
-    notices = {"scheduled": "配信を予約しました。"}
+    notices = {"scheduled": "配信を予約しました。", "published": "公開しました。",
+               "unpublished": "公開を取り消しました。"}
     return admin_page(
         request, principal, "part", title=f"{part.label}：{part.title}", part=part, issue=issue,
         report=report, tab=tab, tabs=TABS, body=body,
@@ -159,3 +161,37 @@ async def schedule_page(
                              title="予約できませんでした", lines=[exc.message],
                              back=f"/admin/parts/{part_id}")
     return RedirectResponse(f"/admin/sends/{send_id}?notice=scheduled", status_code=303)
+
+
+@router.post("/parts/{part_id}/publish", dependencies=[Depends(verify_csrf)])
+async def publish_page(part_id: int, request: Request, web: Web, principal: Composer) -> Response:
+    """Make the part public now (archive page, feed, images)."""
+    try:
+        await run_in_threadpool(publish_part, engine=web.engine, actor=principal.as_actor(),
+                                part_id=part_id)
+    except ServiceError as exc:
+        return admin_message(request, principal, status_code=status_of(exc),
+                             title="公開できませんでした", lines=[exc.message],
+                             back=f"/admin/parts/{part_id}")
+    return RedirectResponse(f"/admin/parts/{part_id}?notice=published", status_code=303)
+
+
+@router.post("/parts/{part_id}/unpublish", dependencies=[Depends(verify_csrf)])
+async def unpublish_page(part_id: int, request: Request, web: Web, principal: Composer,
+                         confirm: Annotated[str, Form()] = "") -> Response:
+    """Take the part back from the public, once the editor has ticked the
+    confirmation box (checked here too: the browser's check can be skipped)."""
+    if confirm != "yes":
+        return admin_message(request, principal, status_code=422,
+                             title="公開を取り消していません",
+                             lines=["confirm: 「公開を取り消す」の確認欄にチェックを入れてから、"
+                                    "もう一度お試しください。"],
+                             back=f"/admin/parts/{part_id}")
+    try:
+        await run_in_threadpool(unpublish_part, engine=web.engine, actor=principal.as_actor(),
+                                part_id=part_id)
+    except ServiceError as exc:
+        return admin_message(request, principal, status_code=status_of(exc),
+                             title="公開を取り消せませんでした", lines=[exc.message],
+                             back=f"/admin/parts/{part_id}")
+    return RedirectResponse(f"/admin/parts/{part_id}?notice=unpublished", status_code=303)

@@ -1,4 +1,5 @@
-"""Parts: details, preflight, previews, a test send to yourself."""
+"""Parts: details, preflight, previews, a test send to yourself, publish and
+unpublish (the publish gate)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from mailer.render.preview import preview
 from mailer.services import listings
 from mailer.services.parts import documents, preflight
+from mailer.services.publication import publish_part, unpublish_part
 from mailer.services.publishing import send_test_to_self
 from mailer.web.admin.common import admin_csp
 from mailer.web.api.common import AUTH_ERRORS, Composer, Id, Reader, errors
@@ -18,6 +20,7 @@ from mailer.web.api.schemas import (
     FindingOut,
     PartOut,
     PreflightOut,
+    PublicationOut,
     TestSendOut,
     TestSendResult,
 )
@@ -83,3 +86,21 @@ async def post_test_send(part_id: Id, web: Web, principal: Composer) -> TestSend
     results = await run_in_threadpool(send_test_to_self, engine=web.engine, settings=web.settings,
                                       actor=principal.as_actor(), part_id=part_id)
     return TestSendOut(results=[TestSendResult(address=a, outcome=o) for a, o in results])
+
+
+@router.post("/parts/{part_id}/publish", response_model=PublicationOut, responses=errors(409))
+async def post_publish(part_id: Id, web: Web, principal: Composer) -> PublicationOut:
+    """Make the part public now: its archive page, feed entry and images
+    (409 when it is public already)."""
+    at = await run_in_threadpool(publish_part, engine=web.engine, actor=principal.as_actor(),
+                                 part_id=part_id)
+    return PublicationOut(part_id=part_id, action="publish", published_at=at)
+
+
+@router.post("/parts/{part_id}/unpublish", response_model=PublicationOut, responses=errors(409))
+async def post_unpublish(part_id: Id, web: Web, principal: Composer) -> PublicationOut:
+    """Take the part back from the public: its archive page, feed entry and
+    images answer 404 again (409 when it is not public)."""
+    await run_in_threadpool(unpublish_part, engine=web.engine, actor=principal.as_actor(),
+                            part_id=part_id)
+    return PublicationOut(part_id=part_id, action="unpublish", published_at=None)

@@ -159,11 +159,13 @@ def preview_part_id(secrets: Sequence[str], token: str) -> int | None:
     return read_preview_token(secrets, token)
 
 
-def web_render_config(*, engine: Engine, config: RenderConfig, secrets: Sequence[str],
+def preview_render_config(*, engine: Engine, config: RenderConfig, secrets: Sequence[str],
                       part_id: int) -> RenderConfig:
-    """Return the render configuration for a test send of the part: as it is
-    for a public part; for an unpublished one, its web version and image URLs
-    go through a preview link, so the test's reader can open them."""
+    """Return the render configuration for what staff look at before a part
+    is public (a test send, the admin and API previews, a downloaded .eml):
+    `config` as it is for a public part; for an unpublished one, its web
+    version and image URLs go through a preview link, so they open without
+    a session."""
     if is_public(engine=engine, part_id=part_id):
         return config
     return replace(config, base_url=preview_base_url(base_url=config.base_url, secrets=secrets,

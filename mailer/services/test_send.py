@@ -12,7 +12,7 @@ from mailer.delivery.smtp import SmtpTransport, TransportError
 from mailer.render.message import Recipient, Slots, personalize, prepare_part
 from mailer.runtime import render_config
 from mailer.services.parts import documents
-from mailer.services.publication import web_render_config
+from mailer.services.publication import preview_render_config
 from mailer.settings import Settings
 
 
@@ -44,7 +44,7 @@ def test_send_part(
     engine = make_engine(engine_url)
     issue, part = documents(engine=engine, part_id=part_id)
     # An unpublished part's web version and images open through a preview link.
-    config = web_render_config(engine=engine, config=render_config(settings),
+    config = preview_render_config(engine=engine, config=render_config(settings),
                                secrets=settings.secret_keys, part_id=part_id)
     prepared = prepare_part(issue=issue, part=part, config=config)
     domain = settings.from_address.rsplit("@", 1)[1]

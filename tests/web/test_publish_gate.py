@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -224,3 +225,22 @@ def test_publish_and_unpublish_through_the_api(site: Site) -> None:
     assert missing.status_code == 404 and "パート 9999 はありません" in missing.json()["detail"]
     who = "token:editor-token"
     assert _audit(site.engine, part1) == [("part.publish", who), ("part.unpublish", who)]
+
+
+def test_staff_previews_of_an_unpublished_part_load_their_images_without_a_session(
+        site: Site) -> None:
+    """The admin's sandboxed preview frame, a downloaded .eml and the API
+    preview send no session cookie: their images go through a preview link."""
+    part1, _ = part_ids(site.engine)
+    frame = site.client("viewer").get(f"/admin/parts/{part1}").text
+    found = re.search(r'src=&#34;(https://mailer\.example\.com/preview/[^&]+/assets/'
+                      r'vol04/images/slide01\.png)&#34;', frame)
+    assert found, "the preview frame's images go through a preview link"
+    public = site.client()
+    assert public.get(found.group(1).removeprefix(BASE_URL)).status_code == 200
+    api = site.api("viewer").get(f"/api/v1/parts/{part1}/preview", params={"format": "html"})
+    assert f"{BASE_URL}/preview/" in api.text and f'"{BASE_URL}/assets/' not in api.text
+    # once published, previews show the plain URLs readers get
+    assert site.api("editor").post(f"/api/v1/parts/{part1}/publish").status_code == 200
+    api = site.api("viewer").get(f"/api/v1/parts/{part1}/preview", params={"format": "html"})
+    assert f"{BASE_URL}/preview/" not in api.text and f"{BASE_URL}/assets/vol04/" in api.text

@@ -11,11 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from mailer.compose.errors import IssueFolderError
 from mailer.render.preview import PreviewFormat, preview
+from mailer.render.types import RenderConfig
 from mailer.services import listings
 from mailer.services.errors import ServiceError
 from mailer.services.issue_upload import MAX_ZIP_BYTES, UploadError
 from mailer.services.parts import PartNotFound, documents, preflight
-from mailer.services.publication import publish_part, unpublish_part
+from mailer.services.publication import preview_render_config, publish_part, unpublish_part
 from mailer.services.publishing import actor_email, send_test_to_self, upload_issue
 from mailer.services.sends import schedule_send
 from mailer.web.admin.common import (
@@ -45,6 +46,13 @@ def _issues_page(request: Request, web: WebState, principal: Principal, *, notic
                  problems: list[str] | None = None, status_code: int = 200) -> HTMLResponse:
     return admin_page(request, principal, "issues", status_code=status_code, title="号と配信回",
                       notice=notice, problems=problems or [], issues=listings.issues(web.engine))
+
+
+def _preview_config(web: WebState, part_id: int) -> RenderConfig:
+    # An unpublished part's images (and web-version link) go through a preview
+    # link: the sandboxed preview frame and a downloaded .eml send no session.
+    return preview_render_config(engine=web.engine, config=web.render_config,
+                             secrets=web.settings.secret_keys, part_id=part_id)
 
 
 @router.api_route("/issues", methods=READ)
@@ -88,7 +96,8 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
     if tab != "iso":
         issue_doc, part_doc = documents(engine=web.engine, part_id=part_id)
         fmt: PreviewFormat = tab  # type: ignore[assignment]
-        rendered = preview(issue=issue_doc, part=part_doc, config=web.render_config, format=fmt)
+        rendered = preview(issue=issue_doc, part=part_doc, config=_preview_config(web, part_id),
+                           format=fmt)
         body = rendered if isinstance(rendered, str) else rendered.decode("utf-8", "replace")
     try:
         my_email = actor_email(engine=web.engine, actor=principal.as_actor())
@@ -115,7 +124,8 @@ def part_eml(part_id: int, request: Request, web: Web, principal: Reader) -> Res
     except PartNotFound:
         return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
                              lines=[f"配信回 {part_id} はありません。"], back="/admin/issues")
-    data = preview(issue=issue_doc, part=part_doc, config=web.render_config, format="eml")
+    data = preview(issue=issue_doc, part=part_doc, config=_preview_config(web, part_id),
+                   format="eml")
     return Response(data, media_type="message/rfc822", headers={
         **ADMIN_HEADERS, "Content-Disposition": f'attachment; filename="part-{part_id}.eml"'})
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from mailer.render.preview import preview
 from mailer.services import listings
 from mailer.services.parts import documents, preflight
-from mailer.services.publication import publish_part, unpublish_part
+from mailer.services.publication import preview_render_config, publish_part, unpublish_part
 from mailer.services.publishing import send_test_to_self
 from mailer.web.admin.common import admin_csp
 from mailer.web.api.common import AUTH_ERRORS, Composer, Id, Reader, errors
@@ -70,7 +70,10 @@ def get_preview(
     gateway leaves of the HTML. HTML is served in a CSP sandbox (no script)."""
     _part(web, part_id)
     issue, part = documents(engine=web.engine, part_id=part_id)
-    body = preview(issue=issue, part=part, config=web.render_config, format=format)
+    # An unpublished part's images and web-version link go through a preview link.
+    config = preview_render_config(engine=web.engine, config=web.render_config,
+                               secrets=web.settings.secret_keys, part_id=part_id)
+    body = preview(issue=issue, part=part, config=config, format=format)
     headers = {"Cache-Control": "no-store"}
     if format == "html":
         headers["Content-Security-Policy"] = "sandbox; " + admin_csp(request).replace(

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck check clean
+.PHONY: demo test fuzz lint typecheck check clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mailer needs Python 3.11 or newer")'
@@ -18,6 +18,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The API under schemathesis with 100 generated requests per operation (no 5xx);
+# `make test` runs the same test with 8.
+fuzz: $(STAMP)
+	MAILER_TEST_FUZZ_EXAMPLES=100 $(BIN)/python -m pytest -q -k sqlite tests/web/test_api_schemathesis.py
 
 # Decorated functions are called by their frameworks (typer, FastAPI, Celery,
 # pydantic, SQLAlchemy events, pytest); tools/vulture_allowlist.py lists the rest.

@@ -4,10 +4,15 @@ Starts a private Redis (unless MAILER_REDIS_URL is set), the built-in SMTP
 sink, a Celery worker and beat; loads the sample issue and subscribers; sends
 part 1 now and part 2 a few seconds later through the scheduler; waits, then
 stops everything it started.
+
+`mailer demo --serve` then keeps the web admin running on the demo's
+database: `demo_staff_password` creates (or resets) the staff account
+demo@example.jp with every role and a new random password, printed once.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -28,12 +33,14 @@ from mailer.services.subscribers import read_subscriber_csv, upsert_subscribers
 from mailer.settings import Settings
 
 DEMO_LIST = "cio-forum"
+DEMO_STAFF_EMAIL = "demo@example.jp"
 
 
 @dataclass
 class DemoResult:
     progress: list[tuple[str, SendProgress]] = field(default_factory=list)
     outbox: Path | None = None
+    database_url: str = ""  # where the demo's data stays (var/demo/mailer.db by default)
     ok: bool = False
     message: str = ""
 
@@ -82,7 +89,7 @@ def run_demo(
     redis: EmbeddedRedis | None = None
     children: list[Child] = []
     sink = SmtpSink(outbox).start()
-    result = DemoResult(outbox=outbox)
+    result = DemoResult(outbox=outbox, database_url=db_url)
     try:
         redis_url = settings.redis_url
         if not redis_url:
@@ -144,3 +151,21 @@ def run_demo(
         sink.stop()
         if redis is not None:
             redis.stop()
+
+
+def demo_staff_password(database_url: str, *, email: str = DEMO_STAFF_EMAIL) -> str:
+    """Create (or reset) the demo's staff account with every role and a new
+    random password; return the password (shown once, never stored in clear).
+    Each call ends the account's earlier sessions and replaces its password."""
+    from mailer.models import UserRole
+    from mailer.services.accounts import provision_user
+
+    password = secrets.token_urlsafe(12)  # 16 characters, 96 bits
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            provision_user(session=session, email=email, roles=list(UserRole),
+                           password=password, name="デモ担当", actor="demo")
+    finally:
+        engine.dispose()
+    return password

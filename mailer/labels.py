@@ -14,6 +14,8 @@ SEND_LABELS = {
     SendStatus.SCHEDULED: "予約済み", SendStatus.RUNNING: "送信中", SendStatus.PAUSED: "一時停止",
     SendStatus.DONE: "完了", SendStatus.CANCELLED: "取り消し",
 }
+#: a part's state as listings derive it (mailer.services.listings.PartState values)
+PART_STATE_LABELS = {"unsent": "未配信", "scheduled": "配信予定", "sent": "配信済み"}
 DELIVERY_LABELS = {
     DeliveryStatus.PENDING: "未送信", DeliveryStatus.SENDING: "送信処理中",
     DeliveryStatus.SENT: "送信済み", DeliveryStatus.DEFERRED: "再試行待ち",

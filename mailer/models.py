@@ -109,11 +109,22 @@ def _keep_email_hash(_mapper: Any, _conn: Any, target: Subscriber) -> None:
     target.email_hash = email_hash(target.email)
 
 
+class ListVisibility(StrEnum):
+    """Who may see a list: readers see and join public lists only (an internal
+    list is shown to its own members, so they can leave it)."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
 class MailingList(SQLModel, table=True):
     __tablename__ = "mailing_list"
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_column=Column(String(100), unique=True, nullable=False))
     title: str = ""
+    visibility: ListVisibility = Field(
+        default=ListVisibility.INTERNAL,
+        sa_column=Column(String(16), nullable=False, server_default="internal"))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
 
 

@@ -6,6 +6,7 @@ Workers call these once per process (after fork); nothing here imports Celery.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import timedelta
 
 import redis
@@ -17,10 +18,10 @@ from mailer.delivery.dispatch import Coordinator
 from mailer.delivery.engine import DeliveryConfig, DeliveryContext
 from mailer.delivery.journal import RedisJournal
 from mailer.delivery.ratelimit import Rate, RateLimiter, parse_rate
-from mailer.delivery.relays import AllRelaysDown, RedisRelayHealth, RelayPool
+from mailer.delivery.relays import AllRelaysDown, RedisRelayHealth, RelayHealth, RelayPool
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import FailureKind, SmtpTransport, TransportError
-from mailer.metrics import RedisMetrics
+from mailer.metrics import MetricsSink, RedisMetrics
 from mailer.render.message import PreparedPart, RenderConfig, prepare_part
 from mailer.settings import Settings
 
@@ -121,13 +122,8 @@ class Runtime:
     def delivery_context(self) -> DeliveryContext:
         """A fresh context per task: new SMTP connections, shared caches."""
         s = self.settings
-        relays = s.relays()
-        if not relays:
+        if not s.relays():
             raise RuntimeError("MAILER_SMTP_URL is not set (only `mailer demo` starts a sink)")
-        transports = [
-            SmtpTransport(r, timeout=s.smtp_timeout, ca_file=s.smtp_ca_file) for r in relays
-        ]
-
         buckets: dict[str, PrepaidTokens] = {}
 
         def before_send(relay_name: str) -> None:
@@ -145,23 +141,21 @@ class Runtime:
                 self.metrics.rate_wait(relay_name, waited)
 
         delivery_metrics = RedisMetrics(self.redis, buffered=True)
-        pool = RelayPool(
-            transports,
-            RedisRelayHealth(self.redis),
-            backoff_seconds=s.relay_backoff_seconds,
-            before_send=before_send,
-            metrics=delivery_metrics,
+        pool = relay_pool(
+            s, RedisRelayHealth(self.redis), before_send=before_send, metrics=delivery_metrics
         )
-        sign = _dkim_signer(s)
-        return DeliveryContext(
+        ctx = DeliveryContext(
             engine=self.engine,
             config=delivery_config(s),
             pool=pool,
             prepared_part=self.parts,
             journal=self.journal,
             metrics=delivery_metrics,
-            **({"sign": sign} if sign else {}),
         )
+        sign = dkim_signer(s)
+        if sign is not None:
+            ctx.sign = sign
+        return ctx
 
     def preflight(self, send_id: int) -> list[str]:
         """Errors that stop a due send from starting (it is paused with them)."""
@@ -173,7 +167,34 @@ class Runtime:
         self.engine.dispose()
 
 
-def _dkim_signer(settings: Settings):  # type: ignore[no-untyped-def]
+def relay_pool(
+    settings: Settings,
+    health: RelayHealth,
+    *,
+    before_send: Callable[[str], None] | None = None,
+    metrics: MetricsSink | None = None,
+) -> RelayPool:
+    """The configured relays (MAILER_SMTP_URL) in failover order, one SMTP
+    connection each, opened on first use. The delivery engine and test sends
+    both send through it."""
+    transports = [
+        SmtpTransport(r, timeout=settings.smtp_timeout, ca_file=settings.smtp_ca_file)
+        for r in settings.relays()
+    ]
+    return RelayPool(
+        transports,
+        health,
+        backoff_seconds=settings.relay_backoff_seconds,
+        before_send=before_send,
+        metrics=metrics,
+    )
+
+
+def dkim_signer(settings: Settings) -> Callable[[bytes], bytes] | None:
+    """The DKIM signing function for MAILER_DKIM_KEY_FILE, or None when unset.
+
+    Raises DkimKeyError naming the file when it cannot be read or used.
+    """
     if not settings.dkim_key_file:
         return None
     from mailer.delivery.dkim import load_dkim_key, sign

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # A send goes out only once someone other than its creator approved it.
     require_approval: bool = False
     old_secret_keys: str = ""  # comma-separated retired keys, still accepted
+    # Proxies whose X-Forwarded-For / -Proto the web app believes (comma-separated
+    # addresses or networks, "*" for any). Empty: none, the peer address is the client.
+    trusted_proxies: str = ""
     bounce_domain: str = ""  # empty: the From address's domain
     list_id: str = "cio-forum.mailer.example.com"
     list_name: str = "CIOフォーラム通信"

@@ -160,6 +160,98 @@ def test_bad_setting_is_one_line(env: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert "MAILER_SMTP_URL" in out and len(out.strip().splitlines()) == 1
 
 
+def test_lists_are_internal_unless_made_public(env: Path) -> None:
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    def visibility() -> dict[str, str]:
+        engine = create_engine(os.environ["MAILER_DATABASE_URL"])
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT name, visibility FROM mailing_list")).all()
+        engine.dispose()
+        return {name: vis for name, vis in rows}
+
+    assert run("lists", "create", "cio-forum", "--title", "CIOフォーラム通信")[0] == 0
+    assert run("lists", "create", "seminar", "--public")[0] == 0
+    assert visibility() == {"cio-forum": "internal", "seminar": "public"}
+    code, out = run("lists", "set-visibility", "cio-forum", "public")
+    assert code == 0 and "公開" in out
+    assert visibility()["cio-forum"] == "public"
+    assert "（変更なし）" in run("lists", "set-visibility", "cio-forum", "public")[1]
+    code, out = run("lists", "set-visibility", "nothing", "public")
+    assert code == 1 and "リスト「nothing」はありません" in out
+    code, _out = run("lists", "set-visibility", "seminar", "hidden")
+    assert code == 2  # not a visibility: typer's usage error
+    assert run("lists", "show")[0] == 0
+
+
+def test_issue_and_part_list(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.setenv("COLUMNS", "200")  # rich would shorten titles in a narrow terminal
+    code, out = run("issue", "list")
+    assert code == 0 and "号はまだありません" in out
+    code, out = run("part", "list", "--json")
+    assert code == 0 and json.loads(out) == []
+    part_ids = load_sample()
+
+    code, out = run("issue", "list")
+    assert code == 0, out
+    assert all(h in out for h in ("番号", "スラッグ", "題名", "パート数"))
+    assert "第4号" in out and "vol04" in out and "武蔵野市×都CIO座談会" in out
+    code, out = run("issue", "list", "--json")
+    assert code == 0
+    [issue] = json.loads(out)
+    assert (issue["number"], issue["slug"], issue["parts"]) == (4, "vol04", 2)
+
+    from mailer.db import session_scope
+    from mailer.services.sends import create_send
+    from mailer.services.subscribers import ensure_list
+
+    engine = make_engine(f"sqlite:///{env / 'cli.db'}")
+    with session_scope(engine) as session:
+        ensure_list(session=session, name="cio-forum")
+        create_send(session=session, part_id=part_ids[1], list_names=["cio-forum"])
+    engine.dispose()
+    code, out = run("part", "list")
+    assert code == 0, out
+    assert all(h in out for h in ("ID", "号", "パート", "題名", "予定", "状態"))
+    assert "2026-12-01 09:00" in out and "未配信" in out and "配信予定" in out
+    code, out = run("part", "list", "--issue", "vol04", "--json")
+    assert code == 0
+    parts = json.loads(out)
+    assert [(p["id"], p["label"], p["state"]) for p in parts] == [
+        (part_ids[0], "part1", "unsent"), (part_ids[1], "part2", "scheduled")]
+    assert parts[0]["scheduled_at"] == "2026-12-01T09:00:00+09:00"
+    assert json.loads(run("part", "list", "--issue", "4", "--json")[1]) == parts
+    code, out = run("part", "list", "--issue", "vol99")
+    assert code == 1 and "号「vol99」はありません" in out
+
+
+def test_part_state_from_its_sends() -> None:
+    from mailer.models import SendStatus as S
+    from mailer.services.listings import PartState, part_state
+
+    assert part_state([]) is PartState.UNSENT
+    assert part_state([S.CANCELLED]) is PartState.UNSENT
+    assert part_state([S.CANCELLED, S.PAUSED]) is PartState.SCHEDULED
+    assert part_state([S.RUNNING, S.DONE]) is PartState.SENT
+
+
+def test_demo_serve_refuses_a_busy_port_before_running_the_demo(env: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out = run("demo", "--serve", "--port", str(port))
+    assert code == 1
+    assert f"--port {port}: 127.0.0.1:{port} で待ち受けできません" in out
+    assert "starting Redis" not in out and not (env / "var" / "demo").exists()
+
+
 def test_part_publish_and_unpublish_as_a_person(env: Path) -> None:
     part_id = load_sample()[0]
     code, out = run("part", "publish", str(part_id), "--as", "editor@metro.example.jp")

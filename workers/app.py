@@ -16,10 +16,12 @@ from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
+    worker_shutdown,
     worker_shutting_down,
 )
 
 from mailer.delivery.dispatch import Coordinator
+from mailer.delivery.liveness import WorkerRegistry, start_heartbeat
 from mailer.logging_setup import install_celery_logging, quiet_task_logs
 from mailer.settings import Settings, load_settings
 
@@ -100,14 +102,44 @@ def _coordinator() -> Coordinator | None:
     return Coordinator(redis.Redis.from_url(settings.redis_url, socket_timeout=5))
 
 
+_heartbeat_stop: Any = None
+
+
+def _registry() -> WorkerRegistry | None:
+    if not settings.redis_url:
+        return None
+    return WorkerRegistry(redis.Redis.from_url(settings.redis_url, socket_timeout=5))
+
+
 @worker_ready.connect
 def _on_ready(sender: Any = None, **_: Any) -> None:
+    global _heartbeat_stop
     coordinator = _coordinator()
     if coordinator is not None and sender is not None:
         try:
             coordinator.clear_stopping(sender.hostname)
         except redis.RedisError as exc:
             log.warning("Redis unavailable, stop flag not cleared: %s", exc)
+    registry = _registry()
+    if registry is not None and sender is not None:
+        hostname = str(sender.hostname)
+        # `mailer doctor` reads these notes to tell live workers from dead ones.
+        _heartbeat_stop = start_heartbeat(
+            lambda: registry.note_alive(hostname),
+            on_error=lambda exc: log.warning("Redis unavailable, liveness not noted: %s", exc))
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
+    # A clean stop: the worker is gone, not dead (doctor reports only the latter).
+    if _heartbeat_stop is not None:
+        _heartbeat_stop.set()
+    registry = _registry()
+    if registry is not None and sender is not None:
+        try:
+            registry.forget(str(getattr(sender, "hostname", sender)))
+        except redis.RedisError as exc:
+            log.warning("Redis unavailable, worker not removed from the registry: %s", exc)
 
 
 @worker_shutting_down.connect

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from mailer.cli.main import app
+from mailer.cli.root import app
 
 __all__ = ["app"]

@@ -1,9 +1,11 @@
-"""Top-level verbs: demo, db, worker, beat, send, schedule, status, and send control."""
+"""Top-level verbs: demo, db, worker, beat, send, schedule, status, and send control.
+
+Registered on the `mailer` command by `mailer.cli.root.VERBS`.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
 
 import typer
 from rich.progress import (
@@ -17,8 +19,6 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import Engine
 
-from mailer.cli.bench import bench
-from mailer.cli.bounces import bounces_app
 from mailer.cli.common import (
     console,
     fail,
@@ -29,53 +29,18 @@ from mailer.cli.common import (
     settings_or_exit,
     tokyo,
 )
-from mailer.cli.errors import TranslatingGroup
-from mailer.cli.health import worker_health
-from mailer.cli.ops import doctor
-from mailer.cli.parts import issue_app, part_app, test_send
-from mailer.cli.privacy import privacy_app
-from mailer.cli.subscribers import lists_app, segments_app, subscribers_app
-from mailer.cli.users import tokens_app, users_app
-from mailer.cli.web import web
 from mailer.db import make_engine, upgrade
 from mailer.models import DeliveryStatus
-from mailer.runtime import render_config
 from mailer.services.actors import Actor, cli_actor
 from mailer.services.errors import ServiceError
 from mailer.services.send_progress import SendProgress, send_progress, sends_for_part
 from mailer.services.sends import CONTROLS, approve_send, schedule_send
 
-app = typer.Typer(
-    help="mailer: newsletter distribution for serial magazines.",
-    no_args_is_help=True,
-    cls=TranslatingGroup,  # one line for a service that is down (mailer/cli/errors.py)
-)
+#: the verbs defined here; `mailer.cli.root.VERBS` names each (and those of the
+#: other modules) for the `mailer` command, which imports this module only
+#: when one of them runs
+app = typer.Typer()
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(issue_app, name="issue")
-app.add_typer(part_app, name="part")
-app.command("test-send")(test_send)
-app.command("web")(web)
-app.command()(doctor)
-app.command("worker-health")(worker_health)
-app.command("bench")(bench)
-app.add_typer(bounces_app, name="bounces")
-app.add_typer(users_app, name="users")
-app.add_typer(tokens_app, name="tokens")
-app.add_typer(privacy_app, name="privacy")
-app.add_typer(subscribers_app, name="subscribers")
-app.add_typer(lists_app, name="lists")
-app.add_typer(segments_app, name="segments")
-
-
-@app.callback()
-def _options(
-    debug: bool = typer.Option(
-        False, "--debug", help="show the full traceback when a database or Redis fails"
-    ),
-) -> None:
-    """mailer: newsletter distribution for serial magazines."""
-    # Read by TranslatingGroup from the context; nothing to do here.
 
 
 @db_app.command("upgrade")
@@ -91,11 +56,17 @@ def db_upgrade() -> None:
 def demo(
     part2_delay: float = typer.Option(5.0, help="seconds between part 1 and part 2"),
     timeout: float = typer.Option(180.0, help="give up after this many seconds"),
+    serve: bool = typer.Option(
+        False, "--serve", help="afterwards, run the web admin on the demo's data (Ctrl-C stops)"),
+    port: int = typer.Option(8000, "--port", help="with --serve: the port on 127.0.0.1"),
 ) -> None:
     """Run the whole job on embedded defaults: sample issue → 62 CIOs → var/outbox."""
+    from mailer.cli.demo_serve import demo_serve_settings, serve_demo
     from mailer.demo import run_demo
 
     settings = settings_or_exit()
+    if serve:
+        settings = demo_serve_settings(settings, port)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -131,6 +102,8 @@ def demo(
     if not result.ok:
         fail(result.message or "not every delivery is accounted for")
     console.print("[green]every delivery is accounted for[/]")
+    if serve:
+        serve_demo(settings, result.database_url, port)
 
 
 def summary_table(items: list[tuple[str, SendProgress]]) -> Table:
@@ -194,6 +167,8 @@ def _actor(engine: Engine, as_: str) -> Actor:
 
 
 def _schedule(part_id: int, lists: list[str], at: str | None, as_: str) -> None:
+    from mailer.runtime import render_config  # the renderer: only for the verbs that send
+
     settings = settings_or_exit()
     when = parse_time(at) if at else None
     engine = open_engine(settings)
@@ -323,6 +298,3 @@ def resend_failed_cmd(send_id: int, as_: str = AS_OPTION) -> None:
     _control("resend-failed", send_id, as_, "failed deliveries queued again")
 
 
-def main() -> None:  # pragma: no cover
-    app(prog_name="mailer")
-    sys.exit(0)

@@ -21,7 +21,7 @@ from mailer.db import session_scope
 from mailer.runtime import render_config
 
 issue_app = typer.Typer(help="Issues: load issue folders.", no_args_is_help=True)
-part_app = typer.Typer(help="Parts: preflight check, preview, publish and unpublish.",
+part_app = typer.Typer(help="Parts: list, preflight check, preview, publish and unpublish.",
                        no_args_is_help=True)
 
 
@@ -91,9 +91,15 @@ def part_check(part_id: int = typer.Argument(...)) -> None:
             highlight=False,
             soft_wrap=True,
         )
-    if report.iso2022jp_recipients:
+    if report.unsendable_readers:
+        console.print(f"ISO-2022-JP で氏名を送れない購読者（{len(report.unsendable_readers)} 名）:",
+                      highlight=False)
+        for r in report.unsendable_readers:
+            console.print(f"  {r.email}  {r.name}（{''.join(r.chars)}）  編集：{r.edit_url}",
+                          highlight=False, soft_wrap=True, markup=False)
+    elif report.iso2022jp_recipients:
         console.print(
-            f"ISO-2022-JP subscribers affected ({len(report.iso2022jp_recipients)}): "
+            f"ISO-2022-JP を選んだ購読者（{len(report.iso2022jp_recipients)} 名）: "
             + ", ".join(report.iso2022jp_recipients),
             highlight=False,
         )
@@ -163,15 +169,22 @@ def test_send(
     part_id: int = typer.Argument(...),
     to: list[str] = typer.Option(..., "--to", help="recipient address (repeatable)"),
 ) -> None:
-    """Send a part to the given addresses now, marked as a test; not recorded in the ledger."""
-    from mailer.services.parts import PartNotFound
-    from mailer.services.test_send import TestSendError, test_send_part
+    """Send a part to the given addresses now, marked as a test; not recorded in the ledger.
+
+    It goes out as readers get it: through the relays in failover order,
+    DKIM-signed, from the VERP bounce address. Exit 1 if any was not sent.
+    """
+    from mailer.services.errors import ServiceError
+    from mailer.services.test_send import test_send_part
 
     settings = settings_or_exit()
+    engine = open_engine(settings)
     try:
-        results = test_send_part(settings=settings, part_id=part_id, addresses=to)
-    except (PartNotFound, TestSendError) as exc:
-        fail(str(exc))
+        results = test_send_part(engine=engine, settings=settings, part_id=part_id, addresses=to)
+    except ServiceError as exc:
+        fail(f"--to {exc.message}" if exc.field == "to" else exc.message)
+    finally:
+        engine.dispose()
     failed = 0
     for address, outcome in results:
         ok = outcome == "sent"
@@ -219,3 +232,14 @@ def part_unpublish(part_id: int = typer.Argument(...), as_: str = PUBLISH_AS) ->
     except ServiceError as exc:
         fail_service(exc)
     console.print(f"part {part_id}: unpublished by {actor.name}", highlight=False)
+
+
+def _register_lists() -> None:
+    # `issue list` and `part list` live in catalogue.py (read models, no loading)
+    from mailer.cli.catalogue import issue_list, part_list
+
+    issue_app.command("list")(issue_list)
+    part_app.command("list")(part_list)
+
+
+_register_lists()

@@ -19,9 +19,17 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from mailer.cli.common import console, err_console, fail, open_engine, settings_or_exit
+from mailer.cli.common import (
+    console,
+    err_console,
+    fail,
+    fail_service,
+    open_engine,
+    settings_or_exit,
+)
 from mailer.db import session_scope
-from mailer.models import Subscriber, SubscriberStatus
+from mailer.models import ListVisibility, Subscriber, SubscriberStatus
+from mailer.services.errors import ServiceError
 from mailer.services.exporter import export_subscribers
 from mailer.services.importer import SubscriberFileError, read_subscriber_file
 from mailer.services.segments import (
@@ -41,6 +49,7 @@ from mailer.services.subscribers import (
     apply_import,
     create_list,
     list_summaries,
+    set_list_visibility,
 )
 
 subscribers_app = typer.Typer(help="Import and export subscribers (CSV).", no_args_is_help=True)
@@ -181,18 +190,42 @@ def export_cmd(
 def lists_create(
     name: str = typer.Argument(..., help="short name used on the command line"),
     title: str = typer.Option("", "--title", help="title shown to subscribers"),
+    public: bool = typer.Option(
+        False, "--public",
+        help="offer the list to readers on their preferences page (default: internal)"),
 ) -> None:
-    """Create a mailing list."""
+    """Create a mailing list (internal unless --public)."""
     engine = _engine()
+    visibility = ListVisibility.PUBLIC if public else ListVisibility.INTERNAL
     try:
         with session_scope(engine) as session:
-            ml = create_list(session=session, name=name, title=title)
+            ml = create_list(session=session, name=name, title=title, visibility=visibility)
             shown = f"list {ml.name} ({ml.title})"
     except (ListExistsError, ValueError) as exc:
         fail(str(exc))
     finally:
         engine.dispose()
     console.print(f"created {escape(shown)}", highlight=False, soft_wrap=True)
+
+
+@lists_app.command("set-visibility")
+def lists_set_visibility(
+    name: str = typer.Argument(..., help="the list's short name"),
+    visibility: ListVisibility = typer.Argument(
+        ..., help="public: readers see and join it; internal: only its members see it"),
+) -> None:
+    """Make a list public (offered to readers) or internal (members only)."""
+    engine = _engine()
+    try:
+        with session_scope(engine) as session:
+            changed = set_list_visibility(session=session, name=name, visibility=visibility)
+    except ServiceError as exc:
+        fail_service(exc)
+    finally:
+        engine.dispose()
+    label = "公開（読者が選べる）" if visibility == ListVisibility.PUBLIC else "内部（登録者のみ）"
+    console.print(f"リスト {escape(name)}: {label}" + ("" if changed else "（変更なし）"),
+                  highlight=False, soft_wrap=True)
 
 
 @lists_app.command("show")
@@ -208,8 +241,9 @@ def lists_show() -> None:
         console.print("no lists (create one with `mailer lists create NAME`)")
         return
     table = Table(title="lists")
-    table.add_column("name")
+    table.add_column("name", no_wrap=True)
     table.add_column("title")
+    table.add_column("公開")
     for status in SubscriberStatus:
         table.add_column(status.value, justify="right")
     table.add_column("suppressed", justify="right")
@@ -218,6 +252,7 @@ def lists_show() -> None:
         table.add_row(
             escape(s.name),
             escape(s.title),
+            "公開" if s.visibility == ListVisibility.PUBLIC else "内部",
             *(str(s.by_status[status]) for status in SubscriberStatus),
             str(s.suppressed),
             str(s.total),

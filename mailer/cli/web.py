@@ -22,4 +22,9 @@ def web(
     setup_logging(settings)
     # log_config=None keeps uvicorn's access log under our redacting handlers
     # (its paths carry unsubscribe tokens).
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
+    # Proxy headers only from MAILER_TRUSTED_PROXIES: uvicorn's own default trusts
+    # 127.0.0.1, so any local process could pose as any client (and dodge the
+    # login lockout by address).
+    trusted = settings.trusted_proxies.strip()
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=bool(trusted),
+                forwarded_allow_ips=trusted or None, log_config=None)

@@ -12,6 +12,7 @@ raised together in `IssueFolderError`.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def parse_issue_folder(path: Path) -> IssueDocument:
     problems: list[Problem] = []
     if not folder.is_dir():
         raise IssueFolderError([Problem(str(folder), 1, "issue folder not found")])
+    problems.extend(_links_out_of(folder))
     issue = _issue_file(folder, problems)
     part_files = sorted(
         (int(m[1]), p) for p in folder.iterdir() if p.is_file() and (m := _PART_RE.match(p.name))
@@ -72,6 +74,28 @@ def parse_issue_folder(path: Path) -> IssueDocument:
         back_numbers=[BackNumber(**b.model_dump()) for b in issue.back_numbers],
         parts=parts,
     )
+
+
+LINK_OUT_OF_FOLDER = ("号のフォルダの外を指すシンボリックリンクは使えません"
+                      "（ファイルそのものをフォルダに置いてください）")
+
+
+def _links_out_of(folder: Path) -> list[Problem]:
+    """Return a problem for each symbolic link in `folder` that leads outside it.
+
+    A link inside the folder is fine (e.g. a shared header image); one that
+    leaves it would store, and publish, a file the issue's author never put
+    there (/etc/passwd as images/x.png).
+    """
+    root = folder.resolve()
+    problems = []
+    for dirpath, dirnames, filenames in os.walk(folder):  # does not follow links
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                rel = path.relative_to(folder).as_posix()
+                problems.append(Problem(rel, 1, LINK_OUT_OF_FOLDER))
+    return problems
 
 
 def _file_order(name: str) -> tuple[int, str]:
@@ -104,6 +128,24 @@ def _read(file: Path, sink: ProblemSink) -> str | None:
         return None
 
 
+#: how deep Markdown may nest (a magazine needs a handful); the renderers walk
+#: the tree recursively, so a deeper one would end in a RecursionError
+MAX_DEPTH = 40
+
+
+def _first_too_deep(root: SyntaxTreeNode) -> int | None:
+    """Return the file line of the first node nested deeper than MAX_DEPTH, or None."""
+    stack: list[tuple[SyntaxTreeNode, int, int]] = [(root, 0, 1)]
+    while stack:
+        node, depth, line = stack.pop()
+        if not node.is_root and node.map:
+            line = node.map[0] + 1
+        if depth > MAX_DEPTH:
+            return line
+        stack.extend((child, depth + 1, line) for child in node.children)
+    return None
+
+
 def parse_part_file(
     folder: Path, file: Path, problems: list[Problem], labels: dict[str, str]
 ) -> PartDocument | None:
@@ -125,6 +167,14 @@ def parse_part_file(
         root = SyntaxTreeNode(markdown().parse(text))
     except IndexError as exc:  # a plugin bug must not crash the whole folder
         sink.add(1, f"could not parse the Markdown ({exc}); check ::: blocks and quotes")
+        return None
+    except RecursionError:  # markdown-it-py builds its tree recursively
+        sink.add(1, "Markdown の入れ子（強調・リンク・引用）が深すぎて読めません")
+        return None
+    too_deep = _first_too_deep(root)
+    if too_deep is not None:
+        sink.add(too_deep,
+                 f"Markdown の入れ子（強調・リンク・引用）が深すぎます（{MAX_DEPTH} 段まで）")
         return None
     matter = next((n for n in root.children if n.type == "front_matter"), None)
     front: FrontMatterIn | None = None

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
@@ -27,7 +27,13 @@ from mailer.delivery.states import send_transition
 from mailer.delivery.verp import make_return_path
 from mailer.metrics import MetricsSink, NullMetrics
 from mailer.models import DeliveryStatus, SendStatus
-from mailer.render.message import PreparedPart, Recipient, Slots, personalize
+from mailer.render.message import (
+    PreparedPart,
+    Recipient,
+    Slots,
+    deliverable_charset,
+    personalize,
+)
 from mailer.tokens import message_id, unsubscribe_token
 
 log = logging.getLogger(__name__)
@@ -361,6 +367,15 @@ def _render(
             format=row.format,
             charset=row.charset,
         )
+        charset = deliverable_charset(prepared, recipient)
+        if charset != recipient.charset:
+            # The preflight refuses such a send; one that got past it (a reader
+            # added or edited after the check) still reaches the reader, in UTF-8.
+            log.warning(
+                "delivery %s: the part or the reader's name cannot be carried in %s; "
+                "sent as %s instead", row.delivery_id, recipient.charset, charset,
+            )
+            recipient = replace(recipient, charset=charset)
         return ctx.sign(personalize(prepared, recipient, _slots(ctx, info, row)))
     except Exception as exc:
         log.exception("render failed for delivery %s", row.delivery_id)
@@ -369,12 +384,15 @@ def _render(
         )
 
 
-def _return_path(ctx: DeliveryContext, row: ClaimedRow) -> str:
+def return_path(config: DeliveryConfig, delivery_id: int) -> str:
+    """The VERP envelope sender of one delivery (see verp.py), signed with the newest secret."""
     return make_return_path(
-        row.delivery_id,
-        secret=ctx.config.secrets[-1].encode(),
-        domain=ctx.config.return_path_domain,
+        delivery_id, secret=config.secrets[-1].encode(), domain=config.return_path_domain
     )
+
+
+def _return_path(ctx: DeliveryContext, row: ClaimedRow) -> str:
+    return return_path(ctx.config, row.delivery_id)
 
 
 def _outcome(ctx: DeliveryContext, info: _SendInfo, row: ClaimedRow, h: Handover) -> Outcome:

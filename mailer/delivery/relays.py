@@ -40,6 +40,20 @@ class RedisRelayHealth:
             self.client.set(self.prefix + relay, "1", px=max(1, int(seconds * 1000)))  # type: ignore[attr-defined]
 
 
+class LocalRelayHealth:
+    """Down marks kept in this object only: for a few messages sent by one
+    process (a test send), which must not need Redis to reach a relay."""
+
+    def __init__(self) -> None:
+        self._down_until: dict[str, float] = {}
+
+    def is_down(self, relay: str) -> bool:
+        return self._down_until.get(relay, 0.0) > time.monotonic()
+
+    def mark_down(self, relay: str, seconds: float) -> None:
+        self._down_until[relay] = time.monotonic() + seconds
+
+
 class AllRelaysDown(Exception):
     """No relay would take the message; the caller backs off the batch."""
 

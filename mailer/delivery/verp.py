@@ -20,6 +20,11 @@ import hmac
 import re
 
 MAX_DELIVERY_ID = 2**63 - 1  # a PostgreSQL BIGINT
+#: The id a test send's return path carries. Ledger ids count up from 1 and
+#: never reach it, so a test message has the readers' envelope sender (same
+#: shape, length and domain) while a bounce of it matches no delivery and
+#: touches no subscriber (bounces/apply notes "not in the ledger").
+TEST_DELIVERY_ID = MAX_DELIVERY_ID
 MIN_SECRET_BYTES = 16
 MAC_CHARS = 10  # 10 base32 characters = 50 bits
 MAX_LOCAL_PART = 64  # RFC 5321 4.5.3.1.1

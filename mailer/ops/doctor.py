@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mailer.delivery.dkim import DkimKey, DkimKeyError, dns_txt_record, load_dkim_key
-from mailer.ops.checks import Check, error, ok, warn
+from mailer.ops.checks import Check, Status, error, ok, warn
 from mailer.ops.dns import (
     FALLBACK_SUFFIXES,
     DnsRecord,
@@ -182,6 +182,7 @@ class Probes:
     database: Callable[[Settings], list[Check]]
     redis: Callable[[Settings], list[Check]]
     relays: Callable[[Settings], list[Check]]
+    activity: Callable[[Settings], list[Check]] = lambda _settings: []
 
 
 def default_probes() -> Probes:
@@ -201,7 +202,30 @@ def default_probes() -> Probes:
             known_revision=_known_revision,
         )
 
+    def activity(settings: Settings) -> list[Check]:
+        from datetime import UTC, datetime
+
+        import redis
+
+        from mailer.delivery.liveness import WorkerRegistry
+        from mailer.ops.probes import check_activity
+
+        engine = db.make_engine(settings.effective_database_url)
+        client = (redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+                  if settings.redis_url else None)
+        try:
+            return check_activity(
+                engine, (lambda: WorkerRegistry(client).seen()) if client else (lambda: []),
+                now=datetime.now(UTC))
+        except Exception:  # no database or no schema: the database line says so
+            return []
+        finally:
+            engine.dispose()
+            if client is not None:
+                client.close()
+
     return Probes(
+        activity=activity,
         database=database,
         redis=lambda s: check_redis(s.redis_url, timeout=min(s.smtp_timeout, 10.0)),
         relays=lambda s: check_relays(s.relays(), timeout=s.smtp_timeout, ca_file=s.smtp_ca_file),
@@ -241,9 +265,12 @@ def run_doctor(
     probes = probes or default_probes()
     rules = frozenset(suffixes) if suffixes is not None else load_public_suffixes()
     report.checks += check_config(settings, suffixes=rules, templates_dir=templates_dir)
-    report.checks += probes.database(settings)
+    database_checks = probes.database(settings)
+    report.checks += database_checks
     report.checks += probes.redis(settings)
     report.checks += probes.relays(settings)
+    if all(c.status is not Status.ERROR for c in database_checks):  # never creates a file
+        report.checks += probes.activity(settings)
     dkim = check_dkim(settings)
     report.checks += dkim.checks
     report.domain = settings.from_address.rsplit("@", 1)[1]

@@ -335,3 +335,73 @@ def check_relays(
 ) -> list[Check]:
     """Return one Check per relay, in failover order."""
     return [probe(r, timeout=timeout, ca_file=ca_file) for r in relays]
+
+
+# -- workers and stuck rows ---------------------------------------------------
+
+#: a row in `sending` this long past its lease means the sweeper is not running
+STUCK_GRACE_SECONDS = 60.0
+
+
+def check_activity(
+    engine: Engine,
+    workers: Callable[[], list[Any]],
+    *,
+    now: Any,
+) -> list[Check]:
+    """Return the checks of what is running: live and dead workers
+    (`mailer.delivery.liveness`), and deliveries stuck in `sending` past their
+    lease (the dispatcher's sweeper, run by beat and a worker, is not running).
+
+    `workers()` returns the registry's `WorkerSeen` entries; `now` is an aware
+    UTC datetime.
+    """
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from mailer.models import Delivery, DeliveryStatus, Send, SendStatus
+
+    D = Delivery.__table__  # type: ignore[attr-defined]
+    S = Send.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        sending = conn.execute(select(func.count()).where(
+            S.c.status.in_([SendStatus.RUNNING.value, SendStatus.SCHEDULED.value]))).scalar_one()
+        stuck, oldest = conn.execute(
+            select(func.count(), func.min(D.c.lease_until)).where(
+                D.c.status == DeliveryStatus.SENDING.value,
+                D.c.lease_until < now - timedelta(seconds=STUCK_GRACE_SECONDS))).one()
+    checks: list[Check] = []
+    try:
+        seen = workers()
+    except Exception as exc:  # Redis down: the redis check says so already
+        seen = None
+        checks.append(warn("workers", f"cannot read the worker registry ({_first_line(exc)})",
+                           "see the redis line"))
+    if seen is not None:
+        alive = [w for w in seen if w.alive]
+        dead = [w for w in seen if not w.alive]
+        if alive:
+            names = ", ".join(w.hostname for w in alive[:5])
+            checks.append(ok("workers", f"{len(alive)} alive ({names})"))
+        elif sending:
+            checks.append(error(
+                "workers", f"no live worker, and {sending} send(s) are running or scheduled",
+                "start `mailer worker` (and `mailer beat`)"))
+        else:
+            checks.append(ok("workers", "none alive (nothing is being sent)"))
+        for w in dead:
+            checks.append(warn(
+                "workers",
+                f"{w.hostname} last seen {w.seconds_ago:.0f} s ago without shutting down "
+                "(killed or frozen)",
+                "its rows return to the queue when their lease ends; restart it"))
+    if stuck:
+        checks.append(error(
+            "deliveries",
+            f"{stuck} stuck in `sending` more than {STUCK_GRACE_SECONDS:.0f} s past their lease "
+            f"(oldest lease ended {oldest})",
+            "the dispatcher's sweeper is not running: start `mailer beat` and a worker"))
+    else:
+        checks.append(ok("deliveries", "none stuck in `sending`"))
+    return checks

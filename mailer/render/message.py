@@ -95,6 +95,34 @@ def prepare_part(*, issue: IssueDocument, part: PartDocument, config: RenderConf
     )
 
 
+def greeting_iso2022jp_problems(name: str | None, honorific: str) -> list[CharProblem]:
+    """Return the characters of a recipient's greeting ("髙橋 太郎 様": the name
+    and honorific `personalize` puts in the To header and the text) that
+    ISO-2022-JP cannot carry; [] when it can, or when there is no greeting
+    (a blank name). The one test used by the import warning, the preflight
+    error, the admin filter and `deliverable_charset`."""
+    return iso2022jp_problems(greeting_text(name, honorific))
+
+
+def deliverable_charset(prepared: PreparedPart, recipient: Recipient) -> str:
+    """Return the charset `personalize` can build `recipient`'s message in.
+
+    Their own, except for a reader who asked for ISO-2022-JP when the part
+    (body or header values) or their greeting cannot be carried in it: then
+    UTF-8. The preflight makes that case an error before a send starts; this
+    is the delivery engine's fallback for a send that got past it (a reader
+    imported or edited after the check), so no delivery fails for it.
+    """
+    if recipient.charset.lower() != ISO2022JP:
+        return recipient.charset
+    c = prepared.compiled
+    if c is None or c.fixed_iso is None or c.text_iso is None:
+        return UTF8
+    if greeting_iso2022jp_problems(recipient.name, recipient.honorific):
+        return UTF8
+    return ISO2022JP
+
+
 def _crlf(s: str) -> str:
     return s.replace("\n", "\r\n")
 

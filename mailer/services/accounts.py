@@ -100,6 +100,13 @@ def record_audit(conn_or_session: Session | Connection | Engine, *, actor: str, 
             conn.execute(insert(AuditLog.__table__).values(**values))  # type: ignore[attr-defined]
 
 
+def note_audit_export(*, engine: Engine, actor: str, actor_filter: str,
+                      action_filter: str) -> None:
+    """Record that `actor` exported the audit log with these filters (the export is audited)."""
+    record_audit(engine, actor=actor, action="audit.export", target_type="audit_log",
+                 target_id="-", detail=f"actor={actor_filter} action={action_filter}".strip())
+
+
 # -- users ---------------------------------------------------------------------------
 
 
@@ -138,6 +145,28 @@ def create_user(*, session: Session, email: str, roles: Iterable[UserRole | str]
     session.flush()
     record_audit(session, actor=actor, action="user.create", target_type="user",
                  target_id=email, detail=f"roles={text}")
+    return user
+
+
+def provision_user(*, session: Session, email: str, roles: Iterable[UserRole | str],
+                   password: str, actor: str, name: str = "") -> User:
+    """Create the user, or reset an existing one: active, exactly `roles`, this
+    password, every old session ended. Return it. Used where a setup step hands
+    out an account (`mailer demo --serve`). Raises AccountError as create_user."""
+    user = get_user(session=session, email=email)
+    if user is None:
+        return create_user(session=session, email=email, roles=roles, password=password,
+                           name=name, actor=actor)
+    text = roles_text(roles)
+    if not text:
+        raise AccountError("give at least one role")
+    set_password(session=session, email=email, password=password, actor=actor)
+    set_active(session=session, email=email, active=True, actor=actor)
+    if user.roles != text:
+        user.roles = text
+        session.add(user)
+        record_audit(session, actor=actor, action="user.roles", target_type="user",
+                     target_id=user.email, detail=f"roles={text}")
     return user
 
 

@@ -83,12 +83,17 @@ def unpack(data: bytes, into: Path, *, filename: str = "") -> Path:
             if total > MAX_UNPACKED_BYTES:
                 raise UploadError("展開後のサイズが大きすぎます")
             target = into.joinpath(*rel.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(member) as src:
                 chunk = src.read(MAX_UNPACKED_BYTES + 1)
             if len(chunk) != member.file_size:
                 raise UploadError(f"{member.filename}: 展開できません")
-            target.write_bytes(chunk)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(chunk)
+            except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                # "a" as a file and "a/b" in one zip: a name is both file and folder
+                raise UploadError(f"{member.filename}: 同じ名前のファイルとフォルダがあります"
+                                  "（どちらかの名前を変えてください）") from None
     tops = [p for p in into.iterdir() if p.is_dir() and (p / ISSUE_FILE).is_file()]
     if (into / ISSUE_FILE).is_file():
         folder = into.parent / slug_of(filename or "issue.zip")

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
@@ -30,7 +31,9 @@ from mailer.models import (
     SubscriberStatus,
     Suppression,
 )
+from mailer.render.message import ISO2022JP
 from mailer.services.exporter import neutralise
+from mailer.services.iso2022jp_readers import PROBLEM, unsendable_chars
 from mailer.services.subscriber_fields import FIELDS as SUBSCRIBER_FIELDS
 from mailer.services.suppression import suppression_reason
 
@@ -137,6 +140,70 @@ def part_row(engine: Engine, part_id: int) -> tuple[PartRow, IssueRow] | None:
                               series=i.series, updated_at=i.updated_at, parts=[])
 
 
+class PartState(StrEnum):
+    """Where a part stands, from its sends (derived, not stored)."""
+
+    UNSENT = "unsent"  # no send, or every send cancelled
+    SCHEDULED = "scheduled"  # a send is waiting, running or paused
+    SENT = "sent"  # a send has finished
+
+
+@dataclass(frozen=True)
+class PartListing:
+    """One part as `mailer part list` shows it."""
+
+    id: int
+    issue_id: int
+    issue_number: int
+    issue_slug: str
+    label: str
+    title: str
+    scheduled_at: datetime | None  # 予定: the issue's plan for this part
+    state: PartState
+    #: public on the archive (None: this database has no `published_at` column)
+    published: bool | None
+
+
+def part_state(statuses: Sequence[SendStatus]) -> PartState:
+    """Return the part's state from its sends' statuses (sent wins over scheduled)."""
+    if SendStatus.DONE in statuses:
+        return PartState.SENT
+    if any(s in (SendStatus.SCHEDULED, SendStatus.RUNNING, SendStatus.PAUSED) for s in statuses):
+        return PartState.SCHEDULED
+    return PartState.UNSENT
+
+
+def part_listings(engine: Engine, *, issue: str | None = None) -> list[PartListing]:
+    """Return every part (of one issue, by slug or number, if given), newest
+    issue first and in order within it, with its state. Raises LookupError
+    naming an issue that does not exist."""
+    published_col = PART.c.get("published_at")  # added by a later migration
+    columns = [PART.c.id, PART.c.issue_id, PART.c.label, PART.c.position, PART.c.title,
+               PART.c.subject, PART.c.document, ISSUE.c.number, ISSUE.c.slug]
+    if published_col is not None:
+        columns.append(published_col.label("published_at"))
+    query = select(*columns).join(ISSUE, ISSUE.c.id == PART.c.issue_id)
+    key = (issue or "").strip()
+    which = ISSUE.c.number == int(key) if key.isdigit() else ISSUE.c.slug == key
+    if issue is not None:
+        query = query.where(which)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(ISSUE.c.number.desc(), ISSUE.c.id.desc(),
+                                           PART.c.position)).all()
+        if issue is not None and not rows \
+                and conn.execute(select(ISSUE.c.id).where(which)).first() is None:
+            raise LookupError(f"号「{key}」はありません（番号かスラッグで指定してください）")
+        statuses: dict[int, list[SendStatus]] = {}
+        for pid, status in conn.execute(select(SEND.c.part_id, SEND.c.status)):
+            statuses.setdefault(pid, []).append(SendStatus(status))
+    return [PartListing(
+        id=r.id, issue_id=r.issue_id, issue_number=r.number, issue_slug=r.slug, label=r.label,
+        title=r.title, scheduled_at=_scheduled_at(r.document),
+        state=part_state(statuses.get(r.id, [])),
+        published=None if published_col is None else r.published_at is not None,
+    ) for r in rows]
+
+
 # -- lists -------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -144,6 +211,7 @@ class ListRow:
     id: int
     name: str
     title: str
+    visibility: str  # "public": readers see and join it; "internal": members only
     active: int
     members: int
 
@@ -153,17 +221,18 @@ def lists(engine: Engine) -> list[ListRow]:
     with engine.connect() as conn:
         rows = conn.execute(
             select(
-                ML.c.id, ML.c.name, ML.c.title,
+                ML.c.id, ML.c.name, ML.c.title, ML.c.visibility,
                 func.count(MEM.c.subscriber_id).label("members"),
                 func.count(SUB.c.id).filter(
                     SUB.c.status == SubscriberStatus.ACTIVE.value).label("active"),
             )
             .select_from(ML.outerjoin(MEM, MEM.c.list_id == ML.c.id)
                          .outerjoin(SUB, SUB.c.id == MEM.c.subscriber_id))
-            .group_by(ML.c.id, ML.c.name, ML.c.title)
+            .group_by(ML.c.id, ML.c.name, ML.c.title, ML.c.visibility)
             .order_by(ML.c.name)
         ).all()
-    return [ListRow(id=r.id, name=r.name, title=r.title, active=int(r.active),
+    return [ListRow(id=r.id, name=r.name, title=r.title, visibility=r.visibility,
+                    active=int(r.active),
                     members=int(r.members)) for r in rows]
 
 
@@ -368,6 +437,8 @@ class SubscriberFilter:
     status: SubscriberStatus | None = None
     kind: str = ""
     list_id: int | None = None
+    #: "iso2022jp": only readers whose name their ISO-2022-JP cannot carry
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -428,12 +499,34 @@ def subscribers(
             select(MEM.c.subscriber_id)
             .where(MEM.c.list_id == filt.list_id, MEM.c.subscriber_id == SUB.c.id).exists()
         )
+    if filt.problem == PROBLEM:
+        return _unsendable_page(engine, query, after=after, limit=limit)
     if after is not None:
         query = query.where(SUB.c.id > after)
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(SUB.c.id).limit(limit + 1)).all()
     page = [_subscriber(r) for r in rows[:limit]]
     return page, (page[-1].id if len(rows) > limit else None)
+
+
+def _unsendable_page(engine: Engine, query: Any, *, after: int | None,
+                     limit: int) -> tuple[list[SubscriberListing], int | None]:
+    """A page of the ISO-2022-JP readers whose name it cannot carry. The test
+    is Python's codec (`unsendable_chars`), so the candidates (ISO-2022-JP
+    readers with a name: few) are read in keyset chunks and tested here."""
+    query = query.where(SUB.c.charset == ISO2022JP, SUB.c.name != "")
+    found: list[Any] = []
+    with engine.connect() as conn:
+        while len(found) <= limit:
+            chunk = query.where(SUB.c.id > (after or 0)).order_by(SUB.c.id).limit(MAX_PAGE)
+            rows = conn.execute(chunk).all()
+            found += [r for r in rows if unsendable_chars(
+                name=r.name, honorific=r.honorific, charset=r.charset)]
+            if len(rows) < MAX_PAGE:
+                break
+            after = rows[-1].id
+    page = [_subscriber(r) for r in found[:limit]]
+    return page, (page[-1].id if len(found) > limit else None)
 
 
 def organisation_kinds(engine: Engine) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 
@@ -12,6 +12,11 @@ from mailer.compose.stored import load_documents
 from mailer.models import Membership, SendList, Subscriber, SubscriberStatus
 from mailer.render.message import RenderConfig
 from mailer.render.preflight import Finding, check_part
+from mailer.services.iso2022jp_readers import (
+    UnsendableReader,
+    iter_unsendable,
+    preflight_finding,
+)
 
 
 class PartNotFound(LookupError):
@@ -49,6 +54,8 @@ def iso2022jp_subscribers(*, engine: Engine, list_ids: Sequence[int] | None = No
 class PreflightReport:
     findings: list[Finding]
     iso2022jp_recipients: list[str]
+    #: ISO-2022-JP readers whose name it cannot carry (an error finding names them)
+    unsendable_readers: list[UnsendableReader] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -66,7 +73,13 @@ def preflight(
     issue, part = documents(engine=engine, part_id=part_id)
     iso = iso2022jp_subscribers(engine=engine, list_ids=list_ids)
     findings = check_part(issue=issue, part=part, config=config, iso2022jp_recipients=len(iso))
-    return PreflightReport(findings=findings, iso2022jp_recipients=iso)
+    with engine.connect() as conn:
+        unsendable = list(iter_unsendable(conn, list_ids=list_ids))
+    reader_error = preflight_finding(unsendable)
+    if reader_error is not None:
+        findings.append(reader_error)
+    return PreflightReport(findings=findings, iso2022jp_recipients=iso,
+                           unsendable_readers=unsendable)
 
 
 def send_preflight_errors(*, engine: Engine, send_id: int, config: RenderConfig) -> list[str]:

@@ -7,12 +7,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from mailer.compose.load import LoadResult
-from mailer.models import Part, User
+from mailer.models import User
 from mailer.services.accounts import record_audit
 from mailer.services.actors import Actor
-from mailer.services.errors import ErrorKind, ServiceError, not_found
+from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.issue_upload import load_uploaded_issue
-from mailer.services.test_send import TestSendError, test_send_part
+from mailer.services.test_send import test_send_part
 from mailer.settings import Settings
 
 
@@ -34,19 +34,12 @@ def send_test_to_self(
     *, engine: Engine, settings: Settings, actor: Actor, part_id: int
 ) -> list[tuple[str, str]]:
     """Send the part, marked as a test, to the actor's own address; return
-    (address, "sent" or the error). Raises ServiceError: UNAVAILABLE when no
-    relay is configured, NOT_FOUND for an unknown part."""
-    if not settings.relays():
-        raise ServiceError("MAILER_SMTP_URL が設定されていないため、テスト送信はできません"
-                           "（送信サーバーを設定してください）", kind=ErrorKind.CONFLICT)
+    (address, "sent" or why not). Raises ServiceError: CONFLICT for an actor
+    without an address or when no relay is configured, NOT_FOUND for an
+    unknown part, UNAVAILABLE for an unusable DKIM key (see test_send_part)."""
     address = actor_email(engine=engine, actor=actor)
-    with Session(engine) as session:
-        if session.get(Part, part_id) is None:
-            raise not_found(f"パート {part_id} はありません")
-    try:
-        results = test_send_part(settings=settings, part_id=part_id, addresses=[address])
-    except TestSendError as exc:
-        raise ServiceError(str(exc), kind=ErrorKind.CONFLICT) from None
+    results = test_send_part(engine=engine, settings=settings, part_id=part_id,
+                             addresses=[address])
     record_audit(engine, actor=actor.name, action="part.test_send", target_type="part",
                  target_id=part_id, detail="; ".join(f"{a}: {r}" for a, r in results))
     return results

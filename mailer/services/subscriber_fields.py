@@ -26,6 +26,9 @@ from email_validator import EmailNotValidError, validate_email
 from mailer.labels import SUBSCRIBER_LABELS
 from mailer.models import SubscriberStatus
 
+#: invisible characters that reorder the text around them (Trojan Source, CVE-2021-42574)
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                          "\u2066\u2067\u2068\u2069")
 MAX_TEXT = 200  # characters of a name, organisation, title or roles cell
 
 KINDS = ("都", "特別区", "市", "町", "村")
@@ -159,9 +162,14 @@ class SubscriberField:
     def check(self, raw: str) -> str:
         """Return the stored form of a non-blank value; raise BadValue saying why not."""
         value = raw.strip()
-        bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Co")), None)
+        bad = next((ch for ch in value
+                    if unicodedata.category(ch) in ("Cc", "Co") or ch in BIDI_CONTROLS), None)
         if bad is not None:
-            if unicodedata.category(bad) == "Co":
+            if bad in BIDI_CONTROLS:
+                # U+202E and friends reverse the text after them, so a name can
+                # show as something else in a list, a mail header or a report.
+                what = "bidirectional control character"
+            elif unicodedata.category(bad) == "Co":
                 # Windows 外字 (user-defined kanji) decode to private-use code points
                 # that no other computer shows as intended.
                 what = "private-use character (外字?)"
@@ -169,8 +177,8 @@ class SubscriberField:
                 what = "line break inside a cell (Alt+Enter in Excel?)"
             else:
                 what = "control character"
-            raise BadValue(f"{what} U+{ord(bad):04X}",
-                           f"制御文字・外字（U+{ord(bad):04X}）は使えません")
+            ja = ("文字の向きを変える制御文字" if bad in BIDI_CONTROLS else "制御文字・外字")
+            raise BadValue(f"{what} U+{ord(bad):04X}", f"{ja}（U+{ord(bad):04X}）は使えません")
         if len(value) > self.max_length:
             raise BadValue(f"longer than {self.max_length} characters",
                            f"{self.max_length} 文字までです")

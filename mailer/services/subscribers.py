@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlmodel import Session
 
 from mailer.models import (
+    ListVisibility,
     MailingList,
     Membership,
     Subscriber,
@@ -29,6 +30,7 @@ from mailer.models import (
     SubscriberStatus,
     Suppression,
 )
+from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.importer import (
     FIELDS,
     HEADER_MAP,
@@ -205,14 +207,14 @@ def apply_import(
         if list_id is None:
             raise NoSuchListError(f"list {list_name!r} does not exist "
                                   f"(create it with `mailer lists create {list_name}`)")
-    counts, skipped = _apply(
+    counts, skipped, warnings = _apply(
         session.connection(), parsed.rows, list_id=list_id, list_name=list_name,
         consent=consent, resubscribe=resubscribe, respect_blocks=True, write_events=True,
         dry_run=dry_run)
     counts.rejected = len(parsed.rejected)
     return ImportReport(file=parsed.name, encoding=parsed.encoding, list_name=list_name,
                         dry_run=dry_run, counts=counts, rejected=list(parsed.rejected),
-                        skipped=skipped, warnings=list(parsed.warnings))
+                        skipped=skipped, warnings=[*parsed.warnings, *warnings])
 
 
 @dataclass
@@ -229,7 +231,7 @@ def _apply(
     conn: Connection, rows: Sequence[ImportedSubscriber], *, list_id: int | None,
     list_name: str | None, consent: Consent, resubscribe: bool, respect_blocks: bool,
     write_events: bool, dry_run: bool,
-) -> tuple[ImportCounts, list[Skipped]]:
+) -> tuple[ImportCounts, list[Skipped], list[str]]:
     emails = [row.email for row in rows]
     existing = _existing(conn, emails)
     suppressed = _suppressed(conn, emails) if respect_blocks else {}
@@ -242,7 +244,7 @@ def _apply(
             candidates = [r.id for r in existing.values() if r.id not in members]
             left_list = _left_list(conn, candidates, list_name)
 
-    counts, skipped, plan = ImportCounts(), [], _Plan()
+    counts, skipped, plan, warnings = ImportCounts(), [], _Plan(), []
     by = f"by {consent.by}" if consent.by else ""
     where = list_name or ALL_LISTS
     for row in rows:
@@ -293,9 +295,31 @@ def _apply(
         if list_id is not None and (old is None or old.id not in members):
             plan.members.append(ref)
             counts.added_to_list += 1
+        warning = _charset_warning(row, old)
+        if warning:
+            warnings.append(warning)
     if not dry_run:
         _write(conn, plan, list_id=list_id, consent=consent, write_events=write_events)
-    return counts, skipped
+    return counts, skipped, warnings
+
+
+def _charset_warning(row: ImportedSubscriber, old: Any) -> str:
+    """The line's warning when the reader, as stored after this row, asked for
+    ISO-2022-JP and their name cannot be carried in it ("" otherwise)."""
+    merged = defaults() if old is None else {n: getattr(old, n) for n in DATA_FIELDS}
+    merged.update(row.values())
+    name, honorific = merged["name"], merged["honorific"]
+    if merged["charset"].lower() != "iso-2022-jp":
+        return ""
+    # Imported here: the check uses the renderer, which an import without
+    # ISO-2022-JP readers (and `mailer lists show`) need not load.
+    from mailer.services.iso2022jp_readers import import_warning, unsendable_chars
+
+    chars = unsendable_chars(name=name, honorific=honorific, charset=merged["charset"])
+    if not chars:
+        return ""
+    return import_warning(line=row.line, email=row.email, name=name, honorific=honorific,
+                          chars=chars)
 
 
 def _find_by_email(
@@ -425,6 +449,7 @@ def _write(
 class ListSummary:
     name: str
     title: str
+    visibility: str
     by_status: dict[SubscriberStatus, int]
     suppressed: int  # members whose address is in Suppression (never mailed)
 
@@ -433,7 +458,8 @@ class ListSummary:
         return sum(self.by_status.values())
 
 
-def create_list(*, session: Session, name: str, title: str = "") -> MailingList:
+def create_list(*, session: Session, name: str, title: str = "",
+                visibility: ListVisibility = ListVisibility.INTERNAL) -> MailingList:
     """Create a list; raise ListExistsError if the name is taken. Does not commit."""
     name = name.strip()
     if not name:
@@ -441,17 +467,35 @@ def create_list(*, session: Session, name: str, title: str = "") -> MailingList:
     exists = session.execute(select(ML.c.id).where(ML.c.name == name)).scalar()
     if exists is not None:
         raise ListExistsError(f"list {name!r} exists already")
-    ml = MailingList(name=name, title=title or name)
+    ml = MailingList(name=name, title=title or name, visibility=visibility)
     session.add(ml)
     session.flush()
     return ml
 
 
+def set_list_visibility(*, session: Session, name: str, visibility: ListVisibility) -> bool:
+    """Make the list `name` public or internal; return whether it changed.
+
+    Raises ServiceError(NOT_FOUND) for an unknown list. Does not commit.
+    """
+    ml = session.execute(select(MailingList).where(MailingList.name == name)).scalars().first()  # type: ignore[arg-type]
+    if ml is None:
+        raise ServiceError(f"リスト「{name}」はありません", kind=ErrorKind.NOT_FOUND,
+                           field="list")
+    if ml.visibility == visibility:
+        return False
+    ml.visibility = visibility
+    session.add(ml)
+    session.flush()
+    return True
+
+
 def list_summaries(*, session: Session) -> list[ListSummary]:
     """Return every list with its member counts by subscriber status, by name."""
-    lists = session.execute(select(ML.c.id, ML.c.name, ML.c.title).order_by(ML.c.name)).all()
+    lists = session.execute(select(ML.c.id, ML.c.name, ML.c.title, ML.c.visibility)
+                            .order_by(ML.c.name)).all()
     counts: dict[int, dict[SubscriberStatus, int]] = {
-        lid: dict.fromkeys(SubscriberStatus, 0) for lid, _, _ in lists}
+        lid: dict.fromkeys(SubscriberStatus, 0) for lid, _, _, _ in lists}
     stmt = (select(MEM.c.list_id, SUB.c.status, func.count())
             .join(SUB, SUB.c.id == MEM.c.subscriber_id).group_by(MEM.c.list_id, SUB.c.status))
     for lid, status, n in session.execute(stmt):
@@ -461,5 +505,6 @@ def list_summaries(*, session: Session) -> list[ListSummary]:
         .join(SUB, SUB.c.id == MEM.c.subscriber_id)
         .join(SUP, SUP.c.email_hash == SUB.c.email_hash)  # any case, or erased
         .group_by(MEM.c.list_id)).all())
-    return [ListSummary(name=name, title=title, by_status=counts[lid],
-                        suppressed=suppressed.get(lid, 0)) for lid, name, title in lists]
+    return [ListSummary(name=name, title=title, visibility=visibility, by_status=counts[lid],
+                        suppressed=suppressed.get(lid, 0))
+            for lid, name, title, visibility in lists]

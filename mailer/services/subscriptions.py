@@ -12,10 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlmodel import Session, col
 
-from mailer.models import MailingList, Membership, Subscriber, SubscriberEvent, SubscriberStatus
+from mailer.db import session_scope
+from mailer.models import (
+    ListVisibility,
+    MailingList,
+    Membership,
+    Subscriber,
+    SubscriberEvent,
+    SubscriberStatus,
+)
 
 FORMATS = {"html": "HTML形式", "text": "テキスト形式"}
 CHARSETS = {"utf-8": "UTF-8", "iso-2022-jp": "ISO-2022-JP(JIS)"}
@@ -84,13 +92,15 @@ def view_subscription(
 
 
 def _all_lists(session: Session, subscriber_id: int) -> tuple[tuple[int, str, bool], ...]:
+    """The lists a reader may see: every public list, and the lists they are on."""
     member_of = set(
         session.execute(
             select(col(Membership.list_id)).where(col(Membership.subscriber_id) == subscriber_id)
         ).scalars()
     )
     rows = session.execute(select(MailingList).order_by(MailingList.id)).scalars()  # type: ignore[arg-type]
-    return tuple((ml.id, ml.title or ml.name, ml.id in member_of) for ml in rows if ml.id)
+    return tuple((ml.id, ml.title or ml.name, ml.id in member_of) for ml in rows
+                 if ml.id and (ml.id in member_of or ml.visibility == ListVisibility.PUBLIC))
 
 
 def unsubscribe(
@@ -229,3 +239,29 @@ def _resubscribe(
             detail=ml.name if ml else ALL_LISTS,
         ))
     return changed
+
+
+# -- the public links' doors: each request is one transaction of its own -------------
+
+
+def unsubscribe_by_link(
+    *, engine: Engine, subscriber_id: int, list_id: int | None, source: str
+) -> bool:
+    """`unsubscribe` in a transaction of its own; return True if anything changed."""
+    with session_scope(engine) as session:
+        return unsubscribe(session=session, subscriber_id=subscriber_id, list_id=list_id,
+                           source=source)
+
+
+def change_preferences(
+    *, engine: Engine, subscriber_id: int, list_id: int | None, change: PreferenceChange,
+    default_title: str,
+) -> tuple[list[str], SubscriptionView | None]:
+    """`update_preferences` in a transaction of its own; return (the changes made,
+    what the page then shows, None if the subscriber no longer exists)."""
+    with session_scope(engine) as session:
+        changes = update_preferences(session=session, subscriber_id=subscriber_id,
+                                     list_id=list_id, change=change)
+        view = view_subscription(session=session, subscriber_id=subscriber_id,
+                                 list_id=list_id, default_title=default_title)
+    return changes, view

@@ -1,74 +1,119 @@
-"""Test sends: real mail to a few addresses, marked as a test, outside the ledger."""
+"""Test sends: the mail readers get, to a few addresses, marked as a test,
+outside the ledger.
+
+A test message goes out the way a delivery does: through the relay pool of
+MAILER_SMTP_URL (a relay that answers 421 or is down hands it to the next),
+DKIM-signed with MAILER_DKIM_KEY_FILE when set, from the VERP envelope
+sender `bounces+TOKEN@bounce-domain`. TOKEN names `TEST_DELIVERY_ID`, which
+no ledger row ever has, so a bounce of a test send changes nobody. What
+differs: the subject is marked as a test (`Slots(test=True)`), the
+unsubscribe links name no subscriber, no delivery row is written, and
+neither the workers' shared relay-down marks nor the rate limiter (both in
+Redis) are used: a handful of messages must not need Redis.
+"""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import Engine
 
-from mailer.delivery.smtp import SmtpTransport, TransportError
-from mailer.render.message import Recipient, Slots, personalize, prepare_part
-from mailer.runtime import render_config
-from mailer.services.parts import documents
+from mailer.delivery.dkim import DkimKeyError
+from mailer.delivery.engine import DeliveryConfig, return_path, utcnow
+from mailer.delivery.relays import Handover, LocalRelayHealth
+from mailer.delivery.verp import TEST_DELIVERY_ID
+from mailer.render.message import PreparedPart, Recipient, Slots, personalize, prepare_part
+from mailer.runtime import delivery_config, dkim_signer, relay_pool, render_config
+from mailer.services.errors import ErrorKind, ServiceError, invalid, not_found
+from mailer.services.parts import PartNotFound, documents
 from mailer.services.publication import preview_render_config
 from mailer.settings import Settings
 
-
-class TestSendError(ValueError):
-    """A test send could not start (bad address, no relay); the message says which."""
-
-    __test__ = False  # not a pytest test class
+SENT = "sent"  # the outcome of an accepted message (the API answers it as is)
 
 
 def test_send_part(
-    *, settings: Settings, part_id: int, addresses: Sequence[str]
+    *, engine: Engine, settings: Settings, part_id: int, addresses: Sequence[str]
 ) -> list[tuple[str, str]]:
-    """Send the part to each address; return (address, "sent" or the error).
+    """Send the part to each address; return (address, "sent" or why not, in Japanese).
 
-    Raises TestSendError for a bad address or when no relay is configured.
+    Raises ServiceError: INVALID (field "to") for a bad address, CONFLICT
+    when no relay is configured, NOT_FOUND for an unknown part, UNAVAILABLE
+    for a DKIM key that cannot be used. Nothing is written to the database.
     """
-    normalised = []
-    for addr in addresses:
-        try:
-            normalised.append(validate_email(addr, check_deliverability=False).normalized)
-        except EmailNotValidError as exc:
-            raise TestSendError(f"--to {addr}: {exc}") from None
-    relays = settings.relays()
-    if not relays:
-        raise TestSendError("MAILER_SMTP_URL is not set: a test send needs a real relay")
-    engine_url = settings.effective_database_url
-    from mailer.db import make_engine
-
-    engine = make_engine(engine_url)
-    issue, part = documents(engine=engine, part_id=part_id)
+    recipients = [_normalised(addr) for addr in addresses]
+    if not settings.relays():
+        raise ServiceError("MAILER_SMTP_URL が設定されていないため、テスト送信はできません"
+                           "（送信サーバーを設定してください）", kind=ErrorKind.CONFLICT)
+    try:
+        issue, part = documents(engine=engine, part_id=part_id)
+    except PartNotFound:
+        raise not_found(f"パート {part_id} はありません") from None
+    try:
+        sign = dkim_signer(settings) or (lambda data: data)
+    except DkimKeyError as exc:
+        raise ServiceError(f"MAILER_DKIM_KEY_FILE の DKIM 鍵を使えないため、テスト送信できません"
+                           f"（{exc}）", kind=ErrorKind.UNAVAILABLE) from None
     # An unpublished part's web version and images open through a preview link.
-    config = preview_render_config(engine=engine, config=render_config(settings),
-                               secrets=settings.secret_keys, part_id=part_id)
-    prepared = prepare_part(issue=issue, part=part, config=config)
-    domain = settings.from_address.rsplit("@", 1)[1]
-    results: list[tuple[str, str]] = []
-    transport = SmtpTransport(
-        relays[0], timeout=settings.smtp_timeout, ca_file=settings.smtp_ca_file
+    prepared = prepare_part(issue=issue, part=part, config=preview_render_config(
+        engine=engine, config=render_config(settings), secrets=settings.secret_keys,
+        part_id=part_id))
+    config = delivery_config(settings)
+    messages = {i: _message(prepared, config, addr, sign) for i, addr in enumerate(recipients)}
+    outcomes: dict[int, str] = {}
+    pool = relay_pool(settings, LocalRelayHealth())
+    envelope_from = return_path(config, TEST_DELIVERY_ID)
+    try:
+        for i, data in messages.items():
+            if isinstance(data, str):  # could not be built: said instead of sent
+                outcomes[i] = data
+                continue
+            outcomes.update(_told(pool.submit(i, envelope_from, recipients[i], data)))
+        outcomes.update(_told(pool.drain()))
+    finally:
+        pool.close()
+    return [(addr, outcomes[i]) for i, addr in enumerate(recipients)]
+
+
+def _normalised(address: str) -> str:
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise invalid(f"{address}: メールアドレスとして正しくありません（{exc}）",
+                      field="to") from None
+
+
+def _message(
+    prepared: PreparedPart, config: DeliveryConfig, address: str,
+    sign: Callable[[bytes], bytes],
+) -> bytes | str:
+    """The signed message for one address, or why it could not be built."""
+    slots = Slots(
+        message_id=f"<test.{secrets.token_hex(8)}@{config.message_id_domain}>",
+        unsubscribe_url=f"{config.base_url}/u/TEST",
+        unsubscribe_mailto=f"mailto:unsubscribe@{config.return_path_domain}",
+        preferences_url=f"{config.base_url}/p/TEST",
+        date=utcnow(),
+        test=True,
     )
     try:
-        for addr in normalised:
-            slots = Slots(
-                message_id=f"<test.{secrets.token_hex(8)}@{domain}>",
-                unsubscribe_url=f"{settings.base_url}/u/TEST",
-                unsubscribe_mailto=f"mailto:unsubscribe@{settings.return_path_domain}",
-                preferences_url=f"{settings.base_url}/p/TEST",
-                date=datetime.now(UTC),
-                test=True,
-            )
-            data = personalize(prepared, Recipient(email=addr), slots)
-            try:
-                transport.send(settings.from_address, addr, data)
-                results.append((addr, "sent"))
-            except TransportError as exc:
-                results.append((addr, f"not sent: {exc}"))
-    finally:
-        transport.close()
-        engine.dispose()
-    return results
+        return sign(personalize(prepared, Recipient(email=address), slots))
+    except ValueError as exc:  # a malformed header DKIM cannot sign
+        return f"送信できませんでした（メールを作れません：{exc}）"
+
+
+def _told(handovers: list[Handover]) -> dict[int, str]:
+    """The outcome text of each answered message, by its index."""
+    told: dict[int, str] = {}
+    for h in handovers:
+        if h.relays_down is not None:  # the last refusal, if this message had one
+            last = h.relays_down.last
+            told[h.tag] = ("送信できませんでした（どの送信サーバーも受け付けません"
+                           + (f"：{last}）" if last else "）"))
+        elif h.error is not None:
+            told[h.tag] = f"送信できませんでした（{h.error}）"
+        else:
+            told[h.tag] = SENT
+    return told

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,6 +20,8 @@ from mailer.runtime import render_config
 from mailer.settings import Settings
 from mailer.web.admin.install import install as install_admin
 from mailer.web.admin_auth.install import install as install_auth
+from mailer.web.body_limits import BodyLimitMiddleware
+from mailer.web.ids import ids_in_range
 from mailer.web.pages import message_page, not_found, page_environment
 from mailer.web.routes import archive, assets, health, metrics, preferences, unsubscribe
 from mailer.web.security import security_headers_middleware
@@ -54,8 +56,9 @@ def create_app(settings: Settings) -> FastAPI:
                 state.redis.close()
 
     app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
-                  lifespan=lifespan)
+                  lifespan=lifespan, dependencies=[Depends(ids_in_range)])
     app.state.web = state
+    app.add_middleware(BodyLimitMiddleware)  # inside the security headers: its refusals get them
     app.middleware("http")(security_headers_middleware(settings.base_url))
     for module in (health, metrics, archive, assets, unsubscribe, preferences):
         app.include_router(module.router)

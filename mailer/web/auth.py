@@ -21,18 +21,18 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mailer.models import ApiToken, User, UserRole
-from mailer.services.accounts import parse_roles, record_audit, token_hash
+from mailer.models import User, UserRole
+from mailer.services.accounts import parse_roles
 from mailer.services.actors import Actor
+from mailer.services.sign_in import token_holder
 from mailer.web.admin_auth.sessions import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -45,7 +45,6 @@ __all__ = [
     "Principal",
     "csrf_token",
     "parse_roles",
-    "record_audit",
     "require",
     "verify_csrf",
 ]
@@ -55,8 +54,6 @@ CSRF_SALT = "admin-csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: API tokens record their last use at most this often (one write per minute, not per call)
-TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -120,32 +117,11 @@ def _bearer(request: Request) -> str | None:
 
 
 def _from_token(request: Request, token: str) -> Principal:
-    now = datetime.now(UTC)
-    with Session(_engine(request), expire_on_commit=False) as session:
-        row = session.execute(
-            select(ApiToken, User)
-            .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
-            .where(ApiToken.token_hash == token_hash(token))  # type: ignore[arg-type]
-        ).first()
-        if row is None:
-            raise AuthError(401, "トークンが無効です。")
-        api_token, user = row
-        if api_token.revoked_at is not None or not user.active:
-            raise AuthError(401, "トークンが無効です。")
-        last = api_token.last_used_at
-        if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=UTC)
-        if last is None or now - last > TOKEN_TOUCH_INTERVAL:
-            api_token.last_used_at = now
-            session.add(api_token)
-            session.commit()
-        user_roles = parse_roles(user.roles)
-        roles = parse_roles(api_token.roles)
-        if UserRole.ADMIN not in user_roles:
-            # A token never holds more than its owner does today.
-            roles = roles & user_roles
-        return Principal(actor=f"token:{api_token.name}", user_id=user.id, roles=roles,
-                         via="token")
+    holder = token_holder(engine=_engine(request), token=token)
+    if holder is None:
+        raise AuthError(401, "トークンが無効です。")
+    return Principal(actor=f"token:{holder.token_name}", user_id=holder.user_id,
+                     roles=holder.roles, via="token")
 
 
 def _from_session(request: Request) -> Principal | None:

@@ -14,6 +14,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 CSRF_SALT = "preferences-csrf"
 CSRF_MAX_AGE = 2 * 3600  # seconds a preferences form stays valid
+HSTS_MAX_AGE = 365 * 24 * 3600
 
 
 def csrf_token(secrets: Sequence[str], *, subscriber_id: int) -> str:
@@ -46,8 +47,16 @@ def content_security_policy(base_url: str) -> str:
 def security_headers_middleware(
     base_url: str,
 ) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """Return an HTTP middleware adding the headers every response should carry."""
+    """Return an HTTP middleware adding the headers every response should carry.
+
+    With an https base URL, browsers are told to use https only (HSTS, a year;
+    not `includeSubDomains`: other hosts of the organisation's domain are not
+    ours to decide for). API answers carry people's data and are never
+    cached (`no-store`, unless a route chose otherwise); admin and personal
+    pages set it themselves.
+    """
     csp = content_security_policy(base_url)
+    hsts = urlsplit(base_url).scheme == "https"
 
     async def add_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -58,6 +67,10 @@ def security_headers_middleware(
         response.headers.setdefault("X-Frame-Options", "DENY")
         if response.headers.get("content-type", "").startswith("text/html"):
             response.headers.setdefault("Content-Security-Policy", csp)
+        if hsts:
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}")
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     return add_headers

@@ -95,7 +95,8 @@ def resolve(argv: list[str]) -> tuple[Any, list[str], list[str]]:
     path: list[str] = []
     rest = list(argv)
     while is_group(command) and rest:
-        sub = command.commands.get(rest[0])
+        # get_command, not .commands: the top-level group loads its verbs lazily
+        sub = command.get_command(None, rest[0])
         if sub is None:
             break
         path.append(rest.pop(0))

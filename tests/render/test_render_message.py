@@ -17,8 +17,10 @@ from mailer.render.message import (
     Recipient,
     RenderConfig,
     Slots,
+    deliverable_charset,
     fill_html,
     fill_text,
+    greeting_iso2022jp_problems,
     personalize,
     prepare_part,
 )
@@ -167,6 +169,23 @@ def test_iso2022jp_recipient_name_that_cannot_be_encoded(issue: IssueDocument,
     who = Recipient(email="x@example.lg.jp", name="髙橋 誠", charset="iso-2022-jp")
     with pytest.raises(CharsetError, match="髙"):
         personalize(prepared, who, slots)
+
+
+def test_deliverable_charset_falls_back_to_utf8_only_when_iso2022jp_cannot_carry_it(
+        issue: IssueDocument, variant_issue: IssueDocument, config: RenderConfig) -> None:
+    clean = prepare_part(issue=issue, part=issue.parts[0], config=config)
+    variant = prepare_part(issue=variant_issue, part=variant_issue.parts[0], config=config)
+    iso = Recipient(email="x@example.lg.jp", name="高橋 誠", charset="iso-2022-jp")
+    assert deliverable_charset(clean, iso) == "iso-2022-jp"
+    assert deliverable_charset(clean, Recipient(email="x@example.lg.jp")) == "utf-8"
+    # the name (or the honorific), or the part itself
+    assert deliverable_charset(clean, Recipient(email="x@example.lg.jp", name="髙橋 誠",
+                                                charset="iso-2022-jp")) == "utf-8"
+    assert deliverable_charset(clean, Recipient(email="x@example.lg.jp", name="高橋",
+                                                honorific="様①", charset="iso-2022-jp")) == "utf-8"
+    assert deliverable_charset(variant, iso) == "utf-8"
+    assert [p.char for p in greeting_iso2022jp_problems("山﨑 ～子", "様")] == ["﨑", "～"]
+    assert greeting_iso2022jp_problems("", "様①") == []  # no name, no greeting
 
 
 @pytest.mark.parametrize("bad", [

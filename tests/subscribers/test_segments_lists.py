@@ -104,4 +104,4 @@ def test_lists_cli(cli: Cli, loaded: Engine) -> None:
     assert code == 0, out
     row = next(line for line in out.splitlines() if "cio-fo" in line)
     cells = [c.strip() for c in row.split("│") if c.strip()]
-    assert cells[2:] == ["5", "0", "1", "0", "0", "6"]  # active … complained, suppressed, total
+    assert cells[2:] == ["内部", "5", "0", "1", "0", "0", "6"]  # visibility, active … total

@@ -10,6 +10,7 @@ import pytest
 from test_admin_helpers import PERSONAS, Site, part_ids, schedule, set_outcome, site, start
 from web_support import LIST
 
+from mailer.db import session_scope
 from mailer.models import DeliveryStatus
 
 __all__ = ["site"]  # the fixture
@@ -90,6 +91,18 @@ def test_part_page_shows_preflight_and_previews(site: Site) -> None:
     eml = client.get(f"/admin/parts/{part}/preview.eml")
     assert eml.status_code == 200 and eml.headers["content-type"] == "message/rfc822"
     assert b"Subject:" in eml.content
+
+
+def test_preflight_error_links_to_the_iso2022jp_readers_to_fix(site: Site) -> None:
+    from mailer.services.subscribers import upsert_subscribers
+
+    with session_scope(site.engine) as session:
+        upsert_subscribers(session=session, list_name=None, rows=[
+            {"email": "yamazaki@city.example.jp", "name": "山﨑 直子", "charset": "iso-2022-jp"}])
+    part = part_ids(site.engine)[0]
+    html = site.client("editor").get(f"/admin/parts/{part}").text
+    assert "山﨑 直子 &lt;yamazaki@city.example.jp&gt;（﨑）" in html
+    assert '<a href="/admin/subscribers?problem=iso2022jp&amp;status=active">' in html
 
 
 def test_unknown_ids_get_a_japanese_404(site: Site) -> None:

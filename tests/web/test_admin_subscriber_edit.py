@@ -386,3 +386,18 @@ def test_api_import_dry_run_then_real(site: Site) -> None:
     r = api.post("/api/v1/subscribers/import", data={"list": "ghost"},
                  files={"file": ("x.csv", CSV)})
     assert r.status_code == 422 and r.json()["field"] == "list"
+
+
+def test_admin_and_api_imports_warn_about_iso2022jp_names_per_line(site: Site) -> None:
+    data = ("メールアドレス,氏名,文字コード\r\n"
+            "kanda@city-k.example.jp,神田 一郎,UTF-8\r\n"
+            "takahashi@city-t.example.jp,髙橋 健太,ISO-2022-JP\r\n").encode("cp932")
+    warning = ("行 3: takahashi@city-t.example.jp の氏名「髙橋 健太」の「髙」は "
+               "ISO-2022-JP で送れません。")
+    page = _upload(site.client("list_admin"), data, list=LIST)
+    assert page.status_code == 200 and warning in page.text
+    r = site.api("list_admin").post("/api/v1/subscribers/import", data={"list": LIST},
+                                    files={"file": ("名簿.csv", data, "text/csv")})
+    assert r.status_code == 200, r.text
+    assert [w for w in r.json()["warnings"] if w.startswith(warning)]
+    assert r.json()["counts"]["created"] == 2  # a warning, not a rejection

@@ -113,3 +113,19 @@ def test_pages_stay_fast_at_100000_subscribers(site: Site) -> None:
         elapsed = time.perf_counter() - began
         assert r.status_code == 200 and _ids(r.text), url
         assert elapsed < 1.0, (url, elapsed)
+
+
+def test_problem_filter_lists_iso2022jp_readers_whose_name_it_cannot_carry(site: Site) -> None:
+    """`?problem=iso2022jp` (linked from the preflight error): every such reader
+    once, across pages, with an edit link; nobody else."""
+    rows = [{"email": f"iso{i:03d}@city.example.jp",
+             "name": ("高橋 " if i % 5 == 0 else "髙橋 ") + f"{i}",
+             "charset": "iso-2022-jp" if i % 2 == 0 else "utf-8"} for i in range(130)]
+    with session_scope(site.engine) as session:
+        upsert_subscribers(session=session, list_name=LIST, rows=rows)
+    wanted = _expected(site.engine, SUB.c.name.like("髙橋%") & (SUB.c.charset == "iso-2022-jp"))
+    assert len(wanted) == 52  # more than a page of 50
+    assert _walk(site, "problem=iso2022jp") == wanted
+    page = site.client("list_admin").get("/admin/subscribers?problem=iso2022jp").text
+    assert "ISO-2022-JP で送れない字" in page
+    assert f'<a href="/admin/subscribers/{wanted[0]}/edit">編集</a>' in page

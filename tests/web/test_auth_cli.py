@@ -109,3 +109,22 @@ def test_tokens_create_print_once_and_revoke(db: str, tmp_path: Path) -> None:
 
 def test_hash_is_salted() -> None:
     assert hash_password(PASSWORD) != hash_password(PASSWORD)
+
+
+def test_demo_staff_password_creates_then_resets_the_account(db: str) -> None:
+    """`mailer demo --serve` hands out demo@example.jp: every role, a new password
+    each run; a disabled or narrowed account is restored and old sessions end."""
+    from mailer.demo import DEMO_STAFF_EMAIL, demo_staff_password
+    from mailer.models import UserRole
+
+    first = demo_staff_password(db)
+    user = _users(db)[DEMO_STAFF_EMAIL]
+    assert set(user.roles.split(";")) == {r.value for r in UserRole} and user.active
+    assert verify_password(user.password_hash, first)
+    r = runner.invoke(users_app, ["disable", DEMO_STAFF_EMAIL])
+    assert r.exit_code == 0
+    second = demo_staff_password(db)
+    user = _users(db)[DEMO_STAFF_EMAIL]
+    assert second != first and user.active and user.session_epoch >= 2
+    assert verify_password(user.password_hash, second)
+    assert not verify_password(user.password_hash, first)

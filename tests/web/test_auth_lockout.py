@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -15,8 +16,10 @@ from admin_support import (
     serve_app,
 )
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
-from mailer.models import UserRole
+from mailer.models import AuditLog, UserRole
+from mailer.services.sign_in import ATTEMPT_TEXT_MAX, note_locked_out
 from mailer.settings import Settings
 from mailer.web.admin_auth.store import (
     LOCK_SECONDS,
@@ -131,3 +134,44 @@ def test_memory_store_revocations_expire() -> None:
     assert store.is_revoked("sid") and not store.is_revoked("other")
     clock.now += 61
     assert not store.is_revoked("sid")
+
+
+def _audit_rows(engine: Engine, action: str) -> list[AuditLog]:
+    with Session(engine) as session:
+        return list(session.exec(select(AuditLog).where(AuditLog.action == action)).all())
+
+
+def test_a_lockout_flood_writes_a_bounded_audit_log(url: str, engine: Engine) -> None:
+    """Security issue #15 item 7: an attacker hammering the form while locked
+    out, with a new 320-character address each time, once wrote a row per try."""
+    domain = "@metro.example.jp"
+    long = "x" * (320 - len(domain)) + domain
+    with httpx.Client(base_url=url, timeout=10) as client:
+        allow_secure_cookies_over_http(client)
+        for _ in range(MAX_FAILURES):
+            assert _attempt(client, long, "wrong-password-123").status_code == 401
+        for i in range(25):  # the IP is locked: new names, then the real account
+            name = f"{i:03d}" + long[3:]
+            assert _attempt(client, name, "wrong-password-123").status_code == 429
+        for _ in range(5):
+            assert _attempt(client, EMAIL, PASSWORD).status_code == 429
+    failed = _audit_rows(engine, "auth.login_failed")
+    locked = _audit_rows(engine, "auth.login_locked")
+    assert len(failed) == MAX_FAILURES
+    assert len(locked) == 1
+    shortened = long[: ATTEMPT_TEXT_MAX - 1] + "…"
+    assert {r.actor for r in failed} == {shortened} == {r.target_id for r in failed}
+    assert len(locked[0].actor) == ATTEMPT_TEXT_MAX and locked[0].actor.endswith("…")
+    assert "個別に記録しません" in locked[0].detail  # the auditor is told why it is one row
+
+
+def test_one_locked_row_per_ip_and_address_per_lockout(engine: Engine) -> None:
+    t0 = datetime.now(UTC)
+    assert note_locked_out(engine=engine, email="a@x.jp", ip="10.0.0.1", now=t0)
+    assert not note_locked_out(engine=engine, email="a@x.jp", ip="10.0.0.1", now=t0)
+    assert not note_locked_out(engine=engine, email="b@x.jp", ip="10.0.0.1", now=t0)  # same IP
+    assert not note_locked_out(engine=engine, email="a@x.jp", ip="10.0.0.2", now=t0)  # same address
+    assert note_locked_out(engine=engine, email="c@x.jp", ip="10.0.0.3", now=t0)
+    later = t0 + timedelta(seconds=LOCK_SECONDS + 1)  # a new lockout: said again
+    assert note_locked_out(engine=engine, email="a@x.jp", ip="10.0.0.1", now=later)
+    assert len(_audit_rows(engine, "auth.login_locked")) == 3

@@ -104,11 +104,12 @@ def test_reader_chooses_which_lists(
     and leaving every list unsubscribes."""
     from sqlmodel import Session, select
 
-    from mailer.models import Membership
-    from mailer.services.subscribers import ensure_list
+    from mailer.models import ListVisibility, Membership
+    from mailer.services.subscribers import ensure_list, set_list_visibility
 
     with Session(engine) as session:
         extra_id = ensure_list(session=session, name="cdo-news", title="CDO通信").id
+        set_list_visibility(session=session, name="cdo-news", visibility=ListVisibility.PUBLIC)
         session.commit()
     path = f"/p/{_token(settings, seeded.alice, seeded.list_id)}"
     page = client.get(path).text
@@ -128,3 +129,34 @@ def test_reader_chooses_which_lists(
     client.post(path, data=form)  # nothing ticked: off every list
     assert lists() == set()
     assert subscriber_state(engine, seeded.alice).status == "unsubscribed"
+
+
+def test_readers_see_and_join_public_lists_only(
+    client: httpx.Client, engine: Engine, settings: Settings, seeded: Seeded
+) -> None:
+    """An internal list is not offered, and a forged POST naming it joins nothing
+    (security #15.3); a list the reader is on stays visible so they can leave it."""
+    from sqlmodel import Session, select
+
+    from mailer.models import Membership
+    from mailer.services.subscribers import ensure_list
+
+    with Session(engine) as session:
+        internal_id = ensure_list(session=session, name="cio-only", title="幹部限定").id
+        session.commit()
+    path = f"/p/{_token(settings, seeded.alice, seeded.list_id)}"
+    page = client.get(path).text
+    assert "幹部限定" not in page
+    csrf = hidden_field(page, "csrf")
+    form = {"csrf": csrf, "format": "html", "charset": "utf-8", "lists_offered": "yes"}
+    client.post(path, data={**form, "list": [str(seeded.list_id), str(internal_id)]})
+    with Session(engine) as session:
+        joined = {m.list_id for m in session.exec(
+            select(Membership).where(Membership.subscriber_id == seeded.alice))}
+    assert internal_id not in joined
+    assert seeded.list_id in joined
+    # an internal list the reader is on is shown, so they can leave it
+    with Session(engine) as session:
+        session.add(Membership(list_id=internal_id, subscriber_id=seeded.alice))
+        session.commit()
+    assert "幹部限定" in client.get(path).text

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from mailer.models import SubscriberStatus
 from mailer.services import listings
+from mailer.services.iso2022jp_readers import PROBLEM
 from mailer.web.admin.common import READ_SUBSCRIBERS, admin_message, admin_page
 from mailer.web.auth import Principal, require
 from mailer.web.routes import READ
@@ -30,23 +31,25 @@ def _int(text: str | None) -> int | None:
 
 
 def subscriber_filter(q: str, status: str, kind: str, list_id: str | None,
-                      ) -> listings.SubscriberFilter:
+                      problem: str = "") -> listings.SubscriberFilter:
     """Return the filter of the query string (unknown values are ignored)."""
     known = {s.value: s for s in SubscriberStatus}
     return listings.SubscriberFilter(q=q[:200], status=known.get(status), kind=kind[:50],
-                                    list_id=_int(list_id))
+                                    list_id=_int(list_id),
+                                    problem=problem if problem == PROBLEM else "")
 
 
 @router.api_route("/subscribers", methods=READ)
 def subscribers_page(
     request: Request, web: Web, principal: People, q: str = "", status: str = "",
-    kind: str = "", list: str | None = None, after: str | None = None,
+    kind: str = "", list: str | None = None, after: str | None = None, problem: str = "",
 ) -> HTMLResponse:
-    filt = subscriber_filter(q, status, kind, list)
+    filt = subscriber_filter(q, status, kind, list, problem)
     after_id = _int(after)
     rows, next_after = listings.subscribers(web.engine, filt, after=after_id, limit=PAGE_SIZE)
     params = {k: v for k, v in (("q", filt.q), ("status", status if filt.status else ""),
-                                ("kind", filt.kind), ("list", filt.list_id or "")) if v}
+                                ("kind", filt.kind), ("list", filt.list_id or ""),
+                                ("problem", filt.problem)) if v}
     base = "/admin/subscribers"
     next_url = f"{base}?{urlencode({**params, 'after': next_after})}" if next_after else ""
     first_url = f"{base}?{urlencode(params)}" if params else base

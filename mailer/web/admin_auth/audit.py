@@ -20,7 +20,7 @@ from sqlalchemy import Select, func, select
 from sqlmodel import Session, col
 
 from mailer.models import AuditLog, UserRole
-from mailer.services.accounts import record_audit
+from mailer.services.accounts import note_audit_export
 from mailer.services.exporter import neutralise
 from mailer.web.auth import Principal, csrf_token, require
 from mailer.web.pages import PRIVATE_HEADERS
@@ -106,9 +106,8 @@ def audit_csv(
     action: Annotated[str, Query(max_length=100)] = "",
 ) -> StreamingResponse:
     """Every matching row, oldest first, as Excel-ready CSV (the export is itself audited)."""
-    record_audit(web.engine, actor=principal.actor, action="audit.export",
-                 target_type="audit_log", target_id="-",
-                 detail=f"actor={actor} action={action}".strip())
+    note_audit_export(engine=web.engine, actor=principal.actor, actor_filter=actor,
+                      action_filter=action)
     name = f"audit-{datetime.now(TOKYO):%Y%m%d-%H%M}.csv"
     return StreamingResponse(
         _csv_chunks(web, actor, action), media_type="text/csv; charset=utf-8",

@@ -13,8 +13,8 @@ import redis
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mailer.db import session_scope
-from mailer.services.accounts import authenticate, bump_session_epoch, record_audit
+from mailer.services.errors import ServiceError
+from mailer.services.sign_in import note_locked_out, sign_in, sign_out, sign_out_everywhere
 from mailer.web.admin_auth.sessions import (
     SESSION_LIFETIME,
     clear_session_cookie,
@@ -95,21 +95,11 @@ async def login(request: Request, web: Web) -> Response:
     store = auth_store(request)
     try:
         if store.locked(account=email, ip=ip):
-            record_audit(web.engine, actor=email or "-", action="auth.login_locked",
-                         target_type="user", target_id=email, detail=f"ip={ip}")
+            note_locked_out(engine=web.engine, email=email, ip=ip)
             return _login_page(request, web, next_url=next_url, email=email, error=LOCKED,
                                status_code=429)
-        with session_scope(web.engine) as session:
-            user = authenticate(session=session, email=email, password=password)
-            if user is None:
-                record_audit(session, actor=email or "-", action="auth.login_failed",
-                             target_type="user", target_id=email, detail=f"ip={ip}")
-            else:
-                record_audit(session, actor=user.email, action="auth.login",
-                             target_type="user", target_id=user.email, detail=f"ip={ip}")
-                assert user.id is not None
-                data = new_session(user_id=user.id, epoch=user.session_epoch)
-        if user is None:
+        signed_in = sign_in(engine=web.engine, email=email, password=password, ip=ip)
+        if signed_in is None:
             store.failed(account=email, ip=ip)
             return _login_page(request, web, next_url=next_url, email=email, error=FAILED,
                                status_code=401)
@@ -117,6 +107,7 @@ async def login(request: Request, web: Web) -> Response:
     except redis.RedisError:
         raise AuthError(503, "ただいまログインできません。しばらくしてからお試しください。",
                         title="ただいまログインできません") from None
+    data = new_session(user_id=signed_in.user_id, epoch=signed_in.session_epoch)
     response = RedirectResponse(next_url, status_code=303)
     set_session_cookie(response, web.settings.secret_keys, data, secure=secure_cookies(web))
     response.delete_cookie(CSRF_COOKIE, path="/admin", httponly=True, samesite="lax",
@@ -134,8 +125,7 @@ def logout(request: Request, web: Web, principal: Actor) -> Response:
                                request.cookies.get("mailer_session", ""))
     if principal.session_id and data is not None:
         auth_store(request).revoke(principal.session_id, ttl=remaining_seconds(data))
-    record_audit(web.engine, actor=principal.actor, action="auth.logout", target_type="user",
-                 target_id=principal.actor)
+    sign_out(engine=web.engine, actor=principal.as_actor())
     response = RedirectResponse("/admin/login", status_code=303)
     clear_session_cookie(response, secure=secure_cookies(web))
     return response
@@ -147,10 +137,10 @@ def logout_everywhere(request: Request, web: Web, principal: Actor) -> Response:
     gets a fresh session and is sent to the admin home."""
     if principal.user_id is None or principal.via != "session":
         raise AuthError(403, "この操作はログイン中の画面からのみ行えます。")
-    with session_scope(web.engine) as session:
-        epoch = bump_session_epoch(session=session, user_id=principal.user_id)
-        record_audit(session, actor=principal.actor, action="auth.logout_everywhere",
-                     target_type="user", target_id=principal.actor)
+    try:
+        epoch = sign_out_everywhere(engine=web.engine, actor=principal.as_actor())
+    except ServiceError as exc:
+        raise AuthError(403, exc.message) from None
     response = RedirectResponse(HOME, status_code=303)
     set_session_cookie(response, web.settings.secret_keys,
                        new_session(user_id=principal.user_id, epoch=epoch),

@@ -1,8 +1,9 @@
 """Login failure counters and logged-out sessions: in Redis when the app has one
 (every web process then shares them), else in this process.
 
-Policy: 5 failures for one account, or from one client IP, within 15 minutes
-lock that account / IP out for 15 minutes (even with the right password).
+Policy (its numbers live in mailer/services/sign_in.py): 5 failures for one
+account, or from one client IP, within 15 minutes lock that account / IP out
+for 15 minutes (even with the right password).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Protocol
 import redis
 from fastapi import Request
 
-MAX_FAILURES = 5
-WINDOW_SECONDS = 15 * 60
-LOCK_SECONDS = 15 * 60
+from mailer.services.sign_in import LOCK_SECONDS, MAX_FAILURES, WINDOW_SECONDS
+
+__all__ = ["LOCK_SECONDS", "MAX_FAILURES", "WINDOW_SECONDS", "AuthStore", "auth_store"]
 
 
 def _key(kind: str, value: str) -> str:

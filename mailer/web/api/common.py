@@ -9,9 +9,8 @@ from fastapi import Depends, Path, Query
 from mailer.web.admin.common import APPROVE, COMPOSE, CONTROL, READ_SENDS, READ_SUBSCRIBERS
 from mailer.web.api.schemas import ApiError
 from mailer.web.auth import Principal, require
+from mailer.web.ids import MAX_ID
 
-#: ids are 32-bit integers in both databases; a larger one is a 422, not a driver error
-MAX_ID = 2_147_483_647
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]

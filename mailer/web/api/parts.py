@@ -82,10 +82,11 @@ def get_preview(
 
 
 @router.post("/parts/{part_id}/test-send", response_model=TestSendOut,
-             responses=errors(409))
+             responses=errors(404, 409, 503))
 async def post_test_send(part_id: Id, web: Web, principal: Composer) -> TestSendOut:
-    """Send the part, marked as a test, to the token owner's own address
-    (409 when MAILER_SMTP_URL is unset)."""
+    """Send the part, marked as a test, to the token owner's own address, as
+    readers get it (relay failover, DKIM, VERP sender). 404 for an unknown
+    part, 409 when MAILER_SMTP_URL is unset, 503 for an unusable DKIM key."""
     results = await run_in_threadpool(send_test_to_self, engine=web.engine, settings=web.settings,
                                       actor=principal.as_actor(), part_id=part_id)
     return TestSendOut(results=[TestSendResult(address=a, outcome=o) for a, o in results])

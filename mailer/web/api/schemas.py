@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mailer.models import DeliveryStatus, SendStatus
 from mailer.services.subscriber_fields import FIELDS as SUBSCRIBER_FIELDS
+from mailer.web.ids import MAX_ID
 
 
 class ApiError(BaseModel):
@@ -96,7 +97,7 @@ class TestSendResult(BaseModel):
 
 class SendCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    part_id: int = Field(ge=1)
+    part_id: int = Field(ge=1, le=MAX_ID)
     lists: list[str] = Field(min_length=1, max_length=50)
     at: datetime | None = Field(
         default=None, description="ISO 8601; without an offset, Asia/Tokyo; null: now")
@@ -188,6 +189,7 @@ class ListOut(BaseModel):
     id: int
     name: str
     title: str
+    visibility: Literal["public", "internal"]
     members: int
     active: int
 

@@ -10,13 +10,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
-from mailer.db import session_scope
 from mailer.services.subscriptions import (
     CHARSETS,
     FORMATS,
     PreferenceChange,
     SubscriptionView,
-    update_preferences,
+    change_preferences,
     view_subscription,
 )
 from mailer.tokens import read_unsubscribe_token
@@ -75,11 +74,8 @@ async def save_preferences(token: str, request: Request, web: Web) -> HTMLRespon
                                 "メールの形式と文字コードを一覧から選んでください。",
                                 "登録内容は変更されていません。",
                             ])
-    with session_scope(web.engine) as session:
-        changes = update_preferences(session=session, subscriber_id=ids[0], list_id=ids[1],
-                                     change=change)
-        view = view_subscription(session=session, subscriber_id=ids[0], list_id=ids[1],
-                                 default_title=web.settings.list_name)
+    changes, view = change_preferences(engine=web.engine, subscriber_id=ids[0], list_id=ids[1],
+                                       change=change, default_title=web.settings.list_name)
     if view is None:
         return _gone(web)
     notice = "設定を保存しました。" if changes else "変更はありませんでした。"

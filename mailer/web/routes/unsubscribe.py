@@ -12,8 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
-from mailer.db import session_scope
-from mailer.services.subscriptions import unsubscribe, view_subscription
+from mailer.services.subscriptions import unsubscribe_by_link, view_subscription
 from mailer.tokens import read_unsubscribe_token
 from mailer.web.pages import bad_link, mask_email, message_page, render_page
 from mailer.web.routes import READ
@@ -61,8 +60,7 @@ async def unsubscribe_now(token: str, request: Request, web: Web) -> HTMLRespons
                                 "配信停止のリクエストを処理できませんでした。"
                                 "メールに記載された配信停止のリンクから、もう一度お試しください。",
                             ])
-    with session_scope(web.engine) as session:
-        unsubscribe(session=session, subscriber_id=ids[0], list_id=ids[1], source=source)
+    unsubscribe_by_link(engine=web.engine, subscriber_id=ids[0], list_id=ids[1], source=source)
     return _done_page(web, already=False, preferences_url=f"/p/{token}")
 
 

@@ -175,8 +175,8 @@ def test_a_test_sends_web_version_link_opens_the_unpublished_part(
     part1, _part2 = part_ids(site.engine)
     with SmtpSink(tmp_path / "outbox") as sink:
         settings = make_settings(site.settings.database_url or "", smtp_url=sink.url)
-        results = test_send.test_send_part(settings=settings, part_id=part1,
-                                 addresses=["editor@metro.example.jp"])
+        results = test_send.test_send_part(engine=site.engine, settings=settings,
+                                           part_id=part1, addresses=["editor@metro.example.jp"])
         assert results == [("editor@metro.example.jp", "sent")]
         msg = email.message_from_bytes(sink.accepted[0].data, policy=email.policy.default)
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -197,7 +197,7 @@ def test_a_test_sends_web_version_link_opens_the_unpublished_part(
     assert api.post(f"/api/v1/parts/{part1}/publish").status_code == 200
     with SmtpSink(tmp_path / "outbox2") as sink:
         settings = make_settings(site.settings.database_url or "", smtp_url=sink.url)
-        test_send.test_send_part(settings=settings, part_id=part1,
+        test_send.test_send_part(engine=site.engine, settings=settings, part_id=part1,
                                  addresses=["editor@metro.example.jp"])
         msg = email.message_from_bytes(sink.accepted[0].data, policy=email.policy.default)
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]

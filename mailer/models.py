@@ -227,6 +227,11 @@ class Part(SQLModel, table=True):
     subject: str
     scheduled_at: datetime | None = Field(default=None, sa_column=_ts())
     document: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    # When the part went public (archive page, feed, images); NULL: staff and
+    # preview links only. Set by its first real send's start or by an editor
+    # (mailer.services.publication).
+    published_at: datetime | None = Field(default=None, sa_column=_ts())
+    published_by: str = ""  # who published it ("system" for a send's start)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
 

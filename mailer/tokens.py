@@ -10,10 +10,15 @@ import functools
 import hashlib
 import hmac
 from collections.abc import Sequence
+from datetime import timedelta
 
-from itsdangerous import BadSignature, Signer, URLSafeSerializer
+from itsdangerous import BadSignature, Signer, TimestampSigner, URLSafeSerializer
 
 UNSUBSCRIBE_SALT = "unsubscribe.v2"
+PREVIEW_SALT = "part-preview"
+#: how long a preview link of an unpublished part works (a test send's reader
+#: may open it days later, up to the send)
+PREVIEW_LIFETIME = timedelta(days=14)
 
 
 def _serializer(secrets: Sequence[str], salt: str) -> URLSafeSerializer:
@@ -66,6 +71,45 @@ def _read_first_form(secrets: Sequence[str], token: str) -> tuple[int, int | Non
     if not isinstance(sid, int) or not (lid is None or isinstance(lid, int)):
         return None
     return sid, lid
+
+
+def preview_token(secrets: Sequence[str], *, part_id: int, now: float | None = None) -> str:
+    """Return a URL-safe token letting its holder see one unpublished part and
+    its images for PREVIEW_LIFETIME: `PART.TIMESTAMP.SIGNATURE`, signed with
+    the newest secret (itsdangerous's TimestampSigner; `now` in Unix seconds
+    for tests)."""
+    signer = _preview_signer(tuple(secrets))
+    if now is None:
+        return signer.sign(str(part_id)).decode("ascii")
+    # itsdangerous takes the time from `get_timestamp`; a subclass fixes it.
+    return _FixedTimeSigner(list(secrets), salt=PREVIEW_SALT, at=int(now)).sign(
+        str(part_id)).decode("ascii")
+
+
+def read_preview_token(secrets: Sequence[str], token: str, *,
+                       max_age: timedelta = PREVIEW_LIFETIME) -> int | None:
+    """Return the part id a preview token names, or None if it is forged,
+    altered, malformed or older than `max_age`."""
+    try:
+        value = _preview_signer(tuple(secrets)).unsign(
+            token, max_age=int(max_age.total_seconds())).decode("ascii")
+    except (BadSignature, UnicodeError):
+        return None
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+@functools.lru_cache(maxsize=16)  # one per key set
+def _preview_signer(secrets: tuple[str, ...]) -> TimestampSigner:
+    return TimestampSigner(list(secrets), salt=PREVIEW_SALT)
+
+
+class _FixedTimeSigner(TimestampSigner):
+    def __init__(self, *args: object, at: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._at = at
+
+    def get_timestamp(self) -> int:
+        return self._at
 
 
 def message_id(*, delivery_id: int, part_id: int, secret: str, domain: str) -> str:

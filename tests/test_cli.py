@@ -274,3 +274,28 @@ def test_part_check_of_a_stored_injected_subject_is_a_finding(env: Path) -> None
     assert "subject_control" in result.output and "制御文字 CR (U+000D)" in result.output
     code, out = run("part", "preview", str(part_id), "--format", "eml")
     assert code == 1 and "件名" in out
+
+
+def test_part_publish_and_unpublish_as_a_person(env: Path) -> None:
+    part_id = load_sample()[0]
+    code, out = run("part", "publish", str(part_id), "--as", "editor@metro.example.jp")
+    assert code == 0, out
+    assert f"part {part_id}: published at " in out and "editor@metro.example.jp" in out
+    code, out = run("part", "publish", str(part_id), "--as", "editor@metro.example.jp")
+    assert code == 1 and f"パート {part_id} はすでに公開中です" in out
+    code, out = run("part", "unpublish", str(part_id), "--as", "chief@metro.example.jp")
+    assert code == 0 and f"part {part_id}: unpublished by chief@metro.example.jp" in out
+    code, out = run("part", "unpublish", str(part_id), "--as", "chief@metro.example.jp")
+    assert code == 1 and f"パート {part_id} は公開されていません" in out
+    code, out = run("part", "publish", "999", "--as", "editor@metro.example.jp")
+    assert code == 1 and "パート 999 はありません" in out
+    from mailer.models import AuditLog
+
+    engine = make_engine(f"sqlite:///{env / 'cli.db'}")
+    with Session(engine) as session:
+        rows = session.exec(select(AuditLog.action, AuditLog.actor)
+                            .where(AuditLog.target_type == "part")
+                            .order_by(AuditLog.id)).all()  # type: ignore[arg-type]
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("part.publish", "editor@metro.example.jp"),
+                                        ("part.unpublish", "chief@metro.example.jp")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -90,5 +90,48 @@ def test_search_key_fills_existing_subscribers(database_url: str) -> None:
         assert [r.name for r in found] == ["山﨑 由美"]
         _migrate(engine, "0005", down=True)
         assert "search_key" not in {c["name"] for c in inspect(engine).get_columns("subscriber")}
+    finally:
+        engine.dispose()
+
+
+def test_publish_gate_upgrade_publishes_parts_already_sent(database_url: str) -> None:
+    """0010 adds part.published_at / published_by: a part with a started send
+    is public from its earliest start, by "system"; others stay unpublished."""
+    engine = make_engine(database_url)
+    started = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+    now = datetime.now(UTC)
+    try:
+        _migrate(engine, "0005")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO issue (id, slug, number, title, series, document, source_digest,"
+                " created_at, updated_at) VALUES (1, 'vol04', 4, 't', '', '{}', '', :now, :now)"),
+                {"now": now})
+            for pid, label in ((1, "part1"), (2, "part2"), (3, "part3")):
+                conn.execute(text(
+                    "INSERT INTO part (id, issue_id, label, position, title, subject, document,"
+                    " created_at, updated_at) VALUES (:id, 1, :label, :id, 't', 's', '{}',"
+                    " :now, :now)"), {"id": pid, "label": label, "now": now})
+            # part1: two started sends (the earlier one counts); part2: scheduled only
+            for sid, pid, at in ((1, 1, started + timedelta(days=1)), (2, 1, started),
+                                 (3, 2, None)):
+                conn.execute(text(
+                    "INSERT INTO send (id, part_id, status, scheduled_at, started_at, recipients,"
+                    " counts_json, note, created_by, approved_by, created_at, updated_at)"
+                    " VALUES (:id, :pid, :status, :now, :at, 0, '', '', '', '', :now, :now)"),
+                    {"id": sid, "pid": pid, "at": at, "now": now,
+                     "status": "done" if at else "scheduled"})
+        _migrate(engine, "0010")
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT id, published_at, published_by FROM part ORDER BY id")).all()
+        published = {r[0]: (r[1], r[2]) for r in rows}
+        at, by = published[1]
+        if isinstance(at, str):  # SQLite without type information in a text() query
+            at = datetime.fromisoformat(at)
+        assert at.replace(tzinfo=at.tzinfo or UTC) == started and by == "system"
+        assert published[2] == (None, "") and published[3] == (None, "")
+        _migrate(engine, "0005", down=True)
+        assert "published_at" not in {c["name"] for c in inspect(engine).get_columns("part")}
     finally:
         engine.dispose()

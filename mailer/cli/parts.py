@@ -1,19 +1,28 @@
-"""Verbs for issues and parts: load, check, preview, test-send."""
+"""Verbs for issues and parts: load, check, preview, test-send, publish, unpublish."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from mailer.cli.common import console, err_console, fail, open_engine, settings_or_exit
+from mailer.cli.common import (
+    console,
+    err_console,
+    fail,
+    fail_service,
+    open_engine,
+    settings_or_exit,
+)
 from mailer.db import session_scope
 from mailer.runtime import render_config
 
 issue_app = typer.Typer(help="Issues: load issue folders.", no_args_is_help=True)
-part_app = typer.Typer(help="Parts: preflight check and preview.", no_args_is_help=True)
+part_app = typer.Typer(help="Parts: list, preflight check, preview, publish and unpublish.",
+                       no_args_is_help=True)
 
 
 @issue_app.command("load")
@@ -183,6 +192,46 @@ def test_send(
         console.print(f"{address}: {'[green]' if ok else '[red]'}{outcome}[/]", highlight=False)
     if failed:
         raise typer.Exit(1)
+
+
+PUBLISH_AS = typer.Option(
+    "", "--as", help="who is acting: a staff user's email (default: $USER)")
+
+
+@part_app.command("publish")
+def part_publish(part_id: int = typer.Argument(...), as_: str = PUBLISH_AS) -> None:
+    """Make a part public now: its archive page, feed entry and images
+    (otherwise it goes public when its first send starts)."""
+    from mailer.labels import tokyo
+    from mailer.services.actors import cli_actor
+    from mailer.services.errors import ServiceError
+    from mailer.services.publication import publish_part
+
+    engine = open_engine(settings_or_exit())
+    actor = cli_actor(engine=engine, name=as_ or os.environ.get("USER", "cli"))
+    try:
+        at = publish_part(engine=engine, actor=actor, part_id=part_id)
+    except ServiceError as exc:
+        fail_service(exc)
+    console.print(f"part {part_id}: published at {tokyo(at)} (Asia/Tokyo) by {actor.name}",
+                  highlight=False)
+
+
+@part_app.command("unpublish")
+def part_unpublish(part_id: int = typer.Argument(...), as_: str = PUBLISH_AS) -> None:
+    """Take a part back from the public: its archive page, feed entry and
+    images answer 404 again (staff and preview links still see it)."""
+    from mailer.services.actors import cli_actor
+    from mailer.services.errors import ServiceError
+    from mailer.services.publication import unpublish_part
+
+    engine = open_engine(settings_or_exit())
+    actor = cli_actor(engine=engine, name=as_ or os.environ.get("USER", "cli"))
+    try:
+        unpublish_part(engine=engine, actor=actor, part_id=part_id)
+    except ServiceError as exc:
+        fail_service(exc)
+    console.print(f"part {part_id}: unpublished by {actor.name}", highlight=False)
 
 
 def _register_lists() -> None:

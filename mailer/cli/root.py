@@ -38,7 +38,8 @@ VERBS: dict[str, Verb] = {
                  "Run the whole job on embedded defaults: sample issue → 62 CIOs → var/outbox."),
     "db": Verb("mailer.cli.main", "db_app", "Database schema."),
     "issue": Verb("mailer.cli.parts", "issue_app", "Issues: load issue folders."),
-    "part": Verb("mailer.cli.parts", "part_app", "Parts: preflight check and preview."),
+    "part": Verb("mailer.cli.parts", "part_app",
+                 "Parts: list, preflight check, preview, publish and unpublish."),
     "test-send": Verb("mailer.cli.parts", "test_send",
                       "Send a part to the given addresses now, marked as a test; not recorded "
                       "in the ledger."),

@@ -66,12 +66,18 @@ def _digest(document: IssueDocument, images: dict[str, bytes]) -> str:
     return digest.hexdigest()
 
 
+def part_image_sources(part: PartDocument) -> set[str]:
+    """Return the `src` of every image one part uses (header image and figures)."""
+    sources = {b.src for b in part.blocks if b.kind == "figure"}
+    if part.header_image is not None:
+        sources.add(part.header_image.src)
+    return sources
+
+
 def _image_sources(document: IssueDocument) -> set[str]:
     sources: set[str] = set()
     for part in document.parts:
-        if part.header_image is not None:
-            sources.add(part.header_image.src)
-        sources.update(b.src for b in part.blocks if b.kind == "figure")
+        sources |= part_image_sources(part)
     return sources
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select, update
 
 from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal
+from mailer.delivery.publish import publish_on_start
 from mailer.delivery.states import send_transition
 from mailer.metrics import MetricsSink
 from mailer.models import SendList, SendStatus
@@ -105,10 +106,11 @@ def start_send(
     now: datetime,
     preflight: Callable[[int], list[str]] | None = None,
 ) -> bool:
-    """Move a due scheduled send to running and freeze its recipients.
+    """Move a due scheduled send to running, freeze its recipients and publish
+    its part if it is not public yet.
 
     The conditional UPDATE decides which dispatcher starts it; the ledger
-    insert happens in the same transaction. If the preflight check reports
+    insert and the publication happen in the same transaction. If the preflight check reports
     errors the send is paused with them as its note instead. Returns True if
     this call started it.
     """
@@ -128,6 +130,8 @@ def start_send(
         if res.rowcount != 1:
             return False
         part_id = conn.execute(select(SEND.c.part_id).where(SEND.c.id == send_id)).scalar_one()
+        # The part goes public (archive, feed, images) with its first send.
+        publish_on_start(conn, part_id=part_id, send_id=send_id, now=now)
         list_ids = list(conn.execute(select(SL.c.list_id).where(SL.c.send_id == send_id)).scalars())
         n = ledger.freeze_recipients(
             conn, send_id=send_id, part_id=part_id, list_ids=list_ids, now=now

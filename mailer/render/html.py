@@ -98,10 +98,13 @@ def render_email_html(*, issue: IssueDocument, part: PartDocument, config: Rende
     return _normalise(inlined)
 
 
-def render_web_part(*, issue: IssueDocument, part: PartDocument, config: RenderConfig) -> str:
-    """Return the part as a standalone, accessible web page (no personal data)."""
+def render_web_part(*, issue: IssueDocument, part: PartDocument, config: RenderConfig,
+                    notice: str = "") -> str:
+    """Return the part as a standalone, accessible web page (no personal data);
+    `notice` is shown above it in a banner (e.g. 「未公開」 for staff)."""
     template = environment().get_template("web/part.html.j2")
-    html = template.render(issue=issue, part=part, ctx=_context(issue, part, config, slots=False))
+    html = template.render(issue=issue, part=part, notice=notice,
+                           ctx=_context(issue, part, config, slots=False))
     return _normalise(html)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -67,6 +67,8 @@ class PartRow:
     title: str
     subject: str
     scheduled_at: datetime | None
+    published_at: datetime | None = None  # None: not public (services/publication.py)
+    published_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,12 @@ def _scheduled_at(document: str) -> datetime | None:
 
 
 def _part(r: Any) -> PartRow:
+    published = r.published_at
+    if published is not None and published.tzinfo is None:  # SQLite: naive UTC
+        published = published.replace(tzinfo=UTC)
     return PartRow(id=r.id, issue_id=r.issue_id, label=r.label, position=r.position,
-                   title=r.title, subject=r.subject, scheduled_at=_scheduled_at(r.document))
+                   title=r.title, subject=r.subject, scheduled_at=_scheduled_at(r.document),
+                   published_at=published, published_by=r.published_by)
 
 
 def issues(engine: Engine) -> list[IssueRow]:
@@ -104,7 +110,8 @@ def issues(engine: Engine) -> list[IssueRow]:
         ).all()
         part_rows = conn.execute(
             select(PART.c.id, PART.c.issue_id, PART.c.label, PART.c.position, PART.c.title,
-                   PART.c.subject, PART.c.document).order_by(PART.c.issue_id, PART.c.position)
+                   PART.c.subject, PART.c.document, PART.c.published_at, PART.c.published_by)
+            .order_by(PART.c.issue_id, PART.c.position)
         ).all()
     by_issue: dict[int, list[PartRow]] = {}
     for r in part_rows:
@@ -118,7 +125,8 @@ def part_row(engine: Engine, part_id: int) -> tuple[PartRow, IssueRow] | None:
     with engine.connect() as conn:
         r = conn.execute(
             select(PART.c.id, PART.c.issue_id, PART.c.label, PART.c.position, PART.c.title,
-                   PART.c.subject, PART.c.document).where(PART.c.id == part_id)
+                   PART.c.subject, PART.c.document, PART.c.published_at, PART.c.published_by)
+            .where(PART.c.id == part_id)
         ).one_or_none()
         if r is None:
             return None

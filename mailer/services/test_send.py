@@ -29,6 +29,7 @@ from mailer.render.message import PreparedPart, Recipient, Slots, personalize, p
 from mailer.runtime import delivery_config, dkim_signer, relay_pool, render_config
 from mailer.services.errors import ErrorKind, ServiceError, invalid, not_found
 from mailer.services.parts import PartNotFound, documents
+from mailer.services.publication import preview_render_config
 from mailer.settings import Settings
 
 SENT = "sent"  # the outcome of an accepted message (the API answers it as is)
@@ -56,8 +57,11 @@ def test_send_part(
     except DkimKeyError as exc:
         raise ServiceError(f"MAILER_DKIM_KEY_FILE の DKIM 鍵を使えないため、テスト送信できません"
                            f"（{exc}）", kind=ErrorKind.UNAVAILABLE) from None
+    # An unpublished part's web version and images open through a preview link.
+    look = preview_render_config(engine=engine, config=render_config(settings),
+                                 secrets=settings.secret_keys, part_id=part_id)
     try:
-        prepared = prepare_part(issue=issue, part=part, config=render_config(settings))
+        prepared = prepare_part(issue=issue, part=part, config=look)
     except RenderError as exc:  # e.g. a subject with a line break, stored before it was refused
         raise ServiceError(f"このパートからメールを作れません: {exc}",
                            kind=ErrorKind.INVALID) from None

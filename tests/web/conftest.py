@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from sqlalchemy import Engine
-from web_support import SECRET, Seeded, make_settings, seed_web, serve
+from web_support import SECRET, Seeded, make_settings, publish_all, seed_web, serve
 
 from mailer.settings import Settings
 
@@ -16,6 +16,14 @@ from mailer.settings import Settings
 def seeded(engine: Engine) -> Seeded:
     """The sample issue and three subscribers (one also on a second list)."""
     return seed_web(engine)
+
+
+@pytest.fixture
+def published(engine: Engine, seeded: Seeded) -> Seeded:
+    """The seeded sample issue with every part published (the archive, the
+    feed and the images are public only then)."""
+    publish_all(engine)
+    return seeded
 
 
 @pytest.fixture

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import httpx
 from admin_support import hidden
+from sqlalchemy import select
 from test_admin_helpers import Site, sample_zip, site, zip_folder
 from web_support import BASE_URL
 
+from mailer.models import Issue, Part
 from mailer.samples import SAMPLE_ISSUE_DIR
 
 __all__ = ["site"]
@@ -96,10 +98,20 @@ def test_an_uploaded_issues_images_are_served(site: Site, tmp_path: Path) -> Non
     (folder / "part1.md").write_text(
         part1.replace("(images/photo01.png)", "(images/kenshu.gif)"), encoding="utf-8"
     )
-    r = _upload(site.client("editor"), zip_folder(folder, prefix="vol05/"), name="vol05.zip")
+    editor = site.client("editor")
+    r = _upload(editor, zip_folder(folder, prefix="vol05/"), name="vol05.zip")
     assert "号「vol05」を読み込みました：新規登録" in r.text
 
     public = site.client()
+    # uploaded is not public: the publish gate (tests/web/test_publish_gate.py)
+    assert public.get("/assets/vol05/images/kenshu.gif").status_code == 404
+    with site.engine.connect() as conn:
+        part1 = conn.execute(
+            select(Part.id).join(Issue, Issue.id == Part.issue_id)  # type: ignore[call-overload, arg-type]
+            .where(Issue.slug == "vol05", Part.label == "part1")).scalar_one()
+    r = editor.post(f"/admin/parts/{part1}/publish",
+                    data={"csrf_token": hidden(editor.get(f"/admin/parts/{part1}").text)})
+    assert r.status_code == 303
     page = public.get("/archive/vol05/part1")
     assert f'src="{BASE_URL}/assets/vol05/images/kenshu.gif"' in page.text
     gif = public.get("/assets/vol05/images/kenshu.gif")

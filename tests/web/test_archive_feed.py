@@ -35,7 +35,7 @@ def _parse_time(text: str) -> datetime:
 
 
 def test_feed_is_valid_atom_with_one_entry_per_part(client: httpx.Client,
-                                                    seeded: Seeded) -> None:
+                                                    published: Seeded) -> None:
     root = _feed(client)
     assert root.tag == f"{A}feed"
     assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "ja"
@@ -48,13 +48,13 @@ def test_feed_is_valid_atom_with_one_entry_per_part(client: httpx.Client,
     assert [link.get("href") for link in self_links] == [f"{BASE_URL}/archive/feed.atom"]
 
     entries = root.findall("a:entry", NS)
-    assert len(entries) == len(seeded.labels)
+    assert len(entries) == len(published.labels)
     ids = [e.findtext("a:id", namespaces=NS) for e in entries]
     assert len(set(ids)) == len(ids) and root.findtext("a:id", namespaces=NS) not in ids
-    newest_first = list(reversed(seeded.labels))
-    expected_urls = [f"{BASE_URL}/archive/{seeded.slug}/{label}" for label in newest_first]
+    newest_first = list(reversed(published.labels))
+    expected_urls = [f"{BASE_URL}/archive/{published.slug}/{label}" for label in newest_first]
     assert ids == expected_urls
-    titles = dict(zip(seeded.labels, seeded.titles, strict=True))
+    titles = dict(zip(published.labels, published.titles, strict=True))
     for entry, label, url in zip(entries, newest_first, expected_urls, strict=True):
         assert entry.findtext("a:title", namespaces=NS) == titles[label]
         link = entry.find("a:link", NS)
@@ -67,14 +67,14 @@ def test_feed_is_valid_atom_with_one_entry_per_part(client: httpx.Client,
     assert first == "庁内DXを「総務」から動かす ― 武蔵野市の推進体制と人材育成"
 
 
-def test_entry_links_resolve_to_the_web_versions(client: httpx.Client, seeded: Seeded) -> None:
+def test_entry_links_resolve_to_the_web_versions(client: httpx.Client, published: Seeded) -> None:
     for entry in _feed(client).findall("a:entry", NS):
         url = entry.findtext("a:id", namespaces=NS) or ""
         assert client.get(url.removeprefix(BASE_URL)).status_code == 200
 
 
-def test_archive_pages_link_the_feed(client: httpx.Client, seeded: Seeded) -> None:
-    for path in ("/archive", f"/archive/{seeded.slug}"):
+def test_archive_pages_link_the_feed(client: httpx.Client, published: Seeded) -> None:
+    for path in ("/archive", f"/archive/{published.slug}"):
         r = client.get(path)
         assert ('<a href="/archive/feed.atom" rel="alternate" type="application/atom+xml">'
                 in r.text), path
@@ -84,9 +84,9 @@ def test_archive_pages_link_the_feed(client: httpx.Client, seeded: Seeded) -> No
 
 
 def test_hostile_titles_stay_well_formed(client: httpx.Client, engine: Engine,
-                                         seeded: Seeded) -> None:
+                                         published: Seeded) -> None:
     with engine.begin() as conn:
-        conn.execute(update(PART).where(PART.c.label == seeded.labels[0]).values(
+        conn.execute(update(PART).where(PART.c.label == published.labels[0]).values(
             title="<script>alert('x')</script> & \x0b]]>"))
     root = _feed(client)
     titles = [e.findtext("a:title", namespaces=NS) for e in root.findall("a:entry", NS)]

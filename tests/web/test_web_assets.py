@@ -23,8 +23,8 @@ from mailer.samples.placeholders import png_bytes
 PHOTO = SAMPLE_ISSUE_DIR / "images" / "photo01.png"
 
 
-def test_an_image_is_served(client: httpx.Client, seeded: Seeded) -> None:
-    r = client.get(f"/assets/{seeded.slug}/images/photo01.png")
+def test_an_image_is_served(client: httpx.Client, published: Seeded) -> None:
+    r = client.get(f"/assets/{published.slug}/images/photo01.png")
     assert r.status_code == 200
     assert r.headers["content-type"] == "image/png"
     assert r.content == PHOTO.read_bytes()
@@ -34,9 +34,9 @@ def test_an_image_is_served(client: httpx.Client, seeded: Seeded) -> None:
 
 
 def test_a_matching_etag_gets_304_and_head_gets_the_headers(
-    client: httpx.Client, seeded: Seeded
+    client: httpx.Client, published: Seeded
 ) -> None:
-    url = f"/assets/{seeded.slug}/images/photo01.png"
+    url = f"/assets/{published.slug}/images/photo01.png"
     etag = client.get(url).headers["etag"]
     for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
         r = client.get(url, headers={"If-None-Match": header})
@@ -51,26 +51,26 @@ def test_a_matching_etag_gets_304_and_head_gets_the_headers(
 
 
 def test_the_stored_image_wins_over_the_sample_folder(
-    client: httpx.Client, seeded: Seeded, engine: Engine, tmp_path: Path
+    client: httpx.Client, published: Seeded, engine: Engine, tmp_path: Path
 ) -> None:
-    folder = tmp_path / seeded.slug
+    folder = tmp_path / published.slug
     shutil.copytree(SAMPLE_ISSUE_DIR, folder)
     new = png_bytes(480, 320, (0x20, 0x20, 0x20), (0xE0, 0x60, 0x20))
     (folder / "images" / "photo01.png").write_bytes(new)
     with Session(engine) as session:
         assert load_issue(session=session, path=folder).status is LoadStatus.UPDATED
-    r = client.get(f"/assets/{seeded.slug}/images/photo01.png")
+    r = client.get(f"/assets/{published.slug}/images/photo01.png")
     assert r.status_code == 200 and r.content == new
     assert r.headers["etag"] == f'"{hashlib.sha256(new).hexdigest()}"'
 
 
 def test_an_image_not_stored_comes_from_the_sample_folder(
-    client: httpx.Client, seeded: Seeded, engine: Engine
+    client: httpx.Client, published: Seeded, engine: Engine
 ) -> None:
     with Session(engine) as session:
         session.exec(delete(IssueAsset))
         session.commit()
-    r = client.get(f"/assets/{seeded.slug}/images/photo01.png")
+    r = client.get(f"/assets/{published.slug}/images/photo01.png")
     assert r.status_code == 200 and r.content == PHOTO.read_bytes()
     assert r.headers["content-type"] == "image/png"
     assert r.headers["cache-control"] == "public, max-age=86400"

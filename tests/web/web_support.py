@@ -15,6 +15,8 @@ from mailer.compose.load import load_issue
 from mailer.db import session_scope
 from mailer.models import Issue, Membership, Part, Subscriber, SubscriberEvent
 from mailer.samples import SAMPLE_ISSUE_DIR
+from mailer.services.actors import Actor
+from mailer.services.publication import publish_part
 from mailer.services.subscribers import ensure_list, upsert_subscribers
 from mailer.settings import Settings, load_settings
 from mailer.testing.webserver import serve_app
@@ -52,6 +54,20 @@ class Seeded:
     alice: int  # on LIST only
     bob: int  # on LIST and OTHER_LIST
     carol: int  # on LIST only
+
+
+#: the editor who publishes in tests (no staff account: a CLI operator)
+PUBLISHER = Actor(name="editor@metro.example.jp", user_id=None, door="cli")
+
+
+def publish_all(engine: Engine) -> None:
+    """Publish every part not yet public, as an editor would (the publish gate)."""
+    with Session(engine) as session:
+        ids = session.execute(
+            select(Part.id).where(Part.published_at.is_(None))  # type: ignore[call-overload, union-attr]
+        ).scalars().all()
+    for part_id in ids:
+        publish_part(engine=engine, actor=PUBLISHER, part_id=part_id)
 
 
 def seed_web(engine: Engine) -> Seeded:

@@ -6,7 +6,7 @@ sees (and can leave) the lists they are on; an administrator makes a list
 public with `mailer lists set-visibility NAME public`.
 
 Revision ID: 0008
-Revises: 0006 (0005 until the schedule branch landed; re-point to 0007 when it lands)
+Revises: 0006
 Create Date: 2026-12-06
 """
 

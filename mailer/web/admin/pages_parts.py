@@ -1,20 +1,23 @@
 """Admin pages about content: issues (list, zip upload), a part (preflight,
-previews, test send, the schedule form; its POSTs are in pages_schedule)."""
+previews, test send, the schedule form, publish and unpublish; the schedule
+POSTs are in pages_schedule)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mailer.compose.errors import IssueFolderError
 from mailer.render.preview import PreviewFormat
+from mailer.render.types import RenderConfig
 from mailer.services import listings
 from mailer.services.errors import ServiceError
 from mailer.services.issue_upload import MAX_ZIP_BYTES, UploadError
 from mailer.services.parts import PartNotFound, preflight, preview_part
+from mailer.services.publication import preview_render_config, publish_part, unpublish_part
 from mailer.services.publishing import actor_email, send_test_to_self, upload_issue
 from mailer.web.admin.common import (
     ADMIN_HEADERS,
@@ -42,6 +45,13 @@ def _issues_page(request: Request, web: WebState, principal: Principal, *, notic
                  problems: list[str] | None = None, status_code: int = 200) -> HTMLResponse:
     return admin_page(request, principal, "issues", status_code=status_code, title="号と配信回",
                       notice=notice, problems=problems or [], issues=listings.issues(web.engine))
+
+
+def _preview_config(web: WebState, part_id: int) -> RenderConfig:
+    # An unpublished part's images (and web-version link) go through a preview
+    # link: the sandboxed preview frame and a downloaded .eml send no session.
+    return preview_render_config(engine=web.engine, config=web.render_config,
+                             secrets=web.settings.secret_keys, part_id=part_id)
 
 
 @router.api_route("/issues", methods=READ)
@@ -86,7 +96,7 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
         fmt: PreviewFormat = tab  # type: ignore[assignment]
         try:
             rendered = preview_part(engine=web.engine, part_id=part_id,
-                                    config=web.render_config, format=fmt)
+                                    config=_preview_config(web, part_id), format=fmt)
         except ServiceError as exc:  # the preflight lists the cause as an error too
             rendered = exc.message
         body = rendered if isinstance(rendered, str) else rendered.decode("utf-8", "replace")
@@ -94,7 +104,8 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
         my_email = actor_email(engine=web.engine, actor=principal.as_actor())
     except ServiceError:
         my_email = ""
-    notices = {"scheduled": "配信を予約しました。"}
+    notices = {"scheduled": "配信を予約しました。", "published": "公開しました。",
+               "unpublished": "公開を取り消しました。"}
     return admin_page(
         request, principal, "part", title=f"{part.label}：{part.title}", part=part, issue=issue,
         report=report, tab=tab, tabs=TABS, body=body,
@@ -110,8 +121,8 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
 def part_eml(part_id: int, request: Request, web: Web, principal: Reader) -> Response:
     """The whole message as a preview persona gets it (download)."""
     try:
-        data = preview_part(engine=web.engine, part_id=part_id, config=web.render_config,
-                            format="eml")
+        data = preview_part(engine=web.engine, part_id=part_id,
+                            config=_preview_config(web, part_id), format="eml")
     except PartNotFound:
         return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
                              lines=[f"配信回 {part_id} はありません。"], back="/admin/issues")
@@ -140,3 +151,37 @@ async def test_send_page(part_id: int, request: Request, web: Web,
     return admin_message(request, principal, status_code=200 if ok else 502,
                          title="テスト送信しました" if ok else "テスト送信できませんでした",
                          lines=lines, back=f"/admin/parts/{part_id}")
+
+
+@router.post("/parts/{part_id}/publish", dependencies=[Depends(verify_csrf)])
+async def publish_page(part_id: int, request: Request, web: Web, principal: Composer) -> Response:
+    """Make the part public now (archive page, feed, images)."""
+    try:
+        await run_in_threadpool(publish_part, engine=web.engine, actor=principal.as_actor(),
+                                part_id=part_id)
+    except ServiceError as exc:
+        return admin_message(request, principal, status_code=status_of(exc),
+                             title="公開できませんでした", lines=[exc.message],
+                             back=f"/admin/parts/{part_id}")
+    return RedirectResponse(f"/admin/parts/{part_id}?notice=published", status_code=303)
+
+
+@router.post("/parts/{part_id}/unpublish", dependencies=[Depends(verify_csrf)])
+async def unpublish_page(part_id: int, request: Request, web: Web, principal: Composer,
+                         confirm: Annotated[str, Form()] = "") -> Response:
+    """Take the part back from the public, once the editor has ticked the
+    confirmation box (checked here too: the browser's check can be skipped)."""
+    if confirm != "yes":
+        return admin_message(request, principal, status_code=422,
+                             title="公開を取り消していません",
+                             lines=["confirm: 「公開を取り消す」の確認欄にチェックを入れてから、"
+                                    "もう一度お試しください。"],
+                             back=f"/admin/parts/{part_id}")
+    try:
+        await run_in_threadpool(unpublish_part, engine=web.engine, actor=principal.as_actor(),
+                                part_id=part_id)
+    except ServiceError as exc:
+        return admin_message(request, principal, status_code=status_of(exc),
+                             title="公開を取り消せませんでした", lines=[exc.message],
+                             back=f"/admin/parts/{part_id}")
+    return RedirectResponse(f"/admin/parts/{part_id}?notice=unpublished", status_code=303)

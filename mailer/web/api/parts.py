@@ -1,4 +1,5 @@
-"""Parts: details, preflight, previews, a test send to yourself."""
+"""Parts: details, preflight, previews, a test send to yourself, publish and
+unpublish (the publish gate)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mailer.services import listings
 from mailer.services.parts import preflight, preview_part
+from mailer.services.publication import preview_render_config, publish_part, unpublish_part
 from mailer.services.publishing import send_test_to_self
 from mailer.web.admin.common import admin_csp
 from mailer.web.api.common import AUTH_ERRORS, Composer, Id, Reader, errors
@@ -17,6 +19,7 @@ from mailer.web.api.schemas import (
     FindingOut,
     PartOut,
     PreflightOut,
+    PublicationOut,
     TestSendOut,
     TestSendResult,
 )
@@ -65,7 +68,10 @@ def get_preview(
     """The HTML body, the text part, the whole message, or what a sanitizing
     gateway leaves of the HTML. HTML is served in a CSP sandbox (no script)."""
     _part(web, part_id)
-    body = preview_part(engine=web.engine, part_id=part_id, config=web.render_config,
+    # An unpublished part's images and web-version link go through a preview link.
+    config = preview_render_config(engine=web.engine, config=web.render_config,
+                                   secrets=web.settings.secret_keys, part_id=part_id)
+    body = preview_part(engine=web.engine, part_id=part_id, config=config,
                         format=format)  # ServiceError (422) when it cannot become a message
     headers = {"Cache-Control": "no-store"}
     if format == "html":
@@ -83,3 +89,21 @@ async def post_test_send(part_id: Id, web: Web, principal: Composer) -> TestSend
     results = await run_in_threadpool(send_test_to_self, engine=web.engine, settings=web.settings,
                                       actor=principal.as_actor(), part_id=part_id)
     return TestSendOut(results=[TestSendResult(address=a, outcome=o) for a, o in results])
+
+
+@router.post("/parts/{part_id}/publish", response_model=PublicationOut, responses=errors(409))
+async def post_publish(part_id: Id, web: Web, principal: Composer) -> PublicationOut:
+    """Make the part public now: its archive page, feed entry and images
+    (409 when it is public already)."""
+    at = await run_in_threadpool(publish_part, engine=web.engine, actor=principal.as_actor(),
+                                 part_id=part_id)
+    return PublicationOut(part_id=part_id, action="publish", published_at=at)
+
+
+@router.post("/parts/{part_id}/unpublish", response_model=PublicationOut, responses=errors(409))
+async def post_unpublish(part_id: Id, web: Web, principal: Composer) -> PublicationOut:
+    """Take the part back from the public: its archive page, feed entry and
+    images answer 404 again (409 when it is not public)."""
+    await run_in_threadpool(unpublish_part, engine=web.engine, actor=principal.as_actor(),
+                            part_id=part_id)
+    return PublicationOut(part_id=part_id, action="unpublish", published_at=None)

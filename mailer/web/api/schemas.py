@@ -27,6 +27,15 @@ class PartSummary(BaseModel):
     title: str
     subject: str
     scheduled_at: datetime | None
+    #: when the part went public (archive, feed, images); null: not public
+    published_at: datetime | None = None
+    published_by: str = ""
+
+
+class PublicationOut(BaseModel):
+    part_id: int
+    action: Literal["publish", "unpublish"]
+    published_at: datetime | None
 
 
 class IssueOut(BaseModel):

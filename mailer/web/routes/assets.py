@@ -5,6 +5,11 @@
 looked up in the bundled sample folders (`web.assets_root`), as before the
 images were stored: the sample issue's images resolve even before `mailer
 demo` loads it.
+
+The publish gate (`mailer.services.publication.image_visible`) decides who
+gets an image of a stored issue: anyone when a published part uses it,
+signed-in staff always, and the holder of a preview link
+(`/preview/TOKEN/assets/…`) when the previewed part uses it; others get 404.
 """
 
 from __future__ import annotations
@@ -18,8 +23,16 @@ from sqlmodel import Session, col, select
 
 from mailer.compose.images import IMAGE_TYPES, asset_path
 from mailer.models import Issue, IssueAsset
+from mailer.services.publication import (
+    ANYONE,
+    PREVIEW_PREFIX,
+    Viewer,
+    image_visible,
+    preview_part_id,
+)
 from mailer.web.pages import message_page, not_found
 from mailer.web.routes import READ
+from mailer.web.routes.viewer import viewer_of
 from mailer.web.state import Web, WebState
 
 router = APIRouter(tags=["assets"])
@@ -27,6 +40,8 @@ router = APIRouter(tags=["assets"])
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 #: images do not change under a URL often; a replaced one is revalidated by its ETag
 CACHE_CONTROL = "public, max-age=86400"
+#: an image of an unpublished part, served to staff or a preview link: kept by no cache
+PRIVATE_CACHE_CONTROL = "private, no-store"
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
@@ -74,6 +89,20 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 @router.api_route("/assets/{slug}/{path:path}", methods=READ)
 def asset(slug: str, path: str, request: Request, web: Web) -> Response:
+    """An image of an issue, for whoever the publish gate lets see it."""
+    return _asset(slug, path, request, web, viewer_of(request))
+
+
+@router.api_route(PREVIEW_PREFIX + "/{token}/assets/{slug}/{path:path}", methods=READ)
+def preview_asset(token: str, slug: str, path: str, request: Request, web: Web) -> Response:
+    """An image of the part a preview link names (404 for a forged or expired link)."""
+    part_id = preview_part_id(web.settings.secret_keys, token)
+    if part_id is None:
+        return not_found(web.pages)
+    return _asset(slug, path, request, web, Viewer(preview_part_id=part_id))
+
+
+def _asset(slug: str, path: str, request: Request, web: WebState, viewer: Viewer) -> Response:
     if ".." in Path(path).parts or path.startswith("/"):
         return message_page(
             web.pages,
@@ -82,9 +111,12 @@ def asset(slug: str, path: str, request: Request, web: Web) -> Response:
             lines=["このパスの画像はお出しできません。"],
         )
     key = safe_path(slug, path)
-    if key is None:
+    if key is None or not image_visible(engine=web.engine, slug=slug, key=key, viewer=viewer):
         return not_found(web.pages)
-    stored = _stored(web, slug, key, request)
+    public = viewer is ANYONE or image_visible(engine=web.engine, slug=slug, key=key,
+                                               viewer=ANYONE)
+    cache = CACHE_CONTROL if public else PRIVATE_CACHE_CONTROL
+    stored = _stored(web, slug, key, request, cache)
     if stored is not None:
         return stored
     target = resolve_asset(web.assets_root, slug, path)
@@ -93,11 +125,12 @@ def asset(slug: str, path: str, request: Request, web: Web) -> Response:
     return FileResponse(
         target,
         media_type=IMAGE_TYPES[target.suffix.lower()],
-        headers={"Cache-Control": CACHE_CONTROL, **NOSNIFF},
+        headers={"Cache-Control": cache, **NOSNIFF},
     )
 
 
-def _stored(web: WebState, slug: str, key: str, request: Request) -> Response | None:
+def _stored(web: WebState, slug: str, key: str, request: Request,
+            cache: str) -> Response | None:
     """Return the stored image `key` of issue `slug` (304 when the client has
     it, headers only for HEAD), or None when the database has no such image."""
     with Session(web.engine) as session:
@@ -110,7 +143,7 @@ def _stored(web: WebState, slug: str, key: str, request: Request) -> Response | 
             return None
         asset_id, media_type, sha256, size = found
         etag = f'"{sha256}"'
-        headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag, **NOSNIFF}
+        headers = {"Cache-Control": cache, "ETag": etag, **NOSNIFF}
         if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
         if request.method == "HEAD":

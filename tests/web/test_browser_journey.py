@@ -56,6 +56,7 @@ ALLOWED_ASCII = {
     "vol",  # the issue's slug (vol04)
 }
 ASCII_WORD = re.compile(r"[A-Za-z]{3,}")
+FIELD_NAME = re.compile(r"^\s*([a-z_]+):", re.MULTILINE)  # a service field name ("at: …")
 # e-mail addresses, URLs and file names (issue.yaml, .eml) are identifiers
 IDENTIFIER = re.compile(r"https?://\S+|[\w.+-]+@[\w-]+(\.[\w-]+)+|[\w-]*\.(yaml|eml|md|zip|csv)\b")
 
@@ -81,13 +82,15 @@ def stack(database_url: str, redis_url: str, engine: Engine, tmp_path: Path) -> 
 
 def english_words(text: str) -> set[str]:
     """Return the runs of 3+ ASCII letters in `text` outside e-mail addresses,
-    URLs, file names and ALLOWED_ASCII."""
-    return {w for w in ASCII_WORD.findall(IDENTIFIER.sub(" ", text)) if w not in ALLOWED_ASCII}
+    URLs, file names and ALLOWED_ASCII, and field names opening a line ("at: …")."""
+    text = IDENTIFIER.sub(" ", text)
+    words = set(ASCII_WORD.findall(text)) | set(FIELD_NAME.findall(text))
+    return words - ALLOWED_ASCII
 
 
 def test_english_words_finds_english_and_spares_names_formats_and_addresses() -> None:
     assert english_words("Send scheduled：part1 を CSV で a@b.example.jp https://x.example/y "
-                         "issue.yaml (.eml)") == {"Send", "scheduled"}
+                         "issue.yaml (.eml)\nat: 過去") == {"Send", "scheduled", "at"}
 
 
 def _feed_ids(page) -> list[str]:  # type: ignore[no-untyped-def]
@@ -170,7 +173,7 @@ def test_issue_14_editorial_journey(stack: Stack, engine: Engine, database_url: 
             staff.get_by_label(re.compile(r"配信中 7 名")).first.check()
             staff.get_by_role("button", name="予約する", exact=True).click()
             expect(staff.get_by_role("heading", level=1)).to_have_text("予約できませんでした")
-            expect(staff.locator("main")).to_contain_text("過去の日時には予約できません")
+            expect(staff.locator("main")).to_contain_text("配信日時：過去の日時には予約できません")
             look(staff, "過去の予約（拒否）")
             assert _sends(engine) == []
 

@@ -101,7 +101,7 @@ def test_after_the_fix_a_real_send_has_no_failures(
     update_subscriber(engine=engine, actor=ACTOR, subscriber_id=reader.id,
                       data=SubscriberInput(values={"name": "高橋 健太"}))
     send_id = schedule_send(engine=engine, actor=ACTOR, part_id=part_id, list_names=[LIST],
-                            at=datetime.now(UTC), config=config)
+                            at=datetime.now(UTC), config=config).send_id
     stack.start_worker()
     stack.start_beat()
     p = stack.wait_for(send_id, lambda p: p.status is SendStatus.DONE)

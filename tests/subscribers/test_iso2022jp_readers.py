@@ -145,9 +145,9 @@ def test_preflight_names_them_until_fixed_then_the_send_may_be_scheduled(
     assert code == 0, out
     assert "0 error(s)" in out
     assert listings.subscribers(engine, listings.SubscriberFilter(problem="iso2022jp"))[0] == []
-    send_id = schedule_send(engine=engine, actor=ACTOR, part_id=part_id,
-                            list_names=["cio-forum"], at=datetime.now(UTC), config=cfg)
-    assert send_id > 0
+    scheduled = schedule_send(engine=engine, actor=ACTOR, part_id=part_id,
+                              list_names=["cio-forum"], at=datetime.now(UTC), config=cfg)
+    assert scheduled.send_id > 0
 
 
 def test_switching_the_reader_to_utf8_also_clears_the_error(

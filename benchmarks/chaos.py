@@ -61,6 +61,7 @@ WORKERS = 2
 CONCURRENCY = 2
 LOG_LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
 DIGITS = re.compile(r"\d+")
+CONTEXT = re.compile(r"\s*\[\w+=[^\]]*\]\s*$")  # the " [send_id=12]" log context
 
 
 @dataclass
@@ -245,7 +246,7 @@ def _log_counts(run: Run, out: Outcome) -> None:
                 out.warnings += 1
             else:
                 out.errors += 1
-            message = line[m.start() :].split("]", 1)[-1]
+            message = CONTEXT.sub("", line[m.start() :])
             out.lines[DIGITS.sub("N", message).strip()[:150]] += 1
 
 

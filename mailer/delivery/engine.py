@@ -278,8 +278,10 @@ class _Recorder:
             self.report.sent += 1
             try:
                 self.ctx.journal.note_accepted(self.send_id, row.delivery_id)
-            except Exception:  # journal unreachable: commit this acceptance now
-                log.warning("accepted-journal unavailable; committing at once", exc_info=True)
+            except Exception as exc:  # journal unreachable: commit this acceptance now
+                log.warning(
+                    "accepted-journal unavailable (%s); committing at once", type(exc).__name__
+                )
                 must_flush = True
         elif outcome.status is DeliveryStatus.DEFERRED:
             self.report.deferred += 1
@@ -316,8 +318,8 @@ class _Recorder:
         self.ctx.metrics.flush()
         try:
             self.ctx.journal.forget(self.send_id, sent)
-        except Exception:  # stale entries are harmless: those rows are already sent
-            log.warning("could not clear the accepted-journal", exc_info=True)
+        except Exception as exc:  # stale entries are harmless: those rows are already sent
+            log.warning("could not clear the accepted-journal (%s)", type(exc).__name__)
         self.last_flush = time.monotonic()
 
 

@@ -16,9 +16,12 @@ import threading
 class OutageNotice:
     """Remembers, per process, whether `what` is down, and logs the changes."""
 
-    def __init__(self, logger: logging.Logger, what: str) -> None:
+    def __init__(
+        self, logger: logging.Logger, what: str, meanwhile: str = "retrying every tick"
+    ) -> None:
         self.logger = logger
         self.what = what
+        self.meanwhile = meanwhile
         self.down = False
         self._lock = threading.Lock()
 
@@ -30,10 +33,11 @@ class OutageNotice:
             self.down = True
         first = (str(exc).splitlines() or [""])[0][:200]
         self.logger.warning(
-            "%s unavailable (%s: %s); retrying every tick, no further lines until it is back",
+            "%s unavailable (%s: %s); %s; no further lines until it is back",
             self.what,
             type(exc).__name__,
             first,
+            self.meanwhile,
         )
 
     def ok(self) -> None:

@@ -24,7 +24,7 @@ def test_one_line_per_outage(caplog: pytest.LogCaptureFixture) -> None:
         (
             "WARNING",
             "dispatch: database or Redis unavailable (ConnectionRefusedError: connection "
-            "refused); retrying every tick, no further lines until it is back",
+            "refused); retrying every tick; no further lines until it is back",
             None,
         ),
         ("INFO", "dispatch: database or Redis available again", None),

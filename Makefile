@@ -27,7 +27,8 @@ fuzz: $(STAMP)
 # The fault suite (reliability #17): each scenario sends 2,000 recipients
 # through a private PostgreSQL cluster, a private Redis, two workers and beat,
 # and injects one fault mid-send (docs/operations.md, "What happens when X
-# fails"). About 10 minutes; needs initdb/pg_ctl on PATH. Not part of `make test`.
+# fails"). About 6 minutes; needs initdb/pg_ctl on PATH and, for the full-disk
+# scenario, permission to mount a tmpfs (root). Not part of `make test`.
 CHAOS_ARGS ?=
 chaos: $(STAMP)
 	$(BIN)/python benchmarks/chaos.py $(CHAOS_ARGS)

@@ -43,7 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mailer.db import make_engine, session_scope, upgrade
-from mailer.embedded.postgres_cluster import PostgresCluster, create_cluster
+from mailer.embedded.postgres_cluster import PostgresCluster, PostgresClusterError, create_cluster
 from mailer.embedded.redis_server import EmbeddedRedis, start_embedded_redis
 from mailer.embedded.smtp_sink import Fault, FaultPlan, SmtpSink
 from mailer.models import DeliveryStatus, SendStatus
@@ -274,7 +274,11 @@ def run_scenario(sc: Scenario, n: int, base: Path, console: Console) -> Outcome:
     stack: Stack | None = None
     try:
         if sc.database == "postgres":
-            cluster = create_cluster(workdir / "pg")
+            try:
+                cluster = create_cluster(workdir / "pg")
+            except PostgresClusterError as exc:
+                out.status, out.reason = "not run", f"no private PostgreSQL: {exc}"[:300]
+                return out
             url = cluster.url
         else:
             mounted = workdir / "dbdisk"

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test fuzz lint typecheck check clean
+.PHONY: demo test fuzz chaos lint typecheck check clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mailer needs Python 3.11 or newer")'
@@ -23,6 +23,15 @@ test: $(STAMP)
 # `make test` runs the same test with 8.
 fuzz: $(STAMP)
 	MAILER_TEST_FUZZ_EXAMPLES=100 $(BIN)/python -m pytest -q -k sqlite tests/web/test_api_schemathesis.py
+
+# The fault suite (reliability #17): each scenario sends 2,000 recipients
+# through a private PostgreSQL cluster, a private Redis, two workers and beat,
+# and injects one fault mid-send (docs/operations.md, "What happens when X
+# fails"). About 6 minutes; needs initdb/pg_ctl on PATH and, for the full-disk
+# scenario, permission to mount a tmpfs (root). Not part of `make test`.
+CHAOS_ARGS ?=
+chaos: $(STAMP)
+	$(BIN)/python benchmarks/chaos.py $(CHAOS_ARGS)
 
 # Decorated functions are called by their frameworks (typer, FastAPI, Celery,
 # pydantic, SQLAlchemy events, pytest); tools/vulture_allowlist.py lists the rest.

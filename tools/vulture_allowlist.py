@@ -28,8 +28,10 @@ _.EXIT_FAILED
 _.EXIT_USAGE
 _.LogFormat
 
-# Celery finds the beat scheduler by its dotted name (workers/app.py)
+# Celery finds the beat scheduler by its dotted name (workers/app.py) and
+# calls its apply_entry for every due task
 _.DataDirScheduler
+_.apply_entry
 
 # verbs named by string in mailer/cli/root.py VERBS (loaded when run), and the
 # click method the lazy group overrides

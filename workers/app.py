@@ -22,10 +22,13 @@ from celery.signals import (
 
 from mailer.delivery.dispatch import Coordinator
 from mailer.delivery.liveness import WorkerRegistry, start_heartbeat
+from mailer.delivery.outage_notice import OutageNotice
 from mailer.logging_setup import install_celery_logging, quiet_task_logs
 from mailer.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+
+_broker_outage = OutageNotice(log, "beat: the broker (Redis)")
 
 DISPATCH_TASK = "mailer.dispatch"
 DELIVER_TASK = "mailer.deliver_send"
@@ -42,6 +45,20 @@ class DataDirScheduler(PersistentScheduler):  # type: ignore[misc]
     def setup_schedule(self) -> None:
         Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
         super().setup_schedule()
+
+    def apply_entry(self, entry: Any, producer: Any = None) -> None:
+        """Queue a due task; while the broker is down, say so once.
+
+        Celery's own apply_entry logs an ERROR with a traceback and a stack
+        dump on every tick (every second) while Redis is down.
+        """
+        log.debug("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
+        try:
+            self.apply_async(entry, producer=producer, advance=False)
+        except Exception as exc:
+            _broker_outage.failed(exc)
+        else:
+            _broker_outage.ok()
 
 
 def beat_schedule_path(settings: Settings) -> Path:

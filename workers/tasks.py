@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 
+from kombu.exceptions import OperationalError as KombuOperationalError
+
 from mailer.delivery.batch_task import active_ttl, run_batch
 from mailer.delivery.dispatch import dispatch as dispatch_tick
+from mailer.delivery.engine import is_outage
+from mailer.delivery.outage_notice import OutageNotice
 from mailer.logging_setup import log_context
 from mailer.runtime import Runtime
 from workers.app import DELIVER_TASK, DISPATCH_TASK, app, settings
 
 log = logging.getLogger(__name__)
 _runtime: Runtime | None = None
+_dispatch_outage = OutageNotice(log, "dispatch: database or Redis")
 
 #: seconds one batch task may run before handing over to a fresh task
 TIME_BUDGET = 20.0
@@ -34,18 +39,26 @@ def reset_runtime() -> None:
 @app.task(name=DISPATCH_TASK, ignore_result=True)
 def dispatch() -> None:
     rt = runtime()
-    report = dispatch_tick(
-        rt.engine,
-        rt.coordinator,
-        lambda send_id: deliver.delay(send_id),
-        parallelism=settings.parallelism,
-        interval=settings.dispatch_interval,
-        preflight=rt.preflight,
-        journal=rt.journal,
-        require_approval=settings.require_approval,
-        metrics=rt.metrics,
-        active_ttl=active_ttl(settings.lease_seconds, TIME_BUDGET),
-    )
+    try:
+        report = dispatch_tick(
+            rt.engine,
+            rt.coordinator,
+            lambda send_id: deliver.delay(send_id),
+            parallelism=settings.parallelism,
+            interval=settings.dispatch_interval,
+            preflight=rt.preflight,
+            journal=rt.journal,
+            require_approval=settings.require_approval,
+            metrics=rt.metrics,
+            active_ttl=active_ttl(settings.lease_seconds, TIME_BUDGET),
+        )
+    except Exception as exc:
+        # a database restarting, a full disk, Redis down: the next tick retries
+        if not (is_outage(exc) or isinstance(exc, KombuOperationalError)):
+            raise
+        _dispatch_outage.failed(exc)
+        return
+    _dispatch_outage.ok()
     if report.started or report.finished or report.released_leases:
         log.info(
             "dispatch: started %s finished %s released %s enqueued %s",

@@ -24,6 +24,7 @@ from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal, NoJournal
 from mailer.delivery.lease import BatchLease, new_token
 from mailer.delivery.ledger import ClaimedRow, Outcome
+from mailer.delivery.outage_notice import OutageNotice
 from mailer.delivery.relays import AllRelaysDown, Handover, RateLimiterUnavailable, RelayPool
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import FailureKind
@@ -41,6 +42,10 @@ from mailer.render.message import (
 from mailer.tokens import message_id, unsubscribe_token
 
 log = logging.getLogger(__name__)
+#: one WARNING per Redis outage in this process, not one per message
+_journal_outage = OutageNotice(
+    log, "accepted-journal (Redis)", "each acceptance is committed at once"
+)
 SEND = ledger.SEND
 #: too many permanent failures: the send waits for a person (checked against the table at import)
 AUTO_PAUSE = send_transition(SendStatus.PAUSED, from_=SendStatus.RUNNING)
@@ -278,8 +283,8 @@ class _Recorder:
             self.report.sent += 1
             try:
                 self.ctx.journal.note_accepted(self.send_id, row.delivery_id)
-            except Exception:  # journal unreachable: commit this acceptance now
-                log.warning("accepted-journal unavailable; committing at once", exc_info=True)
+            except Exception as exc:  # journal unreachable: commit this acceptance now
+                _journal_outage.failed(exc)
                 must_flush = True
         elif outcome.status is DeliveryStatus.DEFERRED:
             self.report.deferred += 1
@@ -316,8 +321,10 @@ class _Recorder:
         self.ctx.metrics.flush()
         try:
             self.ctx.journal.forget(self.send_id, sent)
-        except Exception:  # stale entries are harmless: those rows are already sent
-            log.warning("could not clear the accepted-journal", exc_info=True)
+        except Exception as exc:  # stale entries are harmless: those rows are already sent
+            _journal_outage.failed(exc)
+        else:
+            _journal_outage.ok()
         self.last_flush = time.monotonic()
 
 

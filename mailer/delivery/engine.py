@@ -272,6 +272,8 @@ class _Recorder:
         self.lease = lease
         self.report = report
         self.pending: list[tuple[Outcome, ClaimedRow]] = []
+        #: rows whose message was handed to the relay pool (its data may be out)
+        self.handed: set[int] = set()
         self.last_flush = time.monotonic()
         self.group = 1 if isinstance(ctx.journal, NoJournal) else ctx.config.flush_every
 
@@ -429,6 +431,7 @@ def _send_rows(
             continue
         if not lease.still_valid():
             return _lease_lost(ctx, info, rows, lease, recorder)
+        recorder.handed.add(row.delivery_id)
         refused = record(ctx.pool.submit(i, _return_path(ctx, row), row.email, data))
         if refused:
             more = drain()
@@ -485,9 +488,16 @@ def _give_back(
     ctx.pool.abandon()
     try:
         recorder.flush()
-    except Exception:  # the outage itself: what is not recorded returns with the lease
+        back = [r for r in rows if r.delivery_id in lease.held]
+    except Exception:  # the outage itself
+        # What was not recorded may have been accepted: those rows stay in
+        # `sending`, and the sweeper settles them with the accepted-journal
+        # when their lease runs out. Only rows never handed to a relay go
+        # back now (a connection cut and restored between the two writes must
+        # not turn an accepted message into a pending one, sent again).
         recorder.pending.clear()
-    back = [r for r in rows if r.delivery_id in lease.held]
+        back = [r for r in rows
+                if r.delivery_id in lease.held and r.delivery_id not in recorder.handed]
     with contextlib.suppress(Exception):
         _release(ctx, info.id, lease, back, recorder.report, why="outage", delay=None)
 

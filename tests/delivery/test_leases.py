@@ -341,3 +341,51 @@ def test_a_batch_cut_off_by_a_real_postgresql_outage_recovers_within_a_lease(
     assert second is not None and second.stopped == "nothing due"
     assert received(sink) == Counter({e: 1 for e in data.emails})
     assert statuses(engine, send_id) == Counter({"sent": 10})
+
+
+def test_a_blip_under_a_flush_does_not_turn_accepted_rows_into_pending_ones(
+    engine: Engine, database_url: str, redis_url: str, tmp_path: Path,
+) -> None:
+    """The connection drops for the statements recording a group of accepted
+    messages (the batch's and its retry when it gives up) and is back for the
+    next one, the hand-back. The batch hands back
+    only the rows it never handed to a relay; the accepted ones stay in
+    `sending` until their lease, when the sweeper finds them in the
+    accepted-journal. Each message goes out exactly once (review of #17:
+    releasing them made them pending, and sent again)."""
+    data = seed(engine, 10)
+    armed = threading.Event()
+    failed: list[str] = []
+
+    def blip(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if armed.is_set() and statement.lstrip().upper().startswith("UPDATE") \
+                and "relay" in statement and len(failed) < 2:
+            failed.append(statement)
+            raise rt.engine.dialect.loaded_dbapi.OperationalError("connection reset")
+
+    def decide(stage: str, rcpt: str, n: int) -> None:
+        if stage == "RCPT" and rcpt == data.emails[5] and n == 1:
+            armed.set()
+
+    with SmtpSink(tmp_path / "o", faults=FaultPlan(decide)) as sink:
+        rt = runtime(database_url, redis_url, sink)
+        send_id = start(engine, rt, data.part_id)
+        event.listen(rt.engine, "before_cursor_execute", blip)
+
+        def context() -> Any:
+            ctx = rt.delivery_context()
+            ctx.config = replace(ctx.config, flush_every=3, status_check_seconds=60.0)
+            return ctx
+
+        claimed_at = datetime.now(UTC)
+        report = run_batch(rt.coordinator, context, send_id, requeue=lambda _: None,
+                           time_budget=30)
+        assert failed and report is not None and report.outage
+        lease = timedelta(seconds=rt.settings.lease_seconds)
+        dispatch(engine, rt.coordinator, lambda _: None, parallelism=1, interval=1,
+                 now=claimed_at + lease + timedelta(seconds=1), journal=rt.journal)
+        run_batch(rt.coordinator, context, send_id, requeue=lambda _: None, time_budget=30)
+        event.remove(rt.engine, "before_cursor_execute", blip)
+        rt.dispose()
+    assert received(sink) == Counter({e: 1 for e in data.emails})
+    assert statuses(engine, send_id) == Counter({"sent": 10})

@@ -31,6 +31,8 @@ MB = 1024 * 1024
 #: what a multipart envelope (boundaries, headers, the CSRF field) adds to a file
 FORM_OVERHEAD = 1 * MB
 LOGIN_FIRST = "ログインが必要です。ログインしてから送信してください。"
+UNAVAILABLE = ("ただいまログインを確認できません（Redis が応答しません）。"
+               "しばらくしてからお試しください。")
 #: any other request body: forms and JSON are small
 DEFAULT_LIMIT = 1 * MB
 
@@ -76,9 +78,13 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def _logged_in(scope: Scope) -> bool:
+async def _logged_in(scope: Scope) -> bool | None:
+    """Is somebody logged in? None when that cannot be told now (Redis, which
+    holds revoked sessions, does not answer)."""
     # Imported here: mailer.web.auth imports the admin auth package, which is
     # installed after this module is imported by the app factory.
+    import redis
+
     from mailer.web.auth import AuthError, current_principal
 
     request = Request(scope)
@@ -86,6 +92,8 @@ async def _logged_in(scope: Scope) -> bool:
         principal = await run_in_threadpool(current_principal, request)
     except AuthError:
         return False
+    except redis.RedisError:
+        return None
     return principal is not None
 
 
@@ -96,7 +104,8 @@ async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
     else:
         from mailer.web.pages import message_page  # the same page as every other refusal
 
-        title = "ログインが必要です" if status == 401 else "送信できませんでした"
+        title = {401: "ログインが必要です", 503: "ただいま受け付けられません"}.get(
+            status, "送信できませんでした")
         page = message_page(scope["app"].state.web.pages, status_code=status, title=title,
                             lines=[message])
         body = bytes(page.body)
@@ -133,9 +142,14 @@ class BodyLimitMiddleware:
         if declared is not None and declared > limit:
             await _refuse(scope, send, 413, _too_large_message(limit))
             return
-        if rule is not None and rule.login_first and not await _logged_in(scope):
-            await _refuse(scope, send, 401, LOGIN_FIRST)
-            return
+        if rule is not None and rule.login_first:
+            logged_in = await _logged_in(scope)
+            if logged_in is None:
+                await _refuse(scope, send, 503, UNAVAILABLE)
+                return
+            if not logged_in:
+                await _refuse(scope, send, 401, LOGIN_FIRST)
+                return
 
         received = 0
         too_large = False

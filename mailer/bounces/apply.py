@@ -27,6 +27,7 @@ from sqlmodel import Session
 from mailer.bounces.classify import InboundKind, InboundResult
 from mailer.bounces.policy import apply_bounce
 from mailer.db import session_scope
+from mailer.delivery.verp import TEST_DELIVERY_ID
 from mailer.models import (
     Delivery,
     InboundMessage,
@@ -66,7 +67,8 @@ def record_inbound(
                       window=timedelta(days=soft_window_days), now=now)
         row = InboundMessage(
             received_at=now, mail_from=mail_from[:320], rcpt_to=rcpt_to[:320],
-            kind=result.kind.value, delivery_id=result.delivery_id,
+            kind=result.kind.value,
+            delivery_id=None if result.delivery_id == TEST_DELIVERY_ID else result.delivery_id,
             subscriber_id=done.subscriber_id,
             summary=(result.summary + (" → " + "; ".join(done.notes) if done.notes else ""))[:2000],
             # PostgreSQL text cannot hold NUL; U+FFFD marks the spot as decoding does.
@@ -94,6 +96,11 @@ def _apply(
             _unsubscribe(session, result, done, now=now)
         return done
     if result.delivery_id is None:
+        return done
+    if result.delivery_id == TEST_DELIVERY_ID:
+        # A test send's bounce (mailer/services/test_send.py): no ledger row,
+        # no subscriber; stored for staff to read, nothing applied.
+        done.notes.append("a test send's bounce: nothing to apply")
         return done
     delivery = session.get(Delivery, result.delivery_id)
     if delivery is None:

@@ -345,3 +345,19 @@ def _more_deliveries(engine: Engine, ref: Ref, n: int) -> list[int]:
             ids.append(d.id)
         s.commit()
     return ids
+
+
+def test_a_test_sends_bounce_is_stored_and_applies_nothing(
+    engine: Engine, refs: list[Ref]
+) -> None:
+    """A test send's return path names TEST_DELIVERY_ID (2**63-1), beyond the
+    32-bit column on PostgreSQL: stored without a delivery, nothing applied
+    (used to fail the transaction, so the receiver answered 451 for days)."""
+    from mailer.delivery.verp import TEST_DELIVERY_ID
+
+    test = _replace_ref(refs[0], delivery_id=TEST_DELIVERY_ID)
+    row = process(engine, sample("postfix-hard-5.1.1.eml", test), test.verp)
+    assert row.delivery_id is None and row.subscriber_id is None
+    assert "test send" in row.summary
+    assert suppression(engine, refs[0].email) is None
+    assert subscriber(engine, refs[0]).status == "active"

@@ -97,6 +97,17 @@ def holding_part(part_id: int, subscriber_id: Any) -> Exists:
                                D.c.status.in_([st.value for st in HOLDING])))
 
 
+def held_through_another_send(part_id: int, send_id: int) -> Exists:
+    """EXISTS, for a row of `send_id`: its subscriber holds the part through a
+    row of another send (sent, or still owed). Resending such a failed row
+    would mail the part twice."""
+    other = D.alias("other")
+    return exists().where(and_(other.c.part_id == part_id,
+                               other.c.subscriber_id == D.c.subscriber_id,
+                               other.c.send_id != send_id,
+                               other.c.status.in_([st.value for st in HOLDING])))
+
+
 def eligible(list_ids: Sequence[int], part_id: int, *, again: bool) -> list[ColumnElement[bool]]:
     """The conditions on `subscriber` rows a send freezes as recipients:
     active, on one of the lists, not suppressed, and (unless `again`) not

@@ -324,8 +324,15 @@ def resend_failed(*, engine: Engine, actor: Actor, send_id: int) -> int:
         if status not in STARTED:
             raise SendError(f"配信 {send_id} は「{SEND_LABELS[status]}」です。"
                             "再送できるのは開始した配信の失敗分だけです", kind=ErrorKind.CONFLICT)
+        part_id, overlap = conn.execute(
+            select(SEND.c.part_id, SEND.c.overlap).where(SEND.c.id == send_id)).one()
+        where = [D.c.send_id == send_id]
+        if overlap != SendOverlap.AGAIN.value:
+            # A failed reader may have had the part since, through another send
+            # (a failed row does not hold the part): they are not mailed again.
+            where.append(~ledger.held_through_another_send(part_id, send_id))
         n = int(conn.execute(
-            RESEND.update(D, D.c.send_id == send_id, next_attempt_at=None, updated_at=utcnow())
+            RESEND.update(D, *where, next_attempt_at=None, updated_at=utcnow())
         ).rowcount or 0)
         if n and status is SendStatus.DONE:
             _move(conn, send_id, status, SendStatus.RUNNING, finished_at=None,

@@ -122,3 +122,33 @@ def test_an_unknown_choice_is_refused(engine: Engine, seeded: Seeded) -> None:
     with pytest.raises(SendError) as refused:
         _schedule(engine, seeded.part_id, overlap="twice")
     assert refused.value.kind is ErrorKind.INVALID and refused.value.field == "overlap"
+
+
+def test_resend_failed_leaves_out_who_has_the_part_through_another_send(
+        engine: Engine, seeded: Seeded) -> None:
+    """Send A fails for one reader; send B (skip) reaches them, since a failed
+    row does not hold the part; then 失敗分を再送 on A must not mail them
+    again, while A's other failed reader is queued (review of #14)."""
+    from mailer.services.sends import resend_failed
+
+    first = _schedule(engine, seeded.part_id)
+    _start(engine, first.send_id)
+    with engine.begin() as conn:
+        conn.execute(update(D).where(D.c.send_id == first.send_id)
+                     .values(status=DeliveryStatus.FAILED.value))
+    second = _schedule(engine, seeded.part_id)
+    reached = _start(engine, second.send_id)
+    assert len(reached) == 3  # every reader of A failed, so B freezes them all
+    with engine.begin() as conn:  # B reached two of them; the third failed again
+        conn.execute(update(D).where(D.c.send_id == second.send_id,
+                                     D.c.email != seeded.emails[2])
+                     .values(status=DeliveryStatus.SENT.value))
+        conn.execute(update(D).where(D.c.send_id == second.send_id,
+                                     D.c.email == seeded.emails[2])
+                     .values(status=DeliveryStatus.FAILED.value))
+    assert resend_failed(engine=engine, actor=EDITOR, send_id=first.send_id) == 1
+    with engine.connect() as conn:
+        queued = set(conn.execute(select(D.c.email).where(
+            D.c.send_id == first.send_id,
+            D.c.status == DeliveryStatus.PENDING.value)).scalars())
+    assert queued == {seeded.emails[2]}

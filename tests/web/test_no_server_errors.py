@@ -43,7 +43,9 @@ def test_api_ids_beyond_any_id_are_4xx(site: Site) -> None:
     assert api.get(f"/api/v1/subscribers?after={HUGE}").status_code == 422
     response = api.post("/api/v1/sends", json={"part_id": 10**30, "lists": ["main"]})
     assert response.status_code == 422
-    assert response.json()["detail"]
+    assert response.json()["detail"] == "part_id: 2147483647 以下にしてください"
+    response = api.get(f"/api/v1/subscribers?after={HUGE}")
+    assert response.json()["detail"] == "after: 2147483647 以下にしてください"
 
 
 def _upload(site: Site, data: bytes, *, status: int = 400) -> str:

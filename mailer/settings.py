@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     list_name: str = "CIOフォーラム通信"
     publisher_address: str = "〒163-8001 東京都新宿区西新宿二丁目8番1号"
     log_format: Literal["text", "json"] = "text"
+    # the language staff and readers see; mailer.i18n reads it from the environment
+    # itself (so that a message needs no settings object), this field validates it
+    language: Literal["ja", "en"] = "ja"
     templates_dir: Path | None = None  # read by mailer.render.html at import (see there)
     dkim_key_file: Path | None = None
     dkim_selector: str = "mailer"

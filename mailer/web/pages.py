@@ -7,6 +7,7 @@ from typing import Any
 import jinja2
 from fastapi.responses import HTMLResponse
 
+from mailer.i18n import install as install_catalogue
 from mailer.render.html import TEMPLATES_DIR
 
 #: responses that carry a personal token in their URL must not be cached or indexed
@@ -20,7 +21,9 @@ def page_environment(*, site_name: str) -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
+    install_catalogue(env)
     env.globals["site_name"] = site_name
     return env
 

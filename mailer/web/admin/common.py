@@ -11,6 +11,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from mailer.i18n import install as install_catalogue
 from mailer.labels import DELIVERY_LABELS, ROLE_LABELS, SEND_LABELS, SUBSCRIBER_LABELS, tokyo
 from mailer.models import DeliveryStatus, SendStatus, UserRole
 from mailer.render.html import TEMPLATES_DIR
@@ -64,7 +65,9 @@ def admin_environment(*, site_name: str) -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
+    install_catalogue(env)
     env.globals.update(
         site_name=site_name, send_labels=SEND_LABELS, delivery_labels=DELIVERY_LABELS,
         subscriber_labels=SUBSCRIBER_LABELS, role_labels=ROLE_LABELS,

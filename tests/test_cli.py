@@ -249,7 +249,7 @@ def test_demo_serve_refuses_a_busy_port_before_running_the_demo(env: Path) -> No
         code, out = run("demo", "--serve", "--port", str(port))
     assert code == 1
     assert f"--port {port}: 127.0.0.1:{port} で待ち受けできません" in out
-    assert "starting Redis" not in out and not (env / "var" / "demo").exists()
+    assert "を起動しています" not in out and not (env / "var" / "demo").exists()
 
 
 def test_part_check_of_a_stored_injected_subject_is_a_finding(env: Path) -> None:

@@ -53,11 +53,6 @@ def demo_dir(settings: Settings) -> Path:
     return (settings.var_dir / "demo").absolute()
 
 
-def demo_outbox(settings: Settings) -> Path:
-    """Where the demo's SMTP sink leaves each accepted message as an .eml file."""
-    return demo_dir(settings) / "outbox"
-
-
 def demo_database_url(settings: Settings) -> str:
     return settings.database_url or f"sqlite:///{demo_dir(settings) / 'mailer.db'}"
 

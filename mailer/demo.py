@@ -97,6 +97,7 @@ class DemoStack:
     redis_url: str
     sink: SmtpSink
     children: list[Child] = field(default_factory=list)
+    closing: bool = False  # set when it starts to stop (a stopped child is then expected)
 
     @property
     def outbox(self) -> Path:
@@ -178,6 +179,8 @@ def demo_stack(settings: Settings) -> Iterator[DemoStack]:
         yield stack
     finally:
         with _no_interrupts():
+            if stack:
+                stack.closing = True
             for child in reversed(stack.children if stack else []):
                 child.stop(timeout=15)
             with contextlib.suppress(Exception):

@@ -137,12 +137,17 @@ def running_demo(tmp_path: Path, *args: str) -> Iterator[Demo]:
                 os.kill(pid, signal.SIGKILL)
 
 
-def _ctrl_c_stops_everything(demo: Demo) -> None:
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text(errors="replace").replace("\0", " ")
+
+
+def _ctrl_c_stops_everything(demo: Demo, running: tuple[str, ...] = ("redis-server", "worker",
+                                                                     "beat")) -> None:
     children = demo.children = _descendants(demo.process.pid)
-    names = {Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for pid in children}
-    assert any("redis-server" in n for n in names), names
-    assert any("worker" in n for n in names) and any("beat" in n for n in names), names
-    assert len(children) >= 5  # Redis, worker and its two pool processes, beat
+    names = [_cmdline(pid) for pid in children]
+    for name in running:
+        assert any(name in n for n in names), names
+    assert len(children) >= len(running) + 2  # and the worker's two pool processes
     os.killpg(demo.process.pid, signal.SIGINT)  # Ctrl-C in the terminal
     assert demo.process.wait(timeout=40) == 0, demo.output()
     deadline = time.monotonic() + 10
@@ -254,4 +259,8 @@ def test_a_newcomer_sends_from_the_admin_and_finds_the_mail(tmp_path: Path) -> N
             sends = client.get("/admin")
             assert sends.status_code == 200
             assert len(set(re.findall(r'href="/admin/sends/(\d+)"', sends.text))) == 3
-        _ctrl_c_stops_everything(again)
+        # beat dies while the admin runs: the terminal is told (no send would start)
+        beat = next(pid for pid in _descendants(again.process.pid) if " beat " in _cmdline(pid))
+        os.kill(beat, signal.SIGKILL)
+        assert again.wait_for(r"注意: (\w+) が止まりました", timeout=20) == "beat"
+        _ctrl_c_stops_everything(again, running=("redis-server", "worker"))

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import sys
+import threading
+import time
 from typing import TYPE_CHECKING
 
 from mailer.cli.common import console, fail
@@ -36,6 +38,20 @@ def demo_serve_settings(settings: Settings, port: int) -> Settings:
         fail(f"--port {port}: {LOOPBACK}:{port} で待ち受けできません（{exc.strerror or exc}）。"
              "別のポートを --port で指定してください")
     return settings.model_copy(update={"base_url": f"http://{LOOPBACK}:{port}"})
+
+
+def _watch(stack: DemoStack, every: float = 2.0) -> None:
+    """Say so once when the worker or beat stops while the admin still runs
+    (a send would then wait for ever without a word)."""
+    told: set[str] = set()
+    while not stack.closing:
+        time.sleep(every)
+        for name in stack.stopped():
+            if name not in told and not stack.closing:
+                told.add(name)
+                console.print(f"注意: {name} が止まりました（ログ: {stack.directory}/{name}.log）。"
+                              "配信は進みません。Ctrl-C で止めて、もう一度 mailer demo --serve を"
+                              "起動してください", highlight=False, soft_wrap=True, markup=False)
 
 
 def serve_demo(stack: DemoStack, port: int) -> None:
@@ -66,6 +82,7 @@ def serve_demo(stack: DemoStack, port: int) -> None:
         "データは残り、次の mailer demo --serve で続きから使えます）", highlight=False)
     sys.stdout.flush()
     setup_logging(web_settings)
+    threading.Thread(target=_watch, args=(stack,), name="demo-watch", daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
         uvicorn.run(create_app(web_settings), host=LOOPBACK, port=port, log_config=None)
     console.print("停止しています …（ワーカーの仕事が終わるまで数秒かかることがあります）",

@@ -234,6 +234,18 @@ def test_a_newcomer_sends_from_the_admin_and_finds_the_mail(tmp_path: Path) -> N
                 assert demo.process.poll() is None, demo.output()
                 time.sleep(1)
             assert "完了" in client.get(f"/admin/sends/{send_id.group(1)}").text
+            # the dashboard says where the mail went and shows the newest
+            dashboard = client.get("/admin")
+            assert 'id="demo-outbox"' in dashboard.text
+            assert f"<code>{outbox}</code> に保存します（いま {124 + 62} 通）" in dashboard.text
+            names = re.findall(r'href="/admin/demo-outbox/([0-9a-f]{32}\.eml)"', dashboard.text)
+            assert len(names) == 10 and all((outbox / n).is_file() for n in names)
+            shown = client.get(f"/admin/demo-outbox/{names[0]}")
+            assert shown.status_code == 200 and shown.headers["content-type"].startswith(
+                "text/plain")
+            assert "To: " in shown.text and "配信停止" in shown.text, shown.text[:500]
+            assert client.get("/admin/demo-outbox/..%2Fmailer.db").status_code == 404
+            assert client.get(f"/admin/demo-outbox/{'0' * 32}.eml").status_code == 404
 
         new = set(outbox.glob("*.eml")) - before
         to = []

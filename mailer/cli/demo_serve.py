@@ -84,6 +84,7 @@ def serve_demo(stack: DemoStack, port: int) -> None:
     setup_logging(web_settings)
     threading.Thread(target=_watch, args=(stack,), name="demo-watch", daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
-        uvicorn.run(create_app(web_settings), host=LOOPBACK, port=port, log_config=None)
+        uvicorn.run(create_app(web_settings, demo_outbox=stack.outbox), host=LOOPBACK,
+                    port=port, log_config=None)
     console.print("停止しています …（ワーカーの仕事が終わるまで数秒かかることがあります）",
                   highlight=False)

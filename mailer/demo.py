@@ -58,11 +58,12 @@ def demo_database_url(settings: Settings) -> str:
 
 
 def has_demo_data(settings: Settings) -> bool:
-    """True when an earlier demo left data: its SQLite file, or (with
-    MAILER_DATABASE_URL) an issue in that database."""
-    if not settings.database_url:
-        return (demo_dir(settings) / "mailer.db").exists()
-    engine = make_engine(settings.database_url)
+    """True when an earlier demo loaded its samples: an issue in the demo's
+    database (its SQLite file is not created to find out). A run stopped
+    before the samples were in (one transaction) left nothing to keep."""
+    if not settings.database_url and not (demo_dir(settings) / "mailer.db").exists():
+        return False
+    engine = make_engine(demo_database_url(settings))
     try:
         if not inspect(engine).has_table("issue"):
             return False

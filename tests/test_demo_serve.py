@@ -276,3 +276,13 @@ def test_a_newcomer_sends_from_the_admin_and_finds_the_mail(tmp_path: Path) -> N
         os.kill(beat, signal.SIGKILL)
         assert again.wait_for(r"注意: (\w+) が止まりました", timeout=20) == "beat"
         _ctrl_c_stops_everything(again, running=("redis-server", "worker"))
+
+    # --reset starts over: the earlier mail and sends are gone, the demo runs again
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    done = subprocess.run([MAILER, "demo", "--reset", "--part2-delay", "1"], cwd=tmp_path / "empty",
+                          env={**env, "MAILER_VAR_DIR": str(tmp_path / "var"), "COLUMNS": "200"},
+                          capture_output=True, text=True, timeout=200)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "every delivery is accounted for" in done.stdout
+    assert len(list(outbox.glob("*.eml"))) == 124
+    assert not any((tmp_path / "empty").iterdir())

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo serve test fuzz chaos lint typecheck check clean
+.PHONY: demo test fuzz chaos lint typecheck check clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mailer needs Python 3.11 or newer")'
@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/mailer demo
 
 # The demo's stack and the web admin on its data until Ctrl-C (README, "Try the web admin").
+.PHONY: serve
 serve: $(STAMP)
 	$(BIN)/mailer demo --serve
 

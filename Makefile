@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mailer demo
 
+# The demo's stack and the web admin on its data until Ctrl-C (README, "Try the web admin").
+.PHONY: serve
+serve: $(STAMP)
+	$(BIN)/mailer demo --serve
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 

@@ -249,7 +249,20 @@ def test_demo_serve_refuses_a_busy_port_before_running_the_demo(env: Path) -> No
         code, out = run("demo", "--serve", "--port", str(port))
     assert code == 1
     assert f"--port {port}: 127.0.0.1:{port} で待ち受けできません" in out
-    assert "starting Redis" not in out and not (env / "var" / "demo").exists()
+    assert "を起動しています" not in out and not (env / "var" / "demo").exists()
+
+
+def test_demo_keeps_earlier_data_and_says_how_to_go_on(env: Path) -> None:
+    """A second `mailer demo` wipes nothing: it stops before starting anything
+    and names --serve (look at it) and --reset (start over)."""
+    load_sample()
+    code, out = run("demo")
+    assert code == 1
+    assert "前回のデモのデータがあります（消さずに残しています）" in out
+    assert "mailer demo --serve" in out and "mailer demo --reset" in out
+    assert "を起動しています" not in out and not (env / "var" / "demo").exists()
+    code, out = run("part", "list", "--issue", "4")
+    assert code == 0 and "part1" in out and "part2" in out
 
 
 def test_part_check_of_a_stored_injected_subject_is_a_finding(env: Path) -> None:

@@ -6,6 +6,7 @@ Registered on the `mailer` command by `mailer.cli.root.VERBS`.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import (
@@ -37,6 +38,9 @@ from mailer.services.errors import ServiceError
 from mailer.services.send_progress import SendProgress, send_progress, sends_for_part
 from mailer.services.sends import CONTROLS, approve_send, schedule_send
 
+if TYPE_CHECKING:
+    from mailer.demo import DemoStack
+
 #: the verbs defined here; `mailer.cli.root.VERBS` names each (and those of the
 #: other modules) for the `mailer` command, which imports this module only
 #: when one of them runs
@@ -58,16 +62,43 @@ def demo(
     part2_delay: float = typer.Option(5.0, help="seconds between part 1 and part 2"),
     timeout: float = typer.Option(180.0, help="give up after this many seconds"),
     serve: bool = typer.Option(
-        False, "--serve", help="afterwards, run the web admin on the demo's data (Ctrl-C stops)"),
+        False, "--serve",
+        help="keep Redis, the SMTP sink, worker, beat and the web admin running on the "
+             "demo's data (Ctrl-C stops them all)"),
     port: int = typer.Option(8000, "--port", help="with --serve: the port on 127.0.0.1"),
+    reset: bool = typer.Option(
+        False, "--reset", help="remove the earlier demo's data (var/demo) and start over"),
 ) -> None:
-    """Run the whole job on embedded defaults: sample issue → 62 CIOs → var/outbox."""
+    """Run the whole job on embedded defaults: sample issue → 62 CIOs → var/demo/outbox."""
     from mailer.cli.demo_serve import demo_serve_settings, serve_demo
-    from mailer.demo import run_demo
+    from mailer.demo import demo_dir, demo_stack, has_demo_data, reset_demo
 
     settings = settings_or_exit()
     if serve:
         settings = demo_serve_settings(settings, port)
+    if reset:
+        reset_demo(settings)
+    elif has_demo_data(settings):
+        if not serve:
+            fail(f"{demo_dir(settings)} に前回のデモのデータがあります（消さずに残しています）。"
+                 "そのデータで管理画面を開くには mailer demo --serve、"
+                 "消して最初からやり直すには mailer demo --reset を使ってください")
+        console.print(f"前回のデモのデータをそのまま使います: {demo_dir(settings)}"
+                      "（最初からやり直すには --reset）", highlight=False, soft_wrap=True)
+    fresh = reset or not has_demo_data(settings)
+    console.print("[bold]mailer demo[/]: Redis、SMTP シンク、ワーカー、beat を起動しています …")
+    with demo_stack(settings) as stack:
+        if fresh:
+            _demo_sends(stack, part2_delay=part2_delay, timeout=timeout)
+        if serve:
+            serve_demo(stack, port)
+
+
+def _demo_sends(stack: DemoStack, *, part2_delay: float, timeout: float) -> None:
+    """Run the demo's two sends on `stack` with a progress bar and a summary;
+    exit 1 unless every delivery is accounted for."""
+    from mailer.demo import demo_sends
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -95,16 +126,13 @@ def demo(
                 tasks[label], completed=done, total=max(p.recipients, 1), state=p.status.value
             )
 
-    console.print("[bold]mailer demo[/]: starting Redis, SMTP sink, worker and beat …")
     with progress:
-        result = run_demo(settings, part2_delay=part2_delay, timeout=timeout, on_progress=show)
+        result = demo_sends(stack, part2_delay=part2_delay, timeout=timeout, on_progress=show)
     console.print(summary_table(result.progress))
-    console.print(f"outbox: {result.outbox}")
+    console.print(f"outbox: {result.outbox}", highlight=False, soft_wrap=True)
     if not result.ok:
         fail(result.message or "not every delivery is accounted for")
     console.print("[green]every delivery is accounted for[/]")
-    if serve:
-        serve_demo(settings, result.database_url, port)
 
 
 def summary_table(items: list[tuple[str, SendProgress]]) -> Table:

@@ -35,7 +35,8 @@ class Verb:
 #: every verb, in the order `mailer --help` lists them
 VERBS: dict[str, Verb] = {
     "demo": Verb("mailer.cli.main", "demo",
-                 "Run the whole job on embedded defaults: sample issue → 62 CIOs → var/outbox."),
+                 "Run the whole job on embedded defaults: sample issue → 62 CIOs → "
+                 "var/demo/outbox."),
     "db": Verb("mailer.cli.main", "db_app", "Database schema."),
     "issue": Verb("mailer.cli.parts", "issue_app", "Issues: load issue folders."),
     "part": Verb("mailer.cli.parts", "part_app",

@@ -91,7 +91,7 @@ def check_config(
         checks.append(
             make(
                 "smtp",
-                "MAILER_SMTP_URL is not set: messages go to the built-in sink (var/outbox)",
+                "MAILER_SMTP_URL is not set: no relay (only `mailer demo` has its own sink)",
                 "required outside `mailer demo`: "
                 "set MAILER_SMTP_URL=smtp+starttls://user:pass@relay:587",
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import redis
 from fastapi import Depends, FastAPI, Request
@@ -35,15 +36,17 @@ def _redis(settings: Settings) -> redis.Redis | None:
     return redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, demo_outbox: Path | None = None) -> FastAPI:
     """Return the web app for `settings` (its own engine and Redis client,
-    closed when the app shuts down)."""
+    closed when the app shuts down). `demo_outbox`: the demo's SMTP sink
+    folder, whose mail the dashboard then lists (`mailer demo --serve`)."""
     state = WebState(
         settings=settings,
         engine=make_engine(settings.effective_database_url),
         pages=page_environment(site_name=settings.list_name),
         render_config=render_config(settings),
         redis=_redis(settings),
+        demo_outbox=demo_outbox,
     )
 
     @asynccontextmanager

@@ -11,10 +11,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.concurrency import run_in_threadpool
 
+from mailer.embedded.outbox import message_text, stored_messages
 from mailer.models import DeliveryStatus, SendStatus
 from mailer.services import listings
 from mailer.services.errors import ServiceError
@@ -78,8 +85,10 @@ def dashboard(request: Request, web: Web, principal: Reader,
                             limit=200)
     upcoming = [s for s in waiting if s.started_at is None]
     finished = listings.sends(web.engine, statuses=FINISHED, newest_first=True, limit=30)
+    outbox = stored_messages(web.demo_outbox) if web.demo_outbox else None
     return admin_page(request, principal, "dashboard", title="ダッシュボード",
                       notice=notice_text(notice), upcoming=upcoming, finished=finished,
+                      outbox=outbox,
                       require_approval=web.settings.require_approval,
                       **_running(web))
 
@@ -95,6 +104,15 @@ def _running(web: WebState) -> dict[str, Any]:
             except ServiceError:  # deleted meanwhile
                 continue
     return {"running": running, "now": datetime.now(UTC)}
+
+
+@router.api_route("/demo-outbox/{name}", methods=READ)
+def demo_outbox_message(name: str, web: Web, principal: Reader) -> Response:
+    """One message the demo's SMTP sink stored, as text (`mailer demo --serve` only)."""
+    text = message_text(web.demo_outbox, name) if web.demo_outbox else None
+    if text is None:
+        raise HTTPException(status_code=404)
+    return PlainTextResponse(text)
 
 
 @router.api_route("/fragments/running", methods=READ)

@@ -20,7 +20,9 @@ from mailer.cli.common import (
 from mailer.db import session_scope
 from mailer.runtime import render_config
 
-issue_app = typer.Typer(help="Issues: load issue folders.", no_args_is_help=True)
+issue_app = typer.Typer(
+    help="Issues: load, list and export issue folders; draft one from a Word file.",
+    no_args_is_help=True)
 part_app = typer.Typer(help="Parts: list, preflight check, preview, publish and unpublish.",
                        no_args_is_help=True)
 
@@ -56,6 +58,32 @@ def issue_load(directory: Path = typer.Argument(..., help="the issue folder")) -
         table.add_row(label, str(status))
     console.print(table)
     _print_part_ids(engine, result.issue_id)
+
+
+@issue_app.command("export")
+def issue_export(
+    slug: str = typer.Argument(..., help="the issue's slug (e.g. vol04)"),
+    directory: Path = typer.Argument(..., help="where to write the folder"),
+    force: bool = typer.Option(False, "--force", help="write over a folder that is not empty"),
+) -> None:
+    """Write a stored issue as an issue folder that `mailer issue load` reads back unchanged.
+
+    The folder is DIRECTORY itself when its name is the slug, else DIRECTORY/SLUG.
+    """
+    from mailer.services.errors import ServiceError
+    from mailer.services.issue_export import export_issue
+
+    engine = open_engine(settings_or_exit())
+    try:
+        result = export_issue(engine=engine, slug=slug, directory=directory, force=force)
+    except ServiceError as exc:
+        fail_service(exc)
+    finally:
+        engine.dispose()
+    console.print(f"号 {slug} を {result.folder} に書き出しました({len(result.files)} ファイル)",
+                  highlight=False, soft_wrap=True, markup=False)
+    for name in result.files:
+        console.print(f"  {name}", highlight=False, markup=False)
 
 
 def _print_part_ids(engine, issue_id: int) -> None:  # type: ignore[no-untyped-def]

@@ -54,6 +54,7 @@ _PAREN_RE = re.compile(r"[(()()]")
 # Characters with a meaning anywhere in a line of inline Markdown.
 _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 _ENTITY_RE = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+_PART_FILE_RE = re.compile(r"^part([1-9]\d{0,5})\.md$")
 _ORDERED_RE = re.compile(r"^(\d{1,9})([.)])")
 
 
@@ -64,14 +65,24 @@ class NotWritable(ValueError):
 def issue_folder_texts(issue: IssueDocument) -> dict[str, str]:
     """Return the folder's text files: relative path → UTF-8 text.
 
-    `issue.yaml` plus `part1.md`, `part2.md`, … in sending order (a part's
-    `source_file` is not used: the folder order is the sending order).
+    `issue.yaml` plus one `partN.md` per part, in sending order: each part
+    keeps the file name it was loaded from (`source_file`) when those names
+    still sort in sending order, else the parts are numbered 1, 2, 3 ….
     Raises NotWritable if a block cannot be written so that it reads back.
     """
     texts = {ISSUE_FILE: issue_yaml_text(issue)}
-    for number, part in enumerate(issue.parts, start=1):
-        texts[f"part{number}.md"] = part_text(part, f"part{number}.md")
+    for name, part in zip(part_file_names(issue.parts), issue.parts, strict=True):
+        texts[name] = part_text(part, name)
     return texts
+
+
+def part_file_names(parts: list[PartDocument]) -> list[str]:
+    """Return the file name of each part (see `issue_folder_texts`)."""
+    numbers = [_PART_FILE_RE.match(p.source_file) for p in parts]
+    kept = [int(m[1]) for m in numbers if m]
+    if len(kept) == len(parts) and kept == sorted(set(kept)):
+        return [p.source_file for p in parts]
+    return [f"part{n}.md" for n in range(1, len(parts) + 1)]
 
 
 def issue_yaml_text(issue: IssueDocument) -> str:

@@ -244,3 +244,17 @@ def test_generated_text_reads_back_the_same(
     folder = tmp_path / f"vol{abs(hash(str(texts))) % 10**8}"
     assert parse_issue_folder(write_folder(folder, texts)).model_copy(update={"slug": "vol09"}) \
         == issue
+
+
+def test_parts_keep_their_file_names_while_those_sort_in_sending_order() -> None:
+    def part(label: str, source: str) -> PartDocument:
+        return PartDocument(label=label, title="t", subject="s", source_file=source,
+                            blocks=[Paragraph(spans=[Span(text="本文")])])
+
+    kept = issue_folder_texts(_issue(part("a", "part1.md"), part("b", "part3.md")))
+    assert sorted(kept) == ["issue.yaml", "part1.md", "part3.md"]
+    # Names out of sending order (or made in the editor, without a file) are renumbered.
+    for parts in ([part("a", "part3.md"), part("b", "part1.md")], [part("a", ""), part("b", "")]):
+        texts = issue_folder_texts(_issue(*parts))
+        assert sorted(texts) == ["issue.yaml", "part1.md", "part2.md"]
+        assert "label: a" in texts["part1.md"]

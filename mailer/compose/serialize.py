@@ -199,6 +199,7 @@ class _Dumper(yaml.SafeDumper):
     """Indents list items under their key, as docs/authoring.md writes them."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        del indentless  # PyYAML passes it by name; a list under a key is indented anyway
         super().increase_indent(flow, False)
 
 

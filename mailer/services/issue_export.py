@@ -97,15 +97,26 @@ def export_folder(directory: Path, slug: str) -> Path:
 
 def export_issue(*, engine: Engine, slug: str, directory: Path,
                  force: bool = False) -> ExportedFolder:
-    """Write issue `slug` as a folder under `directory` (see `export_folder`).
-
-    A folder that exists and is not empty is refused unless `force`; then
-    the issue's files are written over it and part files the issue no longer
-    has are removed (other files are left alone). Everything is prepared
-    before the first byte is written: a refusal writes nothing.
+    """Write issue `slug` as a folder under `directory` (see `export_folder`
+    and `write_issue_folder`). Everything is prepared before the first byte
+    is written: a refusal writes nothing.
     """
     files = issue_folder_files(engine, slug)
     folder = export_folder(directory, slug)
+    write_issue_folder(folder, files, force=force)
+    return ExportedFolder(folder=folder, files=sorted(files))
+
+
+def write_issue_folder(folder: Path, files: dict[str, bytes], *, force: bool = False) -> None:
+    """Write `files` (relative path → bytes) as the issue folder `folder`.
+
+    A folder that exists and is not empty is refused unless `force`; then
+    the files are written over it and part files not among them are removed
+    (they would be loaded as parts; other files are left alone). A new
+    folder is written aside and moved into place, so an interrupted write
+    leaves no half folder.
+    """
+    folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise invalid(f"{folder} はフォルダではありません", field="directory")
     if folder.is_dir() and any(folder.iterdir()):
@@ -118,16 +129,14 @@ def export_issue(*, engine: Engine, slug: str, directory: Path,
             if stale.name not in files and stale.is_file():
                 stale.unlink()
         _write(folder, files)
-    else:
-        # Written aside, then moved into place: an interrupted export leaves no half folder.
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{slug}-") as tmp:
-            staged = Path(tmp) / slug
-            _write(staged, files)
-            if folder.is_dir():
-                folder.rmdir()  # empty, checked above
-            shutil.move(staged, folder)
-    return ExportedFolder(folder=folder, files=sorted(files))
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}-") as tmp:
+        staged = Path(tmp) / folder.name
+        _write(staged, files)
+        if folder.is_dir():
+            folder.rmdir()  # empty, checked above
+        shutil.move(staged, folder)
 
 
 def _write(folder: Path, files: dict[str, bytes]) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import docx
 import pytest
 from docx.document import Document as DocxDocument
+from docx.opc.constants import RELATIONSHIP_TYPE as RT
+from docx.oxml import parse_xml
+from docx.oxml.ns import nsdecls
 from docx.shared import Pt
 from typer.testing import CliRunner
 
@@ -34,6 +38,14 @@ def _picture(document: DocxDocument, data: bytes, alt: str) -> None:
         shape._inline.docPr.set("descr", alt)  # Word's 代替テキスト
 
 
+def _link(paragraph: Any, url: str, text: str) -> None:
+    """Append a hyperlink (python-docx reads them but has no call to write one)."""
+    rid = paragraph.part.relate_to(url, RT.HYPERLINK, is_external=True)
+    paragraph._p.append(parse_xml(
+        f'<w:hyperlink {nsdecls("w", "r")} r:id="{rid}"><w:r><w:t>{text}</w:t></w:r></w:hyperlink>'
+    ))
+
+
 def manuscript() -> bytes:
     """A part of the magazine as an editor writes it in Word (numbers: body paragraphs)."""
     d = docx.Document()
@@ -55,7 +67,9 @@ def manuscript() -> bytes:
     d.add_paragraph("中村:都でも、技術と組織の両方に目配りしています。")  # 17
     turn = d.add_paragraph("「髙橋」すべての課に")  # 18
     turn.add_run("推進リーダー").bold = True
-    turn.add_run("を置いています。")
+    turn.add_run("を置いています。詳しくは")
+    _link(turn, "https://www.example.jp/dx/plan", "市の計画")
+    turn.add_run("をご覧ください。")
     _picture(d, SLIDE, "推進体制の概念図。市長を本部長とする推進本部の下に各課が並ぶ。")  # 19
     d.add_paragraph("スライド1:武蔵野市のデジタル推進体制")  # 20
     table = d.add_table(rows=2, cols=2)  # 21
@@ -103,7 +117,10 @@ EXPECTED_BODY = """\
 東京都 デジタルサービス局 戦略部長:中村 誠(以下「中村」)
 中村：都でも、技術と組織の両方に目配りしています。
 
-髙橋：すべての課に推進リーダーを置いています。
+髙橋：すべての課に推進リーダーを置いています。詳しくは市の計画［1］を
+　　　ご覧ください。
+［1］市の計画
+https://www.example.jp/dx/plan
 
 ［スライド1］武蔵野市のデジタル推進体制
 　（画像の説明：推進体制の概念図。市長を本部長とする推進本部の下に
@@ -173,11 +190,28 @@ def test_text_boxes_footnotes_and_unknown_speakers_are_listed() -> None:
     d.add_paragraph("役職:総務部長")
     d.add_paragraph("【山田】参加者にいない人の発言です。")
     d.add_paragraph("箇条書き", style="List Bullet")
+    boxed = d.add_paragraph("本文")  # 8: a text box anchored in a paragraph, and a footnote
+    boxed._p.append(parse_xml(
+        f'<w:r {nsdecls("w")} xmlns:v="urn:schemas-microsoft-com:vml">'
+        "<w:pict><v:shape><v:textbox><w:txbxContent>"
+        "<w:p><w:r><w:t>囲み記事の文</w:t></w:r></w:p>"
+        "</w:txbxContent></v:textbox></v:shape></w:pict></w:r>"
+    ))
+    boxed._p.append(parse_xml(f'<w:r {nsdecls("w")}><w:footnoteReference w:id="1"/></w:r>'))
+    d.add_paragraph("東京都デジタルサービス局(以下「局」)は、区市町村を支援します。")  # 9
     out = io.BytesIO()
     d.save(out)
-    listed = [str(u) for u in draft_from_docx(out.getvalue(), slug="vol05").unplaced]
+    draft = draft_from_docx(out.getvalue(), slug="vol05")
+    listed = [str(u) for u in draft.unplaced]
     assert any("発言者「山田」が参加者の一覧にありません" in u for u in listed), listed
     assert any(u.startswith("段落 7: スタイル「List Bullet」") for u in listed), listed
+    assert any(u.startswith("段落 8: テキストボックス") and "囲み記事の文" in u
+               for u in listed), listed
+    assert any(u.startswith("段落 8: 脚注") for u in listed), listed
+    assert "囲み記事の文" not in draft.texts["part1.md"]
+    # An abbreviation in prose is not a speaker once the participants are known.
+    assert "(以下「局」)は、区市町村を支援します。" in draft.texts["part1.md"]
+    assert not any("「局」" in u for u in listed), listed
 
 
 def test_a_file_that_is_not_word_is_refused_in_japanese() -> None:

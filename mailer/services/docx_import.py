@@ -73,6 +73,7 @@ _BRACKET_TURN_RE = re.compile(r"^【\s*([^【】\n]{1,20}?)\s*】\s*")
 _FIRST_TURN_RE = re.compile(r"^[^「」\n]{0,150}?[((]以下「([^「」\n]{1,20})」[))]\s*[::]?\s*")
 _DATE_RE = re.compile(r"^(開催日|収録日|実施日)\s*[::]\s*(.+)$")
 _CAPTION_RE = re.compile(r"^(?:スライド|画像|写真|図|資料)\s*[0-9０-９]+")
+_PARTICIPANTS_RE = re.compile(r"^参加者\s*(?:[((][^()()]*[))])?\s*[::]?$")
 _KEY_RE = re.compile(r"^(所属|役職|略称)\s*[::]\s*(.+)$")
 _NAME_RE = re.compile(r"^(.*?)\s*[((]([^(()()]*)[))]\s*$")
 _CREDIT_RE = re.compile(
@@ -217,27 +218,35 @@ def _read_paragraph(item: Any, number: int, state: _State,
         elif inner.text:
             spans.append(Span(text=inner.text, strong=bool(inner.bold)))
     element = item._p
-    for box in element.xpath(".//w:txbxContent"):
-        text = "".join(box.xpath(".//w:t/text()"))
+    for box in _xpath(element, ".//w:txbxContent"):
+        text = "".join(_xpath(box, ".//w:t/text()"))
         state.note(number, "テキストボックスは取り込めません(本文に書き直してください)", text)
-    for ref in element.xpath(".//w:footnoteReference"):
+    for ref in _xpath(element, ".//w:footnoteReference"):
         note_id = ref.get(f"{{{_NS['w']}}}id")
         state.note(number, "脚注は取り込めません(※注記か本文に書き直してください)",
                    footnotes.get(note_id or "", ""))
     pictures: list[tuple[str, str, bytes | None]] = []
-    for inline in element.xpath(".//w:drawing/*[self::wp:inline or self::wp:anchor]"):
+    for inline in _xpath(element, ".//w:drawing/*[self::wp:inline or self::wp:anchor]"):
         doc_pr = inline.find(f"{{{_NS['wp']}}}docPr")
         alt = name = ""
         if doc_pr is not None:
             alt = (doc_pr.get("descr") or doc_pr.get("title") or "").strip()
             name = doc_pr.get("name") or ""
-        blips = inline.xpath(".//a:blip")
+        blips = _xpath(inline, ".//a:blip")
         rid = blips[0].get(f"{{{_NS['r']}}}embed") if blips else None
         blob: bytes | None = None
         if rid and rid in item.part.related_parts:
             blob = item.part.related_parts[rid].blob
         pictures.append((alt, name, blob))
     return _Para(number=number, style=style, spans=_tidy(spans), pictures=pictures)
+
+
+def _xpath(element: Any, expression: str) -> list[Any]:
+    """`expression` on any lxml element (python-docx's own elements know the
+    prefixes, the ones inside a text box or a footnote do not)."""
+    from lxml import etree
+
+    return list(etree._Element.xpath(element, expression, namespaces=_NS))
 
 
 def _footnotes(document: Any) -> dict[str, str]:
@@ -252,7 +261,7 @@ def _footnotes(document: Any) -> dict[str, str]:
             root = etree.fromstring(rel.target_part.blob)
             for note in root.findall(f"{{{_NS['w']}}}footnote"):
                 note_id = note.get(f"{{{_NS['w']}}}id") or ""
-                notes[note_id] = "".join(note.xpath(".//w:t/text()", namespaces=_NS))
+                notes[note_id] = "".join(_xpath(note, ".//w:t/text()"))
     return notes
 
 
@@ -329,7 +338,7 @@ def _place(para: _Para, state: _State) -> None:
         return
     if state.mode == "participants" and _participant_line(para, state):
         return
-    if text.startswith("参加者"):
+    if _PARTICIPANTS_RE.match(text):
         _flush_turn(state)
         _end_lead(state)
         state.mode = "participants"
@@ -502,7 +511,9 @@ def _speaker(text: str, state: _State) -> tuple[str | None, int]:
     if m:
         return state.speakers.get(m[1], m[1]), m.end()
     m = _FIRST_TURN_RE.match(text)
-    if m:
+    # 「(以下「局」)」 in ordinary prose names no participant: once the list is known,
+    # only its people open a turn this way.
+    if m and (not state.speakers or m[1].strip() in state.speakers):
         short = m[1].strip()
         state.speakers.setdefault(short, short)
         return state.speakers.get(short, short), m.end()

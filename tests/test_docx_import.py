@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from mailer.compose.parse import parse_issue_folder
 from mailer.render.text import render_text
 from mailer.render.types import RenderConfig
 from mailer.samples import SAMPLE_ISSUE_DIR
+from mailer.services import docx_import
 from mailer.services.docx_import import draft_from_docx
 from mailer.services.errors import ErrorKind, ServiceError
 from mailer.testing.stack import TEST_SECRET
@@ -214,11 +216,25 @@ def test_text_boxes_footnotes_and_unknown_speakers_are_listed() -> None:
     assert not any("「局」" in u for u in listed), listed
 
 
-def test_a_file_that_is_not_word_is_refused_in_japanese() -> None:
+def test_a_file_that_is_not_word_is_refused_in_japanese(monkeypatch: pytest.MonkeyPatch) -> None:
+    for data in (b"PK\x03\x04 not really a zip", _zip({"hello.txt": b"not a docx"})):
+        with pytest.raises(ServiceError) as info:
+            draft_from_docx(data, slug="vol05")
+        assert info.value.kind == ErrorKind.UNREADABLE
+        assert "Word(.docx)のファイルとして読めません" in info.value.message
+    # What it unpacks to is bounded before python-docx reads it all into memory.
+    monkeypatch.setattr(docx_import, "MAX_UNPACKED_BYTES", 10_000)
     with pytest.raises(ServiceError) as info:
-        draft_from_docx(b"PK\x03\x04 not really a zip", slug="vol05")
-    assert info.value.kind == ErrorKind.UNREADABLE
-    assert "Word(.docx)のファイルとして読めません" in info.value.message
+        draft_from_docx(manuscript(), slug="vol05")
+    assert info.value.kind == ErrorKind.TOO_LARGE and "展開すると" in info.value.message
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
 
 
 def test_cli_import_docx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,6 +67,9 @@ from mailer.services.errors import ErrorKind, ServiceError
 
 #: the largest .docx accepted (text and pictures of one part fit easily)
 MAX_DOCX_BYTES = 30 * 1024 * 1024
+#: the most its files may hold unpacked (python-docx reads them all into memory;
+#: a small zip can unpack to gigabytes)
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 
 _PROMPT_MARKS = ("―", "—", "─")
 _BRACKET_TURN_RE = re.compile(r"^【\s*([^【】\n]{1,20}?)\s*】\s*")
@@ -165,6 +168,7 @@ def draft_from_docx(data: bytes, *, slug: str, like: IssueDocument | None = None
         limit = MAX_DOCX_BYTES // (1024 * 1024)
         raise ServiceError(f"Word ファイルが大きすぎます({limit} MB まで)",
                            kind=ErrorKind.TOO_LARGE)
+    _check_unpacked(data)
     try:
         import docx
         from docx.opc.exceptions import PackageNotFoundError
@@ -201,6 +205,22 @@ def draft_from_docx(data: bytes, *, slug: str, like: IssueDocument | None = None
 
 
 # -- reading ----------------------------------------------------------------
+
+
+def _check_unpacked(data: bytes) -> None:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise ServiceError(f"Word(.docx)のファイルとして読めません: {exc}",
+                           kind=ErrorKind.UNREADABLE) from None
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ServiceError(
+            f"Word ファイルの中身が大きすぎます"
+            f"(展開すると {MAX_UNPACKED_BYTES // 2**20} MB を超えます)",
+            kind=ErrorKind.TOO_LARGE)
 
 
 def _read_paragraph(item: Any, number: int, state: _State,
@@ -253,12 +273,12 @@ def _footnotes(document: Any) -> dict[str, str]:
     """Return the text of each footnote by id (python-docx reads no footnotes,
     so their part is looked up through the document's relationships)."""
     from docx.opc.constants import RELATIONSHIP_TYPE as RT
-    from lxml import etree
+    from docx.oxml.parser import parse_xml  # python-docx's parser: no entities, no network
 
     notes: dict[str, str] = {}
     for rel in document.part.rels.values():
         if rel.reltype == RT.FOOTNOTES and not rel.is_external:
-            root = etree.fromstring(rel.target_part.blob)
+            root = parse_xml(rel.target_part.blob)
             for note in root.findall(f"{{{_NS['w']}}}footnote"):
                 note_id = note.get(f"{{{_NS['w']}}}id") or ""
                 notes[note_id] = "".join(_xpath(note, ".//w:t/text()"))

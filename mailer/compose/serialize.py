@@ -337,7 +337,12 @@ def _inline(spans: list[Span], at: str, *, line_start: bool = True) -> str:
     with it, so what would start a block is escaped)."""
     if any("\n" in s.text or "\r" in s.text for s in spans):
         raise NotWritable(f"{at}: 段落の中の改行は書けません(段落を分けてください)")
-    text = "".join(_span(s, at) for s in spans)
+    text = ""
+    for span in spans:
+        piece = _span(span, at)
+        if piece.startswith("[") and text.endswith("!"):
+            text = text[:-1] + "\\!"  # "!" before a link would make it an image
+        text += piece
     return _escape_line(text) if line_start else text
 
 

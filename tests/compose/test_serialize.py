@@ -213,14 +213,16 @@ def _normal(spans: list[Span]) -> list[Span]:
     return [s for s in merged if s.text]
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(lead=_spans(), para=_spans(), note=_spans(), prompt=_spans(), said=_spans())
+@given(lead=_spans(), para=_spans(), note=_spans(), prompt=_spans(), said=_spans(),
+       notice=_spans(), heading=st.text(alphabet=_ALPHABET, min_size=1, max_size=20))
 def test_generated_text_reads_back_the_same(
     tmp_path: Path, lead: list[Span], para: list[Span], note: list[Span],
-    prompt: list[Span], said: list[Span],
+    prompt: list[Span], said: list[Span], notice: list[Span], heading: str,
 ) -> None:
-    for spans in (lead, para, note, prompt, said):
+    assume(heading.strip())
+    for spans in (lead, para, note, prompt, said, notice):
         assume(spans and not any(s.href is None and "://" in s.text for s in spans))
         # a strong run must not touch another strong run written as a separate **…**
         assume(all(not (a.strong and b.strong) for a, b in itertools.pairwise(spans)))
@@ -234,6 +236,8 @@ def test_generated_text_reads_back_the_same(
             Note(spans=note),
             Prompt(spans=prompt),
             _turn("髙橋", True, said),
+            Heading(level=3, text=heading.strip()),
+            NextPart(spans=notice),
         ],
     )
     issue = _issue(part)

@@ -262,3 +262,37 @@ def test_parts_keep_their_file_names_while_those_sort_in_sending_order() -> None
         texts = issue_folder_texts(_issue(*parts))
         assert sorted(texts) == ["issue.yaml", "part1.md", "part2.md"]
         assert "label: a" in texts["part1.md"]
+
+
+_FIELD = st.text(alphabet=_ALPHABET, min_size=1, max_size=15).map(str.strip).filter(bool)
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=_FIELD, short=_FIELD, organisation=_FIELD, titles=_FIELD, role=_FIELD,
+       credit_name=_FIELD, department=_FIELD, alt=_FIELD, caption=_FIELD)
+def test_generated_lists_and_figures_read_back_the_same(
+    tmp_path: Path, name: str, short: str, organisation: str, titles: str, role: str,
+    credit_name: str, department: str, alt: str, caption: str,
+) -> None:
+    people = Participants(people=[Participant(name=name, short=short,
+                                              organisation=organisation, titles=titles)])
+    part = PartDocument(
+        label="part1", title="t", subject="s", source_file="part1.md",
+        blocks=[
+            people,
+            Turn(speaker=short, label=f"{organisation} {titles}:{name}(以下「{short}」)",
+                 first=True, paragraphs=[[Span(text="発言")]]),
+            _figure("images/slide01.png", alt=alt, label="スライド1", caption=caption),
+            _figure("images/slide02.png", alt=alt, caption=caption),
+            Credits(entries=[Credit(role=role, name=credit_name, department=department)]),
+        ],
+    )
+    issue = _issue(part)
+    try:
+        texts = issue_folder_texts(issue)
+    except NotWritable:
+        assume(False)
+    folder = tmp_path / f"vol{abs(hash(str(texts))) % 10**8}"
+    assert parse_issue_folder(write_folder(folder, texts)).model_copy(update={"slug": "vol09"}) \
+        == issue

@@ -252,3 +252,26 @@ def test_cli_import_docx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     # Not over a folder that has something in it.
     again = runner.invoke(app, ["issue", "import-docx", str(source), str(tmp_path / "vol05")])
     assert again.exit_code == 1 and "空ではありません" in again.output
+
+    # --like takes the series, publisher and back numbers of a stored issue.
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["issue", "load", str(SAMPLE_ISSUE_DIR)]).exit_code == 0
+    liked = runner.invoke(app, ["issue", "import-docx", str(source), str(tmp_path / "vol06"),
+                                "--like", "vol04"])
+    assert liked.exit_code == 0, liked.output
+    issue = parse_issue_folder(tmp_path / "vol06")
+    sample = parse_issue_folder(SAMPLE_ISSUE_DIR)
+    assert (issue.number, issue.series, issue.publisher, issue.back_numbers) == (
+        5, sample.series, sample.publisher, sample.back_numbers)
+    assert "issue.yaml の回数・誌名・発行者は仮の値です" not in liked.output
+
+    # A draft the folder rules refuse is still written, with what to fix before loading.
+    d = docx.Document()
+    d.add_paragraph("題名", style="Title")
+    d.add_paragraph("【山田】参加者にいない人の発言です。")
+    odd = tmp_path / "odd.docx"
+    d.save(str(odd))
+    result = runner.invoke(app, ["issue", "import-docx", str(odd), str(tmp_path / "vol07")])
+    assert result.exit_code == 0, result.output
+    assert "下書きを読み込む前に直すところ" in result.output
+    assert "part1.md:" in result.output and "unknown speaker 【山田】" in result.output

@@ -20,7 +20,9 @@ from mailer.cli.common import (
 from mailer.db import session_scope
 from mailer.runtime import render_config
 
-issue_app = typer.Typer(help="Issues: load issue folders.", no_args_is_help=True)
+issue_app = typer.Typer(
+    help="Issues: load, list and export issue folders; draft one from a Word file.",
+    no_args_is_help=True)
 part_app = typer.Typer(help="Parts: list, preflight check, preview, publish and unpublish.",
                        no_args_is_help=True)
 
@@ -56,6 +58,85 @@ def issue_load(directory: Path = typer.Argument(..., help="the issue folder")) -
         table.add_row(label, str(status))
     console.print(table)
     _print_part_ids(engine, result.issue_id)
+
+
+@issue_app.command("export")
+def issue_export(
+    slug: str = typer.Argument(..., help="the issue's slug (e.g. vol04)"),
+    directory: Path = typer.Argument(..., help="where to write the folder"),
+    force: bool = typer.Option(False, "--force", help="write over a folder that is not empty"),
+) -> None:
+    """Write a stored issue as an issue folder that `mailer issue load` reads back unchanged.
+
+    The folder is DIRECTORY itself when its name is the slug, else DIRECTORY/SLUG.
+    """
+    from mailer.services.errors import ServiceError
+    from mailer.services.issue_export import export_issue
+
+    engine = open_engine(settings_or_exit())
+    try:
+        result = export_issue(engine=engine, slug=slug, directory=directory, force=force)
+    except ServiceError as exc:
+        fail_service(exc)
+    finally:
+        engine.dispose()
+    console.print(f"号 {slug} を {result.folder} に書き出しました({len(result.files)} ファイル)",
+                  highlight=False, soft_wrap=True, markup=False)
+    for name in result.files:
+        console.print(f"  {name}", highlight=False, markup=False)
+
+
+@issue_app.command("import-docx")
+def issue_import_docx(
+    source: Path = typer.Argument(..., help="the Word manuscript (.docx)"),
+    directory: Path = typer.Argument(..., help="the draft folder to write (its name is the slug)"),
+    like: str = typer.Option("", "--like",
+                             help="a stored issue whose series, publisher and back numbers "
+                                  "the draft takes"),
+    force: bool = typer.Option(False, "--force", help="write over a folder that is not empty"),
+) -> None:
+    """Draft an issue folder from a Word manuscript; list what it could not place.
+
+    Each item it could not place (a table, a text box, a footnote, a picture
+    without alt text, an unknown style) is printed with its paragraph number.
+    """
+    from mailer.compose.document import IssueDocument
+    from mailer.compose.errors import IssueFolderError
+    from mailer.compose.parse import parse_issue_folder
+    from mailer.services.docx_import import draft_from_docx
+    from mailer.services.errors import ServiceError
+    from mailer.services.issue_export import stored_issue, write_issue_folder
+
+    if not source.is_file():
+        fail(f"{source}: ファイルがありません")
+    base: IssueDocument | None = None
+    if like:
+        engine = open_engine(settings_or_exit())
+        try:
+            base = stored_issue(engine, like)
+        except ServiceError as exc:
+            fail_service(exc)
+        finally:
+            engine.dispose()
+    try:
+        draft = draft_from_docx(source.read_bytes(), slug=directory.resolve().name, like=base)
+        write_issue_folder(directory, draft.files(), force=force)
+    except ServiceError as exc:
+        fail_service(exc)
+    console.print(f"{source.name} から下書き {directory} を作りました", highlight=False,
+                  soft_wrap=True, markup=False)
+    if draft.unplaced:
+        console.print(f"取り込めなかったもの・確かめてほしいもの({len(draft.unplaced)} 件):",
+                      highlight=False, markup=False)
+        for item in draft.unplaced:
+            console.print(f"  {item}", highlight=False, soft_wrap=True, markup=False)
+    try:
+        parse_issue_folder(directory)
+    except IssueFolderError as exc:
+        console.print("下書きを読み込む前に直すところ:", highlight=False, markup=False)
+        for problem in exc.problems:
+            console.print(f"  {directory / problem.file}:{problem.line}: {problem.message}",
+                          highlight=False, soft_wrap=True, markup=False)
 
 
 def _print_part_ids(engine, issue_id: int) -> None:  # type: ignore[no-untyped-def]

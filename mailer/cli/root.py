@@ -38,7 +38,8 @@ VERBS: dict[str, Verb] = {
                  "Run the whole job on embedded defaults: sample issue → 62 CIOs → "
                  "var/demo/outbox."),
     "db": Verb("mailer.cli.main", "db_app", "Database schema."),
-    "issue": Verb("mailer.cli.parts", "issue_app", "Issues: load issue folders."),
+    "issue": Verb("mailer.cli.parts", "issue_app",
+                  "Issues: load, list and export issue folders; draft one from a Word file."),
     "part": Verb("mailer.cli.parts", "part_app",
                  "Parts: list, preflight check, preview, publish and unpublish."),
     "test-send": Verb("mailer.cli.parts", "test_send",

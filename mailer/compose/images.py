@@ -112,16 +112,20 @@ def _content_problem(src: str, suffix: str, found: str | None) -> str | None:
 def image_size(path: Path) -> tuple[int, int] | None:
     """Return (width, height) read from a PNG, GIF or JPEG header, or None."""
     with path.open("rb") as fh:
-        head = fh.read(32)
-        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
-            width, height = struct.unpack(">II", head[16:24])
-            return int(width), int(height)
-        if head[:6] in (b"GIF87a", b"GIF89a"):
-            width, height = struct.unpack("<HH", head[6:10])
-            return int(width), int(height)
-        if head[:2] == b"\xff\xd8":
-            fh.seek(2)
-            return _jpeg_size(fh.read())
+        return image_size_of_bytes(fh.read())
+
+
+def image_size_of_bytes(data: bytes) -> tuple[int, int] | None:
+    """Return (width, height) of the PNG, GIF or JPEG image `data`, or None."""
+    head = data[:32]
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        return int(width), int(height)
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        width, height = struct.unpack("<HH", head[6:10])
+        return int(width), int(height)
+    if head[:2] == b"\xff\xd8":
+        return _jpeg_size(data[2:])
     return None
 
 

@@ -52,3 +52,83 @@ POLL_JS = """\
 def poll_js() -> Response:
     return Response(POLL_JS, media_type="text/javascript; charset=utf-8",
                     headers={"Cache-Control": "public, max-age=300"})
+
+
+EDITOR_JS = """\
+(function () {
+  "use strict";
+  // The issue editor's previews: after typing stops for a moment, post the
+  // form (without image files) to the preview route and show what the
+  // sending code renders. Nothing is saved; the buttons of the form work
+  // without this script.
+  var form = document.getElementById("editor-form");
+  var choose = document.getElementById("preview-part");
+  if (!form || !choose) { return; }
+  var status = document.getElementById("preview-status");
+  var problems = document.getElementById("preview-problems");
+  var findings = document.getElementById("preview-findings");
+  var timer = null;
+  var latest = 0;
+  function item(list, text) {
+    var li = document.createElement("li");
+    li.textContent = text;
+    list.appendChild(li);
+  }
+  function show(data) {
+    problems.textContent = "";
+    problems.hidden = !data.problems.length;
+    if (data.problems.length) {
+      var p = document.createElement("p");
+      p.textContent = "まだメールにできません（" + data.problems.length + " 件）：";
+      problems.appendChild(p);
+      var ul = document.createElement("ul");
+      data.problems.forEach(function (m) { item(ul, m); });
+      problems.appendChild(ul);
+    }
+    findings.textContent = "";
+    data.findings.forEach(function (f) {
+      item(findings, f.severity + "：" + (f.where ? f.where + "：" : "") + f.message);
+    });
+    if (!data.problems.length && !data.findings.length) { item(findings, "問題はありません。"); }
+    document.getElementById("preview-html").setAttribute("srcdoc", data.html);
+    document.getElementById("preview-text").textContent = data.text;
+    document.getElementById("preview-sanitized").textContent = data.sanitized;
+    var now = new Date().toLocaleTimeString("ja-JP");
+    status.textContent = "プレビューを更新しました（" + now + "）";
+  }
+  function refresh() {
+    var body = new FormData(form);
+    form.querySelectorAll("input[type=file]").forEach(function (el) { body.delete(el.name); });
+    body.delete("op");
+    body.set("preview_part", choose.value);
+    var mine = ++latest;
+    status.textContent = "プレビューを作っています…";
+    fetch("/admin/issues/editor/preview", {method: "POST", body: body,
+                                           credentials: "same-origin", redirect: "manual"})
+      .then(function (r) {
+        if (r.type === "opaqueredirect" || !r.ok) { throw new Error(String(r.status)); }
+        return r.json();
+      })
+      .then(function (data) { if (mine === latest) { show(data); } })
+      .catch(function () {
+        if (mine === latest) {
+          status.textContent = "プレビューを更新できません。ページを再読み込みしてください。";
+        }
+      });
+  }
+  function later() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(refresh, 500);
+  }
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
+  choose.addEventListener("change", refresh);
+  refresh();
+})();
+"""
+
+
+@router.get("/editor.js")
+def editor_js() -> Response:
+    return Response(EDITOR_JS, media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": "public, max-age=300"})

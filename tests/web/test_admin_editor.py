@@ -1,0 +1,56 @@
+"""The issue editor's pages over HTTP (no browser): who may open them, a
+save that someone else's save overtook is refused with the Japanese message
+(409) and writes nothing, and the form's buttons edit without saving."""
+
+from __future__ import annotations
+
+from admin_support import hidden
+from test_admin_helpers import Site, site  # noqa: F401  (fixture)
+
+from mailer.services.issue_drafts import revisions
+
+FORM = {"slug": "vol09", "number": "9", "title": "題", "part_count": "1", "p0-label": "part1",
+        "p0-title": "前編", "p0-subject": "件名", "p0-count": "1", "p0-b0-kind": "turn",
+        "p0-b0-speaker": "", "p0-b0-text": "発言"}
+
+
+def test_viewer_may_read_history_but_not_edit(site: Site) -> None:  # noqa: F811
+    viewer = site.client("viewer")
+    assert viewer.get("/admin/issues/new").status_code == 403
+    editor = site.client("editor")
+    page = editor.get("/admin/issues/new")
+    assert page.status_code == 200 and "新しい号を書く" in page.text
+    token = hidden(page.text)
+    saved = editor.post("/admin/issues/new", data={**FORM, "csrf_token": token, "base": "0",
+                                                   "op": "save"})
+    assert saved.status_code == 303 and saved.headers["location"].endswith("/edit?saved=1")
+    assert viewer.get("/admin/issues/vol09/history").status_code == 200
+    assert viewer.post("/admin/issues/vol09/edit", data={**FORM, "csrf_token": token}
+                       ).status_code == 403
+
+
+def test_overtaken_save_is_refused_and_buttons_do_not_save(site: Site) -> None:  # noqa: F811
+    editor, admin = site.client("editor"), site.client("admin")
+    token = hidden(editor.get("/admin/issues/new").text)
+    editor.post("/admin/issues/new", data={**FORM, "csrf_token": token, "base": "0",
+                                           "op": "save"})
+    other = hidden(admin.get("/admin/issues/vol09/edit").text)
+    assert admin.post("/admin/issues/vol09/edit", data={
+        **FORM, "p0-title": "管理者の題", "csrf_token": other, "base": "1", "op": "save",
+    }).status_code == 303
+
+    mine = editor.post("/admin/issues/vol09/edit", data={
+        **FORM, "p0-title": "編集者の題", "csrf_token": token, "base": "1", "op": "save"})
+    assert mine.status_code == 409
+    assert "adminさんが" in mine.text and "第1部(part1)" in mine.text
+    assert "再読み込みして" in mine.text
+    assert 'value="編集者の題"' in mine.text  # what was typed is still on the page
+    assert [r.number for r in revisions(engine=site.engine, slug="vol09")] == [2, 1]
+
+    moved = editor.post("/admin/issues/vol09/edit", data={
+        **FORM, "csrf_token": token, "base": "2", "op": "add:0", "p0-newkind": "heading"})
+    assert moved.status_code == 200 and "見出しを追加しました。" in moved.text
+    assert 'id="p0-b1-first" autofocus' in moved.text
+    assert len(revisions(engine=site.engine, slug="vol09")) == 2
+    assert editor.post("/admin/issues/vol09/edit", data={**FORM, "op": "save"}
+                       ).status_code == 403  # no CSRF token

@@ -182,7 +182,8 @@ def _author_name(session: Session, actor: Actor) -> str:
 def save_draft(*, engine: Engine, actor: Actor, draft: DraftIssue, base: int,
                note: str = "") -> Revision:
     """Save `draft` as a new revision of its slug, started from revision `base`
-    (0: a new draft). Returns the new revision.
+    (0: a new draft). Returns the new revision, or the newest one when the
+    draft is exactly what it holds already.
 
     Raises ServiceError: INVALID for a bad slug, CONFLICT when the slug is
     already a draft or an issue (for base 0) or someone changed the same unit
@@ -192,6 +193,8 @@ def save_draft(*, engine: Engine, actor: Actor, draft: DraftIssue, base: int,
     now = datetime.now(UTC)
     with Session(engine) as session:
         newest = latest_revision(engine=engine, slug=slug)
+        if newest is not None and newest.number == base and newest.draft == draft:
+            return newest  # nothing changed: no new revision (an autosave of a quiet page)
         if base == 0 and newest is not None:
             raise ServiceError(f"号「{slug}」の下書きはすでにあります（第{newest.number}版）。"
                                "一覧から開いてください。", kind=ErrorKind.CONFLICT, field="slug")

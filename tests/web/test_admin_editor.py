@@ -54,3 +54,21 @@ def test_overtaken_save_is_refused_and_buttons_do_not_save(site: Site) -> None: 
     assert len(revisions(engine=site.engine, slug="vol09")) == 2
     assert editor.post("/admin/issues/vol09/edit", data={**FORM, "op": "save"}
                        ).status_code == 403  # no CSRF token
+
+
+def test_autosave_saves_only_a_change_and_answers_a_clash_in_json(site: Site) -> None:  # noqa: F811
+    editor, admin = site.client("editor"), site.client("admin")
+    token = hidden(editor.get("/admin/issues/new").text)
+    editor.post("/admin/issues/new", data={**FORM, "csrf_token": token, "base": "0",
+                                           "op": "save"})
+    same = editor.post("/admin/issues/vol09/autosave", data={**FORM, "csrf_token": token,
+                                                             "base": "1"})
+    assert same.status_code == 200 and same.json()["revision"] == 1  # nothing new
+    changed = editor.post("/admin/issues/vol09/autosave", data={
+        **FORM, "p0-title": "直した題", "csrf_token": token, "base": "1"})
+    assert changed.json()["revision"] == 2
+    other = hidden(admin.get("/admin/issues/vol09/edit").text)
+    clash = admin.post("/admin/issues/vol09/autosave", data={
+        **FORM, "p0-title": "別の題", "csrf_token": other, "base": "1"})
+    assert clash.status_code == 409 and clash.json()["detail"].startswith("editorさんが")
+    assert [r.note for r in revisions(engine=site.engine, slug="vol09")] == ["自動保存", ""]

@@ -270,6 +270,16 @@ def test_write_preview_save_compare_publish_schedule(
             page.get_by_role("button", name="第2版を号として登録").click()
             expect(page.get_by_role("heading", level=1)).to_have_text("号として登録しました")
             expect(page.locator("main")).to_contain_text("part1（新規登録）")
+
+            # autosave: typing stops, a revision is saved and the next save starts from it
+            page.goto(f"{base}/admin/issues/vol09/edit")
+            page.locator("#editor-form").evaluate(
+                "f => f.setAttribute('data-autosave-seconds', '1')")
+            page.locator("#p1-b1-text").press("End")
+            page.keyboard.type("(続きは次号)")
+            expect(page.locator("#autosave-status")).to_have_text(
+                re.compile(r"^自動保存しました（第3版、\d\d:\d\d）$"))
+            expect(page.locator("#base")).to_have_value("3")
         finally:
             browser.close()
 

@@ -19,6 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from mailer.compose.draft import BLOCK_LABELS, DraftBlock, DraftIssue, DraftPart, DraftPerson
 from mailer.compose.images import MAX_IMAGE_BYTES
+from mailer.labels import tokyo
 from mailer.services import issue_drafts as drafts
 from mailer.services.errors import ServiceError
 from mailer.web.admin.common import COMPOSE, READ_SENDS, admin_message, admin_page
@@ -224,6 +225,25 @@ async def edit_issue_post(slug: str, request: Request, web: Web,
                           principal: Composer) -> Response:
     """Edit the draft (a button) or save it as a new revision."""
     return await _post(request, web, principal, new=False)
+
+
+@router.post("/{slug}/autosave", dependencies=[Depends(verify_csrf)])
+async def autosave(slug: str, request: Request, web: Web, principal: Composer) -> JSONResponse:
+    """Save the form's draft as a revision (editor.js, while the editor types);
+    JSON: the revision number, or the refusal in Japanese."""
+    form = await request.form(max_fields=_MAX_FIELDS, max_files=500)
+    draft = draft_from_form(form)
+    try:
+        if draft.slug != slug:
+            raise ServiceError("号の識別名が違います。再読み込みしてください。")
+        saved = await run_in_threadpool(drafts.save_draft, engine=web.engine,
+                                        actor=principal.as_actor(), draft=draft,
+                                        base=_count(form, "base"), note="自動保存")
+    except ServiceError as exc:
+        return JSONResponse({"detail": exc.message}, status_code=status_of(exc),
+                            headers={"Cache-Control": "no-store"})
+    return JSONResponse({"revision": saved.number, "at": tokyo(saved.created_at)[-5:]},
+                        headers={"Cache-Control": "no-store"})
 
 
 @router.post("/editor/preview", dependencies=[Depends(verify_csrf)])

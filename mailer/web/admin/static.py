@@ -120,8 +120,41 @@ EDITOR_JS = """\
     window.clearTimeout(timer);
     timer = window.setTimeout(refresh, 500);
   }
+  // Autosave (a saved draft only): after typing stops for data-autosave-seconds,
+  // save the form as a revision and start the next save from it.
+  var saveUrl = form.getAttribute("data-autosave");
+  var saveTimer = null;
+  var saveStatus = document.getElementById("autosave-status");
+  function autosave() {
+    var body = new FormData(form);
+    form.querySelectorAll("input[type=file]").forEach(function (el) { body.delete(el.name); });
+    body.delete("op");
+    fetch(saveUrl, {method: "POST", body: body, credentials: "same-origin", redirect: "manual"})
+      .then(function (r) {
+        if (r.type === "opaqueredirect") { throw new Error("login"); }
+        return r.json().then(function (data) { return {ok: r.ok, data: data}; });
+      })
+      .then(function (answer) {
+        if (answer.ok) {
+          document.getElementById("base").value = String(answer.data.revision);
+          saveStatus.textContent = "自動保存しました（第" + answer.data.revision + "版、" +
+            answer.data.at + "）";
+        } else {
+          saveStatus.textContent = "自動保存できませんでした：" + answer.data.detail;
+        }
+      })
+      .catch(function () { saveStatus.textContent = "自動保存できませんでした。"; });
+  }
+  function saveLater() {
+    if (!saveUrl) { return; }
+    window.clearTimeout(saveTimer);
+    var seconds = Number(form.getAttribute("data-autosave-seconds")) || 30;
+    saveTimer = window.setTimeout(autosave, seconds * 1000);
+  }
   form.addEventListener("input", later);
   form.addEventListener("change", later);
+  form.addEventListener("input", saveLater);
+  form.addEventListener("submit", function () { window.clearTimeout(saveTimer); });
   choose.addEventListener("change", refresh);
   refresh();
 })();

@@ -40,7 +40,7 @@ from mailer.compose.images import MAX_IMAGE_BYTES, media_type, sniff_media_type
 from mailer.compose.load import LoadResult, load_issue
 from mailer.compose.parse import parse_issue_folder
 from mailer.labels import tokyo
-from mailer.models import DraftAsset, IssueRevision, User
+from mailer.models import DraftAsset, Issue, IssueRevision, User
 from mailer.render.errors import RenderError
 from mailer.render.message import RenderConfig
 from mailer.render.preflight import Finding, check_part
@@ -195,6 +195,11 @@ def save_draft(*, engine: Engine, actor: Actor, draft: DraftIssue, base: int,
         newest = latest_revision(engine=engine, slug=slug)
         if newest is not None and newest.number == base and newest.draft == draft:
             return newest  # nothing changed: no new revision (an autosave of a quiet page)
+        if base == 0 and newest is None and session.execute(
+                select(Issue.id).where(Issue.slug == slug)).first() is not None:  # type: ignore[call-overload, arg-type]
+            raise ServiceError(f"号「{slug}」はフォルダから登録済みです。ブラウザで書く号には"
+                               "別の識別名を付けてください。", kind=ErrorKind.CONFLICT,
+                               field="slug")
         if base == 0 and newest is not None:
             raise ServiceError(f"号「{slug}」の下書きはすでにあります（第{newest.number}版）。"
                                "一覧から開いてください。", kind=ErrorKind.CONFLICT, field="slug")

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from mailer.compose.document import IssueDocument, PartDocument
 from mailer.compose.draft import DraftBlock, DraftIssue, DraftPart, DraftPerson
+from mailer.compose.load import load_issue
 from mailer.compose.stored import load_documents
 from mailer.models import Part, User
 from mailer.render.message import RenderConfig
@@ -156,3 +157,16 @@ def test_publish_stores_what_load_issue_stores(engine: Engine) -> None:
     assert [t.first for t in turns] == [True, True, False]
     # publishing the same revision again changes nothing
     assert publish_draft(engine=engine, actor=aoki, slug="vol09", number=1).status == "unchanged"
+
+
+def test_a_new_draft_may_not_take_the_slug_of_a_folder_issue(engine: Engine) -> None:
+    aoki, _ = _people(engine)
+    with Session(engine) as session:
+        load_issue(session=session, path=SAMPLE_ISSUE_DIR)
+    taken = _draft()
+    taken.slug = "vol04"
+    with pytest.raises(ServiceError) as caught:
+        save_draft(engine=engine, actor=aoki, draft=taken, base=0)
+    assert caught.value.kind is ErrorKind.CONFLICT and caught.value.field == "slug"
+    assert "フォルダから登録済み" in caught.value.message
+    assert revisions(engine=engine, slug="vol04") == []

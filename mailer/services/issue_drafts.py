@@ -271,6 +271,14 @@ def add_image(*, engine: Engine, actor: Actor, slug: str, filename: str, data: b
     return path
 
 
+def draft_image(*, engine: Engine, slug: str, path: str) -> tuple[str, bytes] | None:
+    """Return (media type, bytes) of an image uploaded for the draft, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(DraftAsset.media_type, DraftAsset.data).where(  # type: ignore[call-overload]
+            DraftAsset.slug == slug, DraftAsset.path == path)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def _images(engine: Engine, slug: str) -> dict[str, bytes]:
     with engine.connect() as conn:
         rows = conn.execute(select(DraftAsset.path, DraftAsset.data)  # type: ignore[call-overload]

@@ -4,10 +4,16 @@ save that someone else's save overtook is refused with the Japanese message
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from admin_support import hidden
 from test_admin_helpers import Site, site  # noqa: F401  (fixture)
 
+from mailer.samples import SAMPLE_ISSUE_DIR
 from mailer.services.issue_drafts import revisions
+
+SLIDE = SAMPLE_ISSUE_DIR / "images" / "slide01.png"
 
 FORM = {"slug": "vol09", "number": "9", "title": "題", "part_count": "1", "p0-label": "part1",
         "p0-title": "前編", "p0-subject": "件名", "p0-count": "1", "p0-b0-kind": "turn",
@@ -72,3 +78,32 @@ def test_autosave_saves_only_a_change_and_answers_a_clash_in_json(site: Site) ->
         **FORM, "p0-title": "別の題", "csrf_token": other, "base": "1"})
     assert clash.status_code == 409 and clash.json()["detail"].startswith("editorさんが")
     assert [r.note for r in revisions(engine=site.engine, slug="vol09")] == ["自動保存", ""]
+
+
+def test_preview_shows_draft_images_through_a_token_only(site: Site) -> None:  # noqa: F811
+    editor = site.client("editor")
+    token = hidden(editor.get("/admin/issues/new").text)
+    form = {**FORM, "p0-count": "2", "p0-b0-kind": "participants", "p0-b0-people": "1",
+            "p0-b0-n0-name": "髙橋 健一", "p0-b0-n0-organisation": "府中市",
+            "p0-b0-n0-titles": "部長", "p0-b1-kind": "figure", "p0-b1-alt": "体制図",
+            "series": "通信", "publisher_name": "戦略部", "publisher_address": "新宿区",
+            "contact_email": "cio@metro.example.jp", "csrf_token": token, "base": "0"}
+    png = SLIDE.read_bytes()
+    saved = editor.post("/admin/issues/new", data={**form, "op": "save"},
+                        files={"p0-b1-image": ("slide01.png", png, "image/png")})
+    assert saved.status_code == 303
+    shown = editor.post("/admin/issues/editor/preview",
+                        data={**form, "p0-b1-src": "images/slide01.png", "preview_part": "0"},
+                        files={"unused": ("", b"", "application/octet-stream")}).json()
+    assert shown["problems"] == []
+    src = re.search(r'<img[^>]+src="([^"]+/images/slide01\.png)"', shown["html"])
+    assert src is not None and "/admin/issues/draft-preview/" in src[1]
+    path = urlsplit(src[1]).path
+    anonymous = site.client()
+    image = anonymous.get(path)
+    assert image.status_code == 200 and image.content == png
+    assert image.headers["content-type"] == "image/png"
+    forged = path.replace("/assets/vol09/", "/assets/vol04/")
+    assert anonymous.get(forged).status_code == 404
+    assert anonymous.get(re.sub(r"draft-preview/[^/]+", "draft-preview/x.y.z", path)
+                         ).status_code == 404

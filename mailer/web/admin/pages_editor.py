@@ -10,6 +10,7 @@ rule is in `mailer.services.issue_drafts`; this module turns the form into a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -22,6 +23,7 @@ from mailer.compose.images import MAX_IMAGE_BYTES
 from mailer.labels import tokyo
 from mailer.services import issue_drafts as drafts
 from mailer.services.errors import ServiceError
+from mailer.tokens import draft_preview_token, read_draft_preview_token
 from mailer.web.admin.common import COMPOSE, READ_SENDS, admin_message, admin_page
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
@@ -37,6 +39,7 @@ Composer = Annotated[Principal, Depends(require(*COMPOSE))]
 BLOCK_KINDS = ["lead", "note", "event_date", "participants", "heading", "prompt", "turn",
                "paragraph", "figure", "next_part", "credits"]
 _MAX_FIELDS = 20_000
+DRAFT_PREVIEW = "/admin/issues/draft-preview"
 
 
 def _f(form: FormData, name: str) -> str:
@@ -251,14 +254,29 @@ async def preview(request: Request, web: Web, principal: Composer) -> JSONRespon
     """The previews of one part of the form's draft (JSON for editor.js)."""
     form = await request.form(max_fields=_MAX_FIELDS, max_files=500)
     draft = draft_from_form(form)
+    # the preview frame sends no session: the draft's images open with a token
+    token = draft_preview_token(web.settings.secret_keys, slug=draft.slug or "draft")
+    config = replace(web.render_config,
+                     base_url=f"{web.render_config.base_url}{DRAFT_PREVIEW}/{token}")
     shown = await run_in_threadpool(drafts.preview_draft, engine=web.engine, draft=draft,
-                                    part_index=_count(form, "preview_part"),
-                                    config=web.render_config)
+                                    part_index=_count(form, "preview_part"), config=config)
     findings = [{"severity": "エラー" if f.severity == "error" else "警告",
                  "message": f.message, "where": f.where} for f in shown.findings]
     return JSONResponse({"problems": shown.problems, "html": shown.html, "text": shown.text,
                          "sanitized": shown.sanitized, "findings": findings},
                         headers={"Cache-Control": "no-store"})
+
+
+@router.api_route("/draft-preview/{token}/assets/{slug}/{path:path}", methods=READ)
+def draft_image(token: str, slug: str, path: str, web: Web) -> Response:
+    """An image uploaded for a draft, for the holder of its preview token."""
+    found = (drafts.draft_image(engine=web.engine, slug=slug, path=path)
+             if read_draft_preview_token(web.settings.secret_keys, token) == slug else None)
+    if found is None:
+        return Response("見つかりません", status_code=404, media_type="text/plain; charset=utf-8")
+    return Response(found[1], media_type=found[0],
+                    headers={"Cache-Control": "private, no-store",
+                             "X-Content-Type-Options": "nosniff"})
 
 
 @router.api_route("/{slug}/history", methods=READ)

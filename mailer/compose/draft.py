@@ -143,8 +143,9 @@ def _block_markdown(block: DraftBlock) -> str:
     paras = _paragraphs(block.text)
     if block.kind == "lead":
         return "::: リード\n" + "\n\n".join(paras) + "\n:::"
-    if block.kind == "note":
-        return "\n".join("※" + p.lstrip("※").replace("\n", "") for p in paras) or "※"
+    if block.kind == "note":  # one note a line
+        lines = [ln.strip().lstrip("※") for ln in block.text.splitlines() if ln.strip()]
+        return "\n".join("※" + ln for ln in lines) or "※"
     if block.kind == "event_date":
         return f"{block.date_label or '開催日'}:{block.text.strip()}"
     if block.kind == "participants":
@@ -251,13 +252,15 @@ def precheck(draft: DraftIssue) -> list[str]:
                     if person.name.strip() and not (person.organisation.strip()
                                                      and person.titles.strip()):
                         out.append(f"{where}: {n}人目({person.name})の所属と役職は必須です。")
-            elif block.kind == "paragraph":
-                for para in _paragraphs(block.text):
+            if block.kind in ("paragraph", "turn"):
+                # a turn's first paragraph follows its 【name】; the others stand alone
+                paras = _paragraphs(block.text)[1 if block.kind == "turn" else 0:]
+                for para in paras:
                     if para[0] in _STARTS:
                         what = _STARTS[para[0]]
                         out.append(f"{where}: 「{para[0]}」で始まる段落は{what}になります。"
                                    f"{what}のブロックを使ってください。")
-            elif not block.text.strip():
+            if block.kind not in ("figure", "turn", "participants") and not block.text.strip():
                 out.append(f"{where}: 本文を書いてください。")
     return out
 

@@ -129,6 +129,20 @@ def test_preview_uses_the_parser_rule_and_names_part_and_block(engine: Engine) -
            "何が写っているかを文章で書いてください。" in problems
     assert "第2部(part2) 4番目のブロック(発言): 「森本」はこの部の参加者にいません。" in problems
 
+    odd = _draft()  # a paragraph that would turn into another block; notes one a line
+    odd.parts[0].blocks[2].text = "一つ目。\n\n※これは注記になってしまう。"
+    odd.parts[0].blocks.insert(0, DraftBlock(kind="note", text="※CIO:説明。\n都区市町村:説明。"))
+    odd.parts[0].blocks.append(DraftBlock(kind="heading"))
+    assert preview_draft(engine=engine, draft=odd, part_index=0, config=CONFIG).problems == [
+        "第1部(part1) 4番目のブロック(発言): 「※」で始まる段落は※注記になります。"
+        "※注記のブロックを使ってください。",
+        "第1部(part1) 7番目のブロック(見出し): 本文を書いてください。"]
+    odd.parts[0].blocks[3].text = "一つ目。"
+    del odd.parts[0].blocks[-1]
+    shown = preview_draft(engine=engine, draft=odd, part_index=0, config=CONFIG)
+    assert shown.problems == []
+    assert "※CIO:説明。" in shown.text and "※都区市町村:説明。" in shown.text
+
     parser = _draft()  # a date the parser refuses: its message, placed by block
     parser.parts[0].blocks.insert(1, DraftBlock(kind="event_date", text="令和3年2月30日"))
     (problem,) = preview_draft(engine=engine, draft=parser, part_index=0, config=CONFIG).problems

@@ -181,8 +181,8 @@ async def _post(request: Request, web: Any, principal: Principal, *, new: bool) 
     base = _count(form, "base")
     op = _f(form, "op")
     try:
-        if draft.slug:
-            await _upload_images(web, principal, form, draft)
+        # an image chosen before the slug is refused (check_slug), not dropped
+        await _upload_images(web, principal, form, draft)
         if op != "save":
             focus, notice = apply_op(draft, op, form)
             return _editor(request, principal, draft, base=base, new=new, notice=notice,

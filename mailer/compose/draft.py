@@ -269,6 +269,12 @@ def _short(person: DraftPerson) -> str:
     return person.short.strip() or person.name.strip().split()[0] if person.name.strip() else ""
 
 
+def in_body(problem: Problem, folder_map: FolderMap) -> bool:
+    """Is the problem about a part's body (a block), not its front matter or the issue?"""
+    start = folder_map.body_start.get(problem.file)
+    return start is not None and problem.line >= start
+
+
 def where_of(problem: Problem, draft: DraftIssue, folder_map: FolderMap) -> str:
     """Return the parser's problem in the editor's terms: the part and block."""
     if problem.file == ISSUE_FILE:

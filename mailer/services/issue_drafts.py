@@ -29,6 +29,7 @@ from mailer.compose.document import IssueDocument
 from mailer.compose.draft import (
     DraftIssue,
     FolderMap,
+    in_body,
     part_markdown,
     part_name,
     precheck,
@@ -300,14 +301,17 @@ def parse_draft(*, engine: Engine, draft: DraftIssue) -> IssueDocument:
     naming its part and block, one per line.
     """
     problems = precheck(draft)
-    if problems:
-        raise ServiceError("\n".join(problems), kind=ErrorKind.INVALID)
     with _folder(engine, draft) as (folder, where):
         try:
-            return parse_issue_folder(folder)
+            document = parse_issue_folder(folder)
         except IssueFolderError as exc:
-            raise ServiceError("\n".join(where_of(p, draft, where) for p in exc.problems),
-                               kind=ErrorKind.INVALID) from None
+            # With the editor's own findings, the parser's about the same blocks
+            # are noise; its findings on the issue's fields and front matter are not.
+            problems += [where_of(p, draft, where) for p in exc.problems
+                         if not (problems and in_body(p, where))]
+    if problems:
+        raise ServiceError("\n".join(problems), kind=ErrorKind.INVALID)
+    return document
 
 
 def preview_draft(*, engine: Engine, draft: DraftIssue, part_index: int,

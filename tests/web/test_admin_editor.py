@@ -8,8 +8,10 @@ import re
 from urllib.parse import urlsplit
 
 from admin_support import hidden
+from sqlalchemy import select
 from test_admin_helpers import Site, site  # noqa: F401  (fixture)
 
+from mailer.models import Issue
 from mailer.samples import SAMPLE_ISSUE_DIR
 from mailer.services.issue_drafts import revisions
 
@@ -107,3 +109,28 @@ def test_preview_shows_draft_images_through_a_token_only(site: Site) -> None:  #
     assert anonymous.get(forged).status_code == 404
     assert anonymous.get(re.sub(r"draft-preview/[^/]+", "draft-preview/x.y.z", path)
                          ).status_code == 404
+
+
+def test_restore_and_a_refused_publish_over_http(site: Site) -> None:  # noqa: F811
+    editor = site.client("editor")
+    token = hidden(editor.get("/admin/issues/new").text)
+    editor.post("/admin/issues/new", data={**FORM, "csrf_token": token, "base": "0",
+                                           "op": "save"})
+    editor.post("/admin/issues/vol09/edit", data={**FORM, "p0-title": "二版", "csrf_token": token,
+                                                 "base": "1", "op": "save"})
+    restored = editor.post("/admin/issues/vol09/revisions/1/restore",
+                           data={"csrf_token": token})
+    assert restored.status_code == 303
+    history = editor.get(restored.headers["location"])
+    assert "復元しました" in history.text and "第1版を復元" in history.text
+    assert [r.draft.parts[0].title for r in revisions(engine=site.engine, slug="vol09")] == [
+        "前編", "二版", "前編"]
+
+    # the draft has no speaker picked: nothing is stored, every problem is named
+    refused = editor.post("/admin/issues/vol09/publish", data={"csrf_token": token,
+                                                               "revision": "3"})
+    assert refused.status_code == 422
+    assert "第1部(part1) 1番目のブロック(発言): 話す人を参加者から選んでください。" in refused.text
+    assert "号の情報: series" in refused.text
+    with site.engine.connect() as conn:
+        assert conn.execute(select(Issue.id).where(Issue.slug == "vol09")).first() is None  # type: ignore[call-overload, arg-type]

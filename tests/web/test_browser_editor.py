@@ -139,6 +139,9 @@ def test_write_preview_save_compare_publish_schedule(
             {"email": "alice@city-a.example.jp", "name": "青木 花子", "organisation": "府中市"}])
     settings = make_settings(database_url, secret_key=TEST_SECRET)
 
+    # previews are rendered on the server after a pause in typing: allow for a
+    # busy machine (the default 5 s, restored at the end)
+    expect.set_options(timeout=15_000)
     with serve(settings) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
@@ -287,6 +290,7 @@ def test_write_preview_save_compare_publish_schedule(
             expect(page.locator("#base")).to_have_value("3")
         finally:
             browser.close()
+            expect.set_options(timeout=5_000)
 
     # schedule part 1 through the schedule service
     with engine.connect() as conn:

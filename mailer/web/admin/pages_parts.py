@@ -15,6 +15,7 @@ from mailer.render.preview import PreviewFormat
 from mailer.render.types import RenderConfig
 from mailer.services import listings
 from mailer.services.errors import ServiceError
+from mailer.services.issue_drafts import draft_slugs
 from mailer.services.issue_upload import MAX_ZIP_BYTES, UploadError
 from mailer.services.parts import PartNotFound, preflight, preview_part
 from mailer.services.publication import preview_render_config, publish_part, unpublish_part
@@ -44,7 +45,8 @@ LOAD_LABELS = {"created": "新規登録", "updated": "更新", "unchanged": "変
 def _issues_page(request: Request, web: WebState, principal: Principal, *, notice: str = "",
                  problems: list[str] | None = None, status_code: int = 200) -> HTMLResponse:
     return admin_page(request, principal, "issues", status_code=status_code, title="号と配信回",
-                      notice=notice, problems=problems or [], issues=listings.issues(web.engine))
+                      notice=notice, problems=problems or [], issues=listings.issues(web.engine),
+                      drafts=draft_slugs(engine=web.engine))
 
 
 def _preview_config(web: WebState, part_id: int) -> RenderConfig:

@@ -52,3 +52,116 @@ POLL_JS = """\
 def poll_js() -> Response:
     return Response(POLL_JS, media_type="text/javascript; charset=utf-8",
                     headers={"Cache-Control": "public, max-age=300"})
+
+
+EDITOR_JS = """\
+(function () {
+  "use strict";
+  // The issue editor's previews: after typing stops for a moment, post the
+  // form (without image files) to the preview route and show what the
+  // sending code renders. Nothing is saved; the buttons of the form work
+  // without this script.
+  var form = document.getElementById("editor-form");
+  var choose = document.getElementById("preview-part");
+  if (!form || !choose) { return; }
+  var status = document.getElementById("preview-status");
+  var problems = document.getElementById("preview-problems");
+  var findings = document.getElementById("preview-findings");
+  var timer = null;
+  var latest = 0;
+  function item(list, text) {
+    var li = document.createElement("li");
+    li.textContent = text;
+    list.appendChild(li);
+  }
+  function show(data) {
+    problems.textContent = "";
+    problems.hidden = !data.problems.length;
+    if (data.problems.length) {
+      var p = document.createElement("p");
+      p.textContent = "まだメールにできません（" + data.problems.length + " 件）：";
+      problems.appendChild(p);
+      var ul = document.createElement("ul");
+      data.problems.forEach(function (m) { item(ul, m); });
+      problems.appendChild(ul);
+    }
+    findings.textContent = "";
+    data.findings.forEach(function (f) {
+      item(findings, f.severity + "：" + (f.where ? f.where + "：" : "") + f.message);
+    });
+    if (!data.problems.length && !data.findings.length) { item(findings, "問題はありません。"); }
+    document.getElementById("preview-html").setAttribute("srcdoc", data.html);
+    document.getElementById("preview-text").textContent = data.text;
+    document.getElementById("preview-sanitized").textContent = data.sanitized;
+    var now = new Date().toLocaleTimeString("ja-JP");
+    status.textContent = "プレビューを更新しました（" + now + "）";
+  }
+  function refresh() {
+    var body = new FormData(form);
+    form.querySelectorAll("input[type=file]").forEach(function (el) { body.delete(el.name); });
+    body.delete("op");
+    body.set("preview_part", choose.value);
+    var mine = ++latest;
+    status.textContent = "プレビューを作っています…";
+    fetch("/admin/issues/editor/preview", {method: "POST", body: body,
+                                           credentials: "same-origin", redirect: "manual"})
+      .then(function (r) {
+        if (r.type === "opaqueredirect" || !r.ok) { throw new Error(String(r.status)); }
+        return r.json();
+      })
+      .then(function (data) { if (mine === latest) { show(data); } })
+      .catch(function () {
+        if (mine === latest) {
+          status.textContent = "プレビューを更新できません。ページを再読み込みしてください。";
+        }
+      });
+  }
+  function later() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(refresh, 500);
+  }
+  // Autosave (a saved draft only): after typing stops for data-autosave-seconds,
+  // save the form as a revision and start the next save from it.
+  var saveUrl = form.getAttribute("data-autosave");
+  var saveTimer = null;
+  var saveStatus = document.getElementById("autosave-status");
+  function autosave() {
+    var body = new FormData(form);
+    form.querySelectorAll("input[type=file]").forEach(function (el) { body.delete(el.name); });
+    body.delete("op");
+    fetch(saveUrl, {method: "POST", body: body, credentials: "same-origin", redirect: "manual"})
+      .then(function (r) {
+        if (r.type === "opaqueredirect") { throw new Error("login"); }
+        return r.json().then(function (data) { return {ok: r.ok, data: data}; });
+      })
+      .then(function (answer) {
+        if (answer.ok) {
+          document.getElementById("base").value = String(answer.data.revision);
+          saveStatus.textContent = "自動保存しました（第" + answer.data.revision + "版、" +
+            answer.data.at + "）";
+        } else {
+          saveStatus.textContent = "自動保存できませんでした：" + answer.data.detail;
+        }
+      })
+      .catch(function () { saveStatus.textContent = "自動保存できませんでした。"; });
+  }
+  function saveLater() {
+    if (!saveUrl) { return; }
+    window.clearTimeout(saveTimer);
+    var seconds = Number(form.getAttribute("data-autosave-seconds")) || 30;
+    saveTimer = window.setTimeout(autosave, seconds * 1000);
+  }
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
+  form.addEventListener("input", saveLater);
+  form.addEventListener("submit", function () { window.clearTimeout(saveTimer); });
+  choose.addEventListener("change", refresh);
+  refresh();
+})();
+"""
+
+
+@router.get("/editor.js")
+def editor_js() -> Response:
+    return Response(EDITOR_JS, media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": "public, max-age=300"})

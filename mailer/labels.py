@@ -21,6 +21,7 @@ DELIVERY_LABELS = {
     DeliveryStatus.SENT: "送信済み", DeliveryStatus.DEFERRED: "再試行待ち",
     DeliveryStatus.FAILED: "失敗", DeliveryStatus.SKIPPED: "対象外（停止・抑止）",
     DeliveryStatus.CANCELLED: "取り消し",
+    DeliveryStatus.UNKNOWN: "結果不明（SMTP 応答なし）",
 }
 SUBSCRIBER_LABELS = {
     SubscriberStatus.ACTIVE: "配信中", SubscriberStatus.UNSUBSCRIBED: "配信停止",

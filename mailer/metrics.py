@@ -41,7 +41,9 @@ RATE_WAIT_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5
 #: Outcomes `observe_smtp` accepts: "sent" or a `FailureKind` value.
 SMTP_OUTCOMES = frozenset({"sent", "relay", "defer", "permanent", "ambiguous"})
 #: Statuses `count_outcome` accepts (the `DeliveryStatus` values an attempt can end in).
-OUTCOME_STATUSES = frozenset({"sent", "deferred", "failed", "pending", "skipped", "cancelled"})
+OUTCOME_STATUSES = frozenset(
+    {"sent", "deferred", "failed", "pending", "skipped", "cancelled", "unknown"}
+)
 
 # Hash names (after the prefix). The route reads the same names.
 SENT = "messages_sent_total"  # [relay]

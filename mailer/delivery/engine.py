@@ -105,6 +105,8 @@ class BatchReport:
     sent: int = 0
     deferred: int = 0
     failed: int = 0
+    #: the relay had the data and never answered (see DeliveryStatus.UNKNOWN)
+    unknown: int = 0
     released: int = 0
     stopped: str = ""  # why the loop ended early
     #: the database or Redis failed under the batch (see `is_outage`)
@@ -290,6 +292,8 @@ class _Recorder:
                 must_flush = True
         elif outcome.status is DeliveryStatus.DEFERRED:
             self.report.deferred += 1
+        elif outcome.status is DeliveryStatus.UNKNOWN:
+            self.report.unknown += 1
         else:
             self.report.failed += 1
         if (
@@ -372,6 +376,8 @@ def _deliver_rows(
         else:
             recorder.flush()
         raise
+    finally:
+        lease.close()
     recorder.flush()
     return ok
 
@@ -406,7 +412,9 @@ def _send_rows(
         """Drain the pool if the lease holds: the refused rows; None if it does not."""
         if not lease.still_valid():
             return None
-        return record(ctx.pool.drain())
+        with lease.waiting():  # a silent relay may hold its reply for the whole timeout
+            handovers = ctx.pool.drain()
+        return record(handovers)
 
     for i, row in enumerate(rows):
         why = ""
@@ -432,7 +440,9 @@ def _send_rows(
         if not lease.still_valid():
             return _lease_lost(ctx, info, rows, lease, recorder)
         recorder.handed.add(row.delivery_id)
-        refused = record(ctx.pool.submit(i, _return_path(ctx, row), row.email, data))
+        with lease.waiting():
+            handovers = ctx.pool.submit(i, _return_path(ctx, row), row.email, data)
+        refused = record(handovers)
         if refused:
             more = drain()
             if more is None:
@@ -591,9 +601,20 @@ def _outcome(ctx: DeliveryContext, info: _SendInfo, row: ClaimedRow, h: Handover
             code=exc.code,
             message_id=mid,
         )
-    # DEFER, and AMBIGUOUS (no reply after the data): retry later. The
-    # ambiguous case may deliver twice; losing a part is worse, and the
-    # Message-ID stays the same (docs/delivery.md).
+    if exc.kind is FailureKind.AMBIGUOUS:
+        # No reply after the data (the relay went silent or the connection
+        # dropped): the relay may have the message. Recorded as unknown and
+        # never sent again, so it cannot become a duplicate; counted for the
+        # operator (docs/delivery.md, "The one ambiguous case"). At most one
+        # per connection: the others sharing it are handed over again.
+        log.warning(
+            "配信 %s: 宛先 %s は結果不明（SMTP 応答なし: %s）。重複を避けるため再送しません",
+            info.id, row.delivery_id, exc,
+        )
+        return Outcome(
+            row.delivery_id, DeliveryStatus.UNKNOWN, str(exc), code=exc.code, message_id=mid
+        )
+    # DEFER: retry later; the Message-ID stays the same (docs/delivery.md).
     now = ctx.now()
     when = ctx.config.retry.next_attempt(
         attempts=row.attempts, started_at=info.started_at, now=now, rng=ctx.rng

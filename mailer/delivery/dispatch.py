@@ -97,6 +97,8 @@ class DispatchReport:
     enqueued: dict[int, int] = field(default_factory=dict)
     finished: list[int] = field(default_factory=list)
     released_leases: int = 0
+    #: per send: (rows taken back to `pending`, rows found sent in the journal)
+    taken_back: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def start_send(
@@ -178,7 +180,16 @@ def dispatch(
         now = now or datetime.now(UTC)
         with engine.begin() as conn:
             report.released_leases = ledger.release_expired_leases(
-                conn, now=now, accepted=journal.accepted if journal else None
+                conn, now=now, accepted=journal.accepted if journal else None,
+                taken=report.taken_back,
+            )
+        for send_id, (back, sent) in sorted(report.taken_back.items()):
+            # A worker died or stalled past its lease (kill -9, SIGSTOP, a
+            # lost host): the operator hears of it once per sweep, here.
+            log.warning(
+                "配信 %s: 応答のなくなったワーカーの宛先 %d 件を引き取りました"
+                "（%d 件は未送信に戻して再送、%d 件は送信済みと確認）",
+                send_id, back + sent, back, sent,
             )
         due_query = select(SEND.c.id, SEND.c.scheduled_at).where(
             SEND.c.status == SendStatus.SCHEDULED.value, SEND.c.scheduled_at <= now

@@ -562,11 +562,13 @@ def release_expired_leases(
     *,
     now: datetime,
     accepted: Callable[[int, list[int]], set[int]] | None = None,
+    taken: dict[int, tuple[int, int]] | None = None,
 ) -> int:
     """Take back rows left in `sending` by a dead worker; return how many.
 
     Rows the accepted-journal knows the relay took are marked `sent`; the
-    rest return to `pending` for another attempt.
+    rest return to `pending` for another attempt. `taken`, if given, gets
+    per send: (rows back to `pending`, rows found `sent` in the journal).
     """
     query = select(D.c.id, D.c.send_id).where(
         D.c.status == DeliveryStatus.SENDING.value, D.c.lease_until < now
@@ -584,6 +586,10 @@ def release_expired_leases(
         for send_id, ids in by_send.items():
             sent |= accepted(send_id, ids)
     back = [row.id for row in expired if row.id not in sent]
+    if taken is not None:
+        for send_id, ids in by_send.items():
+            n_sent = sum(1 for i in ids if i in sent)
+            taken[send_id] = (len(ids) - n_sent, n_sent)
     if sent:
         conn.execute(
             ACCEPTED.update(

@@ -214,6 +214,43 @@ def test_sweeper_trusts_the_accepted_journal(
     assert p.counts[DeliveryStatus.SENT] == 3 and p.counts[DeliveryStatus.PENDING] == 2
 
 
+def test_sweeper_tells_the_operator_in_one_line(
+    engine: Engine, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dead worker's rows taken back by the dispatcher: one WARNING in
+    Japanese naming the send and how many rows (and how many the journal
+    showed were sent); nothing at WARNING when there is nothing to take back."""
+    import logging
+
+    from mailer.delivery import ledger
+    from mailer.delivery.journal import RedisJournal
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    data = seed(engine, 6)
+    send_id = schedule(engine, data.part_id)
+    coordinator = Coordinator(client)
+    journal = RedisJournal(client)
+    dispatch(engine, coordinator, lambda _: None, parallelism=1, interval=1)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        rows = ledger.claim_batch(conn, send_id=send_id, limit=4, now=now,
+                                  lease=timedelta(seconds=10))
+    journal.note_accepted(send_id, rows[0].delivery_id)
+    caplog.set_level(logging.INFO, logger="mailer.delivery.dispatch")
+    dispatch(engine, coordinator, lambda _: None, parallelism=1, interval=1, journal=journal,
+             now=now + timedelta(seconds=5))  # leases still held: nothing said
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    report = dispatch(engine, coordinator, lambda _: None, parallelism=1, interval=1,
+                      journal=journal, now=now + timedelta(seconds=11))
+    assert report.taken_back == {send_id: (3, 1)}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        f"配信 {send_id}: 応答のなくなったワーカーの宛先 4 件を引き取りました"
+        "（3 件は未送信に戻して再送、1 件は送信済みと確認）"
+    ]
+
+
 def test_approval_required_before_a_send_starts(engine: Engine, redis_url: str) -> None:
     from mailer.services.actors import Actor
     from mailer.services.sends import SendError, approve_send

@@ -56,7 +56,7 @@ def dispatch() -> None:
         # a database restarting, a full disk, Redis down: the next tick retries
         if not (is_outage(exc) or isinstance(exc, KombuOperationalError)):
             raise
-        _dispatch_outage.failed(exc)
+        _dispatch_outage.failed(exc, engine=rt.engine)
         return
     _dispatch_outage.ok()
     if report.started or report.finished or report.released_leases:

@@ -24,7 +24,7 @@ from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal, NoJournal
 from mailer.delivery.lease import BatchLease, new_token
 from mailer.delivery.ledger import ClaimedRow, Outcome
-from mailer.delivery.outage_notice import OutageNotice
+from mailer.delivery.outage_notice import OutageNotice, describe
 from mailer.delivery.relays import AllRelaysDown, Handover, RateLimiterUnavailable, RelayPool
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import FailureKind
@@ -167,11 +167,10 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
         # lease (docs/delivery.md, "When the database or Redis fails").
         report.outage = True
         report.stopped = f"{'Redis' if isinstance(exc, RedisError) else 'database'} unavailable"
-        first_line = (str(exc).splitlines() or [""])[0][:200]
         log.warning(
-            "send %s: batch stopped, %s (%s: %s); %d rows handed back, any others "
+            "send %s: batch stopped, %s (%s); %d rows handed back, any others "
             "return when their lease runs out",
-            send_id, report.stopped, type(exc).__name__, first_line, report.released,
+            send_id, report.stopped, describe(exc, ctx.engine), report.released,
         )
     finally:
         ctx.pool.close()

@@ -22,7 +22,7 @@ from celery.signals import (
 
 from mailer.delivery.dispatch import Coordinator
 from mailer.delivery.liveness import WorkerRegistry, start_heartbeat
-from mailer.delivery.outage_notice import OutageNotice
+from mailer.delivery.outage_notice import REDIS, OutageNotice
 from mailer.logging_setup import install_celery_logging, quiet_task_logs
 from mailer.settings import Settings, load_settings
 
@@ -59,6 +59,32 @@ class DataDirScheduler(PersistentScheduler):  # type: ignore[misc]
             _broker_outage.failed(exc)
         else:
             _broker_outage.ok()
+
+
+class BrokerLines(logging.Filter):
+    """Celery's consumer logs an ERROR ("Cannot connect to redis://…") every
+    couple of seconds while the broker is down, and a WARNING when it loses
+    it: both become the process's one Redis line (`outage_notice.REDIS`), and
+    "Connected to" (the broker back) its INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "Cannot connect to" in text or "Connection to broker lost" in text:
+            args = record.args if isinstance(record.args, tuple) else ()
+            exc = next((a for a in args if isinstance(a, BaseException)), None)
+            REDIS.failed(exc or ConnectionError(text.splitlines()[0]))
+            return False
+        if text.startswith("Connected to"):
+            REDIS.ok()
+        return True
+
+
+def quiet_broker_errors() -> None:
+    """Install BrokerLines on Celery's consumer loggers."""
+    for name in ("celery.worker.consumer.consumer", "celery.worker.consumer.connection"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, BrokerLines) for f in logger.filters):
+            logger.addFilter(BrokerLines())
 
 
 def beat_schedule_path(settings: Settings) -> Path:
@@ -111,6 +137,7 @@ install_celery_logging(app, fmt=settings.log_format)
 # The tick runs every second: Celery's received/succeeded/sending lines for it
 # go to DEBUG (a quiet system logs nothing at INFO); batch tasks keep theirs.
 quiet_task_logs([DISPATCH_TASK])
+quiet_broker_errors()
 
 
 def _coordinator() -> Coordinator | None:
@@ -143,7 +170,7 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
         # `mailer doctor` reads these notes to tell live workers from dead ones.
         _heartbeat_stop = start_heartbeat(
             lambda: registry.note_alive(hostname),
-            on_error=lambda exc: log.warning("Redis unavailable, liveness not noted: %s", exc))
+            on_error=REDIS.failed)  # the process's one Redis line
 
 
 @worker_shutdown.connect

@@ -24,7 +24,7 @@ from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal, NoJournal
 from mailer.delivery.lease import BatchLease, new_token
 from mailer.delivery.ledger import ClaimedRow, Outcome
-from mailer.delivery.outage_notice import OutageNotice, describe
+from mailer.delivery.outage_notice import DATABASE, REDIS, describe, notice_for
 from mailer.delivery.relays import AllRelaysDown, Handover, RateLimiterUnavailable, RelayPool
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import FailureKind
@@ -42,10 +42,8 @@ from mailer.render.message import (
 from mailer.tokens import message_id, unsubscribe_token
 
 log = logging.getLogger(__name__)
-#: one WARNING per Redis outage in this process, not one per message
-_journal_outage = OutageNotice(
-    log, "accepted-journal (Redis)", "each acceptance is committed at once"
-)
+#: one WARNING per Redis outage in this process, not one per message or batch
+_journal_outage = REDIS
 SEND = ledger.SEND
 #: too many permanent failures: the send waits for a person (checked against the table at import)
 AUTO_PAUSE = send_transition(SendStatus.PAUSED, from_=SendStatus.RUNNING)
@@ -167,11 +165,18 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
         # lease (docs/delivery.md, "When the database or Redis fails").
         report.outage = True
         report.stopped = f"{'Redis' if isinstance(exc, RedisError) else 'database'} unavailable"
-        log.warning(
+        # One WARNING per outage per process (the notice); each batch's own
+        # tally at INFO.
+        notice_for(exc).failed(exc, engine=ctx.engine)
+        log.info(
             "send %s: batch stopped, %s (%s); %d rows handed back, any others "
             "return when their lease runs out",
             send_id, report.stopped, describe(exc, ctx.engine), report.released,
         )
+    else:
+        DATABASE.ok()
+        if report.sent:  # the rate limiter answered: Redis is there
+            REDIS.ok()
     finally:
         ctx.pool.close()
     return report
@@ -526,8 +531,9 @@ def _back_off(
     recorder.flush()
     if isinstance(reason, RateLimiterUnavailable):
         why, stopped = "rate limiter unavailable (Redis)", "rate limiter unavailable"
-        log.warning("send %s: the rate limiter (Redis) does not answer; %s rows handed back "
-                    "for later", info.id, len(refused) + len(rest))
+        REDIS.failed(reason)  # the one WARNING of the outage in this process
+        log.info("send %s: the rate limiter (Redis) does not answer; %s rows handed back "
+                 "for later", info.id, len(refused) + len(rest))
     else:
         why, stopped = "every relay is backing off", "relays down"
     _release(

@@ -91,3 +91,27 @@ class OutageNotice:
                 return
             self.down = False
         self.logger.info("%s available again", self.what)
+
+    def reset(self) -> None:
+        """Forget the state, silently (tests; a fresh process starts up)."""
+        with self._lock:
+            self.down = False
+
+
+_log = logging.getLogger("mailer.outage")
+#: Redis as this process sees it (the rate limiter, the accepted-journal, the
+#: send-active marks, liveness notes, the broker): one WARNING per outage per
+#: process, however many batches meet it, and one INFO when it answers again
+REDIS = OutageNotice(
+    _log, "Redis", "mail waits (rows handed back) and goes out once it is back"
+)
+#: the database, likewise (a batch's own details go to INFO)
+DATABASE = OutageNotice(
+    _log, "the database", "rows are handed back or return with their lease; retrying"
+)
+
+
+def notice_for(exc: BaseException) -> OutageNotice:
+    """REDIS for a Redis or broker error, DATABASE for the rest."""
+    names = {c.__module__.split(".")[0] for c in type(exc).__mro__}
+    return REDIS if names & {"redis", "kombu"} else DATABASE

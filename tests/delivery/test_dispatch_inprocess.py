@@ -271,3 +271,33 @@ def test_approval_required_before_a_send_starts(engine: Engine, redis_url: str) 
     approve_send(engine=engine, send_id=send_id, actor=Actor("approver-b", None, "cli"))
     assert dispatch(engine, coordinator, lambda _: None, **tick).started == [send_id]  # type: ignore[arg-type]
     assert send_progress(engine=engine, send_id=send_id).approved_by == "approver-b"
+
+
+def test_redis_data_lost_is_told_once_while_a_send_runs(
+    engine: Engine, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FLUSHALL (or Redis restarted empty) under a running send: the next tick
+    says so in one WARNING naming the send, and queues batches again; the
+    ticks after it say nothing."""
+    import logging
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    data = seed(engine, 3)
+    send_id = schedule(engine, data.part_id)
+    coordinator = Coordinator(client)
+    caplog.set_level(logging.INFO, logger="mailer.delivery.dispatch")
+    queued: list[int] = []
+    dispatch(engine, coordinator, queued.append, parallelism=1, interval=1)  # starts it
+    dispatch(engine, coordinator, queued.append, parallelism=1, interval=1)
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+    assert warnings() == [] and queued == [send_id]  # a first start with nothing running
+    client.flushdb()  # the FLUSHALL of this test's database
+    dispatch(engine, coordinator, queued.append, parallelism=1, interval=1)
+    dispatch(engine, coordinator, queued.append, parallelism=1, interval=1)
+    [line] = warnings()
+    assert line.startswith("Redis のデータが失われていました") and f"配信 {send_id} " in line
+    assert queued == [send_id, send_id]  # the lost send-active mark: queued again at once

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from mailer.delivery.outage_notice import REDIS
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "mailer:metrics:"
@@ -303,9 +305,10 @@ class RedisMetrics:
             pipe.execute()
         except Exception as exc:  # whatever Redis does, the mail goes on
             self._paused_until = now + self.pause_seconds
+            REDIS.failed(exc)  # the process's one Redis line (WARNING)
             if now - self._last_logged >= 60:
                 self._last_logged = now
-                log.warning(
+                log.info(
                     "metrics: Redis write failed (%s: %s); skipping metrics for %ss",
                     type(exc).__name__,
                     exc,

@@ -107,6 +107,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # their time budget), so the broker never re-delivers a live task.
         "broker_transport_options": {"visibility_timeout": 3600},
         "broker_connection_retry_on_startup": True,
+        # Said explicitly (Celery 5 warns on every connection loss otherwise,
+        # and 6.0 changes the default): a batch carries on when the broker
+        # goes, and hands back its rows itself; it is not cancelled.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_serializer": "json",
         "accept_content": ["json"],
         "timezone": "Asia/Tokyo",

@@ -47,6 +47,7 @@ DELIVERY_LABELS = Labels({
     DeliveryStatus.SENT: N_("送信済み"), DeliveryStatus.DEFERRED: N_("再試行待ち"),
     DeliveryStatus.FAILED: N_("失敗"), DeliveryStatus.SKIPPED: N_("対象外（停止・抑止）"),
     DeliveryStatus.CANCELLED: N_("取り消し"),
+    DeliveryStatus.UNKNOWN: N_("結果不明（SMTP 応答なし）"),
 })
 SUBSCRIBER_LABELS = Labels({
     SubscriberStatus.ACTIVE: N_("配信中"), SubscriberStatus.UNSUBSCRIBED: N_("配信停止"),

@@ -79,6 +79,10 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    #: the relay took the message's data and never answered (the connection
+    #: hung or dropped before the final reply): it may or may not have been
+    #: delivered; never sent again (docs/delivery.md, "The one ambiguous case")
+    UNKNOWN = "unknown"
 
 
 def _email_hash_default(context: Any) -> str:

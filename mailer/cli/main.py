@@ -32,6 +32,7 @@ from mailer.cli.common import (
     tokyo,
 )
 from mailer.db import make_engine, upgrade
+from mailer.labels import DELIVERY_LABELS
 from mailer.models import DeliveryStatus
 from mailer.services.actors import Actor, cli_actor
 from mailer.services.errors import ServiceError
@@ -111,15 +112,7 @@ def _demo_sends(stack: DemoStack, *, part2_delay: float, timeout: float) -> None
 
     def show(items: list[tuple[str, SendProgress]]) -> None:
         for label, p in items:
-            done = sum(
-                p.counts[s]
-                for s in (
-                    DeliveryStatus.SENT,
-                    DeliveryStatus.FAILED,
-                    DeliveryStatus.SKIPPED,
-                    DeliveryStatus.CANCELLED,
-                )
-            )
+            done = p.done
             if label not in tasks:
                 tasks[label] = progress.add_task(label, total=max(p.recipients, 1), state="")
             progress.update(
@@ -264,6 +257,7 @@ def print_progress(p: SendProgress) -> None:
     for state, n in p.counts.items():
         table.add_row(state.value, str(n))
     console.print(table)
+    console.print(f"{DELIVERY_LABELS[DeliveryStatus.UNKNOWN]}: {p.unknown}")
     eta = f"{p.eta_seconds:.0f} s" if p.eta_seconds is not None else "-"
     console.print(
         f"scheduled {tokyo(p.scheduled_at)}  started {tokyo(p.started_at)}  "

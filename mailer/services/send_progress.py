@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, func, select
 
 from mailer.delivery import ledger
+from mailer.delivery.states import OPEN_DELIVERY
 from mailer.models import (
     DeliveryStatus,
     Membership,
@@ -57,6 +58,17 @@ class SendProgress:
             for s in (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
         )
         return open_ == 0 and sum(self.counts.values()) == self.recipients
+
+    @property
+    def unknown(self) -> int:
+        """Messages whose outcome SMTP left unknowable (the relay took the data
+        and never answered), shown as 「結果不明（SMTP 応答なし）」; never sent again."""
+        return self.counts[DeliveryStatus.UNKNOWN]
+
+    @property
+    def done(self) -> int:
+        """Rows in a final state (sent, failed, skipped, cancelled, unknown)."""
+        return sum(n for s, n in self.counts.items() if s not in OPEN_DELIVERY)
 
 
 def _utc(v: datetime | None) -> datetime | None:

@@ -69,7 +69,7 @@ def _progress(web: WebState, send_id: int) -> ProgressOut:
         p = send_progress(engine=web.engine, send_id=send_id)
     except ServiceError as exc:  # deleted meanwhile
         raise HTTPException(404, exc.message) from None
-    return ProgressOut(**_out(s).model_dump(), counts=p.counts,
+    return ProgressOut(**_out(s).model_dump(), counts=p.counts, unknown=p.unknown,
                        rate_per_second=p.rate_per_second, eta_seconds=p.eta_seconds,
                        later_joiners=p.later_joiners, accounted=p.accounted)
 

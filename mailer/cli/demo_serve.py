@@ -12,6 +12,7 @@ import socket
 import sys
 
 from mailer.cli.common import console, fail
+from mailer.i18n import _
 from mailer.settings import Settings
 
 LOOPBACK = "127.0.0.1"
@@ -25,8 +26,9 @@ def demo_serve_settings(settings: Settings, port: int) -> Settings:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind((LOOPBACK, port))
     except OSError as exc:
-        fail(f"--port {port}: {LOOPBACK}:{port} で待ち受けできません（{exc.strerror or exc}）。"
-             "別のポートを --port で指定してください")
+        fail(_("--port {port}: {host}:{port} で待ち受けできません（{reason}）。"
+               "別のポートを --port で指定してください").format(
+            port=port, host=LOOPBACK, reason=exc.strerror or exc))
     return settings.model_copy(update={"base_url": f"http://{LOOPBACK}:{port}"})
 
 
@@ -42,11 +44,12 @@ def serve_demo(settings: Settings, database_url: str, port: int) -> None:
     password = demo_staff_password(database_url)
     web_settings = settings.model_copy(update={"database_url": database_url})
     url = f"http://{LOOPBACK}:{port}/admin"
-    console.print(f"管理画面: {url}", highlight=False, soft_wrap=True)
-    console.print(f"ログイン: {DEMO_STAFF_EMAIL}", highlight=False)
-    console.print(f"パスワード（この起動用、次の起動で変わります）: {password}",
-                  highlight=False, markup=False)
-    console.print(f"データ: {database_url}  （Ctrl-C で終了）", highlight=False, soft_wrap=True)
+    console.print(_("管理画面: {url}").format(url=url), highlight=False, soft_wrap=True)
+    console.print(_("ログイン: {email}").format(email=DEMO_STAFF_EMAIL), highlight=False)
+    console.print(_("パスワード（この起動用、次の起動で変わります）: {password}").format(
+        password=password), highlight=False, markup=False)
+    console.print(_("データ: {url}  （Ctrl-C で終了）").format(url=database_url),
+                  highlight=False, soft_wrap=True)
     sys.stdout.flush()
     setup_logging(web_settings)
     uvicorn.run(create_app(web_settings), host=LOOPBACK, port=port, log_config=None)

@@ -6,7 +6,8 @@ import os
 
 import typer
 
-from mailer.cli.common import fail
+from mailer.cli.common import fail, says
+from mailer.i18n import _
 from mailer.logging_setup import configure_logging
 from mailer.ops.checks import Status, has_errors
 from mailer.ops.doctor import run_doctor
@@ -15,9 +16,9 @@ from mailer.settings import Settings, load_settings
 _COLOURS = {Status.OK: "green", Status.WARN: "yellow", Status.ERROR: "red"}
 
 
+@says(_("設定、データベース、Redis、SMTP リレー、DKIM を確かめ、公開する DNS レコードを"
+        "表示します。\n\nメールは送りません。エラーの項目があれば終了コード 1 で終わります。"))
 def doctor() -> None:
-    """Check configuration, database, Redis, SMTP relays and DKIM; print the DNS
-    records to publish. Sends no mail. Exits 1 if any check is an error."""
     from mailer.render.html import TEMPLATES_DIR
 
     report = run_doctor(load_settings, templates_dir=TEMPLATES_DIR)
@@ -26,7 +27,7 @@ def doctor() -> None:
         typer.echo(status + check.line()[5:])
     if report.records:
         typer.echo("")
-        typer.echo(f"DNS records to publish for {report.domain}:")
+        typer.echo(_("{domain} のために公開する DNS レコード:").format(domain=report.domain))
         for record in report.records:
             typer.echo(f"  {record.record}")
             typer.echo(f"      ; {record.note}")
@@ -44,4 +45,5 @@ def setup_logging(settings: Settings | None = None, *, level: str = "INFO") -> N
     try:
         configure_logging(fmt=str(fmt), level=level)
     except ValueError:
-        fail(f"MAILER_LOG_FORMAT: must be 'text' or 'json', got {fmt!r}", code=2)
+        fail(_("MAILER_LOG_FORMAT: 'text' か 'json' にしてください（{value} でした）").format(
+            value=repr(fmt)), code=2)

@@ -46,4 +46,4 @@ def worker_health(
     if not any(node in reply for reply in replies or []):
         fail(_("{node}: {seconds} 秒以内に応答がありません").format(
             node=node, seconds=f"{timeout:g}"))
-    typer.echo(f"{node}: ok")
+    typer.echo(_("{node}: 応答がありました").format(node=node))

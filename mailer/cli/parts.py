@@ -232,7 +232,7 @@ def part_publish(part_id: int = PART_ID, as_: str = PUBLISH_AS) -> None:
     except ServiceError as exc:
         fail_service(exc)
     console.print(_("パート {part_id}: {at}（Asia/Tokyo）に {name} が公開しました").format(
-        part_id=part_id, at=tokyo(at), name=actor.name), highlight=False)
+        part_id=part_id, at=tokyo(at), name=actor.name), highlight=False, soft_wrap=True)
 
 
 @part_app.command("unpublish", help=_(
@@ -250,7 +250,7 @@ def part_unpublish(part_id: int = PART_ID, as_: str = PUBLISH_AS) -> None:
     except ServiceError as exc:
         fail_service(exc)
     console.print(_("パート {part_id}: {name} が公開を取り消しました").format(
-        part_id=part_id, name=actor.name), highlight=False)
+        part_id=part_id, name=actor.name), highlight=False, soft_wrap=True)
 
 
 def _register_lists() -> None:

@@ -101,6 +101,76 @@ def load_verb(name: str, verb: Verb) -> Any:
     return command
 
 
+#: typer's own words around every help page and usage error, said in the
+#: catalogue's language (typer asks the standard library's gettext, which
+#: knows no Japanese, or writes them as constants)
+FRAMEWORK_TEXTS = {
+    "Arguments": N_("引数"),
+    "Options": N_("オプション"),
+    "Commands": N_("コマンド"),
+    "Error": N_("エラー"),
+    "Aborted.": N_("中断しました。"),
+    "[default: {}]": N_("[既定: {}]"),
+    "[required]": N_("[必須]"),
+    "[env var: {}]": N_("[環境変数: {}]"),
+    "Try [blue]'{command_path} {help_option}'[/] for help.":
+        N_("ヘルプは [blue]'{command_path} {help_option}'[/] で表示します。"),
+    "No such command {name!r}.": N_("コマンド {name!r} はありません。"),
+}
+USAGE = N_("使い方:")
+HELP_OPTION = N_("このヘルプを表示して終了します。")
+
+
+def _framework_text(message: str) -> str:
+    found = FRAMEWORK_TEXTS.get(message)
+    return _(found) if found is not None else message
+
+
+def speak_the_catalogue_language() -> None:
+    """Make typer's fixed words (Usage, Options, --help's line, …) go through
+    the catalogue. typer's rich help reads module constants made at its
+    import, so they are set here; the usage prefix and the --help option's
+    line are written by its click core, wrapped here. `test_catalogue_cli`
+    fails if a typer upgrade moves them."""
+    from typer import core as typer_core
+    from typer import rich_utils
+    from typer._click import core as click_core
+    from typer._click import formatting as click_formatting
+
+    typer_core._ = _framework_text  # type: ignore[attr-defined]
+    for name, english in (("ARGUMENTS_PANEL_TITLE", "Arguments"),
+                          ("OPTIONS_PANEL_TITLE", "Options"),
+                          ("COMMANDS_PANEL_TITLE", "Commands"),
+                          ("ERRORS_PANEL_TITLE", "Error"), ("ABORTED_TEXT", "Aborted."),
+                          ("DEFAULT_STRING", "[default: {}]"),
+                          ("REQUIRED_LONG_STRING", "[required]"),
+                          ("ENVVAR_STRING", "[env var: {}]"),
+                          ("RICH_HELP", "Try [blue]'{command_path} {help_option}'[/] for help.")):
+        setattr(rich_utils, name, _framework_text(english))
+    formatter = click_formatting.HelpFormatter
+    if not getattr(formatter.write_usage, "catalogued", False):
+        write_usage = formatter.write_usage
+
+        def usage_in_language(self: Any, prog: str, args: str = "",
+                              prefix: str | None = None) -> None:
+            write_usage(self, prog, args, _(USAGE) + " " if prefix is None else prefix)
+
+        usage_in_language.catalogued = True  # type: ignore[attr-defined]
+        formatter.write_usage = usage_in_language  # type: ignore[method-assign]
+    command = click_core.Command
+    if not getattr(command.get_help_option, "catalogued", False):
+        get_help_option = command.get_help_option
+
+        def help_option_in_language(self: Any, ctx: Any) -> Any:
+            option = get_help_option(self, ctx)
+            if option is not None:
+                option.help = _(HELP_OPTION)
+            return option
+
+        help_option_in_language.catalogued = True  # type: ignore[attr-defined]
+        command.get_help_option = help_option_in_language  # type: ignore[method-assign]
+
+
 class LazyGroup(TranslatingGroup):
     """The top-level group: verbs from `VERBS`, imported when run.
 
@@ -124,6 +194,10 @@ class LazyGroup(TranslatingGroup):
             cached = self.commands[cmd_name] = load_verb(cmd_name, verb)
         return cached
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        speak_the_catalogue_language()
+        return super().main(*args, **kwargs)
+
     def format_help(self, ctx: Any, formatter: Any) -> Any:
         self.listing = True
         try:
@@ -135,6 +209,7 @@ class LazyGroup(TranslatingGroup):
 app = typer.Typer(
     help=_("mailer: 連載誌のメールマガジン配信。"),
     no_args_is_help=True,
+    add_completion=False,  # its options' help is typer's English (and undocumented here)
     cls=LazyGroup,  # lazily loaded verbs; one line for a service that is down (errors.py)
 )
 

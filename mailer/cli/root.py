@@ -94,7 +94,7 @@ def load_verb(name: str, verb: Verb) -> Any:
     if isinstance(target, typer.Typer):
         command: Any = typer.main.get_group(target)
     else:
-        single = typer.Typer()
+        single = typer.Typer(add_completion=False)  # the verb, not a program
         single.command(name)(target)
         command = typer.main.get_command(single)
     command.name = name

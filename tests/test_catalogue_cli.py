@@ -100,7 +100,10 @@ SESSION: list[tuple[tuple[str, ...], int]] = [
     (("subscribers", "import", "--help"), 0),
     (("part", "--help"), 0),
     (("send", "--help"), 0),
-    (("nope",), 2),  # not a verb: typer's usage error
+    (("nope",), 2),  # not a verb: typer's usage errors
+    (("lists", "show", "--bogus"), 2),
+    (("lists", "show", "extra"), 2),
+    (("lists", "create"), 2),
 ]
 
 
@@ -153,6 +156,8 @@ def test_english_is_english(base_env: dict[str, str]) -> None:
     assert "Create a mailing list (internal unless --public)." in outputs[
         ("lists", "create", "--help")]
     assert "ok     configuration: loads (MAILER_ENV=local)" in outputs[("doctor",)]
+    assert "No such option: --bogus" in outputs[("lists", "show", "--bogus")]
+    assert "Missing argument 'name'." in outputs[("lists", "create")]
 
 
 def test_japanese_is_the_default(base_env: dict[str, str]) -> None:

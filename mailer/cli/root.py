@@ -14,6 +14,7 @@ to the verbs' own and checks what `--help` imports.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +122,41 @@ USAGE = N_("使い方:")
 HELP_OPTION = N_("このヘルプを表示して終了します。")
 
 
+#: typer's usage errors (written as English f-strings), matched and said again
+USAGE_ERRORS = (
+    (re.compile(r"No such option: (?P<name>\S+)(?: \(Possible options: (?P<options>.*)\))?"),
+     N_("オプション {name} はありません")),
+    (re.compile(r"Got unexpected extra argument(?:\(s\)|s)? \((?P<args>.*)\)"),
+     N_("余分な引数があります（{args}）")),
+    (re.compile(r"Missing argument (?P<name>\S+)\.(?P<rest>.*)", re.S),
+     N_("引数 {name} を指定してください。")),
+    (re.compile(r"Missing option (?P<name>.+?)\.(?P<rest>.*)", re.S),
+     N_("オプション {name} を指定してください。")),
+    (re.compile(r"Invalid value for (?P<name>.+?): (?P<reason>.*)", re.S),
+     N_("{name} の値が正しくありません: {reason}")),
+)
+CHOOSE_FROM = N_("次から選んでください:")
+POSSIBLE_OPTIONS = N_("（候補: {options}）")
+
+
+def usage_error_text(english: str) -> str:
+    """A typer usage error's line in the catalogue's language (unknown ones as
+    they are)."""
+    for pattern, template in USAGE_ERRORS:
+        match = pattern.fullmatch(english)
+        if match is None:
+            continue
+        parts = match.groupdict()
+        text = _(template).format(**{k: v for k, v in parts.items() if v is not None})
+        if parts.get("options"):
+            text += _(POSSIBLE_OPTIONS).format(options=parts["options"])
+        rest = (parts.get("rest") or "").strip()
+        if rest:
+            text += " " + rest.replace("Choose from:", _(CHOOSE_FROM))
+        return text
+    return english
+
+
 def _framework_text(message: str) -> str:
     found = FRAMEWORK_TEXTS.get(message)
     return _(found) if found is not None else message
@@ -135,7 +171,9 @@ def speak_the_catalogue_language() -> None:
     from typer import core as typer_core
     from typer import rich_utils
     from typer._click import core as click_core
+    from typer._click import exceptions as click_exceptions
     from typer._click import formatting as click_formatting
+    from typer.exceptions import TyperException
 
     typer_core._ = _framework_text  # type: ignore[attr-defined]
     for name, english in (("ARGUMENTS_PANEL_TITLE", "Arguments"),
@@ -157,6 +195,12 @@ def speak_the_catalogue_language() -> None:
 
         usage_in_language.catalogued = True  # type: ignore[attr-defined]
         formatter.write_usage = usage_in_language  # type: ignore[method-assign]
+    for error_class in (TyperException, click_exceptions.NoSuchOption,
+                        click_exceptions.BadParameter, click_exceptions.MissingParameter):
+        if "format_message" in vars(error_class) and not getattr(
+                error_class.format_message, "catalogued", False):
+            error_class.format_message = _catalogued_message(  # type: ignore[method-assign]
+                error_class.format_message)
     command = click_core.Command
     if not getattr(command.get_help_option, "catalogued", False):
         get_help_option = command.get_help_option
@@ -169,6 +213,14 @@ def speak_the_catalogue_language() -> None:
 
         help_option_in_language.catalogued = True  # type: ignore[attr-defined]
         command.get_help_option = help_option_in_language  # type: ignore[method-assign]
+
+
+def _catalogued_message(format_message: Any) -> Any:
+    def in_language(self: Any) -> str:
+        return usage_error_text(format_message(self))
+
+    in_language.catalogued = True  # type: ignore[attr-defined]
+    return in_language
 
 
 class LazyGroup(TranslatingGroup):

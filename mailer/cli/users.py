@@ -108,7 +108,8 @@ def users_create(
 
 def _roles(stored: str) -> str:
     """`editor;approver` as staff read it: 編集、承認."""
-    return _("、").join(ROLE_LABELS.get(UserRole(r), r) if r in set(UserRole) else r
+    known = {role.value: role for role in UserRole}
+    return _("、").join(ROLE_LABELS[known[r]] if r in known else r
                        for r in stored.split(";") if r)
 
 

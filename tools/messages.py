@@ -3,9 +3,9 @@
 Babel's extractor finds every `_()`, `N_()`, `gettext()`, `ngettext()` in
 `mailer/` and `workers/`, and every `{% trans %}` and `_()` in `templates/`.
 Each message goes to one area's file (the area of the first place it is
-used): `web.po` (templates, `mailer/web/`), `cli.po` (`mailer/cli/`,
-`workers/`) or `domain.po` (the rest of `mailer/`). Existing translations are
-kept; new messages get an empty translation to fill in; messages no longer
+used): `web.po` (templates, `mailer/web/`), `cli.po` (`mailer/cli/`, the
+doctor's `mailer/ops/`, `workers/`) or `domain.po` (the rest of `mailer/`).
+Existing translations are kept; new messages get an empty translation to fill in; messages no longer
 used are dropped. The files are written sorted and without line numbers, so
 two people adding messages rarely touch the same lines.
 
@@ -37,7 +37,7 @@ SOURCES = (
 def area_of(path: str) -> str:
     if path.startswith(("templates/", "mailer/web/")):
         return "web"
-    if path.startswith(("mailer/cli/", "workers/")):
+    if path.startswith(("mailer/cli/", "mailer/ops/", "workers/")):
         return "cli"
     return "domain"
 

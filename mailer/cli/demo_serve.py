@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 from mailer.cli.common import console, fail
+from mailer.i18n import _
 from mailer.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,8 +36,9 @@ def demo_serve_settings(settings: Settings, port: int) -> Settings:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind((LOOPBACK, port))
     except OSError as exc:
-        fail(f"--port {port}: {LOOPBACK}:{port} で待ち受けできません（{exc.strerror or exc}）。"
-             "別のポートを --port で指定してください")
+        fail(_("--port {port}: {host}:{port} で待ち受けできません（{reason}）。"
+               "別のポートを --port で指定してください").format(
+            port=port, host=LOOPBACK, reason=exc.strerror or exc))
     return settings.model_copy(update={"base_url": f"http://{LOOPBACK}:{port}"})
 
 
@@ -49,9 +51,11 @@ def _watch(stack: DemoStack, every: float = 2.0) -> None:
         for name in stack.stopped():
             if name not in told and not stack.closing:
                 told.add(name)
-                console.print(f"注意: {name} が止まりました（ログ: {stack.directory}/{name}.log）。"
-                              "配信は進みません。Ctrl-C で止めて、もう一度 mailer demo --serve を"
-                              "起動してください", highlight=False, soft_wrap=True, markup=False)
+                console.print(
+                    _("注意: {name} が止まりました（ログ: {folder}/{name}.log）。"
+                      "配信は進みません。Ctrl-C で止めて、もう一度 mailer demo --serve を"
+                      "起動してください").format(name=name, folder=stack.directory),
+                    highlight=False, soft_wrap=True, markup=False)
 
 
 def serve_demo(stack: DemoStack, port: int) -> None:
@@ -68,23 +72,26 @@ def serve_demo(stack: DemoStack, port: int) -> None:
     url = f"http://{LOOPBACK}:{port}/admin"
     say = console.print
     say("")
-    say("[bold]デモを起動しました。[/]ブラウザで管理画面を開いてください。", highlight=False)
-    say(f"管理画面: {url}", highlight=False, soft_wrap=True)
-    say(f"ログイン: {DEMO_STAFF_EMAIL}", highlight=False)
-    say(f"パスワード（この起動用、次の起動で変わります）: {password}",
+    say("[bold]" + _("デモを起動しました。") + "[/]" + _("ブラウザで管理画面を開いてください。"),
+        highlight=False)
+    say(_("管理画面: {url}").format(url=url), highlight=False, soft_wrap=True)
+    say(_("ログイン: {email}").format(email=DEMO_STAFF_EMAIL), highlight=False)
+    say(_("パスワード（この起動用、次の起動で変わります）: {password}").format(password=password),
         highlight=False, markup=False)
-    say(f"送ったメールの行き先: {stack.outbox}/ （宛先ごとに 1 通ずつ .eml ファイル。"
-        "外へは送りません）", highlight=False, soft_wrap=True, markup=False)
-    say(f"データ: {stack.database_url}", highlight=False, soft_wrap=True, markup=False)
-    say(f"ログ: {stack.directory}/worker.log, beat.log", highlight=False, soft_wrap=True,
+    say(_("送ったメールの行き先: {folder}/ （宛先ごとに 1 通ずつ .eml ファイル。"
+          "外へは送りません）").format(folder=stack.outbox),
+        highlight=False, soft_wrap=True, markup=False)
+    say(_("データ: {url}").format(url=stack.database_url), highlight=False, soft_wrap=True,
         markup=False)
-    say("止めるには: Ctrl-C（Web 画面、ワーカー、beat、Redis、SMTP シンクをすべて止めます。"
-        "データは残り、次の mailer demo --serve で続きから使えます）", highlight=False)
+    say(_("ログ: {folder}/worker.log, beat.log").format(folder=stack.directory),
+        highlight=False, soft_wrap=True, markup=False)
+    say(_("止めるには: Ctrl-C（Web 画面、ワーカー、beat、Redis、SMTP シンクをすべて止めます。"
+          "データは残り、次の mailer demo --serve で続きから使えます）"), highlight=False)
     sys.stdout.flush()
     setup_logging(web_settings)
     threading.Thread(target=_watch, args=(stack,), name="demo-watch", daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
         uvicorn.run(create_app(web_settings, demo_outbox=stack.outbox), host=LOOPBACK,
                     port=port, log_config=None)
-    console.print("停止しています …（ワーカーの仕事が終わるまで数秒かかることがあります）",
+    console.print(_("停止しています …（ワーカーの仕事が終わるまで数秒かかることがあります）"),
                   highlight=False)

@@ -59,4 +59,4 @@ def test_issue_load_names_the_file_and_line(issue: IssueCopy, tmp_path: Path,
     result = CliRunner().invoke(app, ["issue", "load", str(issue.folder)])
     assert result.exit_code == 1
     assert f"{issue.folder / 'part1.md'}:{line}: front matter: subject: {CR}" in result.output
-    assert "nothing was stored" in result.output
+    assert "何も保存していません" in result.output

@@ -153,7 +153,7 @@ def test_cli_unreadable_file_writes_nothing(
         path.write_bytes(bytes(range(256)) * 64)
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
     assert code == 1
-    assert str(path) in out and "nothing written" in out
+    assert str(path) in out and "何も書いていません" in out
     assert table_counts(engine) == before
 
 
@@ -165,9 +165,9 @@ def test_cli_reports_rejected_rows_and_imports_the_valid_ones(
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
     assert code == 3, out
     assert "Shift_JIS (CP932)" in out
-    assert "rejected: line 3: メールアドレス: 'broken@@example.jp'" in out
-    assert "rejected: line 5: duplicate of line 2 (cio@chiyoda.example.jp)" in out
-    assert "created 2, updated 0, unchanged 0, rejected 2, skipped-suppressed 0" in out
+    assert "受け付けません: 3 行目: メールアドレス: 'broken@@example.jp'" in out
+    assert "受け付けません: 5 行目: duplicate of line 2 (cio@chiyoda.example.jp)" in out
+    assert "作成 2、更新 0、変更なし 0、受け付けず 2、抑止のため飛ばした 0" in out
     assert table_counts(engine)["Subscriber"] == 2
 
 

@@ -79,13 +79,13 @@ def test_segments_cli_stores_json_and_shows_members(cli: Cli, loaded: Engine) ->
     code, out = cli("segments", "create", "ku-cio", "--where", "kind=特別区",
                     "--where", "role=CIO", "--title", "特別区のCIO")
     assert code == 0, out
-    assert "1 subscriber(s) now" in out
+    assert "現在 1 名" in out
     with Session(loaded) as session:
         seg = session.execute(select(Segment)).scalars().one()
     assert json.loads(seg.filter_json) == {"organisation_kind": ["特別区"], "role": ["CIO"]}
     assert SegmentFilter.from_json(seg.filter_json) == parse_where(["kind=特別区", "role=CIO"])
     code, out = cli("segments", "show", "ku-cio")
-    assert code == 0 and "cio@chiyoda.example.jp\t佐藤 一郎\t千代田区\tCIO\tactive" in out
+    assert code == 0 and "cio@chiyoda.example.jp\t佐藤 一郎\t千代田区\tCIO\t配信中" in out
     code, out = cli("segments", "show")
     assert code == 0 and "ku-cio" in out
     assert cli("segments", "create", "ku-cio", "--where", "kind=市")[0] == 1

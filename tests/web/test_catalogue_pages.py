@@ -309,5 +309,5 @@ def test_the_english_dashboard_has_no_japanese(ascii_site: AsciiSite,
     with httpx.Client(base_url=ascii_site.url, timeout=30, follow_redirects=False) as client:
         login(client, ascii_site.url, ADMIN)
         html = client.get("/admin").text
-    assert "Dashboard" in html
+    assert "Dashboard" in html and '<html lang="en">' in html
     assert not uncatalogued(html), "\n".join(uncatalogued(html))

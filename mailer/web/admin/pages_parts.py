@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mailer.compose.errors import IssueFolderError
+from mailer.i18n import N_, _
 from mailer.render.preview import PreviewFormat
 from mailer.render.types import RenderConfig
 from mailer.services import listings
@@ -37,14 +38,14 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 Reader = Annotated[Principal, Depends(require(*READ_SENDS))]
 Composer = Annotated[Principal, Depends(require(*COMPOSE))]
 
-TABS = [("html", "HTML"), ("text", "テキスト"), ("sanitized", "無害化後"),
-        ("iso", "ISO-2022-JP の問題")]
-LOAD_LABELS = {"created": "新規登録", "updated": "更新", "unchanged": "変更なし"}
+TABS = [("html", "HTML"), ("text", N_("テキスト")), ("sanitized", N_("無害化後")),
+        ("iso", N_("ISO-2022-JP の問題"))]
+LOAD_LABELS = {"created": N_("新規登録"), "updated": N_("更新"), "unchanged": N_("変更なし")}
 
 
 def _issues_page(request: Request, web: WebState, principal: Principal, *, notice: str = "",
                  problems: list[str] | None = None, status_code: int = 200) -> HTMLResponse:
-    return admin_page(request, principal, "issues", status_code=status_code, title="号と配信回",
+    return admin_page(request, principal, "issues", status_code=status_code, title=_("号と配信回"),
                       notice=notice, problems=problems or [], issues=listings.issues(web.engine),
                       drafts=draft_slugs(engine=web.engine))
 
@@ -77,8 +78,11 @@ async def upload_issue_page(
     except IssueFolderError as exc:  # read, but not valid: every problem, file:line
         return _issues_page(request, web, principal, status_code=422,
                             problems=[str(p) for p in exc.problems])
-    parts = "、".join(f"{label}（{LOAD_LABELS[s.value]}）" for label, s in result.parts.items())
-    notice = f"号「{result.slug}」を読み込みました：{LOAD_LABELS[result.status.value]}。{parts}"
+    parts = _("、").join(
+        _("{label}（{status}）").format(label=label, status=_(LOAD_LABELS[s.value]))
+        for label, s in result.parts.items())
+    notice = _("号「{slug}」を読み込みました：{status}。{parts}").format(
+        slug=result.slug, status=_(LOAD_LABELS[result.status.value]), parts=parts)
     return _issues_page(request, web, principal, notice=notice)
 
 
@@ -88,8 +92,9 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
     """Preflight findings, preview tabs, test send, schedule form, and the part's sends."""
     found = listings.part_row(web.engine, part_id)
     if found is None:
-        return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
-                             lines=[f"配信回 {part_id} はありません。"], back="/admin/issues")
+        return admin_message(request, principal, status_code=404, title=_("配信回が見つかりません"),
+                             lines=[_("配信回 {id} はありません。").format(id=part_id)],
+                             back="/admin/issues")
     part, issue = found
     tab = tab if tab in dict(TABS) else "html"
     report = preflight(engine=web.engine, part_id=part_id, config=web.render_config)
@@ -106,11 +111,13 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
         my_email = actor_email(engine=web.engine, actor=principal.as_actor())
     except ServiceError:
         my_email = ""
-    notices = {"scheduled": "配信を予約しました。", "published": "公開しました。",
-               "unpublished": "公開を取り消しました。"}
+    notices = {"scheduled": _("配信を予約しました。"), "published": _("公開しました。"),
+               "unpublished": _("公開を取り消しました。")}
     return admin_page(
-        request, principal, "part", title=f"{part.label}：{part.title}", part=part, issue=issue,
-        report=report, tab=tab, tabs=TABS, body=body,
+        request, principal, "part",
+        title=_("{label}：{title}").format(label=part.label, title=part.title),
+        part=part, issue=issue,
+        report=report, tab=tab, tabs=[(key, _(label)) for key, label in TABS], body=body,
         iso_findings=[f for f in report.findings if f.code == "iso2022jp_char"],
         notice=notices.get(notice or "", ""), smtp_configured=bool(web.settings.relays()),
         my_email=my_email, lists=listings.lists(web.engine),
@@ -126,11 +133,12 @@ def part_eml(part_id: int, request: Request, web: Web, principal: Reader) -> Res
         data = preview_part(engine=web.engine, part_id=part_id,
                             config=_preview_config(web, part_id), format="eml")
     except PartNotFound:
-        return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
-                             lines=[f"配信回 {part_id} はありません。"], back="/admin/issues")
+        return admin_message(request, principal, status_code=404, title=_("配信回が見つかりません"),
+                             lines=[_("配信回 {id} はありません。").format(id=part_id)],
+                             back="/admin/issues")
     except ServiceError as exc:
         return admin_message(request, principal, status_code=status_of(exc),
-                             title="メールを作れません", lines=[exc.message],
+                             title=_("メールを作れません"), lines=[exc.message],
                              back=f"/admin/parts/{part_id}")
     return Response(data, media_type="message/rfc822", headers={
         **ADMIN_HEADERS, "Content-Disposition": f'attachment; filename="part-{part_id}.eml"'})
@@ -146,12 +154,13 @@ async def test_send_page(part_id: int, request: Request, web: Web,
                                           actor=principal.as_actor(), part_id=part_id)
     except ServiceError as exc:
         return admin_message(request, principal, status_code=status_of(exc),
-                             title="テスト送信できませんでした", lines=[exc.message],
+                             title=_("テスト送信できませんでした"), lines=[exc.message],
                              back=f"/admin/parts/{part_id}")
-    lines = [f"{addr}：{'送信しました' if r == 'sent' else r}" for addr, r in results]
+    lines = [_("{address}：{result}").format(
+        address=addr, result=_("送信しました") if r == "sent" else r) for addr, r in results]
     ok = all(r == "sent" for _, r in results)
     return admin_message(request, principal, status_code=200 if ok else 502,
-                         title="テスト送信しました" if ok else "テスト送信できませんでした",
+                         title=_("テスト送信しました") if ok else _("テスト送信できませんでした"),
                          lines=lines, back=f"/admin/parts/{part_id}")
 
 
@@ -163,7 +172,7 @@ async def publish_page(part_id: int, request: Request, web: Web, principal: Comp
                                 part_id=part_id)
     except ServiceError as exc:
         return admin_message(request, principal, status_code=status_of(exc),
-                             title="公開できませんでした", lines=[exc.message],
+                             title=_("公開できませんでした"), lines=[exc.message],
                              back=f"/admin/parts/{part_id}")
     return RedirectResponse(f"/admin/parts/{part_id}?notice=published", status_code=303)
 
@@ -175,15 +184,15 @@ async def unpublish_page(part_id: int, request: Request, web: Web, principal: Co
     confirmation box (checked here too: the browser's check can be skipped)."""
     if confirm != "yes":
         return admin_message(request, principal, status_code=422,
-                             title="公開を取り消していません",
-                             lines=["confirm: 「公開を取り消す」の確認欄にチェックを入れてから、"
-                                    "もう一度お試しください。"],
+                             title=_("公開を取り消していません"),
+                             lines=[_("confirm: 「公開を取り消す」の確認欄にチェックを入れてから、"
+                                      "もう一度お試しください。")],
                              back=f"/admin/parts/{part_id}")
     try:
         await run_in_threadpool(unpublish_part, engine=web.engine, actor=principal.as_actor(),
                                 part_id=part_id)
     except ServiceError as exc:
         return admin_message(request, principal, status_code=status_of(exc),
-                             title="公開を取り消せませんでした", lines=[exc.message],
+                             title=_("公開を取り消せませんでした"), lines=[exc.message],
                              back=f"/admin/parts/{part_id}")
     return RedirectResponse(f"/admin/parts/{part_id}?notice=unpublished", status_code=303)

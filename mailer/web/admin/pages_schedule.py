@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from mailer.i18n import N_, _
 from mailer.services.errors import ServiceError
 from mailer.services.send_preview import SendPreview, send_preview
 from mailer.services.sends import schedule_send
@@ -32,13 +33,14 @@ Lists = Annotated[list[str] | None, Form()]
 Mode = Literal["schedule", "now"]
 #: this form's names for the fields a refusal may start with ("at: …" reads
 #: "配信日時：…" here; the API and the CLI keep the field names they accept)
-FIELD_LABELS = {"at": "配信日時", "lists": "配信先のリスト", "overlap": "すでに受け取った人"}
+FIELD_LABELS = {"at": N_("配信日時"), "lists": N_("配信先のリスト"),
+                "overlap": N_("すでに受け取った人")}
 
 
 def _confirm_page(request: Request, principal: Principal, *, part_id: int, mode: Mode,
                   seen: SendPreview, at: str = "", when: datetime | None = None) -> HTMLResponse:
     return admin_page(request, principal, "send_confirm",
-                      title="今すぐ送る前の確認" if mode == "now" else "予約の前の確認",
+                      title=_("今すぐ送る前の確認") if mode == "now" else _("予約の前の確認"),
                       part_id=part_id, mode=mode, seen=seen, at=at, when=when)
 
 
@@ -46,7 +48,8 @@ def _for_staff(exc: ServiceError) -> str:
     """Return the refusal with its leading field name as this form labels it."""
     prefix = f"{exc.field}: "
     if exc.field in FIELD_LABELS and exc.message.startswith(prefix):
-        return f"{FIELD_LABELS[exc.field]}：{exc.message.removeprefix(prefix)}"
+        return _("{field}：{message}").format(field=_(FIELD_LABELS[exc.field]),
+                                              message=exc.message.removeprefix(prefix))
     return exc.message
 
 
@@ -83,16 +86,16 @@ async def schedule_page(
 ) -> Response:
     """Schedule the part to the chosen lists at a Tokyo time. When some
     recipients already have the part and no choice was made, ask first."""
-    title = "予約できませんでした"
+    title = _("予約できませんでした")
     if not at.strip():
         return admin_message(request, principal, status_code=422, title=title,
-                             lines=["日時を入力してください。今すぐ送るときは「今すぐ送る」を使います。"],
+                             lines=[_("日時を入力してください。今すぐ送るときは「今すぐ送る」を使います。")],
                              back=f"/admin/parts/{part_id}")
     try:
         when = parse_tokyo(at)
     except ValueError:
-        return admin_message(request, principal, status_code=422, title="日時が正しくありません",
-                             lines=[f"「{at}」は日時として読めません（例：2026-12-01T09:00）。"],
+        return admin_message(request, principal, status_code=422, title=_("日時が正しくありません"),
+                             lines=[_("「{value}」は日時として読めません（例：2026-12-01T09:00）。").format(value=at)],
                              back=f"/admin/parts/{part_id}")
     if not overlap:
         try:
@@ -113,7 +116,7 @@ async def send_now_page(
     overlap: Annotated[str, Form()] = "skip",
 ) -> Response:
     """Without `confirm`: show who a send now would reach, and ask. With it: send now."""
-    title = "送信を始められませんでした"
+    title = _("送信を始められませんでした")
     if confirm != "yes":
         try:
             seen = await _preview(web, part_id, lists or [])

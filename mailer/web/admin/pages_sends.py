@@ -22,6 +22,7 @@ from fastapi.responses import (
 from starlette.concurrency import run_in_threadpool
 
 from mailer.embedded.outbox import message_text, stored_messages
+from mailer.i18n import N_, _
 from mailer.models import DeliveryStatus, SendStatus
 from mailer.services import listings
 from mailer.services.errors import ServiceError
@@ -53,21 +54,22 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 Reader = Annotated[Principal, Depends(require(*READ_SENDS))]
 
 NOTICES = {
-    "approve": "配信を承認しました。",
-    "pause": "配信を一時停止しました。",
-    "resume": "配信を再開しました。",
-    "cancel": "配信を取り消しました。",
-    "resend-failed": "失敗した宛先を再送の待ち行列に戻しました。",
-    "scheduled": "配信を予約しました。",
-    "scheduled-skipped": "配信を予約しました。この配信回をすでに受け取った人と、"
-                         "ほかの配信で受け取る予定の人は除きます。",
+    "approve": N_("配信を承認しました。"),
+    "pause": N_("配信を一時停止しました。"),
+    "resume": N_("配信を再開しました。"),
+    "cancel": N_("配信を取り消しました。"),
+    "resend-failed": N_("失敗した宛先を再送の待ち行列に戻しました。"),
+    "scheduled": N_("配信を予約しました。"),
+    "scheduled-skipped": N_("配信を予約しました。この配信回をすでに受け取った人と、"
+                            "ほかの配信で受け取る予定の人は除きます。"),
 }
 FINISHED = (SendStatus.DONE, SendStatus.CANCELLED)
 
 
 def notice_text(code: str | None) -> str:
     """Return the fixed message for a notice code (never echo the query string)."""
-    return NOTICES.get(code or "", "")
+    text = NOTICES.get(code or "", "")
+    return _(text) if text else ""
 
 
 def safe_back(back: str, default: str) -> str:
@@ -86,7 +88,7 @@ def dashboard(request: Request, web: Web, principal: Reader,
     upcoming = [s for s in waiting if s.started_at is None]
     finished = listings.sends(web.engine, statuses=FINISHED, newest_first=True, limit=30)
     outbox = stored_messages(web.demo_outbox) if web.demo_outbox else None
-    return admin_page(request, principal, "dashboard", title="ダッシュボード",
+    return admin_page(request, principal, "dashboard", title=_("ダッシュボード"),
                       notice=notice_text(notice), upcoming=upcoming, finished=finished,
                       outbox=outbox,
                       require_approval=web.settings.require_approval,
@@ -146,12 +148,12 @@ def send_report_page(send_id: int, request: Request, web: Web, principal: Reader
     municipality in code order, sortable and filterable."""
     s = listings.send_row(web.engine, send_id)
     if s is None:
-        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
-                             lines=[f"配信 {send_id} はありません。"])
+        return admin_message(request, principal, status_code=404, title=_("配信が見つかりません"),
+                             lines=[_("配信 {id} はありません。").format(id=send_id)])
     q = report_query(sort, municipality, status)
     base = f"/admin/sends/{send_id}"
     return admin_page(
-        request, principal, "send", title=f"配信 {send_id} のレポート", s=s,
+        request, principal, "send", title=_("配信 {id} のレポート").format(id=send_id), s=s,
         notice=notice_text(notice), report=send_report(web.engine, send_id, q),
         sort_labels=SORT_LABELS, ReportSort=ReportSort,
         report_url=lambda **change: _report_url(base, q, **change),
@@ -168,8 +170,8 @@ def send_progress_fragment(send_id: int, request: Request, web: Web,
     try:
         p = send_progress(engine=web.engine, send_id=send_id)
     except ServiceError:
-        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
-                             lines=[f"配信 {send_id} はありません。"])
+        return admin_message(request, principal, status_code=404, title=_("配信が見つかりません"),
+                             lines=[_("配信 {id} はありません。").format(id=send_id)])
     return admin_page(request, principal, "_send_progress", p=p, now=datetime.now(UTC))
 
 
@@ -192,8 +194,8 @@ def send_report_csv(send_id: int, request: Request, web: Web, principal: Reader,
     """The send's deliveries as an Excel-ready CSV (UTF-8 BOM, CRLF, formulas
     neutralised), in the page's order and filter."""
     if listings.send_row(web.engine, send_id) is None:
-        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
-                             lines=[f"配信 {send_id} はありません。"])
+        return admin_message(request, principal, status_code=404, title=_("配信が見つかりません"),
+                             lines=[_("配信 {id} はありません。").format(id=send_id)])
     q = report_query(sort, municipality, status)
     return StreamingResponse(
         _csv_bytes(report_csv_rows(web.engine, send_id, q)),
@@ -211,7 +213,7 @@ async def _act(request: Request, web: Web, principal: Principal, send_id: int, a
                                 send_id=send_id)
     except ServiceError as exc:
         return admin_message(request, principal, status_code=status_of(exc),
-                             title="この操作はできませんでした", lines=[exc.message],
+                             title=_("この操作はできませんでした"), lines=[exc.message],
                              back=safe_back(back, f"/admin/sends/{send_id}"))
     target = safe_back(back, f"/admin/sends/{send_id}")
     sep = "&" if "?" in target else "?"
@@ -229,18 +231,19 @@ async def approve_page(
 
 #: actions that cannot be taken back ask first: their button leads to a
 #: confirmation page whose own button posts `confirm=yes`
-CONFIRM = {"cancel": ("取り消す",
-                      "取り消した配信は再開できません。まだ送っていない宛先には送られません。")}
+CONFIRM = {"cancel": (N_("取り消す"),
+                      N_("取り消した配信は再開できません。まだ送っていない宛先には送られません。"))}
 
 
 def _confirm_page(request: Request, principal: Principal, send_id: int, action: str,
                   back: str) -> HTMLResponse:
-    label, warning = CONFIRM[action]
+    label, warning = (_(text) for text in CONFIRM[action])
     s = listings.send_row(request.app.state.web.engine, send_id)
     if s is None:
-        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
-                             lines=[f"配信 {send_id} はありません。"])
-    return admin_page(request, principal, "action_confirm", title=f"配信 {send_id} を{label}",
+        return admin_message(request, principal, status_code=404, title=_("配信が見つかりません"),
+                             lines=[_("配信 {id} はありません。").format(id=send_id)])
+    return admin_page(request, principal, "action_confirm",
+                      title=_("配信 {id} を{label}").format(id=send_id, label=label),
                       s=s, action=action, label=label, warning=warning,
                       back=safe_back(back, f"/admin/sends/{send_id}"))
 

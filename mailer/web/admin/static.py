@@ -7,8 +7,12 @@ then show their state at load time.
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter
 from fastapi.responses import Response
+
+from mailer.i18n import _
 
 router = APIRouter(prefix="/admin/static", include_in_schema=False)
 
@@ -37,7 +41,7 @@ POLL_JS = """\
         .catch(function () {
           var p = document.createElement("p");
           p.className = "warning";
-          p.textContent = "自動更新を停止しました。ページを再読み込みしてください。";
+          p.textContent = __STOPPED__;
           el.appendChild(p);
         });
     }
@@ -50,7 +54,10 @@ POLL_JS = """\
 
 @router.get("/poll.js")
 def poll_js() -> Response:
-    return Response(POLL_JS, media_type="text/javascript; charset=utf-8",
+    # the one sentence the script shows, in the configured language
+    script = POLL_JS.replace("__STOPPED__", json.dumps(
+        _("自動更新を停止しました。ページを再読み込みしてください。"), ensure_ascii=False))
+    return Response(script, media_type="text/javascript; charset=utf-8",
                     headers={"Cache-Control": "public, max-age=300"})
 
 

@@ -65,4 +65,4 @@ def test_unknown_count_in_mailer_status(site: Site, monkeypatch: pytest.MonkeyPa
     result = CliRunner().invoke(app, ["status", str(part_ids(site.engine)[0])])
     assert result.exit_code == 0, result.output
     assert f"{LABEL}: 1" in result.output
-    assert f"send {send}" in result.output
+    assert f"送信 {send}（" in result.output

@@ -276,3 +276,19 @@ def test_the_form_starts_at_the_parts_schedule_and_warns_of_an_overlap(site: Sit
         "overlap": "skip"})
     assert r.status_code == 303 and r.headers["location"].endswith("notice=scheduled-skipped")
     assert _send_count(site) == 2
+
+
+def test_send_now_says_it_started_or_waits_for_approval_not_that_it_was_scheduled(
+        site: Site) -> None:
+    """「今すぐ送る」 leads to the send's page with a notice that it started (or,
+    with four eyes, that it starts once approved), never 「配信を予約しました」."""
+    part = part_ids(site.engine)[0]
+    editor = site.client("editor")
+    r = post_form(editor, f"/admin/parts/{part}", f"/admin/parts/{part}/send-now",
+                  {"lists": [LIST], "confirm": "yes", "overlap": "skip"})
+    assert r.status_code == 303, r.text[:500]
+    code, text = (("now-approval", "承認されると、すぐに送信を始めます")
+                  if site.settings.require_approval else ("started", "送信を始めました"))
+    assert r.headers["location"].endswith(f"?notice={code}")
+    report = editor.get(r.headers["location"]).text
+    assert text in report and "配信を予約しました" not in report

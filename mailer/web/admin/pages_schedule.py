@@ -56,6 +56,13 @@ def _refused(request: Request, principal: Principal, part_id: int, title: str,
                          lines=[_for_staff(exc)], back=f"/admin/parts/{part_id}")
 
 
+def _notice(*, now: bool, require_approval: bool, skipped: int) -> str:
+    """The notice code the send's page shows after it was made: scheduled for
+    later, started now, or (now, but four eyes first) waiting for approval."""
+    base = ("now-approval" if require_approval else "started") if now else "scheduled"
+    return f"{base}-skipped" if skipped else base
+
+
 async def _schedule(request: Request, web: Web, principal: Principal, *, part_id: int,
                     lists: list[str], when: datetime | None, overlap: str,
                     title: str) -> Response:
@@ -66,7 +73,8 @@ async def _schedule(request: Request, web: Web, principal: Principal, *, part_id
                                        overlap=overlap)
     except ServiceError as exc:
         return _refused(request, principal, part_id, title, exc)
-    notice = "scheduled-skipped" if done.skipped else "scheduled"
+    notice = _notice(now=when is None, require_approval=web.settings.require_approval,
+                     skipped=done.skipped)
     return RedirectResponse(f"/admin/sends/{done.send_id}?notice={notice}", status_code=303)
 
 

@@ -52,6 +52,7 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 Reader = Annotated[Principal, Depends(require(*READ_SENDS))]
 
+SKIPPED = "この配信回をすでに受け取った人と、ほかの配信で受け取る予定の人は除きます。"
 NOTICES = {
     "approve": "配信を承認しました。",
     "pause": "配信を一時停止しました。",
@@ -59,8 +60,11 @@ NOTICES = {
     "cancel": "配信を取り消しました。",
     "resend-failed": "失敗した宛先を再送の待ち行列に戻しました。",
     "scheduled": "配信を予約しました。",
-    "scheduled-skipped": "配信を予約しました。この配信回をすでに受け取った人と、"
-                         "ほかの配信で受け取る予定の人は除きます。",
+    "scheduled-skipped": "配信を予約しました。" + SKIPPED,
+    "started": "送信を始めました。",
+    "started-skipped": "送信を始めました。" + SKIPPED,
+    "now-approval": "配信を登録しました。承認されると、すぐに送信を始めます。",
+    "now-approval-skipped": "配信を登録しました。承認されると、すぐに送信を始めます。" + SKIPPED,
 }
 FINISHED = (SendStatus.DONE, SendStatus.CANCELLED)
 

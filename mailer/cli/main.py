@@ -40,6 +40,7 @@ from mailer.services.sends import CONTROLS, approve_send, schedule_send
 
 if TYPE_CHECKING:
     from mailer.demo import DemoStack
+    from mailer.settings import Settings
 
 #: the verbs defined here; `mailer.cli.root.VERBS` names each (and those of the
 #: other modules) for the `mailer` command, which imports this module only
@@ -70,12 +71,29 @@ def demo(
         False, "--reset", help="remove the earlier demo's data (var/demo) and start over"),
 ) -> None:
     """Run the whole job on embedded defaults: sample issue → 62 CIOs → var/demo/outbox."""
-    from mailer.cli.demo_serve import demo_serve_settings, serve_demo
-    from mailer.demo import demo_dir, demo_stack, has_demo_data, reset_demo
+    from mailer.cli.demo_serve import demo_serve_settings
+    from mailer.demo import DemoBusy, demo_dir, demo_lock
 
     settings = settings_or_exit()
     if serve:
         settings = demo_serve_settings(settings, port)
+    try:
+        with demo_lock(settings):
+            _demo(settings, part2_delay=part2_delay, timeout=timeout, serve=serve, port=port,
+                  reset=reset)
+    except DemoBusy as busy:
+        fail(f"別の mailer demo{f'（プロセス {busy.pid}）' if busy.pid else ''}が "
+             f"{demo_dir(settings)} のデータで動いています。同じデータで 2 つ同時には動かせません。"
+             "その端末で Ctrl-C で止めてから、もう一度実行してください"
+             "（別のデータで試すなら MAILER_VAR_DIR を変えてください）")
+
+
+def _demo(settings: Settings, *, part2_delay: float, timeout: float, serve: bool, port: int,
+          reset: bool) -> None:
+    """The demo's run, while it holds the demo's lock (see `demo`)."""
+    from mailer.cli.demo_serve import serve_demo
+    from mailer.demo import demo_dir, demo_stack, has_demo_data, reset_demo
+
     if reset:
         reset_demo(settings)
     elif has_demo_data(settings):

@@ -252,6 +252,11 @@ def test_cli_import_docx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     # Not over a folder that has something in it.
     again = runner.invoke(app, ["issue", "import-docx", str(source), str(tmp_path / "vol05")])
     assert again.exit_code == 1 and "空ではありません" in again.output
+    # Nor under a file: one Japanese line (it was a FileExistsError traceback).
+    under_file = runner.invoke(app, ["issue", "import-docx", str(source),
+                                     str(source / "vol05")])
+    assert under_file.exit_code == 1 and isinstance(under_file.exception, SystemExit)
+    assert f"{source / 'vol05'} に書き出せません" in under_file.output
 
     # --like takes the series, publisher and back numbers of a stored issue.
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0

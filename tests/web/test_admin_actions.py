@@ -292,3 +292,20 @@ def test_send_now_says_it_started_or_waits_for_approval_not_that_it_was_schedule
     assert r.headers["location"].endswith(f"?notice={code}")
     report = editor.get(r.headers["location"]).text
     assert text in report and "配信を予約しました" not in report
+
+
+def test_a_past_time_is_refused_before_the_overlap_question(site: Site) -> None:
+    """Some readers already have the part and the time is in the past: the
+    form says the time is wrong at once, rather than first asking whether to
+    mail those readers again and refusing only after the answer."""
+    part = part_ids(site.engine)[0]
+    editor = site.client("editor")
+    first = schedule(site.engine, part_id=part, lists=[LIST])
+    start(site.engine, first)
+    set_outcome(site.engine, first, "alice@city-a.example.jp", DeliveryStatus.SENT)
+    r = post_form(editor, f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
+                  {"lists": [LIST], "at": "2020-01-01T09:00"})
+    assert r.status_code == 422, r.text[:500]
+    assert "配信日時：過去の日時には予約できません" in r.text
+    assert "受け取る予定の人" not in r.text and 'name="overlap"' not in r.text
+    assert _send_count(site) == 1

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mailer.services.errors import ServiceError
 from mailer.services.send_preview import SendPreview, send_preview
-from mailer.services.sends import schedule_send
+from mailer.services.sends import refuse_past, schedule_send
 from mailer.web.admin.common import COMPOSE, admin_message, admin_page, parse_tokyo
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.service_errors import status_of
@@ -103,7 +103,8 @@ async def schedule_page(
                              lines=[f"「{at}」は日時として読めません（例：2026-12-01T09:00）。"],
                              back=f"/admin/parts/{part_id}")
     if not overlap:
-        try:
+        try:  # a past time is refused first, not after the overlap question
+            refuse_past(when)
             seen = await _preview(web, part_id, lists or [])
         except ServiceError as exc:
             return _refused(request, principal, part_id, title, exc)

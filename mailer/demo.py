@@ -12,7 +12,12 @@ issue and subscribers, sends part 1 now and part 2 a few seconds later
 through the scheduler, and waits until every delivery is accounted for.
 
 A second run keeps the folder: `has_demo_data` tells the command that there
-is something to keep, and only `reset_demo` (`--reset`) removes it.
+is something to keep, and only `reset_demo` (`--reset`) removes it. Only one
+run at a time uses a var folder: `demo_lock` holds `<MAILER_VAR_DIR>/demo.lock`
+(outside the demo's folder, so `--reset` cannot remove it) for the whole run,
+and a second `mailer demo` while the first still serves is refused instead of
+starting a second worker and beat on the same database, replacing the first
+run's printed password or removing its data.
 
 `mailer demo --serve` then keeps the stack running and the web admin on the
 demo's data: `demo_staff_password` creates (or resets) the staff account
@@ -22,6 +27,8 @@ demo@example.jp with every role and a new random password, printed once.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import secrets
 import shutil
 import signal
@@ -71,6 +78,38 @@ def has_demo_data(settings: Settings) -> bool:
             return session.execute(select(Issue.id).limit(1)).first() is not None  # type: ignore[call-overload]
     finally:
         engine.dispose()
+
+
+class DemoBusy(Exception):
+    """Another `mailer demo` holds the demo's lock; `pid` is its process ("" if unknown)."""
+
+    def __init__(self, path: Path, pid: str) -> None:
+        super().__init__(f"{path}: held by {pid or '?'}")
+        self.path = path
+        self.pid = pid
+
+
+@contextlib.contextmanager
+def demo_lock(settings: Settings) -> Iterator[Path]:
+    """Hold `<MAILER_VAR_DIR>/demo.lock` while the block runs (an advisory
+    lock the system drops when this process ends, however it ends); yield its
+    path. Raises DemoBusy at once when another process holds it."""
+    path = settings.var_dir.absolute() / "demo.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="ascii") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            raise DemoBusy(path, handle.read().strip()) from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            yield path
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def reset_demo(settings: Settings) -> None:

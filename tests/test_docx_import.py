@@ -252,6 +252,11 @@ def test_cli_import_docx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     # Not over a folder that has something in it.
     again = runner.invoke(app, ["issue", "import-docx", str(source), str(tmp_path / "vol05")])
     assert again.exit_code == 1 and "空ではありません" in again.output
+    # Nor under a file: one Japanese line (it was a FileExistsError traceback).
+    under_file = runner.invoke(app, ["issue", "import-docx", str(source),
+                                     str(source / "vol05")])
+    assert under_file.exit_code == 1 and isinstance(under_file.exception, SystemExit)
+    assert f"{source / 'vol05'} に書き出せません" in under_file.output
 
     # --like takes the series, publisher and back numbers of a stored issue.
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
@@ -275,3 +280,35 @@ def test_cli_import_docx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert result.exit_code == 0, result.output
     assert "下書きを読み込む前に直すところ" in result.output
     assert "part1.md:" in result.output and "unknown speaker 【山田】" in result.output
+
+
+def test_a_draft_holding_its_stand_ins_is_a_preflight_error_until_they_are_replaced() -> None:
+    """Without --like the draft's 誌名, 発行者 and 住所 are stand-ins; `issue load`
+    takes the folder (it is a draft to look at), but preflight refuses to send
+    「【(誌名)】第0回 …」 to 62 CIOs until the values are real."""
+    from mailer.compose.document import Publisher
+    from mailer.render.preflight import check_part
+
+    issue = draft_from_docx(manuscript(), slug="vol05").document
+    part = issue.parts[0]
+    found = [f for f in check_part(issue=issue, part=part, config=CONFIG)
+             if f.code == "draft_placeholder"]
+    assert {f.where for f in found} == {
+        "issue.yaml: series", "issue.yaml: publisher.name", "issue.yaml: publisher.address",
+        "part1: subject"}
+    assert all(f.severity == "error" for f in found)
+    assert "「(誌名)」は mailer issue import-docx が入れた仮の値です" in next(
+        f.message for f in found if f.where == "issue.yaml: series")
+
+    real = issue.model_copy(update={
+        "series": "都区市町村CIOフォーラム通信",
+        "publisher": Publisher(name="東京都 デジタルサービス局 戦略部",
+                               address="東京都新宿区西新宿二丁目8番1号",
+                               contact_email="cio-forum@digital.metro.tokyo.example")})
+    subject = f"【都区市町村CIOフォーラム通信】第5回 {part.title}"
+    real_part = part.model_copy(update={"subject": subject})
+    assert not [f for f in check_part(issue=real, part=real_part, config=CONFIG)
+                if f.code == "draft_placeholder"]
+    sample = parse_issue_folder(SAMPLE_ISSUE_DIR)
+    assert not [f for p in sample.parts for f in check_part(issue=sample, part=p, config=CONFIG)
+                if f.code == "draft_placeholder"]

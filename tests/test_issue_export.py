@@ -125,3 +125,11 @@ def test_cli_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, out = run("issue", "export", "vol99", str(tmp_path / "x"))
     assert code == 1 and "号「vol99」は登録されていません" in out
     assert not (tmp_path / "x").exists()
+
+    # a place that cannot hold a folder (under a file): one Japanese line, no traceback;
+    # import-docx writes through the same function
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, out = run("issue", "export", "vol04", str(blocker / "out"))
+    assert code == 1 and f"{blocker / 'out' / 'vol04'} に書き出せません" in out, out
+    assert "権限を確かめてください" in out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -168,16 +169,33 @@ def database_fault(exc: BaseException, url: str | None) -> Fault | None:
 
 
 def no_schema_fault(url: str, *, missing_file: bool = False) -> Fault:
+    demo = ""
     if missing_file:
-        what = _("SQLite のデータベースファイルがありません: {path}").format(
-            path=url.split("///", 1)[-1])
+        path = url.split("///", 1)[-1]
+        what = _("SQLite のデータベースファイルがありません: {path}").format(path=path)
+        demo = _demo_hint(Path(path))
     else:
         what = _("データベースに mailer のテーブルがありません: {url}").format(url=mask(url))
+        demo = ""
     return Fault(
         _("{what}。MAILER_DATABASE_URL の打ち間違いでないか確かめ、"
-          "新しいデータベースなら mailer db upgrade を実行してください。").format(what=what),
+          "新しいデータベースなら mailer db upgrade を実行してください。").format(what=what)
+        + demo,
         EXIT_NO_SCHEMA,
     )
+
+
+def _demo_hint(missing: Path) -> str:
+    """Where `mailer demo` keeps its data, when the missing file is the default
+    <var>/mailer.db and <var>/demo/mailer.db exists (a newcomer who ran
+    `make demo` and then `mailer issue list` looks there), else ""."""
+    demo = missing.parent / "demo" / "mailer.db"
+    if missing.name != "mailer.db" or not demo.is_file():
+        return ""
+    return _("mailer demo のデータは {path} にあります（コマンドで見るには "
+             "MAILER_DATABASE_URL=sqlite:///{absolute} を付けて実行、"
+             "管理画面で見るには mailer demo --serve）。").format(
+                 path=demo, absolute=demo.absolute())
 
 
 def redis_fault(exc: BaseException, url: str | None) -> Fault:

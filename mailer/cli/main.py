@@ -43,6 +43,7 @@ from mailer.services.sends import CONTROLS, approve_send, schedule_send
 
 if TYPE_CHECKING:
     from mailer.demo import DemoStack
+    from mailer.settings import Settings
 
 #: the verbs defined here; `mailer.cli.root.VERBS` names each (and those of the
 #: other modules) for the `mailer` command, which imports this module only
@@ -72,12 +73,31 @@ def demo(
     reset: bool = typer.Option(
         False, "--reset", help=_("前回のデモのデータ（var/demo）を消して最初からやり直します")),
 ) -> None:
-    from mailer.cli.demo_serve import demo_serve_settings, serve_demo
-    from mailer.demo import demo_dir, demo_stack, has_demo_data, reset_demo
+    from mailer.cli.demo_serve import demo_serve_settings
+    from mailer.demo import DemoBusy, demo_dir, demo_lock
 
     settings = settings_or_exit()
     if serve:
         settings = demo_serve_settings(settings, port)
+    try:
+        with demo_lock(settings):
+            _demo(settings, part2_delay=part2_delay, timeout=timeout, serve=serve, port=port,
+                  reset=reset)
+    except DemoBusy as busy:
+        who = _("（プロセス {pid}）").format(pid=busy.pid) if busy.pid else ""
+        fail(_("別の mailer demo{who}が {folder} のデータで動いています。"
+               "同じデータで 2 つ同時には動かせません。"
+               "その端末で Ctrl-C で止めてから、もう一度実行してください"
+               "（別のデータで試すなら MAILER_VAR_DIR を変えてください）").format(
+                   who=who, folder=demo_dir(settings)))
+
+
+def _demo(settings: Settings, *, part2_delay: float, timeout: float, serve: bool, port: int,
+          reset: bool) -> None:
+    """The demo's run, while it holds the demo's lock (see `demo`)."""
+    from mailer.cli.demo_serve import serve_demo
+    from mailer.demo import demo_dir, demo_stack, has_demo_data, reset_demo
+
     if reset:
         reset_demo(settings)
     elif has_demo_data(settings):

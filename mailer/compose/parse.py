@@ -51,7 +51,10 @@ def parse_issue_folder(path: Path) -> IssueDocument:
     problems: list[Problem] = []
     if not folder.is_dir():
         raise IssueFolderError([Problem(str(folder), 1, "issue folder not found")])
-    problems.extend(_links_out_of(folder))
+    if (folder / ISSUE_FILE).is_file() or any(_PART_RE.match(p.name) for p in folder.iterdir()):
+        # (not in a folder that is no issue at all, e.g. `mailer issue load ~`:
+        # walking all of it took long and listed links from everywhere)
+        problems.extend(_links_out_of(folder))
     issue = _issue_file(folder, problems)
     part_files = sorted(
         (int(m[1]), p) for p in folder.iterdir() if p.is_file() and (m := _PART_RE.match(p.name))

@@ -37,6 +37,14 @@ from mailer.textcheck import control_char, describe_char
 
 Severity = Literal["error", "warning"]
 
+#: what `mailer issue import-docx` writes where the manuscript says nothing
+#: (without --like): a draft's stand-ins that must never reach a reader
+DRAFT_TITLE = "(題名)"
+DRAFT_SERIES = "(誌名)"
+DRAFT_PUBLISHER = "(発行者)"
+DRAFT_ADDRESS = "(住所)"
+DRAFT_PLACEHOLDERS = (DRAFT_TITLE, DRAFT_SERIES, DRAFT_PUBLISHER, DRAFT_ADDRESS)
+
 MAX_SUBJECT_WIDTH = 60  # about 30 full-width characters
 MAX_MESSAGE_BYTES = 100 * 1024
 
@@ -56,6 +64,7 @@ def check_part(
     """Return every finding for `part`, errors and warnings, in document order."""
     out: list[Finding] = []
     out.extend(_subject(part))
+    out.extend(_placeholders(issue, part))
     out.extend(_charset(issue, part, config, iso2022jp_recipients))
     out.extend(_images(part))
     out.extend(_links(issue, part, config))
@@ -166,6 +175,21 @@ def _links(issue: IssueDocument, part: PartDocument,
             yield Finding("warning", "insecure_link", f"https ではないリンクです：{href}", where)
         elif not href.startswith(("https://", "mailto:")):
             yield Finding("error", "bad_link", f"絶対 URL ではないリンクです：{href}", where)
+
+
+def _placeholders(issue: IssueDocument, part: PartDocument) -> Iterator[Finding]:
+    """A draft from `mailer issue import-docx` still holding its stand-ins
+    (「(題名)」, 「(誌名)」, …) in a field every reader sees."""
+    fields = [("issue.yaml: title", issue.title), ("issue.yaml: series", issue.series),
+              ("issue.yaml: publisher.name", issue.publisher.name),
+              ("issue.yaml: publisher.address", issue.publisher.address),
+              (f"{part.label}: title", part.title), (f"{part.label}: subject", part.subject)]
+    for where, value in fields:
+        held = [p for p in DRAFT_PLACEHOLDERS if p in value]
+        if held:
+            yield Finding("error", "draft_placeholder",
+                          f"「{'」「'.join(held)}」は mailer issue import-docx が入れた仮の値です。"
+                          "本当の値に直してから、号を読み込み直してください", where)
 
 
 def _has_text(block: Block) -> bool:

@@ -63,6 +63,7 @@ from mailer.compose.serialize import (
     issue_yaml_text,
     part_text,
 )
+from mailer.render.preflight import DRAFT_ADDRESS, DRAFT_PUBLISHER, DRAFT_SERIES, DRAFT_TITLE
 from mailer.services.errors import ErrorKind, ServiceError
 
 #: the largest .docx accepted (text and pictures of one part fit easily)
@@ -630,13 +631,13 @@ def _draft(state: _State, *, slug: str, like: IssueDocument | None) -> DocxDraft
     header = state.header
     if header is None and blocks and isinstance(blocks[0], Figure) and blocks[0].label is None:
         header, blocks = blocks[0], blocks[1:]  # read so by the parser anyway
-    title = state.title or "(題名)"
+    title = state.title or DRAFT_TITLE
     if like is not None:
         number, series = like.number + 1, like.series
         publisher, back = like.publisher, list(like.back_numbers)
     else:
-        number, series = 0, "(誌名)"
-        publisher = Publisher(name="(発行者)", address="(住所)",
+        number, series = 0, DRAFT_SERIES
+        publisher = Publisher(name=DRAFT_PUBLISHER, address=DRAFT_ADDRESS,
                               contact_email="editor@example.jp")
         back = list[BackNumber]()
         state.note(0, "issue.yaml の回数・誌名・発行者は仮の値です(--like で既存の号から写せます)")

@@ -117,6 +117,15 @@ def write_issue_folder(folder: Path, files: dict[str, bytes], *, force: bool = F
     leaves no half folder.
     """
     folder = Path(folder)
+    try:
+        _write_folder(folder, files, force=force)
+    except OSError as exc:  # a parent that is a file, no permission, a full disk
+        raise invalid(f"{folder} に書き出せません（{exc.strerror or exc}）。"
+                      "書き出す場所と、そのフォルダの権限を確かめてください",
+                      field="directory") from None
+
+
+def _write_folder(folder: Path, files: dict[str, bytes], *, force: bool) -> None:
     if folder.exists() and not folder.is_dir():
         raise invalid(f"{folder} はフォルダではありません", field="directory")
     if folder.is_dir() and any(folder.iterdir()):

@@ -133,6 +133,16 @@ def overlap_choice(value: str | SendOverlap) -> SendOverlap:
                         kind=ErrorKind.INVALID, field="overlap") from None
 
 
+def refuse_past(at: datetime | None, *, now: datetime | None = None) -> None:
+    """Raise SendError(INVALID, field at) when `at` is in the past (more than
+    PAST_GRACE ago); None (send now) always passes. `schedule_send` checks
+    this; a form may check it first, before it asks anything else."""
+    if at is not None and at.astimezone(UTC) < (now or utcnow()) - PAST_GRACE:
+        raise SendError("at: 過去の日時には予約できません。今すぐ送るときは「今すぐ送る」"
+                        "（API と CLI では日時を指定しない）を使ってください",
+                        kind=ErrorKind.INVALID, field="at")
+
+
 def schedule_send(
     *,
     engine: Engine,
@@ -162,10 +172,7 @@ def schedule_send(
     if not names:
         raise SendError("lists: 配信先のリストを1つ以上選んでください",
                         kind=ErrorKind.INVALID, field="lists")
-    if at is not None and at.astimezone(UTC) < now - PAST_GRACE:
-        raise SendError("at: 過去の日時には予約できません。今すぐ送るときは「今すぐ送る」"
-                        "（API と CLI では日時を指定しない）を使ってください",
-                        kind=ErrorKind.INVALID, field="at")
+    refuse_past(at, now=now)
     seen = send_preview(engine=engine, part_id=part_id, list_names=names)
     if choice is SendOverlap.SKIP and seen.recipients and not seen.mailed(choice):
         raise SendError(

@@ -159,6 +159,10 @@ def test_create_checks_values_and_records_consent_event_and_audit(site: Site) ->
         assert r.status_code == 422, fields
         assert 'role="alert"' in r.text and f'id="f-{field}"' in r.text
         assert 'aria-invalid="true"' in r.text or field == "lists"
+        # the form's label names the field, the service's name for it does not follow
+        assert f"</a> — {field}:" not in r.text, r.text
+    r = _create(client, email="alice@CITY-A.example.jp")
+    assert "メールアドレス</a> — alice@city-a.example.jp は登録済みです" in r.text, r.text
     assert _snapshot(site.engine) == before
     r = _create(client, email="ｔａｎａｋａ@Chofu.Example.JP", name="田中 髙志",
                 organisation="調布市", organisation_kind="市", job_title="CIO補佐",

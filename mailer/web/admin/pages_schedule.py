@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from mailer.i18n import N_, _
 from mailer.services.errors import ServiceError
 from mailer.services.send_preview import SendPreview, send_preview
-from mailer.services.sends import schedule_send
+from mailer.services.sends import refuse_past, schedule_send
 from mailer.web.admin.common import COMPOSE, admin_message, admin_page, parse_tokyo
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.service_errors import status_of
@@ -59,6 +59,13 @@ def _refused(request: Request, principal: Principal, part_id: int, title: str,
                          lines=[_for_staff(exc)], back=f"/admin/parts/{part_id}")
 
 
+def _notice(*, now: bool, require_approval: bool, skipped: int) -> str:
+    """The notice code the send's page shows after it was made: scheduled for
+    later, started now, or (now, but four eyes first) waiting for approval."""
+    base = ("now-approval" if require_approval else "started") if now else "scheduled"
+    return f"{base}-skipped" if skipped else base
+
+
 async def _schedule(request: Request, web: Web, principal: Principal, *, part_id: int,
                     lists: list[str], when: datetime | None, overlap: str,
                     title: str) -> Response:
@@ -69,7 +76,8 @@ async def _schedule(request: Request, web: Web, principal: Principal, *, part_id
                                        overlap=overlap)
     except ServiceError as exc:
         return _refused(request, principal, part_id, title, exc)
-    notice = "scheduled-skipped" if done.skipped else "scheduled"
+    notice = _notice(now=when is None, require_approval=web.settings.require_approval,
+                     skipped=done.skipped)
     return RedirectResponse(f"/admin/sends/{done.send_id}?notice={notice}", status_code=303)
 
 
@@ -98,7 +106,8 @@ async def schedule_page(
                              lines=[_("「{value}」は日時として読めません（例：2026-12-01T09:00）。").format(value=at)],
                              back=f"/admin/parts/{part_id}")
     if not overlap:
-        try:
+        try:  # a past time is refused first, not after the overlap question
+            refuse_past(when)
             seen = await _preview(web, part_id, lists or [])
         except ServiceError as exc:
             return _refused(request, principal, part_id, title, exc)

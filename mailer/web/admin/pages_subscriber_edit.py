@@ -51,6 +51,16 @@ def _list_names(web: WebState) -> list[tuple[str, str]]:
     return [(r.name, r.title or r.name) for r in listings.lists(web.engine)]
 
 
+def _refusal(error: ServiceError) -> str:
+    """The refusal as the form shows it: the form puts its own label for the
+    field in front (「メールアドレス — …」), so the service's field name the
+    message starts with (「email: …」, for the API and the CLI) is left out."""
+    prefix = f"{error.field}: "
+    if error.field in FIELD_LABELS and error.message.startswith(prefix):
+        return error.message.removeprefix(prefix)
+    return error.message
+
+
 def _form(request: Request, principal: Principal, web: WebState, *, values: dict[str, object],
           subscriber_id: int | None, error: ServiceError | None = None) -> HTMLResponse:
     # The inputs are the declared fields (those given at creation when creating).
@@ -58,7 +68,7 @@ def _form(request: Request, principal: Principal, web: WebState, *, values: dict
     return admin_page(
         request, principal, "subscriber_form", status_code=status_of(error) if error else 200,
         title=_("購読者の編集") if subscriber_id else _("購読者の登録"), v=values,
-        subscriber_id=subscriber_id, error=error.message if error else "",
+        subscriber_id=subscriber_id, error=_refusal(error) if error else "",
         error_field=error.field or "" if error else "",
         labels={name: _(label) for name, label in FIELD_LABELS.items()},
         groups=[(_("連絡先"), [f for f in shown if f.group == "contact"]),

@@ -117,7 +117,7 @@ def part_text(part: PartDocument, name: str = "part.md") -> str:
         matter["preheader"] = part.preheader
     lines = ["---", _yaml(matter).rstrip("\n")]
     if part.scheduled_at is not None:
-        lines.append(f'scheduled_at: "{_schedule(part.scheduled_at)}"')
+        lines.append(f'scheduled_at: "{schedule_text(part.scheduled_at)}"')
     lines.append("---")
     chunks: list[str] = ["\n".join(lines)]
     if part.header_image is not None:
@@ -210,7 +210,8 @@ def _yaml(data: dict[str, Any]) -> str:
     )
 
 
-def _schedule(value: datetime) -> str:
+def schedule_text(value: datetime) -> str:
+    """Return a schedule as part files write it: "YYYY-MM-DD HH:MM" Tokyo."""
     local = value.astimezone(TOKYO) if value.tzinfo is not None else value
     if local.second or local.microsecond:
         raise NotWritable(f"配信予定 {value.isoformat()} は分単位で書いてください")

@@ -160,6 +160,9 @@ def _documents(on: Site) -> tuple[str, list[str]]:
 def test_a_stored_issue_opens_in_the_editor_and_publishes_back_unchanged(site: Site) -> None:  # noqa: F811
     before = _documents(site)
     editor = site.client("editor")
+    listing = editor.get("/admin/issues").text
+    assert '<a href="/admin/issues/vol04/edit">vol04 をブラウザで編集</a>' in listing
+    assert "vol04 をブラウザで編集" not in site.client("viewer").get("/admin/issues").text
     page = editor.get("/admin/issues/vol04/edit")
     assert page.status_code == 200 and "登録済みの号を開きました" in page.text
     assert 'name="from_issue" value="1"' in page.text

@@ -128,6 +128,42 @@ def test_word_manuscript_with_pictures_and_a_stored_issue_to_copy(site: Site) ->
     assert figures and set(figures) <= set(stored)
 
 
+def _noise_png(width: int, height: int) -> bytes:
+    """A PNG of random pixels (it does not compress: about width*height*3 bytes)."""
+    import os
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    rows = b"".join(b"\x00" + os.urandom(width * 3) for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
+
+
+def test_a_manuscript_over_the_default_body_limit_is_taken(site: Site) -> None:  # noqa: F811
+    d = docx.Document()
+    d.add_paragraph("府中市×都CIO座談会", style="Title")
+    shape = d.add_paragraph().add_run().add_picture(io.BytesIO(_noise_png(800, 700)))
+    shape._inline.docPr.set("descr", "府中市役所の外観。")
+    out = io.BytesIO()
+    d.save(out)
+    assert len(out.getvalue()) > 1024 * 1024 + 100_000  # over the 1 MB of an ordinary form
+    editor = site.client("editor")
+    token = hidden(editor.get("/admin/issues/new").text)
+    made = editor.post("/admin/issues/import-docx",
+                       data={"csrf_token": token, "docx_slug": "vol05"},
+                       files={"docx": ("big.docx", out.getvalue(), DOCX)})
+    assert made.status_code == 303, made.text[:500]
+    anonymous = site.client().post("/admin/issues/import-docx", data={"docx_slug": "vol06"},
+                                   files={"docx": ("big.docx", out.getvalue(), DOCX)})
+    assert anonymous.status_code in (401, 403)
+    assert latest_revision(engine=site.engine, slug="vol06") is None
+
+
 def test_a_bad_word_file_is_refused_on_the_same_page(site: Site) -> None:  # noqa: F811
     editor = site.client("editor")
     token = hidden(editor.get("/admin/issues/new").text)

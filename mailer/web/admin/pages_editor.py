@@ -250,8 +250,10 @@ def edit_issue(slug: str, request: Request, web: Web, principal: Composer,
         except ServiceError as exc:
             lines = ([f"号「{slug}」の下書きはありません。"] if exc.kind == ErrorKind.NOT_FOUND
                      else exc.message.splitlines())
+            title = ("下書きがありません" if exc.kind == ErrorKind.NOT_FOUND
+                     else _("ブラウザで開けません"))
             return admin_message(request, principal, status_code=status_of(exc),
-                                 title="下書きがありません", lines=lines, back="/admin/issues")
+                                 title=title, lines=lines, back="/admin/issues")
         return _editor(request, principal, stored, base=0, new=False, from_issue=True,
                        notice=_("登録済みの号を開きました。保存すると下書きになり、"
                                 "「号として登録」でこの号を置き換えます。"))

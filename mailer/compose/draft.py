@@ -34,7 +34,7 @@ from mailer.compose.document import (
 )
 from mailer.compose.errors import Problem
 from mailer.compose.parse import ISSUE_FILE
-from mailer.compose.serialize import block_text, schedule_text
+from mailer.compose.serialize import block_text, escape_line, escape_plain, schedule_text
 from mailer.i18n import _
 
 #: what each block kind is called on the page and in messages
@@ -70,6 +70,7 @@ class DraftBlock(BaseModel):
     date_label: str = "開催日"
     speaker: str = ""  # turn: a participant's 略称
     people: list[DraftPerson] = Field(default_factory=list)
+    heading: str = ""  # participants: its heading when not 参加者(敬称略) (from a stored issue)
     src: str = ""  # figure: images/… (an uploaded draft image)
     alt: str = ""
     caption: str = ""  # figure: "スライド1:説明" or a plain caption
@@ -162,18 +163,20 @@ def _block_markdown(block: DraftBlock) -> str:
     if block.kind == "lead":
         return "::: リード\n" + "\n\n".join(paras) + "\n:::"
     if block.kind == "note":  # one note a line
-        lines = [ln.strip().lstrip("※") for ln in block.text.splitlines() if ln.strip()]
+        lines = [ln.strip().removeprefix("※") for ln in block.text.splitlines() if ln.strip()]
         return "\n".join("※" + ln for ln in lines) or "※"
     if block.kind == "event_date":
         return f"{block.date_label or '開催日'}:{block.text.strip()}"
     if block.kind == "participants":
-        lines = ["::: 参加者(敬称略)"]
+        lines = [f"::: {block.heading.strip() or '参加者(敬称略)'}"]
         for p in block.people:
             if not any(p.model_dump().values()):
                 continue
-            short = f"({p.short.strip()})" if p.short.strip() else ""
-            lines += [f"- {p.name.strip()}{short}", f"  - 所属:{p.organisation.strip()}",
-                      f"  - 役職:{p.titles.strip()}"]
+            # typed as plain text: what Markdown would read as markup is escaped
+            short = f"({escape_plain(p.short.strip())})" if p.short.strip() else ""
+            lines += [f"- {escape_line(escape_plain(p.name.strip()))}{short}",
+                      f"  - 所属:{escape_plain(p.organisation.strip())}",
+                      f"  - 役職:{escape_plain(p.titles.strip())}"]
         return "\n".join([*lines, ":::"])
     if block.kind == "heading":
         return ("###" if block.level == 3 else "##") + " " + block.text.strip()
@@ -182,7 +185,7 @@ def _block_markdown(block: DraftBlock) -> str:
     if block.kind == "turn":
         return f"【{block.speaker.strip()}】\n" + "\n\n".join(paras)
     if block.kind == "figure":
-        alt = block.alt.replace("[", "［").replace("]", "］").replace("\n", " ").strip()
+        alt = escape_plain(block.alt.replace("\n", " ").strip())  # as typed, not markup
         caption = block.caption.replace("\n", " ").strip()
         return f"![{alt}]({block.src})" + (f"\n{caption}" if caption else "")
     if block.kind == "next_part":
@@ -336,7 +339,8 @@ def _draft_block(block: Block, at: str) -> DraftBlock:
         return DraftBlock(kind="event_date", date_label=block.label,
                           text=text.split(":", 1)[1])
     if isinstance(block, Participants):
-        return DraftBlock(kind="participants", people=[
+        heading = "" if block.heading == "参加者(敬称略)" else block.heading
+        return DraftBlock(kind="participants", heading=heading, people=[
             DraftPerson(name=p.name, short=p.short, organisation=p.organisation,
                         titles=p.titles) for p in block.people])
     if isinstance(block, Heading):

@@ -77,6 +77,7 @@ def draft_from_form(form: FormData) -> DraftIssue:
                 text=_f(form, f"{b}text"), level=level,
                 date_label=_f(form, f"{b}date_label") or "開催日",
                 speaker=_f(form, f"{b}speaker"), people=people, src=_f(form, f"{b}src"),
+                heading=_f(form, f"{b}heading").strip(),
                 alt=_f(form, f"{b}alt"), caption=_f(form, f"{b}caption")))
         parts.append(DraftPart(label=_f(form, f"{p}label"), title=_f(form, f"{p}title"),
                                subject=_f(form, f"{p}subject"),

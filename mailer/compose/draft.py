@@ -183,7 +183,7 @@ def _block_markdown(block: DraftBlock) -> str:
     if block.kind == "prompt":
         return "―" + block.text.strip().lstrip("―")
     if block.kind == "turn":
-        return f"【{block.speaker.strip()}】\n" + "\n\n".join(paras)
+        return f"【{escape_plain(block.speaker.strip())}】\n" + "\n\n".join(paras)
     if block.kind == "figure":
         alt = escape_plain(block.alt.replace("\n", " ").strip())  # as typed, not markup
         caption = block.caption.replace("\n", " ").strip()

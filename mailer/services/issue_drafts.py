@@ -340,7 +340,10 @@ def import_docx(*, engine: Engine, actor: Actor, data: bytes, slug: str,
     except NotWritable as exc:
         raise ServiceError(_("Word の原稿を下書きにできません: {reason}").format(reason=exc),
                            kind=ErrorKind.INVALID) from None
-    draft.unplaced = [str(u) for u in result.unplaced]
+    # the CLI's hint names its option; the browser's form calls it otherwise
+    hint = _("(「写し元の号の識別名」に既存の号を書くと写せます)")
+    draft.unplaced = [str(u).replace("(--like で既存の号から写せます)", hint)
+                      for u in result.unplaced]
     revision = save_draft(engine=engine, actor=actor, draft=draft, base=0,
                           note=_("Word から取り込み"))
     with Session(engine) as session:

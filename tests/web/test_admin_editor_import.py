@@ -92,6 +92,8 @@ def test_word_manuscript_becomes_a_draft_with_its_unplaced_list(site: Site) -> N
     assert page.status_code == 200 and "Word の原稿から下書きを作りました（第1版）。" in page.text
     assert "Word の原稿で取り込めなかったもの" in page.text
     assert "段落 10: 表(1行×2列)は雑誌の形にないため取り込んでいません:「年度 件数」" in page.text
+    assert ("段落 0: issue.yaml の回数・誌名・発行者は仮の値です"
+            "(「写し元の号の識別名」に既存の号を書くと写せます)") in page.text
 
     # closing the list saves the draft without it
     closed = editor.post("/admin/issues/vol05/edit", data={

@@ -18,8 +18,24 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
+from mailer.compose.document import (
+    Block,
+    Credits,
+    EventDate,
+    Figure,
+    Heading,
+    IssueDocument,
+    Lead,
+    Note,
+    PartDocument,
+    Participants,
+    Prompt,
+    Turn,
+)
 from mailer.compose.errors import Problem
 from mailer.compose.parse import ISSUE_FILE
+from mailer.compose.serialize import block_text, escape_line, escape_plain, schedule_text
+from mailer.i18n import _
 
 #: what each block kind is called on the page and in messages
 BLOCK_LABELS: dict[str, str] = {
@@ -54,6 +70,7 @@ class DraftBlock(BaseModel):
     date_label: str = "開催日"
     speaker: str = ""  # turn: a participant's 略称
     people: list[DraftPerson] = Field(default_factory=list)
+    heading: str = ""  # participants: its heading when not 参加者(敬称略) (from a stored issue)
     src: str = ""  # figure: images/… (an uploaded draft image)
     alt: str = ""
     caption: str = ""  # figure: "スライド1:説明" or a plain caption
@@ -88,10 +105,12 @@ class DraftIssue(BaseModel):
     publisher_url: str = ""
     back_numbers: list[DraftBackNumber] = Field(default_factory=list)
     parts: list[DraftPart] = Field(default_factory=list)
+    #: what a Word import could not place (「段落 N: …」), shown until the next save
+    unplaced: list[str] = Field(default_factory=list)
 
     def issue_fields(self) -> dict[str, object]:
         """Everything but the parts (the unit of a merge next to each part)."""
-        return self.model_dump(exclude={"parts"})
+        return self.model_dump(exclude={"parts", "unplaced"})
 
 
 def part_file(index: int) -> str:
@@ -144,27 +163,29 @@ def _block_markdown(block: DraftBlock) -> str:
     if block.kind == "lead":
         return "::: リード\n" + "\n\n".join(paras) + "\n:::"
     if block.kind == "note":  # one note a line
-        lines = [ln.strip().lstrip("※") for ln in block.text.splitlines() if ln.strip()]
+        lines = [ln.strip().removeprefix("※") for ln in block.text.splitlines() if ln.strip()]
         return "\n".join("※" + ln for ln in lines) or "※"
     if block.kind == "event_date":
         return f"{block.date_label or '開催日'}:{block.text.strip()}"
     if block.kind == "participants":
-        lines = ["::: 参加者(敬称略)"]
+        lines = [f"::: {block.heading.strip() or '参加者(敬称略)'}"]
         for p in block.people:
             if not any(p.model_dump().values()):
                 continue
-            short = f"({p.short.strip()})" if p.short.strip() else ""
-            lines += [f"- {p.name.strip()}{short}", f"  - 所属:{p.organisation.strip()}",
-                      f"  - 役職:{p.titles.strip()}"]
+            # typed as plain text: what Markdown would read as markup is escaped
+            short = f"({escape_plain(p.short.strip())})" if p.short.strip() else ""
+            lines += [f"- {escape_line(escape_plain(p.name.strip()))}{short}",
+                      f"  - 所属:{escape_plain(p.organisation.strip())}",
+                      f"  - 役職:{escape_plain(p.titles.strip())}"]
         return "\n".join([*lines, ":::"])
     if block.kind == "heading":
         return ("###" if block.level == 3 else "##") + " " + block.text.strip()
     if block.kind == "prompt":
         return "―" + block.text.strip().lstrip("―")
     if block.kind == "turn":
-        return f"【{block.speaker.strip()}】\n" + "\n\n".join(paras)
+        return f"【{escape_plain(block.speaker.strip())}】\n" + "\n\n".join(paras)
     if block.kind == "figure":
-        alt = block.alt.replace("[", "［").replace("]", "］").replace("\n", " ").strip()
+        alt = escape_plain(block.alt.replace("\n", " ").strip())  # as typed, not markup
         caption = block.caption.replace("\n", " ").strip()
         return f"![{alt}]({block.src})" + (f"\n{caption}" if caption else "")
     if block.kind == "next_part":
@@ -295,3 +316,79 @@ def where_of(problem: Problem, draft: DraftIssue, folder_map: FolderMap) -> str:
         return f"{name}: {problem.message}"
     label = BLOCK_LABELS.get(part.blocks[block].kind, part.blocks[block].kind)
     return f"{name} {block + 1}番目のブロック({label}): {problem.message}"
+
+
+# -- a document as a draft ----------------------------------------------------
+
+
+def _unwrap(text: str) -> str:
+    """The lines between a ::: container's first and last line."""
+    return "\n".join(text.split("\n")[1:-1])
+
+
+def _draft_block(block: Block, at: str) -> DraftBlock:
+    """One document block as the editor's fields; the text is what
+    `mailer.compose.serialize` writes for it, so writing the draft out gives
+    the same Markdown the folder writer would."""
+    text = block_text(block, at)
+    if isinstance(block, Lead):
+        return DraftBlock(kind="lead", text=_unwrap(text))
+    if isinstance(block, Note):
+        return DraftBlock(kind="note", text=text)
+    if isinstance(block, EventDate):
+        return DraftBlock(kind="event_date", date_label=block.label,
+                          text=text.split(":", 1)[1])
+    if isinstance(block, Participants):
+        heading = "" if block.heading == "参加者(敬称略)" else block.heading
+        return DraftBlock(kind="participants", heading=heading, people=[
+            DraftPerson(name=p.name, short=p.short, organisation=p.organisation,
+                        titles=p.titles) for p in block.people])
+    if isinstance(block, Heading):
+        return DraftBlock(kind="heading", level=block.level, text=text[block.level + 1:])
+    if isinstance(block, Prompt):
+        return DraftBlock(kind="prompt", text=text[1:])
+    if isinstance(block, Turn):
+        return DraftBlock(kind="turn", speaker=block.speaker, text=text.split("\n", 1)[1])
+    if isinstance(block, Figure):
+        lines = text.split("\n", 1)
+        return DraftBlock(kind="figure", src=block.src, alt=block.alt,
+                          caption=lines[1] if len(lines) > 1 else "")
+    if isinstance(block, Credits):
+        return DraftBlock(kind="credits", text="\n".join(
+            ln.removeprefix("- ") for ln in _unwrap(text).split("\n")))
+    if block.kind == "next_part":
+        return DraftBlock(kind="next_part", text=_unwrap(text))
+    return DraftBlock(kind="paragraph", text=text)
+
+
+def _draft_part(part: PartDocument, index: int) -> DraftPart:
+    at = _("第{number}部({label})").format(number=index + 1, label=part.label)
+    blocks = [_draft_block(part.header_image, at)] if part.header_image is not None else []
+    for n, block in enumerate(part.blocks, start=1):
+        drafted = _draft_block(block, _("{part} {n}番目のブロック").format(part=at, n=n))
+        if drafted.kind == "note" and blocks and blocks[-1].kind == "note":
+            blocks[-1].text += "\n" + drafted.text  # consecutive ※ lines: one note block
+        else:
+            blocks.append(drafted)
+    return DraftPart(label=part.label, title=part.title, subject=part.subject,
+                     preheader=part.preheader, blocks=blocks,
+                     scheduled_at=schedule_text(part.scheduled_at)
+                     if part.scheduled_at is not None else "")
+
+
+def draft_from_document(issue: IssueDocument) -> DraftIssue:
+    """Return the draft that writes out as `issue`'s folder, so that
+    publishing it unchanged stores the same documents.
+
+    Raises `mailer.compose.serialize.NotWritable` for a document with no
+    folder form (see that module).
+    """
+    return DraftIssue(
+        slug=issue.slug, number=str(issue.number), title=issue.title, series=issue.series,
+        publisher_name=issue.publisher.name, publisher_address=issue.publisher.address,
+        contact_email=issue.publisher.contact_email,
+        contact_phone=issue.publisher.contact_phone or "",
+        publisher_url=issue.publisher.url or "",
+        back_numbers=[DraftBackNumber(number=b.number, title=b.title, url=b.url)
+                      for b in issue.back_numbers],
+        parts=[_draft_part(p, i) for i, p in enumerate(issue.parts)])

@@ -117,7 +117,7 @@ def part_text(part: PartDocument, name: str = "part.md") -> str:
         matter["preheader"] = part.preheader
     lines = ["---", _yaml(matter).rstrip("\n")]
     if part.scheduled_at is not None:
-        lines.append(f'scheduled_at: "{_schedule(part.scheduled_at)}"')
+        lines.append(f'scheduled_at: "{schedule_text(part.scheduled_at)}"')
     lines.append("---")
     chunks: list[str] = ["\n".join(lines)]
     if part.header_image is not None:
@@ -152,7 +152,7 @@ def block_text(block: Block, at: str = "block") -> str:
     if isinstance(block, Heading):
         if block.level not in (2, 3):
             raise NotWritable(f"{at}: 見出しのレベルは 2 か 3 です(レベル {block.level})")
-        text = _escape_plain(_one_line(block.text, at).strip())
+        text = escape_plain(_one_line(block.text, at).strip())
         if not text:
             raise NotWritable(f"{at}: 見出しが空です")
         return "#" * block.level + " " + text.rstrip("#") + _trailing_hashes(text)
@@ -179,7 +179,7 @@ def block_text(block: Block, at: str = "block") -> str:
         speaker = _one_line(block.speaker, at).strip()
         if not speaker or len(speaker) > 20 or re.search(r"[【】]", speaker):
             raise NotWritable(f"{at}: 発言者「{speaker}」は【】の中に書けません")
-        first = f"【{_escape_plain(speaker)}】\n" + _inline(block.paragraphs[0], at)
+        first = f"【{escape_plain(speaker)}】\n" + _inline(block.paragraphs[0], at)
         rest = [_paragraph(p, at, free=False) for p in block.paragraphs[1:]]
         return "\n\n".join([first, *rest])
     if isinstance(block, Figure):
@@ -210,7 +210,8 @@ def _yaml(data: dict[str, Any]) -> str:
     )
 
 
-def _schedule(value: datetime) -> str:
+def schedule_text(value: datetime) -> str:
+    """Return a schedule as part files write it: "YYYY-MM-DD HH:MM" Tokyo."""
     local = value.astimezone(TOKYO) if value.tzinfo is not None else value
     if local.second or local.microsecond:
         raise NotWritable(f"配信予定 {value.isoformat()} は分単位で書いてください")
@@ -258,7 +259,7 @@ def _figure(figure: Figure, at: str) -> str:
     alt = _one_line(figure.alt, at).strip()
     if not alt:
         raise NotWritable(f"{at}: 画像 {figure.src} に代替テキストがありません")
-    head = f"![{_escape_plain(alt)}]({_destination(figure.src)})"
+    head = f"![{escape_plain(alt)}]({_destination(figure.src)})"
     caption = _one_line(figure.caption or "", at).strip()
     if figure.label is not None:
         label = re.sub(r"\s+", "", figure.label)
@@ -274,7 +275,7 @@ def _figure(figure: Figure, at: str) -> str:
         line = caption
     else:
         return head
-    return head + "\n" + _escape_line(_escape_plain(line))
+    return head + "\n" + escape_line(escape_plain(line))
 
 
 def _participants(block: Participants, at: str) -> str:
@@ -295,9 +296,9 @@ def _participants(block: Participants, at: str) -> str:
         short = _one_line(person.short, at).strip()
         if _PAREN_RE.search(short):
             raise NotWritable(f"{at}: 略称「{short}」に括弧は使えません")
-        items.append(f"- {_escape_line(_escape_plain(name))}({_escape_plain(short)})")
+        items.append(f"- {escape_line(escape_plain(name))}({escape_plain(short)})")
         for key, value in (("所属", person.organisation), ("役職", person.titles)):
-            items.append(f"  - {key}:{_escape_plain(_one_line(value, at).strip())}")
+            items.append(f"  - {key}:{escape_plain(_one_line(value, at).strip())}")
     return f"::: {info}\n" + "\n".join(items) + "\n:::"
 
 
@@ -314,8 +315,8 @@ def _credits(block: Credits, at: str) -> str:
             department = "同上"
         if re.search(r"[::]", role) or _PAREN_RE.search(department):
             raise NotWritable(f"{at}: クレジット「{role}」は 役割:氏名(所属) の形で書けません")
-        name = _escape_plain(_one_line(entry.name, at).strip())
-        items.append(f"- {_escape_line(_escape_plain(role))}:{name}({_escape_plain(department)})")
+        name = escape_plain(_one_line(entry.name, at).strip())
+        items.append(f"- {escape_line(escape_plain(role))}:{name}({escape_plain(department)})")
     return "::: クレジット\n" + "\n".join(items) + "\n:::"
 
 
@@ -343,11 +344,11 @@ def _inline(spans: list[Span], at: str, *, line_start: bool = True) -> str:
         if piece.startswith("[") and text.endswith("!"):
             text = text[:-1] + "\\!"  # "!" before a link would make it an image
         text += piece
-    return _escape_line(text) if line_start else text
+    return escape_line(text) if line_start else text
 
 
 def _span(span: Span, at: str) -> str:
-    text = _escape_plain(span.text)
+    text = escape_plain(span.text)
     if span.strong:
         if span.text != span.text.strip():
             raise NotWritable(f"{at}: 太字「{span.text}」の前後に空白は置けません")
@@ -357,13 +358,14 @@ def _span(span: Span, at: str) -> str:
     return text
 
 
-def _escape_plain(text: str) -> str:
-    """Escape what inline Markdown would read as markup."""
+def escape_plain(text: str) -> str:
+    """Escape what inline Markdown would read as markup (also the editor's
+    alt texts)."""
     text = _INLINE_SPECIAL.sub(r"\\\1", text)
     return _ENTITY_RE.sub(lambda _m: "\\&", text)
 
 
-def _escape_line(text: str) -> str:
+def escape_line(text: str) -> str:
     """Escape what would start a block (heading, list, quote, ::: …) at the
     beginning of a line; `text` is already inline-escaped."""
     text = text.lstrip(" \t")  # the parser drops them; four would make a code block

@@ -29,6 +29,7 @@ from mailer.compose.document import IssueDocument
 from mailer.compose.draft import (
     DraftIssue,
     FolderMap,
+    draft_from_document,
     in_body,
     part_markdown,
     part_name,
@@ -40,15 +41,19 @@ from mailer.compose.errors import IssueFolderError
 from mailer.compose.images import MAX_IMAGE_BYTES, media_type, sniff_media_type
 from mailer.compose.load import LoadResult, load_issue
 from mailer.compose.parse import parse_issue_folder
+from mailer.compose.serialize import NotWritable
+from mailer.i18n import _
 from mailer.labels import tokyo
-from mailer.models import DraftAsset, Issue, IssueRevision, User
+from mailer.models import DraftAsset, Issue, IssueAsset, IssueRevision, User
 from mailer.render.errors import RenderError
 from mailer.render.message import RenderConfig
 from mailer.render.preflight import Finding, check_part
 from mailer.render.preview import preview
 from mailer.services.accounts import record_audit
 from mailer.services.actors import Actor
+from mailer.services.docx_import import draft_from_docx
 from mailer.services.errors import ErrorKind, ServiceError
+from mailer.services.issue_export import stored_issue
 from mailer.services.issue_upload import SLUG
 
 
@@ -181,14 +186,17 @@ def _author_name(session: Session, actor: Actor) -> str:
 
 
 def save_draft(*, engine: Engine, actor: Actor, draft: DraftIssue, base: int,
-               note: str = "") -> Revision:
+               note: str = "", from_issue: bool = False) -> Revision:
     """Save `draft` as a new revision of its slug, started from revision `base`
     (0: a new draft). Returns the new revision, or the newest one when the
     draft is exactly what it holds already.
 
+    `from_issue`: the new draft was opened from the stored issue of its slug
+    (`stored_issue_draft`), so publishing it is meant to replace that issue.
+
     Raises ServiceError: INVALID for a bad slug, CONFLICT when the slug is
-    already a draft or an issue (for base 0) or someone changed the same unit
-    since `base` (see the module docstring).
+    already a draft or (for base 0, unless `from_issue`) an issue, or someone
+    changed the same unit since `base` (see the module docstring).
     """
     slug = check_slug(draft.slug)
     now = datetime.now(UTC)
@@ -196,7 +204,7 @@ def save_draft(*, engine: Engine, actor: Actor, draft: DraftIssue, base: int,
         newest = latest_revision(engine=engine, slug=slug)
         if newest is not None and newest.number == base and newest.draft == draft:
             return newest  # nothing changed: no new revision (an autosave of a quiet page)
-        if base == 0 and newest is None and session.execute(
+        if base == 0 and newest is None and not from_issue and session.execute(
                 select(Issue.id).where(Issue.slug == slug)).first() is not None:  # type: ignore[call-overload, arg-type]
             raise ServiceError(f"号「{slug}」はフォルダから登録済みです。ブラウザで書く号には"
                                "別の識別名を付けてください。", kind=ErrorKind.CONFLICT,
@@ -273,18 +281,78 @@ def add_image(*, engine: Engine, actor: Actor, slug: str, filename: str, data: b
 
 
 def draft_image(*, engine: Engine, slug: str, path: str) -> tuple[str, bytes] | None:
-    """Return (media type, bytes) of an image uploaded for the draft, or None."""
+    """Return (media type, bytes) of an image uploaded for the draft, else of
+    the stored issue of the same slug (a draft opened from it), or None."""
     with engine.connect() as conn:
         row = conn.execute(select(DraftAsset.media_type, DraftAsset.data).where(  # type: ignore[call-overload]
             DraftAsset.slug == slug, DraftAsset.path == path)).first()
+        if row is None:
+            row = conn.execute(
+                select(IssueAsset.media_type, IssueAsset.data)  # type: ignore[call-overload]
+                .join(Issue, Issue.id == IssueAsset.issue_id)  # type: ignore[arg-type]
+                .where(Issue.slug == slug, IssueAsset.path == path)).first()
     return (row[0], row[1]) if row is not None else None
 
 
 def _images(engine: Engine, slug: str) -> dict[str, bytes]:
+    """The draft's images: the stored issue's of the same slug, overlaid
+    with those uploaded for the draft."""
     with engine.connect() as conn:
+        stored = conn.execute(
+            select(IssueAsset.path, IssueAsset.data)  # type: ignore[call-overload]
+            .join(Issue, Issue.id == IssueAsset.issue_id)  # type: ignore[arg-type]
+            .where(Issue.slug == slug)).all()
         rows = conn.execute(select(DraftAsset.path, DraftAsset.data)  # type: ignore[call-overload]
                             .where(DraftAsset.slug == slug)).all()
-    return {p: d for p, d in rows}
+    return {p: d for p, d in [*stored, *rows]}
+
+
+def stored_issue_draft(*, engine: Engine, slug: str) -> DraftIssue:
+    """Return the stored issue `slug` as a draft that publishes back to the
+    same documents (its images are read from the issue until replaced).
+
+    Raises ServiceError: NOT_FOUND for an unknown slug, INVALID when a
+    stored document has no folder form.
+    """
+    try:
+        return draft_from_document(stored_issue(engine, slug))
+    except NotWritable as exc:
+        raise ServiceError(_("号「{slug}」はブラウザで編集できる形に直せません: {reason}")
+                           .format(slug=slug, reason=exc), kind=ErrorKind.INVALID) from None
+
+
+def import_docx(*, engine: Engine, actor: Actor, data: bytes, slug: str,
+                like: str = "") -> Revision:
+    """Make a new draft `slug` from a Word manuscript (`draft_from_docx`): its
+    first revision (note 「Word から取り込み」) holds what Word could not place
+    (`DraftIssue.unplaced`), and its pictures become the draft's images.
+    `like`: a stored issue whose series, publisher and back numbers it takes.
+
+    Raises ServiceError: INVALID for a bad slug, NOT_FOUND for an unknown
+    `like`, UNREADABLE / TOO_LARGE for the file, CONFLICT when the slug is
+    already a draft or an issue.
+    """
+    check_slug(slug)
+    model = stored_issue(engine, like) if like else None
+    result = draft_from_docx(data, slug=slug, like=model)
+    try:
+        draft = draft_from_document(result.document)
+    except NotWritable as exc:
+        raise ServiceError(_("Word の原稿を下書きにできません: {reason}").format(reason=exc),
+                           kind=ErrorKind.INVALID) from None
+    # the CLI's hint names its option; the browser's form calls it otherwise
+    hint = _("(「写し元の号の識別名」に既存の号を書くと写せます)")
+    draft.unplaced = [str(u).replace("(--like で既存の号から写せます)", hint)
+                      for u in result.unplaced]
+    revision = save_draft(engine=engine, actor=actor, draft=draft, base=0,
+                          note=_("Word から取り込み"))
+    with Session(engine) as session:
+        for path, blob in sorted(result.images.items()):
+            session.add(DraftAsset(slug=slug, path=path, size=len(blob), data=blob,
+                                   media_type=sniff_media_type(blob[:16]) or
+                                   media_type(path) or "application/octet-stream"))
+        session.commit()
+    return revision
 
 
 @contextmanager

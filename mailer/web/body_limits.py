@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.compose.images import MAX_IMAGE_BYTES
 from mailer.i18n import N_, _
+from mailer.services.docx_import import MAX_DOCX_BYTES
 from mailer.services.importer import MAX_FILE_BYTES
 from mailer.services.issue_upload import MAX_ZIP_BYTES
 
@@ -55,6 +56,9 @@ RULES: tuple[BodyRule, ...] = (
     BodyRule("POST", re.compile(r"/(admin|api/v1)/subscribers/import"),
              MAX_FILE_BYTES + FORM_OVERHEAD, login_first=True),
     BodyRule("POST", re.compile(r"/admin/login"), 64 * 1024),
+    # a Word manuscript becomes a browser draft
+    BodyRule("POST", re.compile(r"/admin/issues/import-docx"), MAX_DOCX_BYTES + FORM_OVERHEAD,
+             login_first=True),
     # the editor's form carries the images chosen in it (each at most 5 MB)
     BodyRule("POST", re.compile(r"/admin/issues/(new|[^/]+/edit|editor/preview)"),
              4 * MAX_IMAGE_BYTES + FORM_OVERHEAD, login_first=True),

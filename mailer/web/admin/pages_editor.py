@@ -20,9 +20,11 @@ from starlette.datastructures import FormData, UploadFile
 
 from mailer.compose.draft import BLOCK_LABELS, DraftBlock, DraftIssue, DraftPart, DraftPerson
 from mailer.compose.images import MAX_IMAGE_BYTES
+from mailer.i18n import _
 from mailer.labels import tokyo
 from mailer.services import issue_drafts as drafts
-from mailer.services.errors import ServiceError
+from mailer.services.docx_import import MAX_DOCX_BYTES
+from mailer.services.errors import ErrorKind, ServiceError
 from mailer.tokens import draft_preview_token, read_draft_preview_token
 from mailer.web.admin.common import COMPOSE, READ_SENDS, admin_message, admin_page
 from mailer.web.auth import Principal, require, verify_csrf
@@ -75,6 +77,7 @@ def draft_from_form(form: FormData) -> DraftIssue:
                 text=_f(form, f"{b}text"), level=level,
                 date_label=_f(form, f"{b}date_label") or "開催日",
                 speaker=_f(form, f"{b}speaker"), people=people, src=_f(form, f"{b}src"),
+                heading=_f(form, f"{b}heading").strip(),
                 alt=_f(form, f"{b}alt"), caption=_f(form, f"{b}caption")))
         parts.append(DraftPart(label=_f(form, f"{p}label"), title=_f(form, f"{p}title"),
                                subject=_f(form, f"{p}subject"),
@@ -151,14 +154,16 @@ def speakers(part: DraftPart) -> list[tuple[str, str]]:
 
 def _editor(request: Request, principal: Principal, draft: DraftIssue, *, base: int,
             new: bool, notice: str = "", errors: list[str] | None = None, focus: str = "",
-            status_code: int = 200) -> HTMLResponse:
+            status_code: int = 200, from_issue: bool = False,
+            docx_errors: list[str] | None = None) -> HTMLResponse:
     backs = "\n".join(f"{b.number} | {b.title} | {b.url}" for b in draft.back_numbers)
     return admin_page(
         request, principal, "issue_editor", status_code=status_code,
         title="新しい号を書く" if new else f"号「{draft.slug}」を編集",
         draft=draft, base=base, new=new, notice=notice, errors=errors or [], focus=focus,
         block_kinds=[(k, BLOCK_LABELS[k]) for k in BLOCK_KINDS], block_labels=BLOCK_LABELS,
-        speakers=speakers, back_text=backs)
+        speakers=speakers, back_text=backs, from_issue=from_issue,
+        docx_errors=docx_errors or [])
 
 
 async def _upload_images(web: Any, principal: Principal, form: FormData,
@@ -180,18 +185,21 @@ async def _post(request: Request, web: Any, principal: Principal, *, new: bool) 
     draft = draft_from_form(form)
     base = _count(form, "base")
     op = _f(form, "op")
+    from_issue = not new and _f(form, "from_issue") == "1"
     try:
         # an image chosen before the slug is refused (check_slug), not dropped
         await _upload_images(web, principal, form, draft)
-        if op != "save":
+        if op not in ("save", "dismiss-unplaced"):  # closing the Word list saves
             focus, notice = apply_op(draft, op, form)
             return _editor(request, principal, draft, base=base, new=new, notice=notice,
-                           focus=focus)
+                           focus=focus, from_issue=from_issue)
         saved = await run_in_threadpool(drafts.save_draft, engine=web.engine,
-                                        actor=principal.as_actor(), draft=draft, base=base)
+                                        actor=principal.as_actor(), draft=draft, base=base,
+                                        from_issue=from_issue)
     except ServiceError as exc:
         return _editor(request, principal, draft, base=base, new=new,
-                       errors=exc.message.splitlines(), status_code=status_of(exc))
+                       errors=exc.message.splitlines(), status_code=status_of(exc),
+                       from_issue=from_issue)
     return RedirectResponse(f"/admin/issues/{saved.slug}/edit?saved={saved.number}",
                             status_code=303)
 
@@ -209,16 +217,51 @@ async def new_issue_post(request: Request, web: Web, principal: Composer) -> Res
     return await _post(request, web, principal, new=True)
 
 
+@router.post("/import-docx", dependencies=[Depends(verify_csrf)])
+async def import_docx(request: Request, web: Web, principal: Composer) -> Response:
+    """A Word manuscript (.docx) becomes a new draft; the editor opens on it."""
+    form = await request.form(max_fields=10, max_files=1)
+    upload = form.get("docx")
+    slug, like = _f(form, "docx_slug").strip(), _f(form, "docx_like").strip()
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ServiceError(_("Word(.docx)のファイルを選んでください"), field="docx")
+        data = await upload.read(MAX_DOCX_BYTES + 1)
+        saved = await run_in_threadpool(drafts.import_docx, engine=web.engine,
+                                        actor=principal.as_actor(), data=data, slug=slug,
+                                        like=like)
+    except ServiceError as exc:
+        name = upload.filename if isinstance(upload, UploadFile) and upload.filename else ""
+        lines = [f"{name}: {line}" if name else line for line in exc.message.splitlines()]
+        return _editor(request, principal, DraftIssue(parts=[DraftPart(label="part1")]),
+                       base=0, new=True, docx_errors=lines, status_code=status_of(exc))
+    return RedirectResponse(f"/admin/issues/{saved.slug}/edit?imported=1", status_code=303)
+
+
 @router.api_route("/{slug}/edit", methods=READ)
 def edit_issue(slug: str, request: Request, web: Web, principal: Composer,
-               saved: int | None = None) -> HTMLResponse:
-    """The editor on the newest revision of the draft `slug`."""
+               saved: int | None = None, imported: int = 0) -> HTMLResponse:
+    """The editor on the newest revision of the draft `slug`; for an issue
+    loaded from a folder that has no draft, on the stored issue (the first
+    save makes it a draft)."""
     latest = drafts.latest_revision(engine=web.engine, slug=slug)
     if latest is None:
-        return admin_message(request, principal, status_code=404, title="下書きがありません",
-                             lines=[f"号「{slug}」の下書きはありません。"],
-                             back="/admin/issues")
+        try:
+            stored = drafts.stored_issue_draft(engine=web.engine, slug=slug)
+        except ServiceError as exc:
+            lines = ([f"号「{slug}」の下書きはありません。"] if exc.kind == ErrorKind.NOT_FOUND
+                     else exc.message.splitlines())
+            title = ("下書きがありません" if exc.kind == ErrorKind.NOT_FOUND
+                     else _("ブラウザで開けません"))
+            return admin_message(request, principal, status_code=status_of(exc),
+                                 title=title, lines=lines, back="/admin/issues")
+        return _editor(request, principal, stored, base=0, new=False, from_issue=True,
+                       notice=_("登録済みの号を開きました。保存すると下書きになり、"
+                                "「号として登録」でこの号を置き換えます。"))
     notice = f"第{saved}版として保存しました。" if saved else ""
+    if imported:
+        notice = _("Word の原稿から下書きを作りました（第{number}版）。").format(
+            number=latest.number)
     return _editor(request, principal, latest.draft, base=latest.number, new=False,
                    notice=notice)
 
@@ -241,7 +284,8 @@ async def autosave(slug: str, request: Request, web: Web, principal: Composer) -
             raise ServiceError("号の識別名が違います。再読み込みしてください。")
         saved = await run_in_threadpool(drafts.save_draft, engine=web.engine,
                                         actor=principal.as_actor(), draft=draft,
-                                        base=_count(form, "base"), note="自動保存")
+                                        base=_count(form, "base"), note="自動保存",
+                                        from_issue=_f(form, "from_issue") == "1")
     except ServiceError as exc:
         return JSONResponse({"detail": exc.message}, status_code=status_of(exc),
                             headers={"Cache-Control": "no-store"})

@@ -86,7 +86,7 @@ def _value(f: SubscriberField, raw: str) -> str:
     try:
         return f.check(raw)
     except BadValue as exc:
-        raise invalid(f"{f.name}: {exc.ja}", f.name) from None
+        raise invalid(f"{f.name}: {exc}", f.name) from None
 
 
 def clean(data: SubscriberInput, *, creating: bool) -> Clean:

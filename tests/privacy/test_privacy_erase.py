@@ -125,7 +125,7 @@ def test_import_does_not_bring_an_erased_address_back(engine: Engine, tmp_path: 
 
     created, skipped, reasons = _import(engine, path, resubscribe=False)
     assert (created, skipped) == (0, 1)
-    assert reasons == [f"suppressed ({ERASED_REASON})"]
+    assert reasons == [f"配信抑止中（{ERASED_REASON}）"]
     assert count(engine, Subscriber) == 4
     assert text_hits(engine, world.target) == []
 

@@ -96,7 +96,7 @@ def test_segments_cli_stores_json_and_shows_members(cli: Cli, loaded: Engine) ->
 
 def test_lists_cli(cli: Cli, loaded: Engine) -> None:
     code, out = cli("lists", "create", "cio-forum")
-    assert code == 1 and "exists already" in out
+    assert code == 1 and "はもうあります" in out
     with loaded.begin() as conn:
         conn.execute(update(SUB).where(SUB.c.email == "cio@minato.example.jp")
                      .values(status=SubscriberStatus.BOUNCED))

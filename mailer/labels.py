@@ -58,6 +58,15 @@ ROLE_LABELS = Labels({
 })
 
 
+#: a block of a part (mailer.compose.document, `kind`), as preflight names its place
+BLOCK_LABELS = Labels({
+    "lead": N_("リード"), "heading": N_("見出し"), "paragraph": N_("段落"), "note": N_("注記"),
+    "event_date": N_("開催日"), "participants": N_("参加者"), "prompt": N_("問いかけ"),
+    "turn": N_("発言"), "figure": N_("図"), "credits": N_("クレジット"),
+    "next_part": N_("次回予告"),
+})
+
+
 def tokyo(value: datetime | None, *, seconds: bool = False) -> str:
     """Return `value` as Tokyo wall time ("2026-12-01 09:00"), "—" for None."""
     if value is None:

@@ -58,6 +58,18 @@ ROLE_LABELS = Labels({
 })
 
 
+#: a subscriber's history (SubscriberEvent.kind), as staff read it
+EVENT_LABELS = Labels({
+    "created": N_("登録"), "imported": N_("取り込み"), "updated": N_("更新"),
+    "joined": N_("購読申し込み"), "preferences": N_("配信設定の変更"),
+    "unsubscribed": N_("配信停止"), "resubscribed": N_("配信再開"),
+    "bounced": N_("不達"), "soft-bounce": N_("一時的な不達"), "complained": N_("苦情"),
+})
+#: the detail of a status change that names no list (as services write it)
+ALL_LISTS = "all lists"
+ALL_LISTS_LABEL = N_("すべてのリスト")
+
+
 #: a block of a part (mailer.compose.document, `kind`), as preflight names its place
 BLOCK_LABELS = Labels({
     "lead": N_("リード"), "heading": N_("見出し"), "paragraph": N_("段落"), "note": N_("注記"),

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
+from mailer.i18n import _
 from mailer.models import (
     AuditLog,
     Delivery,
@@ -181,7 +182,8 @@ def export_subscriber_data(*, engine: Engine, email: str) -> dict[str, Any]:
     with engine.connect() as conn:
         found = _find(conn, email)
         if found.subscriber is None and not found.inbound_ids and not found.suppression_ids:
-            raise UnknownSubscriberError(f"no subscriber or other record has the address {email}")
+            raise UnknownSubscriberError(
+                _("{email} の購読者もほかの記録もありません").format(email=email))
         sid = found.subscriber.id if found.subscriber is not None else None
         memberships = _rows(conn, select(
             ML.c.name.label("list"), ML.c.title.label("list_title"),
@@ -287,7 +289,7 @@ def erase_subscriber(
     earlier erasure is stored, and ValueError without an actor.
     """
     if not actor.strip():
-        raise ValueError("an erasure needs an actor (who asked for it)")
+        raise ValueError(_("消去には依頼した人（actor）が要ります"))
     now = now or datetime.now(UTC)
     digest = email_hash(email)
     with engine.begin() as conn:

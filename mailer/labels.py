@@ -59,6 +59,27 @@ ROLE_LABELS = Labels({
 })
 
 
+#: a subscriber's history (SubscriberEvent.kind), as staff read it
+EVENT_LABELS = Labels({
+    "created": N_("登録"), "imported": N_("取り込み"), "updated": N_("更新"),
+    "joined": N_("購読申し込み"), "preferences": N_("配信設定の変更"),
+    "unsubscribed": N_("配信停止"), "resubscribed": N_("配信再開"),
+    "bounced": N_("不達"), "soft-bounce": N_("一時的な不達"), "complained": N_("苦情"),
+})
+#: the detail of a status change that names no list (as services write it)
+ALL_LISTS = "all lists"
+ALL_LISTS_LABEL = N_("すべてのリスト")
+
+
+#: a block of a part (mailer.compose.document, `kind`), as preflight names its place
+BLOCK_LABELS = Labels({
+    "lead": N_("リード"), "heading": N_("見出し"), "paragraph": N_("段落"), "note": N_("注記"),
+    "event_date": N_("開催日"), "participants": N_("参加者"), "prompt": N_("問いかけ"),
+    "turn": N_("発言"), "figure": N_("図"), "credits": N_("クレジット"),
+    "next_part": N_("次回予告"),
+})
+
+
 def tokyo(value: datetime | None, *, seconds: bool = False) -> str:
     """Return `value` as Tokyo wall time ("2026-12-01 09:00"), "—" for None."""
     if value is None:

@@ -92,7 +92,7 @@ def test_part_check_and_preview(env: Path) -> None:
     code, out = run("part", "preview", str(part_id), "--format", "pdf")
     assert code == 1 and "--format 'pdf'" in out
     code, out = run("part", "check", "999")
-    assert code == 1 and "part 999: no such part" in out
+    assert code == 1 and "パート 999 はありません" in out
 
 
 def test_send_status_and_control_errors(env: Path) -> None:

@@ -20,6 +20,7 @@ from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal
 from mailer.delivery.publish import publish_on_start
 from mailer.delivery.states import send_transition
+from mailer.i18n import _
 from mailer.metrics import MetricsSink
 from mailer.models import SendList, SendStatus
 
@@ -134,7 +135,8 @@ def start_send(
                     SEND,
                     SEND.c.id == send_id,
                     updated_at=now,
-                    note="preflight errors: " + "; ".join(errors)[:900],
+                    note=_("事前チェックのエラー：{errors}").format(
+                        errors="; ".join(errors)[:900]),
                 )
             )
             return False

@@ -30,6 +30,7 @@ from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import FailureKind
 from mailer.delivery.states import send_transition
 from mailer.delivery.verp import make_return_path
+from mailer.i18n import _
 from mailer.metrics import MetricsSink, NullMetrics
 from mailer.models import DeliveryStatus, SendStatus
 from mailer.render.message import (
@@ -689,10 +690,10 @@ def _maybe_pause_for_errors(ctx: DeliveryContext, send_id: int) -> None:
             or failed < ctx.config.error_threshold_ratio * tried
         ):
             return
-        note = (
-            f"paused automatically: {failed} of {tried} attempts failed permanently "
-            f"(threshold {ctx.config.error_threshold_ratio:.0%}); check the failures, "
-            "then resume"
-        )
+        note = _(
+            "自動で一時停止しました：{tried} 件中 {failed} 件が恒久的に失敗しました"
+            "（しきい値 {threshold}）。失敗を確かめてから再開してください"
+        ).format(tried=tried, failed=failed,
+                 threshold=f"{ctx.config.error_threshold_ratio:.0%}")
         conn.execute(AUTO_PAUSE.update(SEND, SEND.c.id == send_id, note=note, updated_at=ctx.now()))
         log.warning("send %s: %s", send_id, note)

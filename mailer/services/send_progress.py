@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from mailer.delivery import ledger
 from mailer.delivery.states import OPEN_DELIVERY
+from mailer.i18n import _
 from mailer.models import (
     DeliveryStatus,
     Membership,
@@ -81,7 +82,7 @@ def send_progress(*, engine: Engine, send_id: int, now: datetime | None = None) 
     with engine.connect() as conn:
         s = conn.execute(select(SEND).where(SEND.c.id == send_id)).one_or_none()
         if s is None:
-            raise not_found(f"配信 {send_id} はありません")
+            raise not_found(_("配信 {send_id} はありません").format(send_id=send_id))
         # Rows removed by compaction or erasure are kept as counts on the send.
         counts = ledger.count_by_status(conn, send_id)
         for key, n in parse_counts(s.counts_json).items():

@@ -89,7 +89,7 @@ def test_engine_pauses_a_send_when_failures_pass_the_threshold(
         rt.dispose()
     p = send_progress(engine=engine, send_id=send_id)
     assert p.status is SendStatus.PAUSED
-    assert "paused automatically" in p.note and "failed permanently" in p.note
+    assert "自動で一時停止しました" in p.note and "恒久的に失敗しました" in p.note
     assert p.counts[DeliveryStatus.FAILED] == 20 and report.failed == 20
     assert p.counts[DeliveryStatus.PENDING] == 10
 
@@ -117,7 +117,7 @@ def test_preflight_errors_pause_the_send_before_it_starts(
     rt.dispose()
     p = send_progress(engine=engine, send_id=send_id)
     assert p.status is SendStatus.PAUSED and p.recipients == 0
-    assert p.note.startswith("preflight errors:") and "U+9AD9" in p.note
+    assert p.note.startswith("事前チェックのエラー：") and "U+9AD9" in p.note
 
 
 def test_dkim_signature_covers_list_unsubscribe_and_verifies(

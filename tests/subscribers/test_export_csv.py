@@ -54,7 +54,7 @@ def test_export_then_import_changes_nothing(cli: Cli, engine: Engine, tmp_path: 
     # x@example.jp was on no list: joining this one is its only change.
     assert "作成 0、更新 1、変更なし 4、受け付けず 0" in output
     # 状態 is a known, read-only column (the one warning is about 髙橋's ISO-2022-JP)
-    assert "unknown column" not in output and output.count("警告: ") == 1
+    assert "知らない列" not in output and output.count("警告: ") == 1
     code, output = cli("subscribers", "import", str(out), "--list", "cio-forum")
     assert "作成 0、更新 0、変更なし 5" in output
     assert table_counts(engine)["Subscriber"] == before["Subscriber"]
@@ -62,7 +62,7 @@ def test_export_then_import_changes_nothing(cli: Cli, engine: Engine, tmp_path: 
 
 def test_export_to_an_unknown_list_fails(cli: Cli, tmp_path: Path) -> None:
     code, output = cli("subscribers", "export", "--list", "nope", "--out", str(tmp_path / "x"))
-    assert code == 1 and "list 'nope' does not exist" in output
+    assert code == 1 and "リスト「nope」はありません" in output
     assert not (tmp_path / "x").exists()
 
 

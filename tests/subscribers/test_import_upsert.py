@@ -87,7 +87,7 @@ def test_changed_rows_are_updated_with_an_event_and_blank_cells_keep_values(
         "副区長(CIO、CDO)", "CIO;CDO", "千代田区")
     last = events(engine)[-1]
     assert last[:2] == ("cio@chiyoda.example.jp", "updated")
-    assert "roles: CIO -> CIO;CDO" in last[2] and "by tester" in last[2]
+    assert "roles: CIO -> CIO;CDO" in last[2] and "tester が取り込み" in last[2]
 
 
 def test_suppressed_and_unsubscribed_are_never_resubscribed_without_the_flag(
@@ -107,9 +107,9 @@ def test_suppressed_and_unsubscribed_are_never_resubscribed_without_the_flag(
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
     assert code == 0, out
     assert "作成 0、更新 1、変更なし 0、受け付けず 0、抑止のため飛ばした 3" in out
-    assert "飛ばしました: 3 行目: cio@minato.example.jp: unsubscribed" in out
-    assert "飛ばしました: 4 行目: cio@hachioji.example.jp: bounced" in out
-    assert "飛ばしました: 5 行目: cio@okutama.example.jp: suppressed (complaint)" in out
+    assert "飛ばしました: 3 行目: cio@minato.example.jp: 状態が「配信停止」です" in out
+    assert "飛ばしました: 4 行目: cio@hachioji.example.jp: 状態が「不達」です" in out
+    assert "飛ばしました: 5 行目: cio@okutama.example.jp: 配信抑止中（complaint）" in out
     subs = subscribers(engine)
     assert subs["cio@minato.example.jp"].status == SubscriberStatus.UNSUBSCRIBED
     assert subs["cio@hachioji.example.jp"].status == SubscriberStatus.BOUNCED
@@ -146,7 +146,7 @@ def test_an_erased_address_is_recognised_by_its_hash(
     digest = email_hash("cio@chiyoda.example.jp")
     add(engine, Suppression(email=f"erased:{digest}", email_hash=digest, reason="erasure"))
     _, out = cli("subscribers", "import", str(write(tmp_path / "a.csv", csv_text(ROWS[0]))))
-    assert "飛ばしました: 2 行目: cio@chiyoda.example.jp: suppressed (erasure)" in out
+    assert "飛ばしました: 2 行目: cio@chiyoda.example.jp: 配信抑止中（erasure）" in out
     assert subscribers(engine) == {}
 
 
@@ -161,7 +161,7 @@ def test_unsubscribing_from_one_list_is_respected(
     add(engine, SubscriberEvent(subscriber_id=sid, kind="unsubscribed", detail="cio-forum",
                                 source="one-click"))
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
-    assert "unsubscribed from list cio-forum" in out and members(engine) == set()
+    assert "リスト「cio-forum」の配信を停止しています" in out and members(engine) == set()
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum", "--resubscribe")
     assert code == 0 and members(engine) == {"cio@chiyoda.example.jp"}
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")

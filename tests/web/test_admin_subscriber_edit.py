@@ -237,7 +237,7 @@ def test_import_preview_lists_bad_rows_and_writes_nothing_then_confirm_applies(
         r.text.split('id="rejected"')[1].split("</table>")[0]))
     assert set(rejected) == {"3", "6", "7"}
     assert "bad-address" in rejected["3"]
-    assert "duplicate of line 2" in rejected["6"]
+    assert "2 行目と重複しています" in rejected["6"]
     assert "団体区分" in rejected["7"]
     assert "新規 2 件、更新 1 件" in r.text and "除外 3 件" in r.text
     token = hidden(r.text, "token")

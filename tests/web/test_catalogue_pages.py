@@ -36,7 +36,9 @@ from mailer.services.actors import Actor
 from mailer.services.publication import publish_part
 from mailer.services.subscribers import ensure_list, upsert_subscribers
 from mailer.settings import Settings
+from mailer.testing.webserver import serve_app
 from mailer.tokens import unsubscribe_token
+from mailer.web.app import create_app
 
 #: Japanese letters and the full-width punctuation that goes with them
 #: (whitespace such as the ideographic space is not a text)
@@ -269,7 +271,8 @@ DRAFT_FORM = {
 
 
 def _editor_pages(client: httpx.Client, csrf: str) -> dict[str, str]:
-    """The issue editor: new, a button, two saves, the history and a diff."""
+    """The issue editor: new, a button, two saves and an autosave, the history and
+    its diffs, a refusal, the pages of a draft that does not exist."""
     pages: dict[str, str] = {"/admin/issues/new": client.get("/admin/issues/new").text}
     r = client.post("/admin/issues/new", data={**DRAFT_FORM, "csrf_token": csrf, "base": "0",
                                               "op": "add:0", "p0-newkind": "heading"})
@@ -280,6 +283,9 @@ def _editor_pages(client: httpx.Client, csrf: str) -> dict[str, str]:
                         data={**DRAFT_FORM, "p0-title": title, "csrf_token": csrf,
                               "base": base, "op": "save"})
         assert r.status_code == 303, r.text[:300]
+    r = client.post("/admin/issues/vol08/autosave", data={**DRAFT_FORM, "p0-title": "Part 3",
+                                                          "csrf_token": csrf, "base": "2"})
+    assert r.status_code == 200 and r.json()["revision"] == 3, r.text[:300]
     for path in ["/admin/issues/vol08/edit?saved=2", "/admin/issues/vol08/history",
                  "/admin/issues/vol08/history?old=1&new=2&part=0",
                  "/admin/issues/vol08/history?old=1&new=2&part=1"]:
@@ -360,4 +366,18 @@ def test_the_english_dashboard_has_no_japanese(ascii_site: AsciiSite,
         login(client, ascii_site.url, ADMIN)
         html = client.get("/admin").text
     assert "Dashboard" in html and '<html lang="en">' in html
+    assert not uncatalogued(html), "\n".join(uncatalogued(html))
+
+
+def test_the_demo_outbox_listing_goes_through_the_catalogue(ascii_site: AsciiSite,
+                                                            tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    (outbox / f"{'a' * 32}.eml").write_bytes(
+        b"To: ann@city-a.example.org\r\nSubject: Forum Letter part one\r\n\r\nHello\r\n")
+    with serve_app(create_app(ascii_site.settings, demo_outbox=outbox)) as url, \
+            httpx.Client(base_url=url, timeout=30, follow_redirects=False) as client:
+        login(client, url, ADMIN)
+        html = client.get("/admin").text
+    assert 'id="demo-outbox"' in html and "Forum Letter part one" in html
     assert not uncatalogued(html), "\n".join(uncatalogued(html))

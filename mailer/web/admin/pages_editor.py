@@ -20,7 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from mailer.compose.draft import BLOCK_LABELS, DraftBlock, DraftIssue, DraftPart, DraftPerson
 from mailer.compose.images import MAX_IMAGE_BYTES
-from mailer.i18n import _
+from mailer.i18n import N_, _
 from mailer.labels import tokyo
 from mailer.services import issue_drafts as drafts
 from mailer.services.errors import ServiceError
@@ -41,6 +41,8 @@ BLOCK_KINDS = ["lead", "note", "event_date", "participants", "heading", "prompt"
                "paragraph", "figure", "next_part", "credits"]
 _MAX_FIELDS = 20_000
 DRAFT_PREVIEW = "/admin/issues/draft-preview"
+#: the note an autosaved revision is stored with (data; shown through the catalogue)
+AUTOSAVE_NOTE = N_("自動保存")
 
 
 def _f(form: FormData, name: str) -> str:
@@ -246,7 +248,7 @@ async def autosave(slug: str, request: Request, web: Web, principal: Composer) -
             raise ServiceError(_("号の識別名が違います。再読み込みしてください。"))
         saved = await run_in_threadpool(drafts.save_draft, engine=web.engine,
                                         actor=principal.as_actor(), draft=draft,
-                                        base=_count(form, "base"), note="自動保存")
+                                        base=_count(form, "base"), note=AUTOSAVE_NOTE)
     except ServiceError as exc:
         return JSONResponse({"detail": exc.message}, status_code=status_of(exc),
                             headers={"Cache-Control": "no-store"})
@@ -309,7 +311,8 @@ def history(slug: str, request: Request, web: Web, principal: Reader, old: int =
                       title=_("号「{slug}」の履歴").format(slug=slug),
                       slug=slug, revisions=revs, diff=diff, old=old or (revs[-1].number),
                       new=new or revs[0].number, part=part, part_count=parts,
-                      notice=notices.get(notice, ""))
+                      notice=notices.get(notice, ""),
+                      note_labels={AUTOSAVE_NOTE: _(AUTOSAVE_NOTE)})
 
 
 @router.post("/{slug}/revisions/{number}/restore", dependencies=[Depends(verify_csrf)])

@@ -38,7 +38,8 @@ NOT_PROSE = re.compile(
 ALLOWED_WORDS = {
     "mailer", "alpha", "Alpha", "people", "csv", "qps", "db", "sqlite",
     # the usage line's metavars and a verb's arguments as click names them
-    "OPTIONS", "COMMAND", "ARGS", "name", "file", "part_id",
+    "OPTIONS", "COMMAND", "ARGS", "name", "file", "part_id", "slug", "directory", "source",
+    "missing", "docx", "draft",
     "str", "bool", "int", "float", "path", "choice", "public", "internal",
     # the configuration's own words: variable values, DNS record types
     "TXT", "MX", "UTF", "BOM", "local", "example", "com",
@@ -100,6 +101,9 @@ SESSION: list[tuple[tuple[str, ...], int]] = [
     (("subscribers", "import", "--help"), 0),
     (("part", "--help"), 0),
     (("send", "--help"), 0),
+    (("issue", "export", "--help"), 0),
+    (("issue", "import-docx", "--help"), 0),
+    (("issue", "import-docx", "missing.docx", "draft"), 1),  # no such file
     (("nope",), 2),  # not a verb: typer's usage errors
     (("lists", "show", "--bogus"), 2),
     (("lists", "show", "extra"), 2),

@@ -264,7 +264,7 @@ def test_a_newcomer_sends_from_the_admin_and_finds_the_mail(tmp_path: Path) -> N
         assert again.wait_for(r"(前回のデモのデータをそのまま使います)", timeout=60)
         _, second = _printed_login(again)
         assert second != password
-        assert "every delivery is accounted for" not in again.output()
+        assert "すべての配信の行き先を確認しました" not in again.output()
         assert len(list(outbox.glob("*.eml"))) == 124 + 62
         with httpx.Client(base_url=f"http://127.0.0.1:{again.port}", timeout=10) as client:
             _sign_in(client, again, second)
@@ -283,6 +283,6 @@ def test_a_newcomer_sends_from_the_admin_and_finds_the_mail(tmp_path: Path) -> N
                           env={**env, "MAILER_VAR_DIR": str(tmp_path / "var"), "COLUMNS": "200"},
                           capture_output=True, text=True, timeout=200)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "every delivery is accounted for" in done.stdout
+    assert "すべての配信の行き先を確認しました" in done.stdout
     assert len(list(outbox.glob("*.eml"))) == 124
     assert not any((tmp_path / "empty").iterdir())

@@ -115,7 +115,7 @@ def test_cli_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert code == 0, out
     assert f"{out_dir / 'vol04'}" in out and "part1.md" in out and "images/slide01.png" in out
     code, out = run("issue", "load", str(out_dir / "vol04"))
-    assert code == 0 and "変更なし" in out, out
+    assert code == 0 and "変更なし" in out, out  # the load found nothing to change
 
     code, out = run("issue", "export", "vol04", str(out_dir))
     assert code == 1 and "空ではありません" in out and "--force" in out

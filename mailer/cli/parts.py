@@ -69,15 +69,13 @@ def issue_load(directory: Path = typer.Argument(..., help=_("号のフォルダ"
 
 
 @issue_app.command("export")
+@says(_("保存している号を、mailer issue load でそのまま読み戻せる号のフォルダに書き出します。\n\n"
+        "DIRECTORY の名前が号の識別名ならそこに、違えば DIRECTORY/SLUG に書き出します。"))
 def issue_export(
-    slug: str = typer.Argument(..., help="the issue's slug (e.g. vol04)"),
-    directory: Path = typer.Argument(..., help="where to write the folder"),
-    force: bool = typer.Option(False, "--force", help="write over a folder that is not empty"),
+    slug: str = typer.Argument(..., help=_("号の識別名（例: vol04）")),
+    directory: Path = typer.Argument(..., help=_("書き出す先のフォルダ")),
+    force: bool = typer.Option(False, "--force", help=_("空でないフォルダにも上書きします")),
 ) -> None:
-    """Write a stored issue as an issue folder that `mailer issue load` reads back unchanged.
-
-    The folder is DIRECTORY itself when its name is the slug, else DIRECTORY/SLUG.
-    """
     from mailer.services.errors import ServiceError
     from mailer.services.issue_export import export_issue
 
@@ -88,26 +86,24 @@ def issue_export(
         fail_service(exc)
     finally:
         engine.dispose()
-    console.print(f"号 {slug} を {result.folder} に書き出しました({len(result.files)} ファイル)",
+    console.print(_("号 {slug} を {folder} に書き出しました（{count} ファイル）").format(
+        slug=slug, folder=result.folder, count=len(result.files)),
                   highlight=False, soft_wrap=True, markup=False)
     for name in result.files:
         console.print(f"  {name}", highlight=False, markup=False)
 
 
 @issue_app.command("import-docx")
+@says(_("Word の原稿から号のフォルダの下書きを作り、取り込めなかったものを示します。\n\n"
+        "取り込めなかったもの（表、テキストボックス、脚注、代替テキストのない画像、"
+        "知らないスタイル）は、段落の番号を付けて一つずつ示します。"))
 def issue_import_docx(
-    source: Path = typer.Argument(..., help="the Word manuscript (.docx)"),
-    directory: Path = typer.Argument(..., help="the draft folder to write (its name is the slug)"),
+    source: Path = typer.Argument(..., help=_("Word の原稿（.docx）")),
+    directory: Path = typer.Argument(..., help=_("書き出す下書きのフォルダ（名前が号の識別名）")),
     like: str = typer.Option("", "--like",
-                             help="a stored issue whose series, publisher and back numbers "
-                                  "the draft takes"),
-    force: bool = typer.Option(False, "--force", help="write over a folder that is not empty"),
+                             help=_("誌名・発行者・バックナンバーを引き継ぐ、保存済みの号")),
+    force: bool = typer.Option(False, "--force", help=_("空でないフォルダにも上書きします")),
 ) -> None:
-    """Draft an issue folder from a Word manuscript; list what it could not place.
-
-    Each item it could not place (a table, a text box, a footnote, a picture
-    without alt text, an unknown style) is printed with its paragraph number.
-    """
     from mailer.compose.document import IssueDocument
     from mailer.compose.errors import IssueFolderError
     from mailer.compose.parse import parse_issue_folder
@@ -116,7 +112,7 @@ def issue_import_docx(
     from mailer.services.issue_export import stored_issue, write_issue_folder
 
     if not source.is_file():
-        fail(f"{source}: ファイルがありません")
+        fail(_("{path}: ファイルがありません").format(path=source))
     base: IssueDocument | None = None
     if like:
         engine = open_engine(settings_or_exit())
@@ -131,17 +127,17 @@ def issue_import_docx(
         write_issue_folder(directory, draft.files(), force=force)
     except ServiceError as exc:
         fail_service(exc)
-    console.print(f"{source.name} から下書き {directory} を作りました", highlight=False,
-                  soft_wrap=True, markup=False)
+    console.print(_("{source} から下書き {folder} を作りました").format(
+        source=source.name, folder=directory), highlight=False, soft_wrap=True, markup=False)
     if draft.unplaced:
-        console.print(f"取り込めなかったもの・確かめてほしいもの({len(draft.unplaced)} 件):",
-                      highlight=False, markup=False)
+        console.print(_("取り込めなかったもの・確かめてほしいもの（{count} 件）:").format(
+            count=len(draft.unplaced)), highlight=False, markup=False)
         for item in draft.unplaced:
             console.print(f"  {item}", highlight=False, soft_wrap=True, markup=False)
     try:
         parse_issue_folder(directory)
     except IssueFolderError as exc:
-        console.print("下書きを読み込む前に直すところ:", highlight=False, markup=False)
+        console.print(_("下書きを読み込む前に直すところ:"), highlight=False, markup=False)
         for problem in exc.problems:
             console.print(f"  {directory / problem.file}:{problem.line}: {problem.message}",
                           highlight=False, soft_wrap=True, markup=False)

@@ -20,7 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from mailer.compose.draft import BLOCK_LABELS, DraftBlock, DraftIssue, DraftPart, DraftPerson
 from mailer.compose.images import MAX_IMAGE_BYTES
-from mailer.i18n import _
+from mailer.i18n import N_, _
 from mailer.labels import tokyo
 from mailer.services import issue_drafts as drafts
 from mailer.services.docx_import import MAX_DOCX_BYTES
@@ -42,6 +42,8 @@ BLOCK_KINDS = ["lead", "note", "event_date", "participants", "heading", "prompt"
                "paragraph", "figure", "next_part", "credits"]
 _MAX_FIELDS = 20_000
 DRAFT_PREVIEW = "/admin/issues/draft-preview"
+#: the note an autosaved revision is stored with (data; shown through the catalogue)
+AUTOSAVE_NOTE = N_("自動保存")
 
 
 def _f(form: FormData, name: str) -> str:
@@ -93,19 +95,19 @@ def draft_from_form(form: FormData) -> DraftIssue:
 def apply_op(draft: DraftIssue, op: str, form: FormData) -> tuple[str, str]:
     """Apply an editing button to the draft in place; return the id of the
     control to focus afterwards and a short status message."""
-    name, _, rest = op.partition(":")
+    name, _sep, rest = op.partition(":")
     args = [int(a) for a in rest.split(":") if a.isdigit()]
     if name == "add-part":
         n = len(draft.parts) + 1
         draft.parts.append(DraftPart(label=f"part{n}"))
-        return f"p{n - 1}-label", f"第{n}部を追加しました。"
+        return f"p{n - 1}-label", _("第{n}部を追加しました。").format(n=n)
     if not args or args[0] >= len(draft.parts):
         return "", ""
     part = draft.parts[args[0]]
     i = args[0]
     if name == "remove-part":
         del draft.parts[i]
-        return "add-part", f"第{i + 1}部を削除しました。"
+        return "add-part", _("第{n}部を削除しました。").format(n=i + 1)
     if name == "add":
         kind = _f(form, f"p{i}-newkind")
         kind = kind if kind in BLOCK_LABELS else "paragraph"
@@ -115,28 +117,30 @@ def apply_op(draft: DraftIssue, op: str, form: FormData) -> tuple[str, str]:
         part.blocks.append(block)
         j = len(part.blocks) - 1
         first = f"p{i}-b{j}-n0-name" if kind == "participants" else f"p{i}-b{j}-first"
-        return first, f"{BLOCK_LABELS[kind]}を追加しました。"
+        return first, _("{kind}を追加しました。").format(kind=_(BLOCK_LABELS[kind]))
     if len(args) < 2 or args[1] >= len(part.blocks):
         return "", ""
     j = args[1]
-    label = BLOCK_LABELS.get(part.blocks[j].kind, "")
+    label = _(BLOCK_LABELS.get(part.blocks[j].kind, ""))
     if name == "up" and j > 0:
         part.blocks[j - 1], part.blocks[j] = part.blocks[j], part.blocks[j - 1]
         # the same button again, unless it is now disabled (first block)
-        return f"p{i}-b{j - 1}-" + ("up" if j > 1 else "down"), f"{label}を上へ移動しました。"
+        return (f"p{i}-b{j - 1}-" + ("up" if j > 1 else "down"),
+                _("{kind}を上へ移動しました。").format(kind=label))
     if name == "down" and j + 1 < len(part.blocks):
         part.blocks[j + 1], part.blocks[j] = part.blocks[j], part.blocks[j + 1]
         last = j + 2 == len(part.blocks)
-        return f"p{i}-b{j + 1}-" + ("up" if last else "down"), f"{label}を下へ移動しました。"
+        return (f"p{i}-b{j + 1}-" + ("up" if last else "down"),
+                _("{kind}を下へ移動しました。").format(kind=label))
     if name == "remove":
         del part.blocks[j]
-        return f"p{i}-newkind", f"{label}を削除しました。"
+        return f"p{i}-newkind", _("{kind}を削除しました。").format(kind=label)
     if name == "add-person":
         part.blocks[j].people.append(DraftPerson())
-        return f"p{i}-b{j}-n{len(part.blocks[j].people) - 1}-name", "参加者の欄を追加しました。"
+        return f"p{i}-b{j}-n{len(part.blocks[j].people) - 1}-name", _("参加者の欄を追加しました。")
     if name == "remove-person" and len(args) > 2 and args[2] < len(part.blocks[j].people):
         del part.blocks[j].people[args[2]]
-        return f"p{i}-b{j}-add-person", "参加者を削除しました。"
+        return f"p{i}-b{j}-add-person", _("参加者を削除しました。")
     return "", ""
 
 
@@ -148,7 +152,8 @@ def speakers(part: DraftPart) -> list[tuple[str, str]]:
             name = person.name.strip()
             if name:
                 short = person.short.strip() or name.split()[0]
-                out.setdefault(short, f"{short}({name}・{person.organisation})")
+                out.setdefault(short, _("{short}({name}・{organisation})").format(
+                    short=short, name=name, organisation=person.organisation))
     return list(out.items())
 
 
@@ -159,9 +164,10 @@ def _editor(request: Request, principal: Principal, draft: DraftIssue, *, base: 
     backs = "\n".join(f"{b.number} | {b.title} | {b.url}" for b in draft.back_numbers)
     return admin_page(
         request, principal, "issue_editor", status_code=status_code,
-        title="新しい号を書く" if new else f"号「{draft.slug}」を編集",
+        title=_("新しい号を書く") if new else _("号「{slug}」を編集").format(slug=draft.slug),
         draft=draft, base=base, new=new, notice=notice, errors=errors or [], focus=focus,
-        block_kinds=[(k, BLOCK_LABELS[k]) for k in BLOCK_KINDS], block_labels=BLOCK_LABELS,
+        block_kinds=[(k, _(BLOCK_LABELS[k])) for k in BLOCK_KINDS],
+        block_labels={k: _(label) for k, label in BLOCK_LABELS.items()},
         speakers=speakers, back_text=backs, from_issue=from_issue,
         docx_errors=docx_errors or [])
 
@@ -249,16 +255,16 @@ def edit_issue(slug: str, request: Request, web: Web, principal: Composer,
         try:
             stored = drafts.stored_issue_draft(engine=web.engine, slug=slug)
         except ServiceError as exc:
-            lines = ([f"号「{slug}」の下書きはありません。"] if exc.kind == ErrorKind.NOT_FOUND
-                     else exc.message.splitlines())
-            title = ("下書きがありません" if exc.kind == ErrorKind.NOT_FOUND
+            lines = ([_("号「{slug}」の下書きはありません。").format(slug=slug)]
+                     if exc.kind == ErrorKind.NOT_FOUND else exc.message.splitlines())
+            title = (_("下書きがありません") if exc.kind == ErrorKind.NOT_FOUND
                      else _("ブラウザで開けません"))
             return admin_message(request, principal, status_code=status_of(exc),
                                  title=title, lines=lines, back="/admin/issues")
         return _editor(request, principal, stored, base=0, new=False, from_issue=True,
                        notice=_("登録済みの号を開きました。保存すると下書きになり、"
                                 "「号として登録」でこの号を置き換えます。"))
-    notice = f"第{saved}版として保存しました。" if saved else ""
+    notice = _("第{n}版として保存しました。").format(n=saved) if saved else ""
     if imported:
         notice = _("Word の原稿から下書きを作りました（第{number}版）。").format(
             number=latest.number)
@@ -281,10 +287,10 @@ async def autosave(slug: str, request: Request, web: Web, principal: Composer) -
     draft = draft_from_form(form)
     try:
         if draft.slug != slug:
-            raise ServiceError("号の識別名が違います。再読み込みしてください。")
+            raise ServiceError(_("号の識別名が違います。再読み込みしてください。"))
         saved = await run_in_threadpool(drafts.save_draft, engine=web.engine,
                                         actor=principal.as_actor(), draft=draft,
-                                        base=_count(form, "base"), note="自動保存",
+                                        base=_count(form, "base"), note=AUTOSAVE_NOTE,
                                         from_issue=_f(form, "from_issue") == "1")
     except ServiceError as exc:
         return JSONResponse({"detail": exc.message}, status_code=status_of(exc),
@@ -304,7 +310,7 @@ async def preview(request: Request, web: Web, principal: Composer) -> JSONRespon
                      base_url=f"{web.render_config.base_url}{DRAFT_PREVIEW}/{token}")
     shown = await run_in_threadpool(drafts.preview_draft, engine=web.engine, draft=draft,
                                     part_index=_count(form, "preview_part"), config=config)
-    findings = [{"severity": "エラー" if f.severity == "error" else "警告",
+    findings = [{"severity": _("エラー") if f.severity == "error" else _("警告"),
                  "message": f.message, "where": f.where} for f in shown.findings]
     return JSONResponse({"problems": shown.problems, "html": shown.html, "text": shown.text,
                          "sanitized": shown.sanitized, "findings": findings},
@@ -317,7 +323,8 @@ def draft_image(token: str, slug: str, path: str, web: Web) -> Response:
     found = (drafts.draft_image(engine=web.engine, slug=slug, path=path)
              if read_draft_preview_token(web.settings.secret_keys, token) == slug else None)
     if found is None:
-        return Response("見つかりません", status_code=404, media_type="text/plain; charset=utf-8")
+        return Response(_("見つかりません"), status_code=404,
+                        media_type="text/plain; charset=utf-8")
     return Response(found[1], media_type=found[0],
                     headers={"Cache-Control": "private, no-store",
                              "X-Content-Type-Options": "nosniff"})
@@ -329,8 +336,8 @@ def history(slug: str, request: Request, web: Web, principal: Reader, old: int =
     """The revisions of a draft (who, when), a diff of one part, restore."""
     revs = drafts.revisions(engine=web.engine, slug=slug)
     if not revs:
-        return admin_message(request, principal, status_code=404, title="下書きがありません",
-                             lines=[f"号「{slug}」の下書きはありません。"],
+        return admin_message(request, principal, status_code=404, title=_("下書きがありません"),
+                             lines=[_("号「{slug}」の下書きはありません。").format(slug=slug)],
                              back="/admin/issues")
     diff = None
     if old and new:
@@ -339,14 +346,16 @@ def history(slug: str, request: Request, web: Web, principal: Reader, old: int =
                                     part_index=part)
         except ServiceError as exc:
             return admin_message(request, principal, status_code=status_of(exc),
-                                 title="比べられません", lines=[exc.message],
+                                 title=_("比べられません"), lines=[exc.message],
                                  back=f"/admin/issues/{slug}/history")
     parts = max(len(r.draft.parts) for r in revs)
-    notices = {"restored": "復元しました（新しい版として保存しました）。"}
-    return admin_page(request, principal, "issue_history", title=f"号「{slug}」の履歴",
+    notices = {"restored": _("復元しました（新しい版として保存しました）。")}
+    return admin_page(request, principal, "issue_history",
+                      title=_("号「{slug}」の履歴").format(slug=slug),
                       slug=slug, revisions=revs, diff=diff, old=old or (revs[-1].number),
                       new=new or revs[0].number, part=part, part_count=parts,
-                      notice=notices.get(notice, ""))
+                      notice=notices.get(notice, ""),
+                      note_labels={AUTOSAVE_NOTE: _(AUTOSAVE_NOTE)})
 
 
 @router.post("/{slug}/revisions/{number}/restore", dependencies=[Depends(verify_csrf)])
@@ -358,7 +367,7 @@ def restore(slug: str, number: int, request: Request, web: Web,
                                 number=number)
     except ServiceError as exc:
         return admin_message(request, principal, status_code=status_of(exc),
-                             title="復元できませんでした", lines=[exc.message],
+                             title=_("復元できませんでした"), lines=[exc.message],
                              back=f"/admin/issues/{slug}/history")
     return RedirectResponse(f"/admin/issues/{slug}/history?notice=restored", status_code=303)
 
@@ -373,10 +382,13 @@ async def publish(slug: str, request: Request, web: Web, principal: Composer) ->
                                          actor=principal.as_actor(), slug=slug, number=number)
     except ServiceError as exc:
         return admin_message(request, principal, status_code=status_of(exc),
-                             title="号として登録できませんでした", lines=exc.message.splitlines(),
+                             title=_("号として登録できませんでした"),
+                             lines=exc.message.splitlines(),
                              back=f"/admin/issues/{slug}/edit")
-    labels = {"created": "新規登録", "updated": "更新", "unchanged": "変更なし"}
-    parts = "、".join(f"{label}（{labels[s.value]}）" for label, s in result.parts.items())
-    return admin_message(request, principal, title="号として登録しました",
-                         lines=[f"号「{slug}」第{number}版を登録しました：{labels[result.status.value]}。",
+    labels = {"created": _("新規登録"), "updated": _("更新"), "unchanged": _("変更なし")}
+    parts = _("、").join(_("{part}（{status}）").format(part=label, status=labels[s.value])
+                      for label, s in result.parts.items())
+    return admin_message(request, principal, title=_("号として登録しました"),
+                         lines=[_("号「{slug}」第{n}版を登録しました：{status}。").format(
+                             slug=slug, n=number, status=labels[result.status.value]),
                                 parts], back="/admin/issues")

@@ -76,6 +76,11 @@ EDITOR_JS = """\
   var findings = document.getElementById("preview-findings");
   var timer = null;
   var latest = 0;
+  // the sentences the script shows, in the configured language (see editor_js)
+  var T = __TEXTS__;
+  function say(key, values) {
+    return T[key].replace(/[{]([a-z_]+)[}]/g, function (m, name) { return String(values[name]); });
+  }
   function item(list, text) {
     var li = document.createElement("li");
     li.textContent = text;
@@ -86,7 +91,7 @@ EDITOR_JS = """\
     problems.hidden = !data.problems.length;
     if (data.problems.length) {
       var p = document.createElement("p");
-      p.textContent = "まだメールにできません（" + data.problems.length + " 件）：";
+      p.textContent = say("problems", {count: data.problems.length});
       problems.appendChild(p);
       var ul = document.createElement("ul");
       data.problems.forEach(function (m) { item(ul, m); });
@@ -94,14 +99,15 @@ EDITOR_JS = """\
     }
     findings.textContent = "";
     data.findings.forEach(function (f) {
-      item(findings, f.severity + "：" + (f.where ? f.where + "：" : "") + f.message);
+      item(findings, say(f.where ? "finding_at" : "finding",
+                         {severity: f.severity, where: f.where, message: f.message}));
     });
-    if (!data.problems.length && !data.findings.length) { item(findings, "問題はありません。"); }
+    if (!data.problems.length && !data.findings.length) { item(findings, T.no_findings); }
     document.getElementById("preview-html").setAttribute("srcdoc", data.html);
     document.getElementById("preview-text").textContent = data.text;
     document.getElementById("preview-sanitized").textContent = data.sanitized;
-    var now = new Date().toLocaleTimeString("ja-JP");
-    status.textContent = "プレビューを更新しました（" + now + "）";
+    var now = new Date().toLocaleTimeString(document.documentElement.lang || undefined);
+    status.textContent = say("updated", {time: now});
   }
   function refresh() {
     var body = new FormData(form);
@@ -109,7 +115,7 @@ EDITOR_JS = """\
     body.delete("op");
     body.set("preview_part", choose.value);
     var mine = ++latest;
-    status.textContent = "プレビューを作っています…";
+    status.textContent = T.making;
     fetch("/admin/issues/editor/preview", {method: "POST", body: body,
                                            credentials: "same-origin", redirect: "manual"})
       .then(function (r) {
@@ -119,7 +125,7 @@ EDITOR_JS = """\
       .then(function (data) { if (mine === latest) { show(data); } })
       .catch(function () {
         if (mine === latest) {
-          status.textContent = "プレビューを更新できません。ページを再読み込みしてください。";
+          status.textContent = T.failed;
         }
       });
   }
@@ -144,13 +150,13 @@ EDITOR_JS = """\
       .then(function (answer) {
         if (answer.ok) {
           document.getElementById("base").value = String(answer.data.revision);
-          saveStatus.textContent = "自動保存しました（第" + answer.data.revision + "版、" +
-            answer.data.at + "）";
+          saveStatus.textContent = say("saved", {revision: answer.data.revision,
+                                                 at: answer.data.at});
         } else {
-          saveStatus.textContent = "自動保存できませんでした：" + answer.data.detail;
+          saveStatus.textContent = say("refused", {detail: answer.data.detail});
         }
       })
-      .catch(function () { saveStatus.textContent = "自動保存できませんでした。"; });
+      .catch(function () { saveStatus.textContent = T.not_saved; });
   }
   function saveLater() {
     if (!saveUrl) { return; }
@@ -170,5 +176,19 @@ EDITOR_JS = """\
 
 @router.get("/editor.js")
 def editor_js() -> Response:
-    return Response(EDITOR_JS, media_type="text/javascript; charset=utf-8",
+    # the script's sentences, in the configured language ({name}: filled in by the script)
+    texts = {
+        "problems": _("まだメールにできません（{count} 件）："),
+        "finding": _("{severity}：{message}"),
+        "finding_at": _("{severity}：{where}：{message}"),
+        "no_findings": _("問題はありません。"),
+        "updated": _("プレビューを更新しました（{time}）"),
+        "making": _("プレビューを作っています…"),
+        "failed": _("プレビューを更新できません。ページを再読み込みしてください。"),
+        "saved": _("自動保存しました（第{revision}版、{at}）"),
+        "refused": _("自動保存できませんでした：{detail}"),
+        "not_saved": _("自動保存できませんでした。"),
+    }
+    script = EDITOR_JS.replace("__TEXTS__", json.dumps(texts, ensure_ascii=False))
+    return Response(script, media_type="text/javascript; charset=utf-8",
                     headers={"Cache-Control": "public, max-age=300"})

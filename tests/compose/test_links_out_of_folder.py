@@ -58,7 +58,8 @@ def test_a_folder_that_is_no_issue_is_not_walked(tmp_path: Path) -> None:
     with pytest.raises(IssueFolderError) as caught:
         parse_issue_folder(wrong)
     assert [p.message for p in caught.value.problems] == [
-        "issue.yaml not found", "no part files: add part1.md, part2.md, …"]
+        "issue.yaml がありません",
+        "配信回のファイルがありません：part1.md、part2.md … を置いてください"]
 
     (wrong / "part1.md").write_text("---\nlabel: part1\n---\n", encoding="utf-8")
     with pytest.raises(IssueFolderError) as caught:  # a folder meant as an issue still is

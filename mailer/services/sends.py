@@ -2,9 +2,10 @@
 
 The CLI, the admin pages and the API call these functions, and nothing
 else, to schedule, approve, pause, resume, cancel or resend a send. Each
-takes the acting person (`Actor`), checks the rules (the lists exist, the
-time is not past, the preflight gate, the overlap choice, the four-eyes rule
-by person, the state machine of `mailer.delivery.states`), changes the rows
+takes the acting person (`Actor`), checks the rules (the lists exist and
+reach someone, the time is not past, the preflight gate, the overlap choice,
+the four-eyes rule by person, the state machine of
+`mailer.delivery.states`), changes the rows
 and writes the audit record in one transaction, and raises `ServiceError`
 saying why not. `can_approve` and `can_resend_failed` tell the pages which
 buttons would be accepted, by the same rules.
@@ -37,7 +38,7 @@ from mailer.services.accounts import record_audit
 from mailer.services.actors import Actor, person_key
 from mailer.services.errors import ErrorKind, ServiceError, invalid, not_found
 from mailer.services.parts import PartNotFound, preflight
-from mailer.services.send_preview import send_preview
+from mailer.services.send_preview import SendPreview, send_preview
 
 SEND = ledger.SEND
 D = ledger.D
@@ -133,6 +134,26 @@ def overlap_choice(value: str | SendOverlap) -> SendOverlap:
                         kind=ErrorKind.INVALID, field="overlap") from None
 
 
+def require_recipients(seen: SendPreview) -> None:
+    """Raises SendError(INVALID, field lists) when the lists reach nobody: a
+    send to no one would only end as 完了 0/0."""
+    if not seen.recipients:
+        names = "、".join(lst.title for lst in seen.lists)
+        raise SendError(
+            f"lists: 選んだリスト（{names}）に配信できる読者がいません（0 名）。"
+            "読者を登録するか、ほかのリストを選んでください",
+            kind=ErrorKind.INVALID, field="lists")
+
+
+def preview_send(*, engine: Engine, part_id: int, list_names: Sequence[str]) -> SendPreview:
+    """Return who a send of the part to the lists would reach (the step
+    before confirming); raises SendError as `send_preview` does, and
+    INVALID (field lists) when the lists reach nobody."""
+    seen = send_preview(engine=engine, part_id=part_id, list_names=list_names)
+    require_recipients(seen)
+    return seen
+
+
 def schedule_send(
     *,
     engine: Engine,
@@ -152,7 +173,8 @@ def schedule_send(
     when the recipients are frozen, `again` sends it to them again.
 
     Raises SendError: INVALID (field `lists`, `at` or `overlap`) for no list,
-    an unknown list, a time in the past or an unknown choice; NOT_FOUND for an
+    an unknown list, lists that reach nobody, a time in the past or an
+    unknown choice; NOT_FOUND for an
     unknown part; CONFLICT when the part's preflight has errors for these
     lists, or when with `skip` every recipient already has the part.
     """
@@ -166,7 +188,7 @@ def schedule_send(
         raise SendError("at: 過去の日時には予約できません。今すぐ送るときは「今すぐ送る」"
                         "（API と CLI では日時を指定しない）を使ってください",
                         kind=ErrorKind.INVALID, field="at")
-    seen = send_preview(engine=engine, part_id=part_id, list_names=names)
+    seen = preview_send(engine=engine, part_id=part_id, list_names=names)
     if choice is SendOverlap.SKIP and seen.recipients and not seen.mailed(choice):
         raise SendError(
             f"overlap: 選んだリストの {seen.recipients} 名は全員、この配信回をすでに受け取ったか、"

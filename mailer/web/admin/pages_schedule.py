@@ -18,8 +18,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mailer.services.errors import ServiceError
-from mailer.services.send_preview import SendPreview, send_preview
-from mailer.services.sends import schedule_send
+from mailer.services.send_preview import SendPreview
+from mailer.services.sends import preview_send, schedule_send
 from mailer.web.admin.common import COMPOSE, admin_message, admin_page, parse_tokyo
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.service_errors import status_of
@@ -71,7 +71,7 @@ async def _schedule(request: Request, web: Web, principal: Principal, *, part_id
 
 
 async def _preview(web: Web, part_id: int, lists: list[str]) -> SendPreview:
-    return await run_in_threadpool(send_preview, engine=web.engine, part_id=part_id,
+    return await run_in_threadpool(preview_send, engine=web.engine, part_id=part_id,
                                    list_names=lists)
 
 

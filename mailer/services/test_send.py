@@ -85,9 +85,8 @@ def test_send_part(
 def _normalised(address: str) -> str:
     try:
         return validate_email(address, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise invalid(f"{address}: メールアドレスとして正しくありません（{exc}）",
-                      field="to") from None
+    except EmailNotValidError:
+        raise invalid(f"to: {address} はメールアドレスとして正しくありません", field="to") from None
 
 
 def _message(

@@ -14,8 +14,10 @@ from fastapi.responses import HTMLResponse
 from mailer.labels import DELIVERY_LABELS, ROLE_LABELS, SEND_LABELS, SUBSCRIBER_LABELS, tokyo
 from mailer.models import DeliveryStatus, SendStatus, UserRole
 from mailer.render.html import TEMPLATES_DIR
+from mailer.services.errors import ServiceError
 from mailer.services.sends import can_approve, can_resend_failed
 from mailer.web.auth import Principal, csrf_token
+from mailer.web.service_errors import staff_message, status_of
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -105,6 +107,16 @@ def admin_message(
     """Return a page with one heading and a few paragraphs (errors, refusals)."""
     return admin_page(request, principal, "message", status_code=status_code, title=title,
                       lines=lines, back=back)
+
+
+def admin_refusal(
+    request: Request, principal: Principal | None, exc: ServiceError, *, title: str,
+    back: str = "/admin",
+) -> HTMLResponse:
+    """The admin's one page for a refused request: the kind's status and the
+    message as staff read it (field labels, never a field key)."""
+    return admin_message(request, principal, status_code=status_of(exc), title=title,
+                         lines=[staff_message(exc)], back=back)
 
 
 def _can(principal: Principal | None) -> dict[str, Any]:

@@ -25,10 +25,11 @@ from mailer.web.admin.common import (
     READ_SENDS,
     admin_message,
     admin_page,
+    admin_refusal,
 )
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
-from mailer.web.service_errors import status_of
+from mailer.web.service_errors import staff_message
 from mailer.web.state import Web, WebState
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -98,7 +99,7 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
             rendered = preview_part(engine=web.engine, part_id=part_id,
                                     config=_preview_config(web, part_id), format=fmt)
         except ServiceError as exc:  # the preflight lists the cause as an error too
-            rendered = exc.message
+            rendered = staff_message(exc)
         body = rendered if isinstance(rendered, str) else rendered.decode("utf-8", "replace")
     try:
         my_email = actor_email(engine=web.engine, actor=principal.as_actor())
@@ -127,8 +128,7 @@ def part_eml(part_id: int, request: Request, web: Web, principal: Reader) -> Res
         return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
                              lines=[f"配信回 {part_id} はありません。"], back="/admin/issues")
     except ServiceError as exc:
-        return admin_message(request, principal, status_code=status_of(exc),
-                             title="メールを作れません", lines=[exc.message],
+        return admin_refusal(request, principal, exc, title="メールを作れません",
                              back=f"/admin/parts/{part_id}")
     return Response(data, media_type="message/rfc822", headers={
         **ADMIN_HEADERS, "Content-Disposition": f'attachment; filename="part-{part_id}.eml"'})
@@ -143,8 +143,7 @@ async def test_send_page(part_id: int, request: Request, web: Web,
                                           settings=web.settings,
                                           actor=principal.as_actor(), part_id=part_id)
     except ServiceError as exc:
-        return admin_message(request, principal, status_code=status_of(exc),
-                             title="テスト送信できませんでした", lines=[exc.message],
+        return admin_refusal(request, principal, exc, title="テスト送信できませんでした",
                              back=f"/admin/parts/{part_id}")
     lines = [f"{addr}：{'送信しました' if r == 'sent' else r}" for addr, r in results]
     ok = all(r == "sent" for _, r in results)
@@ -160,8 +159,7 @@ async def publish_page(part_id: int, request: Request, web: Web, principal: Comp
         await run_in_threadpool(publish_part, engine=web.engine, actor=principal.as_actor(),
                                 part_id=part_id)
     except ServiceError as exc:
-        return admin_message(request, principal, status_code=status_of(exc),
-                             title="公開できませんでした", lines=[exc.message],
+        return admin_refusal(request, principal, exc, title="公開できませんでした",
                              back=f"/admin/parts/{part_id}")
     return RedirectResponse(f"/admin/parts/{part_id}?notice=published", status_code=303)
 
@@ -174,14 +172,13 @@ async def unpublish_page(part_id: int, request: Request, web: Web, principal: Co
     if confirm != "yes":
         return admin_message(request, principal, status_code=422,
                              title="公開を取り消していません",
-                             lines=["confirm: 「公開を取り消す」の確認欄にチェックを入れてから、"
+                             lines=["「公開を取り消す」の確認欄にチェックを入れてから、"
                                     "もう一度お試しください。"],
                              back=f"/admin/parts/{part_id}")
     try:
         await run_in_threadpool(unpublish_part, engine=web.engine, actor=principal.as_actor(),
                                 part_id=part_id)
     except ServiceError as exc:
-        return admin_message(request, principal, status_code=status_of(exc),
-                             title="公開を取り消せませんでした", lines=[exc.message],
+        return admin_refusal(request, principal, exc, title="公開を取り消せませんでした",
                              back=f"/admin/parts/{part_id}")
     return RedirectResponse(f"/admin/parts/{part_id}?notice=unpublished", status_code=303)

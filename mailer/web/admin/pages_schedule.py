@@ -20,9 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from mailer.services.errors import ServiceError
 from mailer.services.send_preview import SendPreview
 from mailer.services.sends import preview_send, schedule_send
-from mailer.web.admin.common import COMPOSE, admin_message, admin_page, parse_tokyo
+from mailer.web.admin.common import (
+    COMPOSE,
+    admin_message,
+    admin_page,
+    admin_refusal,
+    parse_tokyo,
+)
 from mailer.web.auth import Principal, require, verify_csrf
-from mailer.web.service_errors import status_of
 from mailer.web.state import Web
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -30,9 +35,7 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 Composer = Annotated[Principal, Depends(require(*COMPOSE))]
 Lists = Annotated[list[str] | None, Form()]
 Mode = Literal["schedule", "now"]
-#: this form's names for the fields a refusal may start with ("at: …" reads
-#: "配信日時：…" here; the API and the CLI keep the field names they accept)
-FIELD_LABELS = {"at": "配信日時", "lists": "配信先のリスト", "overlap": "すでに受け取った人"}
+
 
 
 def _confirm_page(request: Request, principal: Principal, *, part_id: int, mode: Mode,
@@ -42,18 +45,9 @@ def _confirm_page(request: Request, principal: Principal, *, part_id: int, mode:
                       part_id=part_id, mode=mode, seen=seen, at=at, when=when)
 
 
-def _for_staff(exc: ServiceError) -> str:
-    """Return the refusal with its leading field name as this form labels it."""
-    prefix = f"{exc.field}: "
-    if exc.field in FIELD_LABELS and exc.message.startswith(prefix):
-        return f"{FIELD_LABELS[exc.field]}：{exc.message.removeprefix(prefix)}"
-    return exc.message
-
-
 def _refused(request: Request, principal: Principal, part_id: int, title: str,
              exc: ServiceError) -> HTMLResponse:
-    return admin_message(request, principal, status_code=status_of(exc), title=title,
-                         lines=[_for_staff(exc)], back=f"/admin/parts/{part_id}")
+    return admin_refusal(request, principal, exc, title=title, back=f"/admin/parts/{part_id}")
 
 
 async def _schedule(request: Request, web: Web, principal: Principal, *, part_id: int,

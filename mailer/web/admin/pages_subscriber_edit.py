@@ -19,7 +19,7 @@ from mailer.services import listings, subscriber_edit
 from mailer.services.errors import ServiceError
 from mailer.services.importer import MAX_FILE_BYTES, SubscriberFileError
 from mailer.services.subscriber_edit import SubscriberInput
-from mailer.services.subscriber_fields import FIELDS, labels
+from mailer.services.subscriber_fields import FIELDS
 from mailer.services.subscriber_files import export_file
 from mailer.services.subscribers import ImportReport
 from mailer.web.admin.common import (
@@ -32,7 +32,7 @@ from mailer.web.admin.common import (
 from mailer.web.admin.subscriber_import import apply_staged, run_import, stage
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
-from mailer.web.service_errors import status_of
+from mailer.web.service_errors import FIELD_LABELS, split_field, staff_message, status_of
 from mailer.web.state import Web, WebState
 
 router = APIRouter(prefix="/admin/subscribers", include_in_schema=False)
@@ -42,8 +42,6 @@ CSRF = [Depends(verify_csrf)]
 EXPORT_SPOOL = 8 * 1024 * 1024  # bytes kept in memory before the export spills to disk
 MAX_FORM_VALUE = 1000  # characters of one form value read at all (the service checks less)
 
-FIELD_LABELS = {**labels(), "lists": "リスト", "list": "リスト", "file": "ファイル",
-                "token": "確認"}
 
 
 def _list_names(web: WebState) -> list[tuple[str, str]]:
@@ -54,11 +52,13 @@ def _form(request: Request, principal: Principal, web: WebState, *, values: dict
           subscriber_id: int | None, error: ServiceError | None = None) -> HTMLResponse:
     # The inputs are the declared fields (those given at creation when creating).
     shown = [f for f in FIELDS if f.on_create or subscriber_id]
+    field, rest = split_field(error) if error else (None, "")
     return admin_page(
         request, principal, "subscriber_form", status_code=status_of(error) if error else 200,
         title="購読者の編集" if subscriber_id else "購読者の登録", v=values,
-        subscriber_id=subscriber_id, error=error.message if error else "",
-        error_field=error.field or "" if error else "", labels=FIELD_LABELS,
+        subscriber_id=subscriber_id, labels=FIELD_LABELS,
+        # the field is named by its label beside the message (service_errors)
+        error_field=field or "", error=rest,
         groups=[("連絡先", [f for f in shown if f.group == "contact"]),
                 ("受信の設定", [f for f in shown if f.group == "delivery"])],
         all_lists=_list_names(web))
@@ -167,7 +167,8 @@ async def import_preview(
     except SubscriberFileError as exc:
         return _import_page(request, principal, web, error=str(exc), status_code=400)
     except ServiceError as exc:
-        return _import_page(request, principal, web, error=exc.message, status_code=status_of(exc))
+        return _import_page(request, principal, web, error=staff_message(exc),
+                            status_code=status_of(exc))
     token = ""
     if report.counts.created or report.counts.updated:
         token = await run_in_threadpool(stage, web=web, principal=principal, data=data,
@@ -185,7 +186,8 @@ def import_confirm(request: Request, web: Web, principal: Editor,
     except SubscriberFileError as exc:
         return _import_page(request, principal, web, error=str(exc), status_code=400)
     except ServiceError as exc:
-        return _import_page(request, principal, web, error=exc.message, status_code=status_of(exc))
+        return _import_page(request, principal, web, error=staff_message(exc),
+                            status_code=status_of(exc))
     return _import_page(request, principal, web, report=report, applied=True)
 
 

@@ -52,8 +52,8 @@ def test_schedule_in_the_past(site: Site) -> None:
     part = part_ids(site.engine)[0]
     r = post_form(site.client("editor"), f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
                   {"lists": [LIST], "at": "2020-04-01T09:00"})
-    assert r.status_code == 422
-    assert_staff_words(r.text, "配信日時：過去の日時には予約できません")
+    assert r.status_code == 422  # the form again, the reason beside the time (its label)
+    assert_staff_words(r.text, "配信日時（東京時間）", "過去の日時には予約できません")
 
 
 def test_schedule_to_an_unknown_list(site: Site) -> None:
@@ -61,7 +61,7 @@ def test_schedule_to_an_unknown_list(site: Site) -> None:
     r = post_form(site.client("editor"), f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
                   {"lists": ["no-such-list"], "at": "2031-04-01T09:00"})
     assert r.status_code == 422
-    assert_staff_words(r.text, "リスト：リスト no-such-list はありません")
+    assert_staff_words(r.text, "配信先のリスト", "リスト no-such-list はありません")
 
 
 def test_test_send_to_an_unusable_address(site: Site) -> None:

@@ -4,6 +4,7 @@ POSTs are in pages_schedule)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -81,10 +82,28 @@ async def upload_issue_page(
     return _issues_page(request, web, principal, notice=notice)
 
 
+@dataclass(frozen=True)
+class ScheduleForm:
+    """The schedule form as a refused request left it: what was entered, and
+    why not (beside `field`: lists, at, or the form's top)."""
+
+    lists: list[str]
+    at: str
+    error: str
+    field: str | None = None
+
+
 @router.api_route("/parts/{part_id}", methods=READ)
 def part_page(part_id: int, request: Request, web: Web, principal: Reader,
               tab: str = "html", notice: str | None = None) -> HTMLResponse:
     """Preflight findings, preview tabs, test send, schedule form, and the part's sends."""
+    return render_part(request, web, principal, part_id, tab=tab, notice=notice)
+
+
+def render_part(request: Request, web: WebState, principal: Principal, part_id: int, *,
+                tab: str = "html", notice: str | None = None,
+                schedule: ScheduleForm | None = None, status_code: int = 200) -> HTMLResponse:
+    """The part page; with `schedule`, its schedule form as the refused request left it."""
     found = listings.part_row(web.engine, part_id)
     if found is None:
         return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
@@ -114,7 +133,7 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
         notice=notices.get(notice or "", ""), smtp_configured=bool(web.settings.relays()),
         my_email=my_email, lists=listings.lists(web.engine),
         sends=listings.sends(web.engine, part_id=part_id, newest_first=True, limit=100),
-        require_approval=web.settings.require_approval,
+        require_approval=web.settings.require_approval, sf=schedule, status_code=status_code,
     )
 
 

@@ -131,6 +131,7 @@ def _can(principal: Principal | None) -> dict[str, Any]:
     return {
         "compose": any_of(COMPOSE), "control": any_of(CONTROL), "approve": any_of(APPROVE),
         "subscribers": any_of(READ_SUBSCRIBERS), "read": any_of(READ_SENDS),
+        "edit_subscribers": any_of(EDIT_SUBSCRIBERS), "audit": any_of((R.ADMIN,)),
         "approve_send": approve_send,
     }
 

@@ -60,15 +60,20 @@ def subscribers_page(
                       lists=listings.lists(web.engine))
 
 
+#: the short notice after a form was saved (?notice=…)
+SUBSCRIBER_NOTICES = {"created": "購読者を登録しました。", "saved": "登録内容を保存しました。"}
+
+
 @router.api_route("/subscribers/{subscriber_id}", methods=READ)
 def subscriber_page(subscriber_id: int, request: Request, web: Web,
-                    principal: People) -> HTMLResponse:
+                    principal: People, notice: str = "") -> HTMLResponse:
     d = listings.subscriber_detail(web.engine, subscriber_id)
     if d is None:
         return admin_message(request, principal, status_code=404, title="購読者が見つかりません",
                              lines=[f"購読者 {subscriber_id} はいません。"],
                              back="/admin/subscribers")
-    return admin_page(request, principal, "subscriber", title=d.subscriber.name or "購読者", d=d)
+    return admin_page(request, principal, "subscriber", title=d.subscriber.name or "購読者", d=d,
+                      notice=SUBSCRIBER_NOTICES.get(notice, ""))
 
 
 @router.api_route("/suppressions", methods=READ)

@@ -99,7 +99,7 @@ async def create_page(request: Request, web: Web, principal: Editor) -> Response
                                       actor=principal.as_actor(), data=data)
     except ServiceError as exc:
         return _form(request, principal, web, values=_shown(data), subscriber_id=None, error=exc)
-    return RedirectResponse(f"/admin/subscribers/{sid}", status_code=303)
+    return RedirectResponse(f"/admin/subscribers/{sid}?notice=created", status_code=303)
 
 
 def _missing(request: Request, principal: Principal, subscriber_id: int) -> HTMLResponse:
@@ -129,7 +129,7 @@ async def update_page(subscriber_id: int, request: Request, web: Web,
         current = await run_in_threadpool(subscriber_edit.editable, web.engine, subscriber_id)
         return _form(request, principal, web, values=_shown(data, current),
                      subscriber_id=subscriber_id, error=exc)
-    return RedirectResponse(f"/admin/subscribers/{subscriber_id}", status_code=303)
+    return RedirectResponse(f"/admin/subscribers/{subscriber_id}?notice=saved", status_code=303)
 
 
 # -- import --------------------------------------------------------------------------

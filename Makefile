@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test fuzz chaos lint typecheck check clean
+.PHONY: demo test fuzz chaos lint typecheck check clean messages
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mailer needs Python 3.11 or newer")'
@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/mailer demo
+
+# The demo's stack and the web admin on its data until Ctrl-C (README, "Try the web admin").
+.PHONY: serve
+serve: $(STAMP)
+	$(BIN)/mailer demo --serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -32,6 +37,11 @@ fuzz: $(STAMP)
 CHAOS_ARGS ?=
 chaos: $(STAMP)
 	$(BIN)/python benchmarks/chaos.py $(CHAOS_ARGS)
+
+# Rewrite the English catalogue (mailer/locale/en/LC_MESSAGES/*.po) from the
+# code's _() / {% trans %} messages; fill in the empty msgstr lines it leaves.
+messages: $(STAMP)
+	$(BIN)/python tools/messages.py
 
 # Decorated functions are called by their frameworks (typer, FastAPI, Celery,
 # pydantic, SQLAlchemy events, pytest); tools/vulture_allowlist.py lists the rest.

@@ -3,33 +3,81 @@ times as Tokyo wall time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from mailer.i18n import N_, gettext
 from mailer.models import DeliveryStatus, SendStatus, SubscriberStatus, UserRole
+
+K = TypeVar("K")
+
+
+class Labels(Mapping[K, str]):
+    """A table of names staff see, looked up in the message catalogue each
+    time it is read (so a change of language reaches module constants)."""
+
+    def __init__(self, source: Mapping[K, str]) -> None:
+        self._source = dict(source)
+
+    def __getitem__(self, key: K) -> str:
+        return gettext(self._source[key])
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
-SEND_LABELS = {
-    SendStatus.SCHEDULED: "予約済み", SendStatus.RUNNING: "送信中", SendStatus.PAUSED: "一時停止",
-    SendStatus.DONE: "完了", SendStatus.CANCELLED: "取り消し",
-}
+SEND_LABELS = Labels({
+    SendStatus.SCHEDULED: N_("予約済み"), SendStatus.RUNNING: N_("送信中"),
+    SendStatus.PAUSED: N_("一時停止"),
+    SendStatus.DONE: N_("完了"), SendStatus.CANCELLED: N_("取り消し"),
+})
 #: a part's state as listings derive it (mailer.services.listings.PartState values)
-PART_STATE_LABELS = {"unsent": "未配信", "scheduled": "配信予定", "sent": "配信済み"}
-DELIVERY_LABELS = {
-    DeliveryStatus.PENDING: "未送信", DeliveryStatus.SENDING: "送信処理中",
-    DeliveryStatus.SENT: "送信済み", DeliveryStatus.DEFERRED: "再試行待ち",
-    DeliveryStatus.FAILED: "失敗", DeliveryStatus.SKIPPED: "対象外（停止・抑止）",
-    DeliveryStatus.CANCELLED: "取り消し",
-}
-SUBSCRIBER_LABELS = {
-    SubscriberStatus.ACTIVE: "配信中", SubscriberStatus.UNSUBSCRIBED: "配信停止",
-    SubscriberStatus.BOUNCED: "不達", SubscriberStatus.COMPLAINED: "苦情",
-}
-ROLE_LABELS = {
-    UserRole.EDITOR: "編集", UserRole.APPROVER: "承認", UserRole.LIST_ADMIN: "名簿管理",
-    UserRole.VIEWER: "閲覧", UserRole.ADMIN: "管理者",
-}
+PART_STATE_LABELS = Labels({
+    "unsent": N_("未配信"), "scheduled": N_("配信予定"), "sent": N_("配信済み"),
+})
+DELIVERY_LABELS = Labels({
+    DeliveryStatus.PENDING: N_("未送信"), DeliveryStatus.SENDING: N_("送信処理中"),
+    DeliveryStatus.SENT: N_("送信済み"), DeliveryStatus.DEFERRED: N_("再試行待ち"),
+    DeliveryStatus.FAILED: N_("失敗"), DeliveryStatus.SKIPPED: N_("対象外（停止・抑止）"),
+    DeliveryStatus.CANCELLED: N_("取り消し"),
+    DeliveryStatus.UNKNOWN: N_("結果不明（SMTP 応答なし）"),
+})
+SUBSCRIBER_LABELS = Labels({
+    SubscriberStatus.ACTIVE: N_("配信中"), SubscriberStatus.UNSUBSCRIBED: N_("配信停止"),
+    SubscriberStatus.BOUNCED: N_("不達"), SubscriberStatus.COMPLAINED: N_("苦情"),
+})
+ROLE_LABELS = Labels({
+    UserRole.EDITOR: N_("編集"), UserRole.APPROVER: N_("承認"), UserRole.LIST_ADMIN: N_("名簿管理"),
+    UserRole.VIEWER: N_("閲覧"), UserRole.ADMIN: N_("管理者"),
+})
+
+
+#: a subscriber's history (SubscriberEvent.kind), as staff read it
+EVENT_LABELS = Labels({
+    "created": N_("登録"), "imported": N_("取り込み"), "updated": N_("更新"),
+    "joined": N_("購読申し込み"), "preferences": N_("配信設定の変更"),
+    "unsubscribed": N_("配信停止"), "resubscribed": N_("配信再開"),
+    "bounced": N_("不達"), "soft-bounce": N_("一時的な不達"), "complained": N_("苦情"),
+})
+#: the detail of a status change that names no list (as services write it)
+ALL_LISTS = "all lists"
+ALL_LISTS_LABEL = N_("すべてのリスト")
+
+
+#: a block of a part (mailer.compose.document, `kind`), as preflight names its place
+BLOCK_LABELS = Labels({
+    "lead": N_("リード"), "heading": N_("見出し"), "paragraph": N_("段落"), "note": N_("注記"),
+    "event_date": N_("開催日"), "participants": N_("参加者"), "prompt": N_("問いかけ"),
+    "turn": N_("発言"), "figure": N_("図"), "credits": N_("クレジット"),
+    "next_part": N_("次回予告"),
+})
 
 
 def tokyo(value: datetime | None, *, seconds: bool = False) -> str:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from mailer.delivery.outage_notice import REDIS
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "mailer:metrics:"
@@ -41,7 +43,9 @@ RATE_WAIT_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5
 #: Outcomes `observe_smtp` accepts: "sent" or a `FailureKind` value.
 SMTP_OUTCOMES = frozenset({"sent", "relay", "defer", "permanent", "ambiguous"})
 #: Statuses `count_outcome` accepts (the `DeliveryStatus` values an attempt can end in).
-OUTCOME_STATUSES = frozenset({"sent", "deferred", "failed", "pending", "skipped", "cancelled"})
+OUTCOME_STATUSES = frozenset(
+    {"sent", "deferred", "failed", "pending", "skipped", "cancelled", "unknown"}
+)
 
 # Hash names (after the prefix). The route reads the same names.
 SENT = "messages_sent_total"  # [relay]
@@ -301,9 +305,10 @@ class RedisMetrics:
             pipe.execute()
         except Exception as exc:  # whatever Redis does, the mail goes on
             self._paused_until = now + self.pause_seconds
+            REDIS.failed(exc)  # the process's one Redis line (WARNING)
             if now - self._last_logged >= 60:
                 self._last_logged = now
-                log.warning(
+                log.info(
                     "metrics: Redis write failed (%s: %s); skipping metrics for %ss",
                     type(exc).__name__,
                     exc,

@@ -79,6 +79,10 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    #: the relay took the message's data and never answered (the connection
+    #: hung or dropped before the final reply): it may or may not have been
+    #: delivered; never sent again (docs/delivery.md, "The one ambiguous case")
+    UNKNOWN = "unknown"
 
 
 def _email_hash_default(context: Any) -> str:
@@ -403,3 +407,36 @@ class AuditLog(SQLModel, table=True):
     target_type: str = ""
     target_id: str = ""
     detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
+class IssueRevision(SQLModel, table=True):
+    """One saved state of an issue written in the browser editor: who saved
+    it, when, and the whole draft (`mailer.compose.draft.DraftIssue` JSON).
+    Revisions are never changed; restoring one saves a new revision."""
+
+    __tablename__ = "issue_revision"
+    __table_args__ = (UniqueConstraint("slug", "number", name="uq_issue_revision_slug_number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_column=Column(String(100), nullable=False))
+    number: int  # 1, 2, … per slug
+    author: str = ""  # Actor.name (the audit log's actor)
+    author_person: str = ""  # Actor.person: who, whichever door
+    author_name: str = ""  # what the pages show (the user's name, else `author`)
+    note: str = ""  # e.g. "第3版を復元"
+    content: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class DraftAsset(SQLModel, table=True):
+    """An image uploaded in the editor, by draft slug and path (images/…);
+    copied into the issue folder when the draft is previewed or published."""
+
+    __tablename__ = "draft_asset"
+    __table_args__ = (UniqueConstraint("slug", "path", name="uq_draft_asset_slug_path"),)
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_column=Column(String(100), nullable=False))
+    path: str = Field(sa_column=Column(String(500), nullable=False))
+    media_type: str = Field(sa_column=Column(String(50), nullable=False))
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     var_dir: Path = Field(default_factory=default_var_dir)
     database_url: str = ""  # empty: SQLite file var/mailer.db
     redis_url: str | None = None  # None: an embedded redis-server (demo and tests)
-    smtp_url: str | None = None  # None: the built-in sink writing var/outbox/*.eml
+    smtp_url: str | None = None  # None: no relay (`mailer demo` runs its own sink, var/demo/outbox)
     smtp_timeout: float = Field(default=30.0, gt=0)
     smtp_ca_file: str | None = None  # a private CA bundle for the relays' certificates
     from_: str = Field(
@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     list_name: str = "CIOフォーラム通信"
     publisher_address: str = "〒163-8001 東京都新宿区西新宿二丁目8番1号"
     log_format: Literal["text", "json"] = "text"
+    # the language staff and readers see; mailer.i18n reads it from the environment
+    # itself (so that a message needs no settings object), this field validates it
+    language: Literal["ja", "en"] = "ja"
     templates_dir: Path | None = None  # read by mailer.render.html at import (see there)
     dkim_key_file: Path | None = None
     dkim_selector: str = "mailer"
@@ -169,10 +172,6 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.var_dir / 'mailer.db'}"
 
     @property
-    def outbox_dir(self) -> Path:
-        return self.var_dir / "outbox"
-
-    @property
     def from_name(self) -> str:
         from email.utils import parseaddr
 
@@ -197,7 +196,7 @@ class Settings(BaseSettings):
         return [*old, self.secret_key]
 
     def relays(self) -> list[RelayConfig]:
-        """Return the configured relays in failover order ([] means the built-in sink)."""
+        """Return the configured relays in failover order ([]: none configured)."""
         return parse_smtp_urls(self.smtp_url) if self.smtp_url else []
 
 

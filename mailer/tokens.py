@@ -117,3 +117,24 @@ def message_id(*, delivery_id: int, part_id: int, secret: str, domain: str) -> s
     (so a client that de-duplicates by Message-ID hides a repeated attempt)."""
     tag = hmac.digest(secret.encode(), f"{part_id}.{delivery_id}".encode(), hashlib.sha256)
     return f"<{part_id}.{delivery_id}.{tag.hex()[:10]}@{domain}>"
+
+
+DRAFT_PREVIEW_SALT = "draft-preview"
+#: a draft's images in the editor's preview frame; the page asks for a new one
+#: with every preview
+DRAFT_PREVIEW_LIFETIME = timedelta(hours=12)
+
+
+def draft_preview_token(secrets: Sequence[str], *, slug: str) -> str:
+    """Return a URL-safe token opening the images of the draft `slug` (the
+    editor's preview frame sends no session): `SLUG.TIMESTAMP.SIGNATURE`."""
+    return TimestampSigner(list(secrets), salt=DRAFT_PREVIEW_SALT).sign(slug).decode("ascii")
+
+
+def read_draft_preview_token(secrets: Sequence[str], token: str) -> str | None:
+    """Return the draft slug a token names, or None (forged, altered, expired)."""
+    try:
+        return TimestampSigner(list(secrets), salt=DRAFT_PREVIEW_SALT).unsign(
+            token, max_age=int(DRAFT_PREVIEW_LIFETIME.total_seconds())).decode("ascii")
+    except (BadSignature, UnicodeError):
+        return None

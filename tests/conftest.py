@@ -136,3 +136,14 @@ def engine(database_url: str) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_outage_notices() -> None:
+    """Each test starts with Redis and the database not known to be down (the
+    notices are per process, and one test's outage must not silence the next
+    test's line)."""
+    from mailer.delivery.outage_notice import DATABASE, REDIS
+
+    REDIS.reset()
+    DATABASE.reset()

@@ -47,16 +47,16 @@ def load_sample() -> list[int]:
     code, out = run("issue", "load", str(SAMPLE_ISSUE_DIR))
     assert code == 0, out
     return [
-        int(line.split("part id ")[1].split(":")[0])
+        int(line.split("パート ID ")[1].split(":")[0])
         for line in out.splitlines()
-        if "part id " in line
+        if "パート ID " in line
     ]
 
 
 def test_issue_load_is_idempotent(env: Path) -> None:
     assert len(load_sample()) == 2
     code, out = run("issue", "load", str(SAMPLE_ISSUE_DIR))
-    assert code == 0 and "unchanged" in out
+    assert code == 0 and "変更なし" in out
 
 
 def test_bad_issue_folder_lists_every_problem_and_stores_nothing(env: Path) -> None:
@@ -70,7 +70,7 @@ def test_bad_issue_folder_lists_every_problem_and_stores_nothing(env: Path) -> N
     code, out = run("issue", "load", str(bad))
     assert code == 1
     assert f"{bad / 'part1.md'}:" in out
-    assert "nothing was stored" in out
+    assert "何も保存していません" in out
     engine = make_engine(f"sqlite:///{env / 'cli.db'}")
     with Session(engine) as session:
         assert session.exec(select(Issue)).all() == []
@@ -81,7 +81,7 @@ def test_part_check_and_preview(env: Path) -> None:
     part_id = load_sample()[0]
     code, out = run("part", "check", str(part_id))
     assert code == 0, out
-    assert "0 error(s)" in out
+    assert "エラー 0 件" in out
     code, out = run("part", "preview", str(part_id), "--format", "text")
     assert code == 0
     assert "【" in out and "https://mailer.example.com/archive/" in out
@@ -92,7 +92,7 @@ def test_part_check_and_preview(env: Path) -> None:
     code, out = run("part", "preview", str(part_id), "--format", "pdf")
     assert code == 1 and "--format 'pdf'" in out
     code, out = run("part", "check", "999")
-    assert code == 1 and "part 999: no such part" in out
+    assert code == 1 and "パート 999 はありません" in out
 
 
 def test_send_status_and_control_errors(env: Path) -> None:
@@ -108,13 +108,13 @@ def test_send_status_and_control_errors(env: Path) -> None:
     code, out = run("send", str(part_id), "--list", "nolist")
     assert code == 1 and "リスト nolist はありません" in out
     code, out = run("schedule", str(part_id), "--list", "cio-forum", "--at", "tomorrow")
-    assert code == 1 and "not an ISO 8601 time" in out
+    assert code == 1 and "ISO 8601 の日時ではありません" in out
     code, out = run("schedule", str(part_id), "--list", "cio-forum", "--at", "2030-04-01T09:00")
     assert code == 0 and "2030-04-01 09:00:00 JST" in out
     code, out = run("status", str(part_id))
-    assert code == 0 and "scheduled" in out
+    assert code == 0 and "予約済み" in out
     code, out = run("pause", "1")
-    assert code == 0 and "paused" in out
+    assert code == 0 and "一時停止しました" in out
     code, out = run("resume", "1")
     assert code == 0
     code, out = run("cancel", "1")
@@ -249,7 +249,20 @@ def test_demo_serve_refuses_a_busy_port_before_running_the_demo(env: Path) -> No
         code, out = run("demo", "--serve", "--port", str(port))
     assert code == 1
     assert f"--port {port}: 127.0.0.1:{port} で待ち受けできません" in out
-    assert "starting Redis" not in out and not (env / "var" / "demo").exists()
+    assert "を起動しています" not in out and not (env / "var" / "demo").exists()
+
+
+def test_demo_keeps_earlier_data_and_says_how_to_go_on(env: Path) -> None:
+    """A second `mailer demo` wipes nothing: it stops before starting anything
+    and names --serve (look at it) and --reset (start over)."""
+    load_sample()
+    code, out = run("demo")
+    assert code == 1
+    assert "前回のデモのデータがあります（消さずに残しています）" in out
+    assert "mailer demo --serve" in out and "mailer demo --reset" in out
+    assert "を起動しています" not in out and not (env / "var" / "demo").exists()
+    code, out = run("part", "list", "--issue", "4")
+    assert code == 0 and "part1" in out and "part2" in out
 
 
 def test_part_check_of_a_stored_injected_subject_is_a_finding(env: Path) -> None:
@@ -280,11 +293,11 @@ def test_part_publish_and_unpublish_as_a_person(env: Path) -> None:
     part_id = load_sample()[0]
     code, out = run("part", "publish", str(part_id), "--as", "editor@metro.example.jp")
     assert code == 0, out
-    assert f"part {part_id}: published at " in out and "editor@metro.example.jp" in out
+    assert f"パート {part_id}: " in out and "editor@metro.example.jp が公開しました" in out
     code, out = run("part", "publish", str(part_id), "--as", "editor@metro.example.jp")
     assert code == 1 and f"パート {part_id} はすでに公開中です" in out
     code, out = run("part", "unpublish", str(part_id), "--as", "chief@metro.example.jp")
-    assert code == 0 and f"part {part_id}: unpublished by chief@metro.example.jp" in out
+    assert code == 0 and f"パート {part_id}: chief@metro.example.jp が公開を取り消しました" in out
     code, out = run("part", "unpublish", str(part_id), "--as", "chief@metro.example.jp")
     assert code == 1 and f"パート {part_id} は公開されていません" in out
     code, out = run("part", "publish", "999", "--as", "editor@metro.example.jp")

@@ -174,3 +174,24 @@ def test_worker_and_web_refuse_a_mistyped_sqlite_path(
     assert run.returncode == EXIT_NO_SCHEMA, run.stdout + run.stderr
     assert str(path) in one_line(run.stderr)
     assert not path.exists()
+
+
+def test_after_mailer_demo_a_missing_default_database_points_at_the_demo_data(
+    clean_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make demo` then `mailer issue list` (README's newcomer path): the
+    command reads <var>/mailer.db, which does not exist; the refusal says
+    where the demo's data is and how to look at it, still on one line."""
+    var = tmp_path / "var"
+    monkeypatch.setenv("MAILER_VAR_DIR", str(var))
+    code, output, _ = invoke("issue", "list")
+    assert code == EXIT_NO_SCHEMA and "mailer demo" not in output  # no demo: no hint
+    demo = var / "demo" / "mailer.db"
+    demo.parent.mkdir(parents=True)
+    demo.touch()
+    code, output, _ = invoke("issue", "list")
+    assert code == EXIT_NO_SCHEMA, output
+    line = one_line(output)
+    assert str(var / "mailer.db") in line
+    assert f"MAILER_DATABASE_URL=sqlite:///{demo}" in line and "mailer demo --serve" in line
+    assert not (var / "mailer.db").exists()

@@ -40,3 +40,6 @@ _.list_commands
 
 # itsdangerous calls it: a signer with a fixed clock (mailer/tokens.py, preview links in tests)
 _.get_timestamp
+
+# stored with each editor revision for audits by person (IssueRevision, models.py)
+_.author_person

@@ -9,14 +9,13 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from mailer.delivery.batch_task import active_ttl, run_batch
 from mailer.delivery.dispatch import dispatch as dispatch_tick
 from mailer.delivery.engine import is_outage
-from mailer.delivery.outage_notice import OutageNotice
+from mailer.delivery.outage_notice import DATABASE, REDIS, notice_for
 from mailer.logging_setup import log_context
 from mailer.runtime import Runtime
 from workers.app import DELIVER_TASK, DISPATCH_TASK, app, settings
 
 log = logging.getLogger(__name__)
 _runtime: Runtime | None = None
-_dispatch_outage = OutageNotice(log, "dispatch: database or Redis")
 
 #: seconds one batch task may run before handing over to a fresh task
 TIME_BUDGET = 20.0
@@ -56,9 +55,11 @@ def dispatch() -> None:
         # a database restarting, a full disk, Redis down: the next tick retries
         if not (is_outage(exc) or isinstance(exc, KombuOperationalError)):
             raise
-        _dispatch_outage.failed(exc)
+        # the process's one line per outage, shared with its batches
+        notice_for(exc).failed(exc, engine=rt.engine)
         return
-    _dispatch_outage.ok()
+    DATABASE.ok()
+    REDIS.ok()
     if report.started or report.finished or report.released_leases:
         log.info(
             "dispatch: started %s finished %s released %s enqueued %s",

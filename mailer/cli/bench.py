@@ -4,42 +4,47 @@ from __future__ import annotations
 
 import typer
 
-from mailer.cli.common import console, err_console, fail
+from mailer.cli.common import console, err_console, fail, says
+from mailer.i18n import _
 
 
+@says(_("N 通のメールを本物の配信経路で手元の速い SMTP の受け口へ送り、上限（素の smtplib）と"
+        "素朴な設計（メール 1 通に 1 タスク）と比べます。\n\n"
+        "PostgreSQL: MAILER_BENCH_POSTGRES_URL のサーバーに新しいデータベースを作り"
+        "（既定 postgresql://postgres@127.0.0.1:5432/test）、終われば削除します。"
+        "Redis: MAILER_REDIS_URL、なければ専用の redis-server。"))
 def bench(
     recipients: int = typer.Option(
-        1000, "--recipients", "-n", min=1, help="subscribers to send to"
+        1000, "--recipients", "-n", min=1, help=_("送る相手の購読者数")
     ),
-    workers: int = typer.Option(2, "--workers", "-w", min=1, help="worker processes (concurrency)"),
-    sqlite: bool = typer.Option(False, "--sqlite", help="SQLite file instead of PostgreSQL"),
-    json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
-    sink: str = typer.Option("postfix", "--sink", help="postfix (smtp-sink) or builtin"),
+    workers: int = typer.Option(
+        2, "--workers", "-w", min=1, help=_("ワーカーのプロセス数（並行数）")),
+    sqlite: bool = typer.Option(
+        False, "--sqlite", help=_("PostgreSQL の代わりに SQLite のファイルを使います")),
+    json_out: bool = typer.Option(False, "--json", help=_("報告を JSON で出力します")),
+    sink: str = typer.Option(
+        "postfix", "--sink", help=_("postfix（smtp-sink）または builtin")),
     naive_cap: int = typer.Option(
-        5000, "--naive-cap", min=1, help="at most this many messages for the naive design"
+        5000, "--naive-cap", min=1, help=_("素朴な設計で送るメールの上限数")
     ),
-    skip_naive: bool = typer.Option(False, "--skip-naive", help="do not run the naive design"),
-    skip_ceiling: bool = typer.Option(False, "--skip-ceiling", help="do not run the ceiling"),
-    timeout: float = typer.Option(1800.0, "--timeout", help="give up on a design after this"),
-    keep: bool = typer.Option(False, "--keep", help="keep the work directory with the logs"),
+    skip_naive: bool = typer.Option(
+        False, "--skip-naive", help=_("素朴な設計を実行しません")),
+    skip_ceiling: bool = typer.Option(False, "--skip-ceiling", help=_("上限を測りません")),
+    timeout: float = typer.Option(
+        1800.0, "--timeout", help=_("一つの設計をこの秒数で打ち切ります")),
+    keep: bool = typer.Option(
+        False, "--keep", help=_("ログのある作業フォルダを残します")),
     part_kb: int = typer.Option(
         20,
         "--part-kb",
         min=0,
-        help="cut the sample part to a message of at most this many KB (0: the whole part, 52 KB)",
+        help=_("見本のパートを最大この KB のメールに切り詰めます（0: パート全体、52 KB）"),
     ),
 ) -> None:
-    """Send N messages through the real pipeline to a fast local SMTP sink and
-    compare with the ceiling (plain smtplib) and a naive design (a task per message).
-
-    PostgreSQL: a fresh database on MAILER_BENCH_POSTGRES_URL's server
-    (default postgresql://postgres@127.0.0.1:5432/test), dropped afterwards.
-    Redis: MAILER_REDIS_URL, else a private redis-server.
-    """
     from mailer.bench.runner import BenchOptions, run_bench
 
     if sink not in ("postfix", "builtin"):
-        fail(f"--sink {sink!r}: expected postfix or builtin")
+        fail(_("--sink {value}: postfix か builtin にしてください").format(value=repr(sink)))
     opts = BenchOptions(
         recipients=recipients,
         workers=workers,

@@ -9,7 +9,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from mailer.cli.common import console, fail, open_engine, settings_or_exit
+from mailer.cli.common import console, fail, open_engine, says, settings_or_exit
+from mailer.i18n import _
 from mailer.labels import PART_STATE_LABELS, tokyo
 
 
@@ -18,10 +19,13 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+JSON_HELP = _("JSON で出力します（スクリプト用）")
+
+
+@says(_("号の一覧: 番号、スラッグ、題名、パート数。新しい順。"))
 def issue_list(
-    json_out: bool = typer.Option(False, "--json", help="print JSON (for scripts)"),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """List the issues: number, slug, title and how many parts, newest first."""
     from mailer.services.listings import issues
 
     engine = open_engine(settings_or_exit())
@@ -32,19 +36,21 @@ def issue_list(
                       "series": r.series, "parts": len(r.parts)} for r in rows])
         return
     if not rows:
-        console.print("号はまだありません（`mailer issue load フォルダ` で読み込みます）。")
+        console.print(_("号はまだありません（`mailer issue load フォルダ` で読み込みます）。"))
         return
-    table = Table("番号", "スラッグ", "題名", "パート数")
+    table = Table(_("番号"), _("スラッグ"), _("題名"), _("パート数"))
     for r in rows:
-        table.add_row(f"第{r.number}号", r.slug, r.title, str(len(r.parts)))
+        table.add_row(_("第{number}号").format(number=r.number), r.slug, r.title,
+                      str(len(r.parts)))
     console.print(table)
 
 
+@says(_("パートの一覧: ID、号、ラベル、題名、予定の日時（東京）、状態。"))
 def part_list(
-    issue: str | None = typer.Option(None, "--issue", help="only this issue (number or slug)"),
-    json_out: bool = typer.Option(False, "--json", help="print JSON (for scripts)"),
+    issue: str | None = typer.Option(
+        None, "--issue", help=_("この号だけ（番号またはスラッグ）")),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """List the parts: id, issue, label, title, planned time (Tokyo) and state."""
     from mailer.services.listings import part_listings
 
     engine = open_engine(settings_or_exit())
@@ -65,15 +71,17 @@ def part_list(
         } for r in rows])
         return
     if not rows:
-        console.print("パートはまだありません（`mailer issue load フォルダ` で読み込みます）。")
+        console.print(_("パートはまだありません（`mailer issue load フォルダ` で読み込みます）。"))
         return
-    headers = ["ID", "号", "パート", "題名", "予定", "状態"] + (["公開"] if with_published else [])
+    headers = ["ID", _("号"), _("パート"), _("題名"), _("予定"), _("状態")] + (
+        [_("公開")] if with_published else [])
     table = Table(*headers)
     for r in rows:
-        cells = [str(r.id), f"第{r.issue_number}号 {r.issue_slug}", r.label, r.title,
-                 tokyo(r.scheduled_at),
+        cells = [str(r.id),
+                 _("第{number}号").format(number=r.issue_number) + f" {r.issue_slug}",
+                 r.label, r.title, tokyo(r.scheduled_at),
                  PART_STATE_LABELS[r.state.value]]
         if with_published:
-            cells.append("公開" if r.published else "非公開")
+            cells.append(_("公開") if r.published else _("非公開"))
         table.add_row(*cells)
     console.print(table)

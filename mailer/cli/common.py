@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 
+from mailer.i18n import _
 from mailer.services.errors import ServiceError
 from mailer.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+F = TypeVar("F")
+
 TOKYO = ZoneInfo("Asia/Tokyo")
 console = Console()
 err_console = Console(stderr=True)
 
 
+def says(help_text: str) -> Callable[[F], F]:
+    """Give a verb function its `--help` text from the catalogue.
+
+    typer reads a command's help from its function's docstring, which the
+    catalogue cannot see; this sets it from a `_()` text instead (looked up
+    at import, which is once per process, as MAILER_LANGUAGE is)."""
+
+    def mark(function: F) -> F:
+        function.__doc__ = help_text
+        return function
+
+    return mark
+
+
+def error_prefix() -> str:
+    """The one prefix of every error line the CLI prints (rich markup)."""
+    return "[bold red]" + _("エラー:") + "[/]"
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"{error_prefix()} {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -36,7 +59,7 @@ def settings_or_exit() -> Settings:
         return load_settings()
     except SettingsError as exc:
         for line in str(exc).splitlines():
-            err_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+            err_console.print(f"{error_prefix()} {line}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -98,8 +121,8 @@ def parse_time(text: str, *, option: str = "--at") -> datetime:
         value = datetime.fromisoformat(text.strip().replace("/", "-"))
     except ValueError:
         fail(
-            f"{option} {text!r}: not an ISO 8601 time (e.g. 2026-12-01T09:00 or "
-            "2026-12-01T09:00+09:00)"
+            _("{option} {text}: ISO 8601 の日時ではありません（例: 2026-12-01T09:00 または "
+              "2026-12-01T09:00+09:00）").format(option=option, text=repr(text))
         )
     return value if value.tzinfo else value.replace(tzinfo=TOKYO)
 

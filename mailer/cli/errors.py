@@ -17,11 +17,14 @@ from __future__ import annotations
 import errno
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
+
+from mailer.i18n import _
 
 #: exit statuses (documented in docs/operations.md)
 EXIT_FAILED = 1  # the command ran and refused or failed (e.g. no such part)
@@ -81,7 +84,7 @@ def _database_place(url: str | None) -> str:
         parsed = make_url(url)
     except Exception:  # an unparsable URL: show it, masked
         return mask(url)
-    where = f"{parsed.host or 'ローカルソケット'}:{parsed.port or 5432}"
+    where = f"{parsed.host or _('ローカルソケット')}:{parsed.port or 5432}"
     return f"{where} ({mask(url)})"
 
 
@@ -106,13 +109,13 @@ def _reason(text: str) -> str:
     """The driver's words for a failed connection, in Japanese where known."""
     lowered = text.lower()
     if "connection refused" in lowered:
-        return "接続を拒否されました"
+        return _("接続を拒否されました")
     if "timeout" in lowered or "timed out" in lowered:
-        return "応答がありません"
+        return _("応答がありません")
     if "could not translate host name" in lowered or "name or service not known" in lowered:
-        return "ホスト名を解決できません"
+        return _("ホスト名を解決できません")
     if "no such file or directory" in lowered:
-        return "ソケットがありません"
+        return _("ソケットがありません")
     return text
 
 
@@ -127,8 +130,8 @@ def database_fault(exc: BaseException, url: str | None) -> Fault | None:
         return no_schema_fault(url or "(MAILER_DATABASE_URL)")
     if name == "DiskFull" or "database or disk is full" in lowered or "disk i/o error" in lowered:
         return Fault(
-            f"データベースに書き込めません (ディスクがいっぱいか入出力エラー): {where}。"
-            "空き容量を作ってから、もう一度実行してください。",
+            _("データベースに書き込めません (ディスクがいっぱいか入出力エラー): {where}。"
+              "空き容量を作ってから、もう一度実行してください。").format(where=where),
             EXIT_UNAVAILABLE,
         )
     if "password authentication failed" in lowered or name in (
@@ -136,41 +139,63 @@ def database_fault(exc: BaseException, url: str | None) -> Fault | None:
         "InvalidAuthorizationSpecification",
     ):
         return Fault(
-            f"データベースがユーザー名かパスワードを受け付けません: {where}。"
-            "MAILER_DATABASE_URL のユーザー名とパスワードを確かめてください。",
+            _("データベースがユーザー名かパスワードを受け付けません: {where}。"
+              "MAILER_DATABASE_URL のユーザー名とパスワードを確かめてください。"
+              ).format(where=where),
             EXIT_UNAVAILABLE,
         )
     if name == "InvalidCatalogName" or ("database" in lowered and "does not exist" in lowered):
         return Fault(
-            f"データベースがありません: {where}。MAILER_DATABASE_URL のデータベース名を確かめるか、"
-            "データベースを作成して mailer db upgrade を実行してください。",
+            _("データベースがありません: {where}。"
+              "MAILER_DATABASE_URL のデータベース名を確かめるか、"
+              "データベースを作成して mailer db upgrade を実行してください。"
+              ).format(where=where),
             EXIT_UNAVAILABLE,
         )
     if "unable to open database file" in lowered:
         return Fault(
-            f"SQLite のファイルを開けません: {where}。フォルダと権限、"
-            "MAILER_DATABASE_URL のパスを確かめてください。",
+            _("SQLite のファイルを開けません: {where}。フォルダと権限、"
+              "MAILER_DATABASE_URL のパスを確かめてください。").format(where=where),
             EXIT_UNAVAILABLE,
         )
     if name in ("OperationalError", "InterfaceError"):
         return Fault(
-            f"データベースに接続できません: {where} — {_reason(text)}。"
-            "PostgreSQL が動いているか、MAILER_DATABASE_URL のホストとポートを確かめてください。",
+            _("データベースに接続できません: {where} — {reason}。"
+              "PostgreSQL が動いているか、MAILER_DATABASE_URL のホストとポートを確かめてください。"
+              ).format(where=where, reason=_reason(text)),
             EXIT_UNAVAILABLE,
         )
     return None
 
 
 def no_schema_fault(url: str, *, missing_file: bool = False) -> Fault:
+    demo = ""
     if missing_file:
-        what = f"SQLite のデータベースファイルがありません: {url.split('///', 1)[-1]}"
+        path = url.split("///", 1)[-1]
+        what = _("SQLite のデータベースファイルがありません: {path}").format(path=path)
+        demo = _demo_hint(Path(path))
     else:
-        what = f"データベースに mailer のテーブルがありません: {mask(url)}"
+        what = _("データベースに mailer のテーブルがありません: {url}").format(url=mask(url))
+        demo = ""
     return Fault(
-        f"{what}。MAILER_DATABASE_URL の打ち間違いでないか確かめ、"
-        "新しいデータベースなら mailer db upgrade を実行してください。",
+        _("{what}。MAILER_DATABASE_URL の打ち間違いでないか確かめ、"
+          "新しいデータベースなら mailer db upgrade を実行してください。").format(what=what)
+        + demo,
         EXIT_NO_SCHEMA,
     )
+
+
+def _demo_hint(missing: Path) -> str:
+    """Where `mailer demo` keeps its data, when the missing file is the default
+    <var>/mailer.db and <var>/demo/mailer.db exists (a newcomer who ran
+    `make demo` and then `mailer issue list` looks there), else ""."""
+    demo = missing.parent / "demo" / "mailer.db"
+    if missing.name != "mailer.db" or not demo.is_file():
+        return ""
+    return _("mailer demo のデータは {path} にあります（コマンドで見るには "
+             "MAILER_DATABASE_URL=sqlite:///{absolute} を付けて実行、"
+             "管理画面で見るには mailer demo --serve）。").format(
+                 path=demo, absolute=demo.absolute())
 
 
 def redis_fault(exc: BaseException, url: str | None) -> Fault:
@@ -180,13 +205,14 @@ def redis_fault(exc: BaseException, url: str | None) -> Fault:
     lowered = text.lower()
     if type(exc).__name__ == "AuthenticationError" or "noauth" in lowered or "wrongpass" in lowered:
         return Fault(
-            f"Redis がパスワードを受け付けません: {where}。"
-            "MAILER_REDIS_URL のパスワードを確かめてください。",
+            _("Redis がパスワードを受け付けません: {where}。"
+              "MAILER_REDIS_URL のパスワードを確かめてください。").format(where=where),
             EXIT_UNAVAILABLE,
         )
     return Fault(
-        f"Redis に接続できません: {where} — {_reason(text)}。"
-        "Redis が動いているか、MAILER_REDIS_URL のホストとポートを確かめてください。",
+        _("Redis に接続できません: {where} — {reason}。"
+          "Redis が動いているか、MAILER_REDIS_URL のホストとポートを確かめてください。").format(
+            where=where, reason=_reason(text)),
         EXIT_UNAVAILABLE,
     )
 
@@ -218,8 +244,8 @@ def translate(exc: BaseException) -> Fault | None:
         return redis_fault(exc, settings.redis_url if settings is not None else None)
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return Fault(
-            f"ディスクがいっぱいです: {exc.filename or ''}。"
-            "空き容量を作ってから、もう一度実行してください。",
+            _("ディスクがいっぱいです: {file}。"
+              "空き容量を作ってから、もう一度実行してください。").format(file=exc.filename or ""),
             EXIT_UNAVAILABLE,
         )
     return None
@@ -231,7 +257,8 @@ def report(fault: Fault) -> None:
 
     err_console = Console(stderr=True)  # not cli.common's: that module imports this one
 
-    err_console.print(f"[bold red]エラー:[/] {fault.message}", highlight=False, soft_wrap=True)
+    prefix = "[bold red]" + _("エラー:") + "[/]"  # as cli.common.error_prefix
+    err_console.print(f"{prefix} {fault.message}", highlight=False, soft_wrap=True)
 
 
 class TranslatingGroup(TyperGroup):

@@ -6,23 +6,25 @@ import socket
 
 import typer
 
-from mailer.cli.common import fail, settings_or_exit
+from mailer.cli.common import fail, says, settings_or_exit
+from mailer.i18n import _
 
 
+@says(_("ブローカー経由でこのホストの Celery ワーカーに応答を求めます"
+        "（`celery inspect ping -d celery@$HOSTNAME` と同じ）。\n\n"
+        "応答があれば終了コード 0、なければ（ブローカーに届かないときも）1、"
+        "設定が読めなければ 2 で終わります。"))
 def worker_health(
     name: str = typer.Option(
         "",
         "--name",
-        help="the worker's node name; default celery@HOSTNAME, what `mailer worker` uses",
+        help=_("ワーカーのノード名。既定は `mailer worker` の使う celery@HOSTNAME"),
     ),
-    timeout: float = typer.Option(5.0, min=0.1, help="seconds to wait for the reply"),
+    timeout: float = typer.Option(5.0, min=0.1, help=_("応答を待つ秒数")),
 ) -> None:
-    """Ping the local Celery worker through the broker (like `celery inspect ping
-    -d celery@$HOSTNAME`). Exits 0 if it answered, 1 if not (or if the broker
-    cannot be reached), 2 if the configuration does not load."""
     settings = settings_or_exit()
     if not settings.redis_url:
-        fail("MAILER_REDIS_URL: required for `mailer worker-health`", code=2)
+        fail(_("MAILER_REDIS_URL: `mailer worker-health` には必須です"), code=2)
     node = name or f"celery@{socket.gethostname()}"
     from workers.app import app as celery_app
 
@@ -39,7 +41,9 @@ def worker_health(
     try:
         replies = celery_app.control.ping(destination=[node], timeout=timeout)
     except Exception as exc:  # broker down, refused, auth: the worker is not reachable
-        fail(f"{node}: cannot reach the broker ({type(exc).__name__}: {exc})")
+        fail(_("{node}: ブローカーに届きません（{reason}）").format(
+            node=node, reason=f"{type(exc).__name__}: {exc}"))
     if not any(node in reply for reply in replies or []):
-        fail(f"{node}: no reply within {timeout:g}s")
-    typer.echo(f"{node}: ok")
+        fail(_("{node}: {seconds} 秒以内に応答がありません").format(
+            node=node, seconds=f"{timeout:g}"))
+    typer.echo(_("{node}: 応答がありました").format(node=node))

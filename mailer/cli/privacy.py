@@ -15,6 +15,7 @@ from rich.markup import escape
 from sqlalchemy import Engine
 
 from mailer.cli.common import console, fail, open_engine, settings_or_exit
+from mailer.i18n import _
 from mailer.services.privacy import (
     UnknownSubscriberError,
     erase_subscriber,
@@ -23,7 +24,7 @@ from mailer.services.privacy import (
 from mailer.services.retention import DEFAULT_RETENTION_DAYS, compact_old_deliveries
 
 privacy_app = typer.Typer(
-    help="Data care: export or erase a subscriber's data; compact old delivery records.",
+    help=_("データの手入れ: 購読者のデータの書き出しと消去、古い配信記録の圧縮。"),
     no_args_is_help=True,
 )
 
@@ -36,15 +37,17 @@ def _actor() -> str:
     return f"cli:{os.environ.get('USER') or 'unknown'}"
 
 
-@privacy_app.command("export")
-def export_cmd(
-    email: str = typer.Argument(..., help="the subscriber's address (any case)"),
-    out: Path | None = typer.Option(None, "--out", help="write the JSON here, not to stdout"),
-) -> None:
-    """Print everything stored about one subscriber as JSON (UTF-8).
+EMAIL = typer.Argument(..., help=_("購読者のアドレス（大文字小文字は問いません）"))
 
-    Exits 1 if nothing is stored about the address.
-    """
+
+@privacy_app.command("export", help=_(
+    "一人の購読者について保存しているすべてを JSON（UTF-8）で出力します。\n\n"
+    "そのアドレスについて何も保存していなければ終了コード 1 で終わります。"))
+def export_cmd(
+    email: str = EMAIL,
+    out: Path | None = typer.Option(
+        None, "--out", help=_("JSON を標準出力ではなくここに書きます")),
+) -> None:
     engine = _engine()
     try:
         data = export_subscriber_data(engine=engine, email=email)
@@ -61,30 +64,30 @@ def export_cmd(
     except OSError as exc:
         fail(f"--out {out}: {exc.strerror or exc}")
     console.print(
-        f"wrote {escape(str(out))}: {len(data['deliveries'])} deliveries, "
-        f"{len(data['events'])} events, {len(data['inbound_messages'])} inbound "
-        "messages",
+        _("{path} に書きました: 配信 {deliveries} 件、出来事 {events} 件、"
+          "受信したメール {inbound} 通").format(
+            path=escape(str(out)), deliveries=len(data["deliveries"]),
+            events=len(data["events"]), inbound=len(data["inbound_messages"])),
         highlight=False,
     )
 
 
-@privacy_app.command("erase")
+@privacy_app.command("erase", help=_(
+    "購読者を消去します: データを削除し、アドレスが抑止されたままになるようハッシュだけを"
+    "残します（取り込みでも --resubscribe なしには戻りません）。\n\n"
+    "--yes がなければ断ります（終了コード 2）。そのアドレスについて何も保存していなければ"
+    "終了コード 1 で終わります。"))
 def erase_cmd(
-    email: str = typer.Argument(..., help="the subscriber's address (any case)"),
-    yes: bool = typer.Option(False, "--yes", help="really erase (there is no undo)"),
+    email: str = EMAIL,
+    yes: bool = typer.Option(False, "--yes", help=_("本当に消去します（元に戻せません）")),
     reason: str = typer.Option(
-        "", "--reason", help="why, for the audit log (e.g. a request reference)"
+        "", "--reason", help=_("理由。監査ログに残ります（例: 依頼の番号）")
     ),
 ) -> None:
-    """Erase a subscriber: delete their data, keep only a hash so the address stays
-    suppressed (an import will not bring it back without --resubscribe).
-
-    Refuses without --yes (exit 2); exits 1 if nothing is stored about the address.
-    """
     if not yes:
         fail(
-            "erasing cannot be undone; run `mailer privacy export` first if the person "
-            "asked for their data, then repeat with --yes",
+            _("消去は元に戻せません。本人がデータを求めているなら先に `mailer privacy export` を"
+              "実行し、それから --yes を付けてもう一度実行してください"),
             code=2,
         )
     engine = _engine()
@@ -94,27 +97,28 @@ def erase_cmd(
         fail(str(exc))
     finally:
         engine.dispose()
-    console.print("erased:", highlight=False)
+    console.print(_("消去しました:"), highlight=False)
     for line in report.lines():
         console.print(f"  {line}", highlight=False)
 
 
-@privacy_app.command("compact")
+@privacy_app.command("compact", help=_(
+    "終わった古い送信の配信記録を、状態ごとの件数に置き換えます。"))
 def compact_cmd(
     older_than_days: int = typer.Option(
         DEFAULT_RETENTION_DAYS,
         "--older-than-days",
         min=1,
-        help="compact sends done or cancelled at least this many days ago",
+        help=_("この日数以上前に完了または取り消しになった送信を圧縮します"),
     ),
 ) -> None:
-    """Replace the delivery rows of old finished sends by per-state counts."""
     engine = _engine()
     try:
         n = compact_old_deliveries(engine=engine, older_than=timedelta(days=older_than_days))
     finally:
         engine.dispose()
     console.print(
-        f"compacted: {n} delivery rows of sends finished more than {older_than_days} days ago",
+        _("圧縮しました: {days} 日より前に終わった送信の配信記録 {count} 行").format(
+            days=older_than_days, count=n),
         highlight=False,
     )

@@ -28,6 +28,8 @@ from mailer.cli.common import (
     settings_or_exit,
 )
 from mailer.db import session_scope
+from mailer.i18n import _
+from mailer.labels import SUBSCRIBER_LABELS
 from mailer.models import ListVisibility, Subscriber, SubscriberStatus
 from mailer.services.errors import ServiceError
 from mailer.services.exporter import export_subscribers
@@ -52,10 +54,11 @@ from mailer.services.subscribers import (
     set_list_visibility,
 )
 
-subscribers_app = typer.Typer(help="Import and export subscribers (CSV).", no_args_is_help=True)
-lists_app = typer.Typer(help="Mailing lists.", no_args_is_help=True)
+subscribers_app = typer.Typer(
+    help=_("購読者の取り込みと書き出し（CSV）。"), no_args_is_help=True)
+lists_app = typer.Typer(help=_("配信リスト。"), no_args_is_help=True)
 segments_app = typer.Typer(
-    help="Segments: saved filters over subscriber fields.", no_args_is_help=True
+    help=_("セグメント: 購読者の項目で絞り込む、保存した条件。"), no_args_is_help=True
 )
 
 #: Exit status of an import that wrote its valid rows but rejected others.
@@ -73,29 +76,29 @@ def _operator() -> str:
 # -- subscribers ----------------------------------------------------------------
 
 
-@subscribers_app.command("import")
+@subscribers_app.command("import", help=_(
+    "CSV ファイルから購読者を作成または更新します（一つのトランザクションで）。\n\n"
+    "受け付けない行は行番号とともに示し、正しい行は取り込みます（終了コード 3）。"
+    "読めないファイルでは何も書きません（終了コード 1）。"))
 def import_cmd(
-    file: Path = typer.Argument(..., help="CSV: UTF-8 (BOM optional) or Shift_JIS/CP932"),
-    list_name: str | None = typer.Option(None, "--list", help="add the subscribers to this list"),
+    file: Path = typer.Argument(
+        ..., help=_("CSV: UTF-8（BOM は任意）または Shift_JIS/CP932")),
+    list_name: str | None = typer.Option(
+        None, "--list", help=_("購読者をこのリストに加えます")),
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="report what would change; write nothing"
+        False, "--dry-run", help=_("何が変わるかを示すだけで、何も書きません")
     ),
     resubscribe: bool = typer.Option(
         False,
         "--resubscribe",
-        help="also reactivate unsubscribed, bounced, complained or suppressed addresses",
+        help=_("配信停止、不達、苦情、抑止のアドレスも配信中に戻します"),
     ),
 ) -> None:
-    """Create or update subscribers from a CSV file, in one transaction.
-
-    Rejected rows are listed with their line number; the valid rows are still
-    imported (exit status 3). A file that cannot be read writes nothing (exit 1).
-    """
     settings_or_exit()
     try:
         parsed = read_subscriber_file(file)
     except SubscriberFileError as exc:
-        fail(f"{exc}; nothing written")
+        fail(_("{reason}。何も書いていません").format(reason=exc))
     consent = Consent(source=f"import:{file.name}", by=_operator(), at=datetime.now(UTC))
     engine = _engine()
     try:
@@ -113,11 +116,11 @@ def import_cmd(
             else:
                 session.commit()
     except NoSuchListError as exc:
-        fail(f"{exc}; nothing written")
+        fail(_("{reason}。何も書いていません").format(reason=exc))
     except IntegrityError:
         fail(
-            f"{file}: the same addresses were changed by someone else meanwhile; "
-            "nothing written, run the import again"
+            _("{path}: その間に同じアドレスが他の人に変更されました。"
+              "何も書いていません。もう一度取り込んでください").format(path=file)
         )
     finally:
         engine.dispose()
@@ -128,38 +131,44 @@ def import_cmd(
 
 def print_import_report(report: ImportReport) -> None:
     """Print warnings, every rejected and skipped row, then the counts."""
-    target = f", list {report.list_name}" if report.list_name else ", no list"
+    target = (_("、リスト {name}").format(name=report.list_name) if report.list_name
+              else _("、リストなし"))
     console.print(
         f"{escape(report.file)}: {report.encoding}{escape(target)}", highlight=False, soft_wrap=True
     )
     # Rows go out through click, not rich: cell values must not be read as markup.
     for warning in report.warnings:
-        click.echo(f"warning: {warning}")
+        click.echo(_("警告: {warning}").format(warning=warning))
     for rejection in report.rejected:
-        click.echo(f"rejected: line {rejection.line}: {rejection.reason}")
+        click.echo(_("受け付けません: {line} 行目: {reason}").format(
+            line=rejection.line, reason=rejection.reason))
     for skip in report.skipped:
         click.echo(
-            f"skipped: line {skip.line}: {skip.email}: {skip.reason} "
-            "(not resubscribed; --resubscribe to override)"
+            _("飛ばしました: {line} 行目: {email}: {reason}"
+              "（配信中に戻していません。戻すには --resubscribe）").format(
+                line=skip.line, email=skip.email, reason=skip.reason)
         )
     c = report.counts
-    extra = [f"added to list {c.added_to_list}"] if report.list_name else []
-    extra.append(f"resubscribed {c.resubscribed}")
+    extra = ([_("リストに追加 {count}").format(count=c.added_to_list)]
+             if report.list_name else [])
+    extra.append(_("配信中に戻した {count}").format(count=c.resubscribed))
     click.echo(
-        f"created {c.created}, updated {c.updated}, unchanged {c.unchanged}, "
-        f"rejected {c.rejected}, skipped-suppressed {c.skipped_suppressed} "
-        f"({', '.join(extra)})"
+        _("作成 {created}、更新 {updated}、変更なし {unchanged}、受け付けず {rejected}、"
+          "抑止のため飛ばした {skipped}（{extra}）").format(
+            created=c.created, updated=c.updated, unchanged=c.unchanged, rejected=c.rejected,
+            skipped=c.skipped_suppressed, extra=_("、").join(extra))
     )
     if report.dry_run:
-        click.echo("dry run: nothing written")
+        click.echo(_("試行のみ: 何も書いていません"))
 
 
-@subscribers_app.command("export")
+@subscribers_app.command("export", help=_(
+    "購読者を Excel 向けの CSV で書き出します: BOM 付き UTF-8、CRLF、日本語の見出し。"))
 def export_cmd(
-    list_name: str | None = typer.Option(None, "--list", help="only this list's members"),
-    out: Path | None = typer.Option(None, "--out", help="file to write (default: stdout)"),
+    list_name: str | None = typer.Option(None, "--list", help=_("このリストの登録者だけ")),
+    out: Path | None = typer.Option(
+        None, "--out", help=_("書き出すファイル（既定: 標準出力）")),
 ) -> None:
-    """Write subscribers as CSV for Excel: UTF-8 with BOM, CRLF, Japanese headers."""
     engine = _engine()
     try:
         with engine.connect() as conn:
@@ -176,45 +185,47 @@ def export_cmd(
     except NoSuchListError as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(f"{out}: cannot write: {exc.strerror or exc}")
+        fail(_("{path}: 書けません: {reason}").format(path=out, reason=exc.strerror or exc))
     finally:
         engine.dispose()
-    where = f" to {escape(str(out))}" if out else ""
-    err_console.print(f"exported {count} subscriber(s){where}", highlight=False, soft_wrap=True)
+    done = (_("{count} 名の購読者を {path} に書き出しました").format(
+        count=count, path=escape(str(out))) if out
+        else _("{count} 名の購読者を書き出しました").format(count=count))
+    err_console.print(done, highlight=False, soft_wrap=True)
 
 
 # -- lists ------------------------------------------------------------------------
 
 
-@lists_app.command("create")
+@lists_app.command("create", help=_("配信リストを作成します（--public がなければ内部）。"))
 def lists_create(
-    name: str = typer.Argument(..., help="short name used on the command line"),
-    title: str = typer.Option("", "--title", help="title shown to subscribers"),
+    name: str = typer.Argument(..., help=_("コマンドラインで使う短い名前")),
+    title: str = typer.Option("", "--title", help=_("購読者に見せる題名")),
     public: bool = typer.Option(
         False, "--public",
-        help="offer the list to readers on their preferences page (default: internal)"),
+        help=_("読者の配信設定ページでこのリストを選べるようにします（既定: 内部）")),
 ) -> None:
-    """Create a mailing list (internal unless --public)."""
     engine = _engine()
     visibility = ListVisibility.PUBLIC if public else ListVisibility.INTERNAL
     try:
         with session_scope(engine) as session:
             ml = create_list(session=session, name=name, title=title, visibility=visibility)
-            shown = f"list {ml.name} ({ml.title})"
+            shown = _("リスト {name}（{title}）を作成しました").format(
+                name=escape(ml.name), title=escape(ml.title))
     except (ListExistsError, ValueError) as exc:
         fail(str(exc))
     finally:
         engine.dispose()
-    console.print(f"created {escape(shown)}", highlight=False, soft_wrap=True)
+    console.print(shown, highlight=False, soft_wrap=True)
 
 
-@lists_app.command("set-visibility")
+@lists_app.command("set-visibility", help=_(
+    "リストを公開（読者が選べる）か内部（登録者のみ）にします。"))
 def lists_set_visibility(
-    name: str = typer.Argument(..., help="the list's short name"),
+    name: str = typer.Argument(..., help=_("リストの短い名前")),
     visibility: ListVisibility = typer.Argument(
-        ..., help="public: readers see and join it; internal: only its members see it"),
+        ..., help=_("public: 読者が見て登録できます。internal: 登録者だけが見られます")),
 ) -> None:
-    """Make a list public (offered to readers) or internal (members only)."""
     engine = _engine()
     try:
         with session_scope(engine) as session:
@@ -223,14 +234,15 @@ def lists_set_visibility(
         fail_service(exc)
     finally:
         engine.dispose()
-    label = "公開（読者が選べる）" if visibility == ListVisibility.PUBLIC else "内部（登録者のみ）"
-    console.print(f"リスト {escape(name)}: {label}" + ("" if changed else "（変更なし）"),
+    label = (_("公開（読者が選べる）") if visibility == ListVisibility.PUBLIC
+             else _("内部（登録者のみ）"))
+    console.print(_("リスト {name}: {label}").format(name=escape(name), label=label)
+                  + ("" if changed else _("（変更なし）")),
                   highlight=False, soft_wrap=True)
 
 
-@lists_app.command("show")
+@lists_app.command("show", help=_("すべてのリストを、購読者の状態ごとの人数とともに表示します。"))
 def lists_show() -> None:
-    """Show every list with its member counts by subscriber status."""
     engine = _engine()
     try:
         with Session(engine) as session:
@@ -238,21 +250,21 @@ def lists_show() -> None:
     finally:
         engine.dispose()
     if not summaries:
-        console.print("no lists (create one with `mailer lists create NAME`)")
+        console.print(_("リストはありません（`mailer lists create NAME` で作成します）"))
         return
-    table = Table(title="lists")
-    table.add_column("name", no_wrap=True)
-    table.add_column("title")
-    table.add_column("公開")
+    table = Table(title=_("リスト"))
+    table.add_column(_("名前"), no_wrap=True)
+    table.add_column(_("題名"))
+    table.add_column(_("公開"))
     for status in SubscriberStatus:
-        table.add_column(status.value, justify="right")
-    table.add_column("suppressed", justify="right")
-    table.add_column("total", justify="right")
+        table.add_column(SUBSCRIBER_LABELS[status], justify="right")
+    table.add_column(_("抑止"), justify="right")
+    table.add_column(_("合計"), justify="right")
     for s in summaries:
         table.add_row(
             escape(s.name),
             escape(s.title),
-            "公開" if s.visibility == ListVisibility.PUBLIC else "内部",
+            _("公開") if s.visibility == ListVisibility.PUBLIC else _("内部"),
             *(str(s.by_status[status]) for status in SubscriberStatus),
             str(s.suppressed),
             str(s.total),
@@ -263,18 +275,18 @@ def lists_show() -> None:
 # -- segments -------------------------------------------------------------------
 
 
-@segments_app.command("create")
+@segments_app.command("create", help=_(
+    "セグメントを保存します。例: --where kind=特別区 --where role=CIO"))
 def segments_create(
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., help=_("セグメントの名前")),
     where: list[str] = typer.Option(
         ...,
         "--where",
-        help="field=value; fields: kind, organisation, role, format, charset, status, list. "
-        "Repeat a field for OR; different fields are ANDed.",
+        help=_("項目=値。項目: kind, organisation, role, format, charset, status, list。"
+               "同じ項目を繰り返すとどれか（OR）、異なる項目はすべて（AND）。"),
     ),
-    title: str = typer.Option("", "--title"),
+    title: str = typer.Option("", "--title", help=_("題名")),
 ) -> None:
-    """Save a segment, e.g. --where kind=特別区 --where role=CIO."""
     engine = _engine()
     try:
         flt = parse_where(where)
@@ -286,7 +298,8 @@ def segments_create(
     finally:
         engine.dispose()
     console.print(
-        f"created segment {escape(name)}: {escape(flt.describe())} ({count} subscriber(s) now)",
+        _("セグメント {name} を作成しました: {filter}（現在 {count} 名）").format(
+            name=escape(name), filter=escape(flt.describe()), count=count),
         highlight=False,
         soft_wrap=True,
     )
@@ -298,11 +311,11 @@ def _count(engine: Engine, flt: SegmentFilter) -> int:
         return int(conn.execute(select(func.count()).select_from(ids)).scalar_one())
 
 
-@segments_app.command("show")
+@segments_app.command("show", help=_(
+    "すべてのセグメントを条件と人数とともに表示します。名前を与えるとその購読者を表示します。"))
 def segments_show(
-    name: str | None = typer.Argument(None, help="a segment: list its subscribers"),
+    name: str | None = typer.Argument(None, help=_("セグメント: その購読者を一覧します")),
 ) -> None:
-    """Show every segment with its filter and size, or one segment's subscribers."""
     engine = _engine()
     try:
         with Session(engine) as session:
@@ -310,9 +323,10 @@ def segments_show(
                 [get_segment(session=session, name=name)] if name else all_segments(session=session)
             )
         if name is None:
-            table = Table(title="segments")
-            for col in ("name", "title", "filter", "subscribers"):
-                table.add_column(col, justify="right" if col == "subscribers" else "left")
+            table = Table(title=_("セグメント"))
+            for col in (_("名前"), _("題名"), _("条件")):
+                table.add_column(col)
+            table.add_column(_("購読者"), justify="right")
             for seg in segments:
                 flt = SegmentFilter.from_json(seg.filter_json)
                 table.add_row(
@@ -343,7 +357,8 @@ def segments_show(
         fail(str(exc))
     finally:
         engine.dispose()
-    click.echo(f"segment {seg.name}: {flt.describe()}: {len(rows)} subscriber(s)")
+    click.echo(_("セグメント {name}: {filter}: {count} 名").format(
+        name=seg.name, filter=flt.describe(), count=len(rows)))
     for email, sub_name, organisation, roles, status in rows:
-        status_text = SubscriberStatus(status).value
+        status_text = SUBSCRIBER_LABELS[SubscriberStatus(status)]
         click.echo("\t".join((email, sub_name, organisation, roles, status_text)))

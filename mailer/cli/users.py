@@ -17,6 +17,8 @@ from sqlalchemy import Engine
 
 from mailer.cli.common import console, fail, open_engine, settings_or_exit, tokyo
 from mailer.db import session_scope
+from mailer.i18n import _
+from mailer.labels import ROLE_LABELS
 from mailer.models import UserRole
 from mailer.services.accounts import (
     AccountError,
@@ -31,10 +33,11 @@ from mailer.services.accounts import (
 )
 from mailer.services.passwords import MIN_PASSWORD_LENGTH
 
-users_app = typer.Typer(help="Staff accounts of the web admin.", no_args_is_help=True)
-tokens_app = typer.Typer(help="REST API tokens.", no_args_is_help=True)
+users_app = typer.Typer(help=_("管理画面のスタッフのアカウント。"), no_args_is_help=True)
+tokens_app = typer.Typer(help=_("REST API のトークン。"), no_args_is_help=True)
 
-ROLE_HELP = "role (repeatable): " + ", ".join(r.value for r in UserRole)
+ROLE_HELP = _("役割（繰り返し指定できます）: {roles}").format(
+    roles=", ".join(r.value for r in UserRole))
 
 
 def _engine() -> Engine:
@@ -56,11 +59,12 @@ def _read_password(password_file: Path | None, *, email: str, name: str = "") ->
         try:
             lines = password_file.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            fail(f"--password-file {password_file}: cannot read it ({exc})")
+            fail(_("--password-file {path}: 読めません（{reason}）").format(
+                path=password_file, reason=exc))
         password = lines[0] if lines else ""
     else:
         password = typer.prompt(
-            f"password (at least {MIN_PASSWORD_LENGTH} characters)",
+            _("パスワード（{count} 文字以上）").format(count=MIN_PASSWORD_LENGTH),
             hide_input=True,
             confirmation_prompt=True,
         )
@@ -71,16 +75,19 @@ def _read_password(password_file: Path | None, *, email: str, name: str = "") ->
     return password
 
 
-@users_app.command("create")
+PASSWORD_FILE_HELP = _("パスワードをこのファイルの 1 行目から読みます")
+
+
+@users_app.command("create", help=_(
+    "ユーザーを作成します（--password-file がなければパスワードを尋ねます）。"))
 def users_create(
-    email: str = typer.Argument(..., help="the login address"),
+    email: str = typer.Argument(..., help=_("ログインに使うアドレス")),
     role: list[UserRole] = typer.Option(..., "--role", help=ROLE_HELP),
-    name: str = typer.Option("", "--name", help="display name"),
+    name: str = typer.Option("", "--name", help=_("表示名")),
     password_file: Path | None = typer.Option(
-        None, "--password-file", help="read the password from this file's first line"
+        None, "--password-file", help=PASSWORD_FILE_HELP
     ),
 ) -> None:
-    """Create a user (the password is prompted for unless --password-file is given)."""
     password = _read_password(password_file, email=email, name=name)
     try:
         with session_scope(_engine()) as session:
@@ -92,77 +99,88 @@ def users_create(
                 name=name,
                 actor=_actor(),
             )
-            shown = f"user {user.email} ({user.roles})"
+            shown = _("ユーザー {email}（{roles}）を作成しました").format(
+                email=escape(user.email), roles=escape(_roles(user.roles)))
     except AccountError as exc:
         fail(str(exc))
-    console.print(f"created {escape(shown)}")
+    console.print(shown)
 
 
-@users_app.command("list")
+def _roles(stored: str) -> str:
+    """`editor;approver` as staff read it: 編集、承認."""
+    known = {role.value: role for role in UserRole}
+    return _("、").join(ROLE_LABELS[known[r]] if r in known else r
+                       for r in stored.split(";") if r)
+
+
+@users_app.command("list", help=_(
+    "すべてのユーザー: アドレス、名前、役割、有効か、最後のログイン。"))
 def users_list() -> None:
-    """Every user: address, name, roles, active, last login."""
     from sqlmodel import Session
 
     with Session(_engine()) as session:
         users = list_users(session=session)
-    table = Table(title=f"{len(users)} users")
-    for column in ("email", "name", "roles", "active", "last login"):
+    table = Table(title=_("ユーザー {count} 名").format(count=len(users)))
+    for column in (_("メールアドレス"), _("名前"), _("役割"), _("有効"), _("最後のログイン")):
         table.add_column(column)
     for u in users:
         table.add_row(
             escape(u.email),
             escape(u.name),
-            u.roles.replace(";", ", "),
-            "yes" if u.active else "[red]disabled[/]",
+            _roles(u.roles),
+            _("はい") if u.active else "[red]" + _("無効") + "[/]",
             tokyo(u.last_login_at),
         )
     console.print(table)
 
 
-@users_app.command("disable")
-def users_disable(email: str = typer.Argument(...)) -> None:
-    """Disable a user: their sessions end at once and their tokens stop working."""
+EMAIL = typer.Argument(..., help=_("ユーザーのメールアドレス"))
+
+
+@users_app.command("disable", help=_(
+    "ユーザーを無効にします: セッションはすぐに終わり、トークンも使えなくなります。"))
+def users_disable(email: str = EMAIL) -> None:
     try:
         with session_scope(_engine()) as session:
             set_active(session=session, email=email, active=False, actor=_actor())
     except AccountError as exc:
         fail(str(exc))
-    console.print(f"disabled {escape(email)}")
+    console.print(_("{email} を無効にしました").format(email=escape(email)))
 
 
-@users_app.command("enable")
-def users_enable(email: str = typer.Argument(...)) -> None:
-    """Enable a disabled user again."""
+@users_app.command("enable", help=_("無効にしたユーザーを再び有効にします。"))
+def users_enable(email: str = EMAIL) -> None:
     try:
         with session_scope(_engine()) as session:
             set_active(session=session, email=email, active=True, actor=_actor())
     except AccountError as exc:
         fail(str(exc))
-    console.print(f"enabled {escape(email)}")
+    console.print(_("{email} を有効にしました").format(email=escape(email)))
 
 
-@users_app.command("set-password")
+@users_app.command("set-password", help=_(
+    "ユーザーのパスワードを置き換えます（そのユーザーのセッションは終わります）。"))
 def users_set_password(
-    email: str = typer.Argument(...),
-    password_file: Path | None = typer.Option(None, "--password-file"),
+    email: str = EMAIL,
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help=PASSWORD_FILE_HELP),
 ) -> None:
-    """Replace a user's password (their sessions end)."""
     password = _read_password(password_file, email=email)
     try:
         with session_scope(_engine()) as session:
             set_password(session=session, email=email, password=password, actor=_actor())
     except AccountError as exc:
         fail(str(exc))
-    console.print(f"password of {escape(email)} replaced")
+    console.print(_("{email} のパスワードを置き換えました").format(email=escape(email)))
 
 
-@tokens_app.command("create")
+@tokens_app.command("create", help=_(
+    "API トークンを作成し、一度だけ表示します（保存するのは SHA-256 のハッシュだけです）。"))
 def tokens_create(
-    email: str = typer.Argument(..., help="the user the token acts for"),
-    name: str = typer.Option(..., "--name", help="a unique name (shown in the audit log)"),
+    email: str = typer.Argument(..., help=_("トークンが代わりに操作するユーザー")),
+    name: str = typer.Option(..., "--name", help=_("重複しない名前（監査ログに出ます）")),
     role: list[UserRole] = typer.Option(..., "--role", help=ROLE_HELP),
 ) -> None:
-    """Create an API token and print it once (only its SHA-256 hash is stored)."""
     try:
         with session_scope(_engine()) as session:
             _row, token = create_token(
@@ -170,25 +188,26 @@ def tokens_create(
             )
     except AccountError as exc:
         fail(str(exc))
-    console.print(f"token {escape(name)} created; it is shown only this once:")
+    console.print(_("トークン {name} を作成しました。表示するのはこの一度だけです:").format(
+        name=escape(name)))
     print(token)  # plain stdout: safe to capture in a script
 
 
-@tokens_app.command("list")
+@tokens_app.command("list", help=_(
+    "すべてのトークン: 名前、ユーザー、役割、作成、最後の使用、失効。"))
 def tokens_list() -> None:
-    """Every token: name, user, roles, created, last used, revoked."""
     from sqlmodel import Session
 
     with Session(_engine()) as session:
         rows = list_tokens(session=session)
-    table = Table(title=f"{len(rows)} tokens")
-    for column in ("name", "user", "roles", "created", "last used", "revoked"):
+    table = Table(title=_("トークン {count} 件").format(count=len(rows)))
+    for column in (_("名前"), _("ユーザー"), _("役割"), _("作成"), _("最後の使用"), _("失効")):
         table.add_column(column)
     for t, email in rows:
         table.add_row(
             escape(t.name),
             escape(email),
-            t.roles.replace(";", ", "),
+            _roles(t.roles),
             tokyo(t.created_at),
             tokyo(t.last_used_at),
             tokyo(t.revoked_at),
@@ -196,12 +215,12 @@ def tokens_list() -> None:
     console.print(table)
 
 
-@tokens_app.command("revoke")
-def tokens_revoke(name: str = typer.Argument(...)) -> None:
-    """Revoke a token by name; requests carrying it are refused from now on."""
+@tokens_app.command("revoke", help=_(
+    "名前でトークンを失効させます。これ以降、そのトークンを持つ要求は断られます。"))
+def tokens_revoke(name: str = typer.Argument(..., help=_("トークンの名前"))) -> None:
     try:
         with session_scope(_engine()) as session:
             revoke_token(session=session, name=name, actor=_actor())
     except AccountError as exc:
         fail(str(exc))
-    console.print(f"revoked token {escape(name)}")
+    console.print(_("トークン {name} を失効させました").format(name=escape(name)))

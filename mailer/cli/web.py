@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from mailer.cli.common import open_engine, refuse_weak_key, settings_or_exit
+from mailer.cli.common import open_engine, refuse_weak_key, says, settings_or_exit
+from mailer.i18n import _
 
 
+@says(_("uvicorn でウェブアプリを動かします（前に TLS を終端するプロキシを置いてください）。"))
 def web(
-    host: str = typer.Option("127.0.0.1", help="address to listen on"),
-    port: int = typer.Option(8000, help="port to listen on"),
+    host: str = typer.Option("127.0.0.1", help=_("待ち受けるアドレス")),
+    port: int = typer.Option(8000, help=_("待ち受けるポート")),
 ) -> None:
-    """Serve the web app with uvicorn (put a TLS-terminating proxy in front)."""
     import uvicorn
 
     from mailer.cli.ops import setup_logging

@@ -35,18 +35,19 @@ from mailer.compose.errors import ProblemSink
 from mailer.compose.images import check_image_src, image_size
 from mailer.compose.inline import Line, drop_chars, first_line, plain_text, spans_of, split_lines
 from mailer.compose.sections import CONTAINERS, credits_block, participants_block
+from mailer.i18n import N_, _
 
 PROMPT_MARKS = ("―", "—", "─")  # U+2015 as printed; U+2014 and U+2500 as often typed
 _TURN_RE = re.compile(r"^【\s*([^【】\n]{1,20}?)\s*】")
 _DATE_RE = re.compile(r"^(開催日|収録日|実施日)\s*[::]\s*(.+)$")
 _CAPTION_RE = re.compile(r"^((?:スライド|画像|写真|図|資料)\s*[0-9０-９]+)\s*[::]?\s*(.*)$")
 _UNSUPPORTED = {
-    "bullet_list": "a list outside a ::: block",
-    "ordered_list": "a numbered list",
-    "blockquote": "a quote (>)",
-    "code_block": "an indented code block",
-    "fence": "a code block",
-    "html_block": "raw HTML",
+    "bullet_list": N_("::: ブロックの外の箇条書き"),
+    "ordered_list": N_("番号付きの箇条書き"),
+    "blockquote": N_("引用（>）"),
+    "code_block": N_("字下げしたコードブロック"),
+    "fence": N_("コードブロック"),
+    "html_block": N_("HTML"),
 }
 
 
@@ -127,7 +128,8 @@ def _block(node: SyntaxTreeNode, kind: str, folder: Path, sink: ProblemSink) -> 
         if level not in (2, 3):
             sink.add(
                 line,
-                f"heading level {level} is not used: write ## for a section, ### for a subsection",
+                _("見出しのレベル {level} は使いません：節は ##、小見出しは ### で書いてください")
+                .format(level=level),
             )
             return []
         return [Heading(level=level, text=text)]
@@ -155,9 +157,10 @@ def _block(node: SyntaxTreeNode, kind: str, folder: Path, sink: ProblemSink) -> 
         return _container(node, folder, sink)
     if kind == "hr":
         return []
-    what = _UNSUPPORTED.get(kind, kind)
+    what = _(_UNSUPPORTED[kind]) if kind in _UNSUPPORTED else kind
     sink.add(
-        line, f"unsupported Markdown: {what} has no place in the magazine (see docs/authoring.md)"
+        line, _("使えない Markdown です：{what}は誌面に置けません"
+                "（docs/authoring.md を見てください）").format(what=what)
     )
     return []
 
@@ -173,7 +176,7 @@ def _notes(lines: list[Line], sink: ProblemSink) -> list[Block]:
     for group in groups:
         spans = drop_chars(spans_of(group, sink), 1)
         if not spans:
-            sink.add(group[0].number, "※ note is empty")
+            sink.add(group[0].number, _("※ の注記が空です"))
             continue
         notes.append(Note(spans=spans))
     return notes
@@ -188,7 +191,8 @@ def _figure(node: SyntaxTreeNode, folder: Path, sink: ProblemSink) -> Figure | N
     title = str(image.attrs.get("title", "") or "").strip()
     ok = True
     if not alt:
-        sink.add(line, f"image {src} has no alt text: write ![what it shows]({src})")
+        sink.add(line, _("画像 {src} に代替テキストがありません："
+                         "![何が写っているか]({src}) と書いてください").format(src=src))
         ok = False
     problem, path = check_image_src(folder, src)
     if problem:
@@ -197,7 +201,7 @@ def _figure(node: SyntaxTreeNode, folder: Path, sink: ProblemSink) -> Figure | N
     caption_text = " ".join(ln.text.strip() for ln in lines[1:] if ln.text.strip()) or title
     for extra in lines[1:]:
         if any(n.type == "image" for n in extra.nodes):
-            sink.add(extra.number, "put each image in its own paragraph (blank line between)")
+            sink.add(extra.number, _("画像は 1 枚ずつ別の段落に置いてください（間に空行）"))
             ok = False
     if not ok:
         return None
@@ -243,15 +247,16 @@ def _resolve_turns(blocks: list[Block], turns: list[_PendingTurn], sink: Problem
     for turn in turns:
         person = people.get(turn.speaker)
         if person is None:
-            known = "、".join(dict.fromkeys(p.short for p in people.values())) or "none"
+            known = "、".join(dict.fromkeys(p.short for p in people.values())) or _("なし")
             sink.add(
                 turn.line,
-                f"unknown speaker 【{turn.speaker}】: not in this part's participants "
-                f"(short names: {known})",
+                _("話し手【{speaker}】がこの配信回の参加者にいません（略称：{known}）")
+                .format(speaker=turn.speaker, known=known),
             )
             continue
         if not turn.paragraphs:
-            sink.add(turn.line, f"speaker turn 【{turn.speaker}】 has no text")
+            sink.add(turn.line, _("話し手【{speaker}】の発言がありません").format(
+                speaker=turn.speaker))
             continue
         first = person.short not in seen
         seen.add(person.short)
@@ -274,7 +279,8 @@ def _container(node: SyntaxTreeNode, folder: Path, sink: ProblemSink) -> list[Bl
     kind = CONTAINERS.get(name.lower())
     if kind is None:
         names = "、".join(sorted({k for k in CONTAINERS if not k.isascii()}))
-        sink.add(line, f"unknown block ::: {name or '(no name)'} (known: {names})")
+        sink.add(line, _("知らないブロック ::: {name} です（使えるもの：{known}）").format(
+            name=name or _("（名前なし）"), known=names))
         return []
     if kind == "participants":
         heading = info if info.startswith("参加者") and info != "参加者" else None
@@ -288,13 +294,13 @@ def _container(node: SyntaxTreeNode, folder: Path, sink: ProblemSink) -> list[Bl
     paragraphs: list[list[Span]] = []
     for child in node.children:
         if child.type != "paragraph":
-            sink.add(first_line(child), f"::: {name} may contain only paragraphs")
+            sink.add(first_line(child), _("::: {name} には段落しか置けません").format(name=name))
             continue
         spans = spans_of(split_lines(child), sink)
         if spans:
             paragraphs.append(spans)
     if not paragraphs:
-        sink.add(line, f"::: {name} is empty")
+        sink.add(line, _("::: {name} が空です").format(name=name))
         return []
     if kind == "lead":
         return [Lead(paragraphs=paragraphs)]

@@ -10,6 +10,8 @@ import re
 import unicodedata
 from datetime import date
 
+from mailer.i18n import _
+
 ERAS: dict[str, date] = {
     "令和": date(2019, 5, 1),
     "平成": date(1989, 1, 8),
@@ -45,26 +47,33 @@ def parse_editor_date(text: str) -> date:
         try:
             return date(int(iso[1]), int(iso[2]), int(iso[3]))
         except ValueError as exc:
-            raise DateError(f"invalid date {text!r}: {exc}") from None
+            raise DateError(_("日付「{text}」が正しくありません：その日はありません").format(
+                text=text)) from exc
     m = _ERA_RE.match(norm)
     trailer = _TRAILER_RE.match(norm[m.end() :]) if m else None
     if not m or not trailer:
-        raise DateError(f"invalid date {text!r}: write it as 令和8年10月15日 or 2026-10-15")
+        raise DateError(_("日付「{text}」が正しくありません：令和8年10月15日 か 2026-10-15 の形で"
+                          "書いてください").format(text=text))
     era, year_text = m[1], m[2]
     era_year = 1 if year_text == "元" else int(year_text)
     if era_year < 1:
-        raise DateError(f"invalid date {text!r}: era year must be 1 (元年) or more")
+        raise DateError(_("日付「{text}」が正しくありません：年は 1（元年）からです").format(
+            text=text))
     start = ERAS[era]
     try:
         result = date(start.year + era_year - 1, int(m[3]), int(m[4]))
     except ValueError as exc:
-        raise DateError(f"invalid date {text!r}: {exc}") from None
+        raise DateError(_("日付「{text}」が正しくありません：その日はありません").format(
+            text=text)) from exc
     end = _ERA_NEXT[era]
     if result < start or (end is not None and result >= end):
-        raise DateError(f"invalid date {text!r}: not within the {era} era")
+        raise DateError(_("日付「{text}」が正しくありません：{era}の期間にありません").format(
+            text=text, era=era))
     if trailer[1] and _WEEKDAYS[result.weekday()] != trailer[1]:
         actual = _WEEKDAYS[result.weekday()]
-        raise DateError(f"invalid date {text!r}: that day is a {actual}曜日, not {trailer[1]}")
+        raise DateError(_("日付「{text}」が正しくありません："
+                          "その日は{actual}曜日で、{written}曜日ではありません").format(
+            text=text, actual=actual, written=trailer[1]))
     return result
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mailer.i18n import ngettext
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -28,7 +30,10 @@ class IssueFolderError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = list(problems)
         lines = "\n".join(str(p) for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) in issue folder:\n{lines}")
+        count = len(self.problems)
+        head = ngettext("号のフォルダに問題が {count} 件あります：",
+                        "号のフォルダに問題が {count} 件あります：", count).format(count=count)
+        super().__init__(f"{head}\n{lines}")
 
 
 class ProblemSink:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path, PurePosixPath
 
+from mailer.i18n import _
+
 #: media type by file suffix: every image the web app serves, raster only
 #: (an SVG may carry script)
 IMAGE_TYPES = {
@@ -64,29 +66,33 @@ def check_image_src(folder: Path, src: str) -> tuple[str | None, Path | None]:
     """Return (problem, resolved path): exactly one of the two is None."""
     if "://" in src or src.startswith(("/", "\\", "data:")):
         return (
-            f"image src must be a file in the issue folder (e.g. images/x.png), got {src!r}",
+            _("画像の src は号のフォルダの中のファイルにしてください（例：images/x.png）：{src}")
+            .format(src=src),
             None,
         )
     rel = PurePosixPath(src)
     if ".." in rel.parts:
-        return f"image src must stay inside the issue folder, got {src!r}", None
+        return _("画像の src が号のフォルダの外を指しています：{src}").format(src=src), None
     if rel.suffix.lower() not in IMAGE_SUFFIXES:
-        return f"image must be PNG, JPEG or GIF, got {src!r}", None
+        return _("画像は PNG、JPEG、GIF のどれかにしてください：{src}").format(src=src), None
     if len(src) > MAX_SRC_CHARS:
-        return f"image src is too long ({len(src)} characters, at most {MAX_SRC_CHARS})", None
+        return _("画像の src が長すぎます（{length} 文字、{max} 文字まで）").format(
+            length=len(src), max=MAX_SRC_CHARS), None
     path = folder.joinpath(*rel.parts)
     if not path.is_file():
-        return f"image not found: {src}", None
+        return _("画像がありません：{src}").format(src=src), None
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:
             head = fh.read(16)
     except OSError as exc:
-        return f"image cannot be read: {src} ({exc.strerror or exc})", None
+        return _("画像を読めません：{src}（{error}）").format(
+            src=src, error=exc.strerror or exc), None
     if size > MAX_IMAGE_BYTES:
         return (
-            f"image {src} is {size / 2**20:.1f} MB, more than {MAX_IMAGE_BYTES // 2**20} MB:"
-            " make it smaller (a 600 px wide mail needs about 1,200 px at most)",
+            _("画像 {src} は {size} MB あり、{max} MB を超えています："
+              "小さくしてください（幅 600 px のメールなら 1,200 px ほどで足ります）").format(
+                src=src, size=f"{size / 2**20:.1f}", max=MAX_IMAGE_BYTES // 2**20),
             None,
         )
     problem = _content_problem(src, rel.suffix, sniff_media_type(head))
@@ -100,28 +106,34 @@ def _content_problem(src: str, suffix: str, found: str | None) -> str | None:
         return None
     name = _TYPE_NAMES[expected]
     if found is None:
-        return f"image {src} is not a {name} file: its contents are not a PNG, JPEG or GIF image"
+        return _("画像 {src} は {name} ファイルではありません："
+                 "中身が PNG、JPEG、GIF の画像ではありません").format(src=src, name=name)
     if found not in _DOCUMENT_SUFFIX:
-        return f"image {src} is a {_TYPE_NAMES[found]} file: save it as PNG, JPEG or GIF"
-    return (
-        f"image {src} is named {suffix} but is a {_TYPE_NAMES[found]} file:"
-        f" rename it to {_DOCUMENT_SUFFIX[found]} or save it as {name}"
-    )
+        return _("画像 {src} は {found} ファイルです：PNG、JPEG、GIF のどれかで保存してください"
+                 ).format(src=src, found=_TYPE_NAMES[found])
+    return _("画像 {src} は名前が {suffix} ですが中身は {found} ファイルです："
+             "名前を {rename} に変えるか、{name} で保存してください").format(
+        src=src, suffix=suffix, found=_TYPE_NAMES[found], rename=_DOCUMENT_SUFFIX[found],
+        name=name)
 
 
 def image_size(path: Path) -> tuple[int, int] | None:
     """Return (width, height) read from a PNG, GIF or JPEG header, or None."""
     with path.open("rb") as fh:
-        head = fh.read(32)
-        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
-            width, height = struct.unpack(">II", head[16:24])
-            return int(width), int(height)
-        if head[:6] in (b"GIF87a", b"GIF89a"):
-            width, height = struct.unpack("<HH", head[6:10])
-            return int(width), int(height)
-        if head[:2] == b"\xff\xd8":
-            fh.seek(2)
-            return _jpeg_size(fh.read())
+        return image_size_of_bytes(fh.read())
+
+
+def image_size_of_bytes(data: bytes) -> tuple[int, int] | None:
+    """Return (width, height) of the PNG, GIF or JPEG image `data`, or None."""
+    head = data[:32]
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        return int(width), int(height)
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        width, height = struct.unpack("<HH", head[6:10])
+        return int(width), int(height)
+    if head[:2] == b"\xff\xd8":
+        return _jpeg_size(data[2:])
     return None
 
 

@@ -15,6 +15,7 @@ from markdown_it.tree import SyntaxTreeNode
 from mailer.compose.document import Span
 from mailer.compose.errors import ProblemSink
 from mailer.compose.schemas import is_absolute_url
+from mailer.i18n import _
 
 _SOFT = "\x00soft"
 # Stops at blanks and at Japanese punctuation and brackets, which end a URL in prose.
@@ -127,10 +128,11 @@ def _walk(
         elif kind == "link":
             target = str(node.attrs.get("href", ""))
             if not (is_absolute_url(target) or target.startswith("mailto:")):
-                sink.add(line, f"link must be an absolute https:// URL, got {target!r}")
+                sink.add(line, _("リンク先は https:// で始まる完全な URL にしてください"
+                                 "（「{target}」）").format(target=target))
             _walk(node.children, line, sink, out, strong=strong, href=target)
         elif kind == "image":
-            sink.add(line, "an image must stand alone in its own paragraph")
+            sink.add(line, _("画像はそれだけで 1 つの段落に置いてください"))
         else:  # em and anything else: keep the words, drop the markup
             _walk(node.children, line, sink, out, strong=strong, href=href)
 

@@ -28,6 +28,7 @@ from mailer.compose.document import IssueDocument, PartDocument
 from mailer.compose.errors import IssueFolderError, Problem
 from mailer.compose.images import asset_path, media_type
 from mailer.compose.parse import ISSUE_FILE, parse_issue_folder
+from mailer.i18n import _
 from mailer.models import Issue, IssueAsset, Part, utcnow
 
 
@@ -208,6 +209,6 @@ def _missing_problem(row: Part) -> Problem:
     return Problem(
         source,
         1,
-        f"part {row.label!r} is stored but missing from the folder; it may have been sent,"
-        " so it cannot be removed (restore the file)",
+        _("配信回「{label}」は保存済みですがフォルダにありません。配信済みかもしれないので"
+          "消せません（ファイルを戻してください）").format(label=row.label),
     )

@@ -27,6 +27,7 @@ from mailer.compose.document import BackNumber, IssueDocument, PartDocument, Pub
 from mailer.compose.errors import IssueFolderError, Problem, ProblemSink
 from mailer.compose.schemas import FrontMatterIn, IssueFileIn
 from mailer.compose.yamlsrc import compose_yaml, validate
+from mailer.i18n import N_, _
 
 ISSUE_FILE = "issue.yaml"
 _PART_RE = re.compile(r"^part(\d+)\.md$")
@@ -50,17 +51,21 @@ def parse_issue_folder(path: Path) -> IssueDocument:
     folder = Path(path)
     problems: list[Problem] = []
     if not folder.is_dir():
-        raise IssueFolderError([Problem(str(folder), 1, "issue folder not found")])
-    problems.extend(_links_out_of(folder))
+        raise IssueFolderError([Problem(str(folder), 1, _("号のフォルダがありません"))])
+    if (folder / ISSUE_FILE).is_file() or any(_PART_RE.match(p.name) for p in folder.iterdir()):
+        # (not in a folder that is no issue at all, e.g. `mailer issue load ~`:
+        # walking all of it took long and listed links from everywhere)
+        problems.extend(_links_out_of(folder))
     issue = _issue_file(folder, problems)
     part_files = sorted(
         (int(m[1]), p) for p in folder.iterdir() if p.is_file() and (m := _PART_RE.match(p.name))
     )
     if not part_files:
-        problems.append(Problem(ISSUE_FILE, 1, "no part files: add part1.md, part2.md, …"))
+        problems.append(Problem(ISSUE_FILE, 1, _(
+            "配信回のファイルがありません：part1.md、part2.md … を置いてください")))
     parts: list[PartDocument] = []
     labels: dict[str, str] = {}
-    for _, file in part_files:
+    for _number, file in part_files:
         part = parse_part_file(folder, file, problems, labels)
         if part is not None:
             parts.append(part)
@@ -77,8 +82,8 @@ def parse_issue_folder(path: Path) -> IssueDocument:
     )
 
 
-LINK_OUT_OF_FOLDER = ("号のフォルダの外を指すシンボリックリンクは使えません"
-                      "（ファイルそのものをフォルダに置いてください）")
+LINK_OUT_OF_FOLDER = N_("号のフォルダの外を指すシンボリックリンクは使えません"
+                        "（ファイルそのものをフォルダに置いてください）")
 
 
 def _links_out_of(folder: Path) -> list[Problem]:
@@ -95,7 +100,7 @@ def _links_out_of(folder: Path) -> list[Problem]:
             path = Path(dirpath) / name
             if path.is_symlink() and not path.resolve().is_relative_to(root):
                 rel = path.relative_to(folder).as_posix()
-                problems.append(Problem(rel, 1, LINK_OUT_OF_FOLDER))
+                problems.append(Problem(rel, 1, _(LINK_OUT_OF_FOLDER)))
     return problems
 
 
@@ -110,7 +115,7 @@ def _issue_file(folder: Path, problems: list[Problem]) -> IssueFileIn | None:
     sink = ProblemSink(ISSUE_FILE, problems)
     file = folder / ISSUE_FILE
     if not file.is_file():
-        sink.add(1, f"{ISSUE_FILE} not found")
+        sink.add(1, _("{file} がありません").format(file=ISSUE_FILE))
         return None
     text = _read(file, sink)
     if text is None:
@@ -125,7 +130,8 @@ def _read(file: Path, sink: ProblemSink) -> str | None:
     try:
         return file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        sink.add(1, f"not UTF-8 text: {exc.reason} at byte {exc.start}")
+        sink.add(1, _("UTF-8 のテキストではありません（{offset} バイト目）。"
+                      "UTF-8 で保存してください").format(offset=exc.start))
         return None
 
 
@@ -170,40 +176,42 @@ def parse_part_file(
         text += "\n"
     try:
         tokens = markdown().parse(text)
-    except IndexError as exc:  # a plugin bug must not crash the whole folder
-        sink.add(1, f"could not parse the Markdown ({exc}); check ::: blocks and quotes")
+    except IndexError:  # a plugin bug must not crash the whole folder
+        sink.add(1, _("Markdown を読めませんでした：::: のブロックと引用（>）を確かめてください"))
         return None
     # Measured on the flat token stream before markdown-it-py builds its tree
     # (recursively: 50,000 nested emphases took seconds to fail there).
     too_deep = _first_too_deep(tokens)
     if too_deep is not None:
         sink.add(too_deep,
-                 f"Markdown の入れ子（強調・リンク・引用）が深すぎます（{MAX_DEPTH} 段まで）")
+                 _("Markdown の入れ子（強調・リンク・引用）が深すぎます（{max} 段まで）")
+                 .format(max=MAX_DEPTH))
         return None
     root = SyntaxTreeNode(tokens)
     matter = next((n for n in root.children if n.type == "front_matter"), None)
     front: FrontMatterIn | None = None
     if matter is None:
-        sink.add(1, "front matter missing: start the file with --- and label/title/subject")
+        sink.add(1, _("フロントマターがありません：ファイルを --- で始め、"
+                      "label・title・subject を書いてください"))
     else:
         source = compose_yaml(matter.content, sink, line_offset=2)
         if source is not None:
-            front = validate(FrontMatterIn, source, sink, what="front matter: ")
+            front = validate(FrontMatterIn, source, sink, what=_("フロントマター: "))
             if front is not None:
                 other = labels.get(front.label)
                 if other is not None:
                     line = source.line_of(("label",))
                     sink.add(
                         line,
-                        f"front matter: label: duplicate part label {front.label!r}"
-                        f" (also in {other})",
+                        _("フロントマター: label: 配信回のラベル「{label}」が重複しています"
+                          "（{other} にもあります）").format(label=front.label, other=other),
                     )
                 else:
                     labels[front.label] = name
     body = parse_body(root, folder, sink)
     if not body.blocks:
         end = matter.map[1] if matter is not None and matter.map else 1
-        sink.add(end, "part is empty: no content after the front matter")
+        sink.add(end, _("配信回が空です：フロントマターの後に本文がありません"))
     if front is None or len(problems) > before:
         return None
     return PartDocument(

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
+from mailer.addresses import email_problem
+from mailer.i18n import _
 from mailer.textcheck import control_char, describe_char
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -30,9 +32,14 @@ def is_absolute_url(url: str) -> bool:
     return bool(_URL_RE.match(url))
 
 
+def _schedule_problem(value: object) -> str:
+    return _("2026-12-01 09:00（日本時間）の形で書いてください（「{value}」）").format(value=value)
+
+
 def _absolute_url(value: str) -> str:
     if not is_absolute_url(value):
-        raise ValueError(f"must be an absolute https:// URL, got {value!r}")
+        raise ValueError(_("https:// で始まる完全な URL にしてください（「{value}」）").format(
+            value=value))
     return value
 
 
@@ -40,12 +47,14 @@ def _email(value: str) -> str:
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise ValueError(f"invalid email address {value!r}: {exc}") from None
+        raise ValueError(_("メールアドレス「{value}」は{reason}").format(
+            value=value, reason=email_problem(str(exc)))) from None
 
 
 def _label(value: str) -> str:
     if not _LABEL_RE.match(value):
-        raise ValueError(f"must be ASCII letters, digits, - or _ (e.g. part1), got {value!r}")
+        raise ValueError(_("半角英数字と - _ で書いてください（例：part1）：「{value}」").format(
+            value=value))
     return value
 
 
@@ -54,8 +63,9 @@ def _one_line(value: str) -> str:
     # its own (Bcc:), and a title or label is shown on one line everywhere.
     bad = control_char(value)
     if bad is not None:
-        raise ValueError(f"制御文字 {describe_char(bad)} は使えません"
-                         "（改行やタブを含まない 1 行で書いてください）")
+        raise ValueError(_("制御文字 {char} は使えません"
+                           "（改行やタブを含まない 1 行で書いてください）").format(
+            char=describe_char(bad)))
     return value
 
 
@@ -67,11 +77,11 @@ def parse_schedule(value: str) -> datetime:
     """
     text = value.strip()
     if not _SCHEDULE_RE.match(text):
-        raise ValueError(f"must look like 2026-12-01 09:00 (Asia/Tokyo), got {value!r}")
+        raise ValueError(_schedule_problem(value))
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"invalid date-time {value!r}") from None
+        raise ValueError(_("日時「{value}」が正しくありません").format(value=value)) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=TOKYO)
     return parsed.astimezone(TOKYO)
@@ -128,5 +138,5 @@ class FrontMatterIn(_Strict):
         if value is None:
             return None
         if not isinstance(value, str):
-            raise ValueError(f"must look like 2026-12-01 09:00 (Asia/Tokyo), got {value!r}")
+            raise ValueError(_schedule_problem(value))
         return parse_schedule(value)

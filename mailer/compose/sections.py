@@ -21,6 +21,7 @@ from markdown_it.tree import SyntaxTreeNode
 from mailer.compose.document import Credit, Credits, Participant, Participants
 from mailer.compose.errors import ProblemSink
 from mailer.compose.inline import Line, first_line, split_lines
+from mailer.i18n import _
 
 # Block names an editor may write after ::: (Japanese first, English aliases).
 CONTAINERS: dict[str, str] = {
@@ -52,7 +53,9 @@ def _items(node: SyntaxTreeNode, name: str, sink: ProblemSink) -> list[list[Line
     items: list[list[Line]] = []
     for child in node.children:
         if child.type != "bullet_list":
-            sink.add(first_line(child), f"::: {name} must contain a list (- …), one item per entry")
+            sink.add(first_line(child),
+                     _("::: {name} には箇条書き（- …）を 1 項目 1 件で書いてください")
+                     .format(name=name))
             continue
         for item in child.children:
             items.append(_item_lines(item))
@@ -86,7 +89,9 @@ def participants_block(node: SyntaxTreeNode, sink: ProblemSink) -> Participants 
             field = _FIELDS.get(kv[1].strip()) if kv else None
             if kv is None or field is None:
                 sink.add(
-                    line.number, f"participant {name}: expected 所属:… or 役職:…, got {line.text!r}"
+                    line.number,
+                    _("参加者 {name}: 「所属:…」か「役職:…」のはずですが「{text}」です")
+                    .format(name=name, text=line.text)
                 )
                 continue
             values[field] = kv[2].strip()
@@ -95,16 +100,17 @@ def participants_block(node: SyntaxTreeNode, sink: ProblemSink) -> Participants 
             jp for jp, key in (("所属", "organisation"), ("役職", "titles")) if not values.get(key)
         ]
         if not name:
-            sink.add(head.number, "participant has no name")
+            sink.add(head.number, _("参加者に氏名がありません"))
             continue
         if missing:
-            sink.add(head.number, f"participant {name}: missing {'、'.join(missing)}")
+            sink.add(head.number, _("参加者 {name}: {missing}がありません").format(
+                name=name, missing="、".join(missing)))
             continue
         if short in shorts:
             sink.add(
                 head.number,
-                f"participant {name}: short name 「{short}」 is already used"
-                f" on line {shorts[short]}",
+                _("参加者 {name}: 略称「{short}」は {line} 行目でもう使われています").format(
+                    name=name, short=short, line=shorts[short]),
             )
             continue
         shorts[short] = head.number
@@ -114,7 +120,7 @@ def participants_block(node: SyntaxTreeNode, sink: ProblemSink) -> Participants 
             )
         )
     if not people:
-        sink.add(first_line(node), "::: 参加者 lists nobody")
+        sink.add(first_line(node), _("::: 参加者 に誰もいません"))
         return None
     return Participants(people=people)
 
@@ -129,16 +135,17 @@ def credits_block(node: SyntaxTreeNode, sink: ProblemSink) -> Credits | None:
         kv = _KEY_RE.match(text)
         paren = _TRAILING_PAREN_RE.match(kv[2]) if kv else None
         if kv is None or paren is None or not paren[1].strip() or not paren[2].strip():
-            sink.add(lines[0].number, f"credit must look like 執筆者:氏名(所属), got {text!r}")
+            sink.add(lines[0].number, _("クレジットは「執筆者:氏名(所属)」の形で書いてください"
+                                        "（「{text}」）").format(text=text))
             continue
         department = paren[2].strip()
         if department == "同上":
             if not entries:
-                sink.add(lines[0].number, "the first credit cannot be (同上)")
+                sink.add(lines[0].number, _("最初のクレジットは (同上) にできません"))
                 continue
             department = SAME_AS_ABOVE
         entries.append(Credit(role=kv[1].strip(), name=paren[1].strip(), department=department))
     if not entries:
-        sink.add(first_line(node), "::: クレジット lists nobody")
+        sink.add(first_line(node), _("::: クレジット に誰もいません"))
         return None
     return Credits(entries=entries)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from mailer.delivery.dispatch import QUEUED_TTL, Coordinator
 from mailer.delivery.engine import BatchReport, DeliveryContext, deliver_send, is_outage
+from mailer.delivery.outage_notice import REDIS, notice_for
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ def run_batch(
     except Exception as exc:
         if not is_outage(exc):
             raise
-        log.warning("send %s: batch not started, %s: %s", send_id, type(exc).__name__,
-                    _first_line(exc))
+        notice_for(exc).failed(exc)
+        log.info("send %s: batch not started, %s: %s", send_id, type(exc).__name__,
+                 _first_line(exc))
         _clear_mark(coordinator, send_id)
         return None
     log.info("send %s batch: %s", send_id, report)
@@ -71,8 +73,9 @@ def run_batch(
     # The broker's own errors (kombu's) are not Redis's: any failure to queue
     # the next batch is handled alike. The dispatcher queues one once the mark is gone.
     except Exception as exc:
-        log.warning("send %s: next batch not queued, %s: %s", send_id, type(exc).__name__,
-                    _first_line(exc))
+        REDIS.failed(exc)  # the broker: one WARNING per outage in this process
+        log.info("send %s: next batch not queued, %s: %s", send_id, type(exc).__name__,
+                 _first_line(exc))
         _clear_mark(coordinator, send_id)
     return report
 

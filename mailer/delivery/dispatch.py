@@ -20,6 +20,7 @@ from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal
 from mailer.delivery.publish import publish_on_start
 from mailer.delivery.states import send_transition
+from mailer.i18n import _
 from mailer.metrics import MetricsSink
 from mailer.models import SendList, SendStatus
 
@@ -51,6 +52,16 @@ class Coordinator:
             self.prefix + "dispatcher-lock", token, nx=True, px=int(ttl_seconds * 1000)
         )
         return token if ok else None
+
+    def note_epoch(self) -> bool:
+        """Return True if Redis had lost its data since the last tick (the
+        epoch key was missing and is set again now): a FLUSHALL, or a restart
+        without persistence, took the queue, the send-active marks and the
+        accepted-journal with it. One GET per tick while nothing is lost."""
+        key = self.prefix + "epoch"
+        if self.client.get(key) is not None:  # type: ignore[attr-defined]
+            return False
+        return bool(self.client.set(key, uuid.uuid4().hex, nx=True))  # type: ignore[attr-defined]
 
     def release_dispatch_lock(self, token: str) -> None:
         # Delete only our own lock (compare-and-delete in one script).
@@ -133,6 +144,8 @@ class DispatchReport:
     enqueued: dict[int, int] = field(default_factory=dict)
     finished: list[int] = field(default_factory=list)
     released_leases: int = 0
+    #: per send: (rows taken back to `pending`, rows found sent in the journal)
+    taken_back: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def start_send(
@@ -158,7 +171,8 @@ def start_send(
                     SEND,
                     SEND.c.id == send_id,
                     updated_at=now,
-                    note="preflight errors: " + "; ".join(errors)[:900],
+                    note=_("事前チェックのエラー：{errors}").format(
+                        errors="; ".join(errors)[:900]),
                 )
             )
             return False
@@ -215,9 +229,19 @@ def dispatch(
         return report
     try:
         now = now or datetime.now(UTC)
+        redis_lost = coordinator.note_epoch()
         with engine.begin() as conn:
             report.released_leases = ledger.release_expired_leases(
-                conn, now=now, accepted=journal.accepted if journal else None
+                conn, now=now, accepted=journal.accepted if journal else None,
+                taken=report.taken_back,
+            )
+        for send_id, (back, sent) in sorted(report.taken_back.items()):
+            # A worker died or stalled past its lease (kill -9, SIGSTOP, a
+            # lost host): the operator hears of it once per sweep, here.
+            log.warning(
+                "配信 %s: 応答のなくなったワーカーの宛先 %d 件を引き取りました"
+                "（%d 件は未送信に戻して再送、%d 件は送信済みと確認）",
+                send_id, back + sent, back, sent,
             )
         due_query = select(SEND.c.id, SEND.c.scheduled_at).where(
             SEND.c.status == SendStatus.SCHEDULED.value, SEND.c.scheduled_at <= now
@@ -237,6 +261,15 @@ def dispatch(
                 conn.execute(
                     select(SEND.c.id).where(SEND.c.status == SendStatus.RUNNING.value)
                 ).scalars()
+            )
+        were_running = [s for s in running if s not in report.started]
+        if redis_lost and were_running:
+            # Nothing is lost from the ledger: batches in flight carry on and
+            # this tick queues new ones. The operator hears of it once.
+            log.warning(
+                "Redis のデータが失われていました（FLUSHALL か、永続化なしの再起動）: "
+                "キュー・送信中の印・受理記録が消えています。配信 %s は台帳から続けます",
+                ", ".join(str(s) for s in were_running),
             )
         for send_id in running:
             if finish_if_complete(engine, send_id, now=now):

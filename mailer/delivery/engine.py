@@ -24,12 +24,13 @@ from mailer.delivery import ledger
 from mailer.delivery.journal import AcceptedJournal, NoJournal
 from mailer.delivery.lease import BatchLease, new_token
 from mailer.delivery.ledger import ClaimedRow, Outcome
-from mailer.delivery.outage_notice import OutageNotice
+from mailer.delivery.outage_notice import DATABASE, REDIS, describe, notice_for
 from mailer.delivery.relays import AllRelaysDown, Handover, RateLimiterUnavailable, RelayPool
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.smtp import FailureKind
 from mailer.delivery.states import send_transition
 from mailer.delivery.verp import make_return_path
+from mailer.i18n import _
 from mailer.metrics import MetricsSink, NullMetrics
 from mailer.models import DeliveryStatus, SendStatus
 from mailer.render.message import (
@@ -42,10 +43,8 @@ from mailer.render.message import (
 from mailer.tokens import message_id, unsubscribe_token
 
 log = logging.getLogger(__name__)
-#: one WARNING per Redis outage in this process, not one per message
-_journal_outage = OutageNotice(
-    log, "accepted-journal (Redis)", "each acceptance is committed at once"
-)
+#: one WARNING per Redis outage in this process, not one per message or batch
+_journal_outage = REDIS
 SEND = ledger.SEND
 #: too many permanent failures: the send waits for a person (checked against the table at import)
 AUTO_PAUSE = send_transition(SendStatus.PAUSED, from_=SendStatus.RUNNING)
@@ -105,6 +104,8 @@ class BatchReport:
     sent: int = 0
     deferred: int = 0
     failed: int = 0
+    #: the relay had the data and never answered (see DeliveryStatus.UNKNOWN)
+    unknown: int = 0
     released: int = 0
     stopped: str = ""  # why the loop ended early
     #: the database or Redis failed under the batch (see `is_outage`)
@@ -165,12 +166,18 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
         # lease (docs/delivery.md, "When the database or Redis fails").
         report.outage = True
         report.stopped = f"{'Redis' if isinstance(exc, RedisError) else 'database'} unavailable"
-        first_line = (str(exc).splitlines() or [""])[0][:200]
-        log.warning(
-            "send %s: batch stopped, %s (%s: %s); %d rows handed back, any others "
+        # One WARNING per outage per process (the notice); each batch's own
+        # tally at INFO.
+        notice_for(exc).failed(exc, engine=ctx.engine)
+        log.info(
+            "send %s: batch stopped, %s (%s); %d rows handed back, any others "
             "return when their lease runs out",
-            send_id, report.stopped, type(exc).__name__, first_line, report.released,
+            send_id, report.stopped, describe(exc, ctx.engine), report.released,
         )
+    else:
+        DATABASE.ok()
+        if report.sent:  # the rate limiter answered: Redis is there
+            REDIS.ok()
     finally:
         ctx.pool.close()
     return report
@@ -290,6 +297,8 @@ class _Recorder:
                 must_flush = True
         elif outcome.status is DeliveryStatus.DEFERRED:
             self.report.deferred += 1
+        elif outcome.status is DeliveryStatus.UNKNOWN:
+            self.report.unknown += 1
         else:
             self.report.failed += 1
         if (
@@ -372,6 +381,8 @@ def _deliver_rows(
         else:
             recorder.flush()
         raise
+    finally:
+        lease.close()
     recorder.flush()
     return ok
 
@@ -406,7 +417,9 @@ def _send_rows(
         """Drain the pool if the lease holds: the refused rows; None if it does not."""
         if not lease.still_valid():
             return None
-        return record(ctx.pool.drain())
+        with lease.waiting():  # a silent relay may hold its reply for the whole timeout
+            handovers = ctx.pool.drain()
+        return record(handovers)
 
     for i, row in enumerate(rows):
         why = ""
@@ -432,7 +445,9 @@ def _send_rows(
         if not lease.still_valid():
             return _lease_lost(ctx, info, rows, lease, recorder)
         recorder.handed.add(row.delivery_id)
-        refused = record(ctx.pool.submit(i, _return_path(ctx, row), row.email, data))
+        with lease.waiting():
+            handovers = ctx.pool.submit(i, _return_path(ctx, row), row.email, data)
+        refused = record(handovers)
         if refused:
             more = drain()
             if more is None:
@@ -517,8 +532,9 @@ def _back_off(
     recorder.flush()
     if isinstance(reason, RateLimiterUnavailable):
         why, stopped = "rate limiter unavailable (Redis)", "rate limiter unavailable"
-        log.warning("send %s: the rate limiter (Redis) does not answer; %s rows handed back "
-                    "for later", info.id, len(refused) + len(rest))
+        REDIS.failed(reason)  # the one WARNING of the outage in this process
+        log.info("send %s: the rate limiter (Redis) does not answer; %s rows handed back "
+                 "for later", info.id, len(refused) + len(rest))
     else:
         why, stopped = "every relay is backing off", "relays down"
     _release(
@@ -591,9 +607,20 @@ def _outcome(ctx: DeliveryContext, info: _SendInfo, row: ClaimedRow, h: Handover
             code=exc.code,
             message_id=mid,
         )
-    # DEFER, and AMBIGUOUS (no reply after the data): retry later. The
-    # ambiguous case may deliver twice; losing a part is worse, and the
-    # Message-ID stays the same (docs/delivery.md).
+    if exc.kind is FailureKind.AMBIGUOUS:
+        # No reply after the data (the relay went silent or the connection
+        # dropped): the relay may have the message. Recorded as unknown and
+        # never sent again, so it cannot become a duplicate; counted for the
+        # operator (docs/delivery.md, "The one ambiguous case"). At most one
+        # per connection: the others sharing it are handed over again.
+        log.warning(
+            "配信 %s: 宛先 %s は結果不明（SMTP 応答なし: %s）。重複を避けるため再送しません",
+            info.id, row.delivery_id, exc,
+        )
+        return Outcome(
+            row.delivery_id, DeliveryStatus.UNKNOWN, str(exc), code=exc.code, message_id=mid
+        )
+    # DEFER: retry later; the Message-ID stays the same (docs/delivery.md).
     now = ctx.now()
     when = ctx.config.retry.next_attempt(
         attempts=row.attempts, started_at=info.started_at, now=now, rng=ctx.rng
@@ -663,10 +690,10 @@ def _maybe_pause_for_errors(ctx: DeliveryContext, send_id: int) -> None:
             or failed < ctx.config.error_threshold_ratio * tried
         ):
             return
-        note = (
-            f"paused automatically: {failed} of {tried} attempts failed permanently "
-            f"(threshold {ctx.config.error_threshold_ratio:.0%}); check the failures, "
-            "then resume"
-        )
+        note = _(
+            "自動で一時停止しました：{tried} 件中 {failed} 件が恒久的に失敗しました"
+            "（しきい値 {threshold}）。失敗を確かめてから再開してください"
+        ).format(tried=tried, failed=failed,
+                 threshold=f"{ctx.config.error_threshold_ratio:.0%}")
         conn.execute(AUTO_PAUSE.update(SEND, SEND.c.id == send_id, note=note, updated_at=ctx.now()))
         log.warning("send %s: %s", send_id, note)

@@ -8,12 +8,19 @@ to a relay it asks `still_valid`, a clock comparison; only once the local
 deadline has passed does that touch the database (a renewal), and rows the
 renewal no longer finds under the token were taken back by the sweeper
 (docs/delivery.md, "Leases, heartbeat and fencing").
+
+While the batch waits on a relay (`waiting`: a slow or silent relay may hold
+a reply for the whole SMTP timeout, as long as the lease itself) a keeper
+thread renews the lease when due, so the rows are not taken back from a
+live worker; a stopped worker (SIGSTOP, kill -9) stops its keeper too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -59,6 +66,11 @@ class BatchLease:
         self.margin = min(MAX_MARGIN_SECONDS, seconds / 5)
         self.renew_every = seconds / 3
         self.lost: set[int] = set()
+        #: renewals come from the batch and from the keeper thread
+        self._lock = threading.RLock()
+        self._waiting = False
+        self._keeper: threading.Thread | None = None
+        self._closed = threading.Event()
         self._set_deadlines(started)
 
     def _set_deadlines(self, started: float) -> None:
@@ -70,23 +82,29 @@ class BatchLease:
 
         A clock comparison while the local deadline holds; past it, a
         renewal first. False once some row was taken back (see `lost`)."""
-        if self.lost:
-            return False
-        if self.clock() < self.valid_until:
-            return True
-        self.renew()
-        return not self.lost
+        with self._lock:
+            if self.lost:
+                return False
+            if self.clock() < self.valid_until:
+                return True
+            self.renew()
+            return not self.lost
 
     def renew_if_due(self) -> bool:
         """The heartbeat: renew when a third of the lease has passed since the
         last renewal. Returns `still_valid()`."""
-        if not self.lost and self.held and self.clock() >= self.renew_at:
-            self.renew()
-        return self.still_valid()
+        with self._lock:
+            if not self.lost and self.held and self.clock() >= self.renew_at:
+                self.renew()
+            return self.still_valid()
 
     def renew(self) -> None:
         """Extend the lease of the held rows (one UPDATE); rows the database
         no longer has under this token move from `held` to `lost`."""
+        with self._lock:
+            self._renew()
+
+    def _renew(self) -> None:
         if not self.held:
             self._set_deadlines(self.clock())
             return
@@ -102,4 +120,36 @@ class BatchLease:
 
     def done(self, ids: Iterable[int]) -> None:
         """Rows whose outcome was written (or that were handed back): no longer held."""
-        self.held.difference_update(ids)
+        with self._lock:
+            self.held.difference_update(ids)
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Around a call that may wait on a relay (a submit, a drain): the
+        keeper thread renews the lease when due meanwhile."""
+        self._waiting = True
+        if self._keeper is None:
+            self._keeper = threading.Thread(target=self._keep, name="lease-keeper", daemon=True)
+            self._keeper.start()
+        try:
+            yield
+        finally:
+            self._waiting = False
+
+    def _keep(self) -> None:
+        tick = max(0.05, min(1.0, self.renew_every / 4))
+        while not self._closed.wait(tick):
+            if not self._waiting:
+                continue
+            with self._lock:
+                if self.lost or not self.held or self.clock() < self.renew_at:
+                    continue
+                # The batch meets a database outage itself, after the wait.
+                with contextlib.suppress(Exception):
+                    self._renew()
+
+    def close(self) -> None:
+        """The batch is over: stop the keeper thread."""
+        self._closed.set()
+        if self._keeper is not None:
+            self._keeper.join(timeout=5)

@@ -62,7 +62,9 @@ CLAIM = {s: delivery_transition(_S.SENDING, from_=s) for s in CLAIMABLE}
 #: a claimed row whose subscriber left or was suppressed meanwhile
 SKIP = delivery_transition(_S.SKIPPED, from_=_S.SENDING)
 #: an outcome, or a row handed back unsent (PENDING)
-RECORD = delivery_transition((_S.SENT, _S.DEFERRED, _S.FAILED, _S.PENDING), from_=_S.SENDING)
+RECORD = delivery_transition(
+    (_S.SENT, _S.DEFERRED, _S.FAILED, _S.UNKNOWN, _S.PENDING), from_=_S.SENDING
+)
 #: accepted by a relay (an outcome, or found in the accepted-journal by the sweeper)
 ACCEPTED = delivery_transition(_S.SENT, from_=_S.SENDING)
 #: the sweeper takes back a row whose lease expired
@@ -87,8 +89,10 @@ class ClaimedRow:
 
 
 #: a subscriber holds a part when a row of it was sent or is still owed an
-#: attempt; failed, skipped and cancelled rows do not count (they never got it)
-HOLDING = (_S.SENT, *OPEN_DELIVERY)
+#: attempt, or its outcome is unknown (the relay may have it: sending it again
+#: could be a duplicate); failed, skipped and cancelled rows do not count
+#: (they never got it)
+HOLDING = (_S.SENT, _S.UNKNOWN, *OPEN_DELIVERY)
 
 
 def holding_part(part_id: int, subscriber_id: Any) -> Exists:
@@ -558,11 +562,13 @@ def release_expired_leases(
     *,
     now: datetime,
     accepted: Callable[[int, list[int]], set[int]] | None = None,
+    taken: dict[int, tuple[int, int]] | None = None,
 ) -> int:
     """Take back rows left in `sending` by a dead worker; return how many.
 
     Rows the accepted-journal knows the relay took are marked `sent`; the
-    rest return to `pending` for another attempt.
+    rest return to `pending` for another attempt. `taken`, if given, gets
+    per send: (rows back to `pending`, rows found `sent` in the journal).
     """
     query = select(D.c.id, D.c.send_id).where(
         D.c.status == DeliveryStatus.SENDING.value, D.c.lease_until < now
@@ -580,6 +586,10 @@ def release_expired_leases(
         for send_id, ids in by_send.items():
             sent |= accepted(send_id, ids)
     back = [row.id for row in expired if row.id not in sent]
+    if taken is not None:
+        for send_id, ids in by_send.items():
+            n_sent = sum(1 for i in ids if i in sent)
+            taken[send_id] = (len(ids) - n_sent, n_sent)
     if sent:
         conn.execute(
             ACCEPTED.update(

@@ -30,7 +30,8 @@ DELIVERY_TRANSITIONS: dict[D, frozenset[D]] = {
     D.SENDING: frozenset(
         {
             D.SENT,  # accepted (also: the sweeper finds it in the accepted-journal)
-            D.DEFERRED,  # 4xx, timeout, no reply after the data
+            D.DEFERRED,  # 4xx, timeout before the data
+            D.UNKNOWN,  # no reply after the data: not known, never sent again
             D.FAILED,  # 5xx, or the retry deadline passed
             D.SKIPPED,  # unsubscribed or suppressed since it was frozen
             D.PENDING,  # a batch hands it back, or the sweeper takes an expired lease back
@@ -41,6 +42,7 @@ DELIVERY_TRANSITIONS: dict[D, frozenset[D]] = {
     D.SENT: frozenset(),
     D.SKIPPED: frozenset(),
     D.CANCELLED: frozenset(),
+    D.UNKNOWN: frozenset(),
 }
 
 #: rows still owed a delivery attempt

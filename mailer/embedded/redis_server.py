@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailer.embedded.processes import tied_to_parent
+
 
 class EmbeddedRedisError(RuntimeError):
     """The bundled Redis server could not be found or did not start."""
@@ -62,11 +64,16 @@ class EmbeddedRedis:
                 self.process.wait()
 
 
-def start_embedded_redis(workdir: Path, *, port: int | None = None) -> EmbeddedRedis:
+def start_embedded_redis(
+    workdir: Path, *, port: int | None = None, tied: bool = False
+) -> EmbeddedRedis:
     """Start redis-server on 127.0.0.1 and return once it answers PING.
 
+    `tied` (the demo): in its own session, so a Ctrl-C in the terminal reaches
+    only the parent, which stops it last; and it ends if the parent dies.
     Raises EmbeddedRedisError if it does not answer within 10 s.
     """
+    workdir = workdir.absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log = workdir / "redis.log"
@@ -85,7 +92,11 @@ def start_embedded_redis(workdir: Path, *, port: int | None = None) -> EmbeddedR
         "--logfile",
         str(log),
     ]
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
+        start_new_session=tied,
+        preexec_fn=tied_to_parent() if tied else None,
+    )
     server = EmbeddedRedis(process=process, port=port, workdir=workdir)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailer.delivery.relay import RelayConfig
+from mailer.i18n import _
 
 #: Debian/Ubuntu's `publicsuffix` package; read when present.
 SYSTEM_PSL = Path("/usr/share/publicsuffix/public_suffix_list.dat")
@@ -120,29 +121,29 @@ def dns_records(
     org = organisational_domain(from_ascii, rules)
     records: list[DnsRecord] = []
     if dkim_record:
-        records.append(DnsRecord(dkim_record, "DKIM public key (d= is the From domain)"))
+        records.append(DnsRecord(dkim_record, _("DKIM の公開鍵（d= は From のドメイン）")))
     mechanisms = spf_mechanisms(relays) or ["a:YOUR-RELAY.example"]
     records.append(
         DnsRecord(
             f'{bounce_ascii} TXT "v=spf1 {" ".join(mechanisms)} -all"',
-            "SPF for the envelope sender (the VERP bounce domain): name the hosts that "
-            "send for you; if your relay is a provider, use the include: it documents "
-            "(e.g. include:_spf.provider.example) instead of a:",
+            _("エンベロープの送信者（VERP のバウンス用ドメイン）の SPF: 代わりに送るホストを"
+              "挙げてください。リレーが事業者のものなら、a: の代わりにその事業者が案内する "
+              "include:（例: include:_spf.provider.example）を使ってください"),
         )
     )
     records.append(
         DnsRecord(
             f'_dmarc.{org} TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@{org}"',
-            "DMARC for the organisational domain; start with p=none to watch the reports "
-            "if the domain already sends other mail",
+            _("組織ドメインの DMARC。そのドメインがすでに他のメールを送っているなら、"
+              "p=none で始めて報告を見てください"),
         )
     )
     records.append(
         DnsRecord(
-            f"{bounce_ascii} MX 10 <host running the bounce receiver>.",
-            f"bounces return to bounces+TOKEN@{bounce_ascii} (VERP); its MX must reach "
-            "the bounce receiver, and the domain must align with "
-            f"{org} for DMARC",
+            f"{bounce_ascii} MX 10 <" + _("バウンスの受け口を動かすホスト") + ">.",
+            _("バウンスは bounces+TOKEN@{domain} に戻ります（VERP）。その MX はバウンスの受け口に"
+              "届かなければならず、ドメインは DMARC のために {org} と揃っていなければなりません"
+              ).format(domain=bounce_ascii, org=org),
         )
     )
     return records

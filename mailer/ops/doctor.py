@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mailer.delivery.dkim import DkimKey, DkimKeyError, dns_txt_record, load_dkim_key
+from mailer.i18n import _
 from mailer.ops.checks import Check, Status, error, ok, warn
 from mailer.ops.dns import (
     FALLBACK_SUFFIXES,
@@ -37,16 +38,18 @@ def check_load(load: Callable[[], Settings]) -> tuple[Settings | None, list[Chec
     except SettingsError as exc:
         checks = []
         for line in str(exc).splitlines():
-            var, _, what = line.partition(": ")
+            var, _sep, what = line.partition(": ")
             checks.append(
                 error(
                     "secret key" if var == "MAILER_SECRET_KEY" else "configuration",
                     line if not what else f"{var}: {what}",
-                    f"fix {var} in the environment or .env (see README: Configuration)",
+                    _("環境変数か .env の {var} を直してください（README の Configuration を参照）"
+                      ).format(var=var),
                 )
             )
         return None, checks
-    return settings, [ok("configuration", f"loads (MAILER_ENV={settings.env.value})")]
+    return settings, [ok("configuration", _("読み込めます（MAILER_ENV={env}）").format(
+        env=settings.env.value))]
 
 
 def check_config(
@@ -62,8 +65,9 @@ def check_config(
         checks.append(
             warn(
                 "base url",
-                f"MAILER_ENV=production with {settings.base_url}",
-                "unsubscribe links must be https: set MAILER_BASE_URL=https://…",
+                _("MAILER_ENV=production で {url}").format(url=settings.base_url),
+                _("配信停止のリンクは https でなければなりません: MAILER_BASE_URL=https://… "
+                  "にしてください"),
             )
         )
     else:
@@ -74,16 +78,22 @@ def check_config(
     bounce_domain = settings.return_path_domain
     if aligned(from_domain, bounce_domain, rules):
         checks.append(
-            ok("alignment", f"From {from_domain} and bounce domain {bounce_domain} align (DMARC)")
+            ok("alignment", _("From の {from_domain} とバウンス用ドメイン {bounce_domain} "
+                              "は揃っています"
+                              "（DMARC）").format(
+                from_domain=from_domain, bounce_domain=bounce_domain))
         )
     else:
         org = organisational_domain(from_domain, rules)
         checks.append(
             warn(
                 "alignment",
-                f"From domain {from_domain} and bounce domain {bounce_domain} are different "
-                "organisational domains: SPF cannot pass DMARC alignment",
-                f"set MAILER_BOUNCE_DOMAIN to a subdomain of {org} (e.g. bounce.{org})",
+                _("From のドメイン {from_domain} とバウンス用ドメイン {bounce_domain} は組"
+                  "織ドメインが"
+                  "異なります: SPF は DMARC の整合を満たせません").format(
+                    from_domain=from_domain, bounce_domain=bounce_domain),
+                _("MAILER_BOUNCE_DOMAIN を {org} のサブドメインにしてください（例: bounce.{org}）"
+                  ).format(org=org),
             )
         )
     if not settings.smtp_url:
@@ -91,17 +101,18 @@ def check_config(
         checks.append(
             make(
                 "smtp",
-                "MAILER_SMTP_URL is not set: messages go to the built-in sink (var/outbox)",
-                "required outside `mailer demo`: "
-                "set MAILER_SMTP_URL=smtp+starttls://user:pass@relay:587",
+                _("MAILER_SMTP_URL が設定されていません: 中継サーバーがありません"
+                  "（自前の受け口を持つのは `mailer demo` だけです）"),
+                _("`mailer demo` 以外では必須です: "
+                  "MAILER_SMTP_URL=smtp+starttls://user:pass@relay:587 を設定してください"),
             )
         )
     elif production and any(r.host in CATCHER_HOSTS for r in settings.relays()):
         checks.append(
             warn(
                 "smtp",
-                "MAILER_ENV=production sends to a development mail catcher",
-                "point MAILER_SMTP_URL at your real relay",
+                _("MAILER_ENV=production なのに開発用のメール受け口へ送ります"),
+                _("MAILER_SMTP_URL を本物のリレーに向けてください"),
             )
         )
     if templates_dir is not None:
@@ -111,8 +122,9 @@ def check_config(
             checks.append(
                 error(
                     "templates",
-                    f"no templates found in {templates_dir}",
-                    "install mailer with its templates/ folder (see docs/operations.md)",
+                    _("{path} にテンプレートがありません").format(path=templates_dir),
+                    _("templates/ フォルダごと mailer を導入してください（docs/operations.md "
+                      "を参照）"),
                 )
             )
     return checks
@@ -128,34 +140,39 @@ def check_secret_keys(settings: Settings) -> list[Check]:
         checks.append(
             warn(
                 "environment",
-                "MAILER_ENV=local: a weak secret key starts only when everything is on loopback",
-                "set MAILER_ENV=production and a real MAILER_SECRET_KEY on a server",
+                _("MAILER_ENV=local: 弱い秘密鍵で起動できるのは、すべてがループバック上のと"
+                  "きだけです"),
+                _("サーバーでは MAILER_ENV=production と本物の MAILER_SECRET_KEY を設定して"
+                  "ください"),
             )
         )
     reason = key_weakness(settings.secret_key)
     if reason is not None:
         checks.append(
             error("secret key", f"MAILER_SECRET_KEY: {reason}",
-                  f"make a key with {KEY_RECIPE} and set MAILER_SECRET_KEY")
+                  _("{recipe} で鍵を作り、MAILER_SECRET_KEY に設定してください").format(
+                      recipe=KEY_RECIPE))
         )
     else:
-        checks.append(ok("secret key", "MAILER_SECRET_KEY is strong (signs sessions and links)"))
+        checks.append(ok("secret key", _("MAILER_SECRET_KEY は十分に強い鍵です（セッション"
+                                         "とリンクに署名します）")))
     old = settings.secret_keys[:-1]
     weak_old = [i for i, key in enumerate(old, start=1) if key_weakness(key) is not None]
     if weak_old:
         checks.append(
             warn(
                 "old secret keys",
-                f"MAILER_OLD_SECRET_KEYS: key(s) {', '.join(map(str, weak_old))} of {len(old)} "
-                "are weak; they still verify unsubscribe and preference links",
-                "drop them from MAILER_OLD_SECRET_KEYS once the mail that carries them is old",
+                _("MAILER_OLD_SECRET_KEYS: {count} 本のうち {keys} 番目の鍵が弱い鍵です。"
+                  "配信停止と配信設定のリンクの確認にはまだ使われます").format(
+                    keys=", ".join(map(str, weak_old)), count=len(old)),
+                _("その鍵を載せたメールが古くなったら、MAILER_OLD_SECRET_KEYS から外してください"),
             )
         )
     elif old:
         checks.append(
             ok("old secret keys",
-               f"{len(old)} retired: they verify unsubscribe and preference links only, "
-               "never sessions or CSRF tokens")
+               _("引退した鍵 {count} 本: 配信停止と配信設定のリンクの確認だけに使い、"
+                 "セッションや CSRF トークンには使いません").format(count=len(old)))
         )
     return checks
 
@@ -171,14 +188,14 @@ def check_dkim(settings: Settings) -> DkimResult:
     domain = settings.from_address.rsplit("@", 1)[1]
     if settings.dkim_key_file is None:
         if settings.env is Environment.LOCAL:
-            return DkimResult([ok("dkim", "not configured (MAILER_ENV=local)")])
+            return DkimResult([ok("dkim", _("設定されていません（MAILER_ENV=local）"))])
         return DkimResult(
             [
                 warn(
                     "dkim",
-                    "MAILER_DKIM_KEY_FILE is not set: messages go out unsigned",
-                    "bulk senders must sign: openssl genrsa -out dkim.pem 2048, "
-                    "then set MAILER_DKIM_KEY_FILE",
+                    _("MAILER_DKIM_KEY_FILE が設定されていません: メールは署名なしで出ます"),
+                    _("大量に送る送信者は署名が必要です: openssl genrsa -out dkim.pem 2048 の後、"
+                      "MAILER_DKIM_KEY_FILE を設定してください"),
                 )
             ]
         )
@@ -190,13 +207,14 @@ def check_dkim(settings: Settings) -> DkimResult:
                 error(
                     "dkim",
                     str(exc),
-                    "generate a new key: openssl genrsa -out dkim.pem 2048 "
-                    "(and publish its TXT record)",
+                    _("新しい鍵を作ってください: openssl genrsa -out dkim.pem 2048"
+                      "（その TXT レコードも公開してください）"),
                 )
             ]
         )
     return DkimResult(
-        [ok("dkim", f"key {settings.dkim_key_file} loads; selector {key.selector}, d={domain}")],
+        [ok("dkim", _("鍵 {path} を読み込めます。セレクタ {selector}、d={domain}").format(
+            path=settings.dkim_key_file, selector=key.selector, domain=domain))],
         key,
     )
 

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from mailer.delivery.relay import RelayConfig
+from mailer.i18n import _
 from mailer.ops.checks import Check, error, ok, warn
 from mailer.settings import redact_url
 
@@ -53,8 +54,8 @@ def check_database(
         return [
             error(
                 "database",
-                f"{shown}: the SQLite file does not exist",
-                "run `mailer db upgrade` (or set MAILER_DATABASE_URL)",
+                _("{url}: SQLite のファイルがありません").format(url=shown),
+                _("`mailer db upgrade` を実行してください（または MAILER_DATABASE_URL を設定）"),
             )
         ]
     try:
@@ -66,36 +67,42 @@ def check_database(
         return [
             error(
                 "database",
-                f"{shown}: cannot connect ({_first_line(exc)})",
-                "check MAILER_DATABASE_URL, that the server runs and accepts this user",
+                _("{url}: 接続できません（{reason}）").format(url=shown, reason=_first_line(exc)),
+                _("MAILER_DATABASE_URL と、サーバーが動いていてこのユーザーを受け付けるかを"
+                  "確かめてください"),
             )
         ]
-    checks = [ok("database", f"{shown}: reachable")]
+    checks = [ok("database", _("{url}: 接続できます").format(url=shown))]
     head = head_revision()
     if current == head:
-        checks.append(ok("migrations", f"schema at the newest revision ({head})"))
+        checks.append(ok("migrations", _("スキーマは最新のリビジョンです（{head}）").format(
+            head=head)))
     elif current is None:
         checks.append(
             error(
                 "migrations",
-                "missing migration: the database has no schema",
-                "run `mailer db upgrade`",
+                _("未適用のマイグレーション: データベースにスキーマがありません"),
+                _("`mailer db upgrade` を実行してください"),
             )
         )
     elif not known_revision(current):
         checks.append(
             error(
                 "migrations",
-                f"the database is at revision {current}, unknown to this version",
-                "a newer mailer migrated it: deploy that version (migrations are forward only)",
+                _("データベースはリビジョン {current} で、この版は知"
+                  "りません").format(current=current),
+                _("新しい mailer が移行しました: その版を配備してください（マイグレーション"
+                  "は前進のみ）"),
             )
         )
     else:
         checks.append(
             error(
                 "migrations",
-                f"missing migration: the database is at {current}, the code needs {head}",
-                "run `mailer db upgrade`",
+                _("未適用のマイグレーション: データベースは {current}、コードは {head} を必"
+                  "要とします"
+                  ).format(current=current, head=head),
+                _("`mailer db upgrade` を実行してください"),
             )
         )
     return checks
@@ -121,8 +128,11 @@ def check_redis(
         return [
             error(
                 "redis",
-                "MAILER_REDIS_URL is not set (an embedded Redis is used only by `mailer demo`)",
-                "required outside `mailer demo`: set MAILER_REDIS_URL=redis://host:6379/0",
+                _("MAILER_REDIS_URL が設定されていません（組み込みの Redis を使うのは `mailer "
+                  "demo` "
+                  "だけです）"),
+                _("`mailer demo` 以外では必須です: MAILER_REDIS_URL=redis://host:6379/0 を"
+                  "設定してください"),
             )
         ]
     import redis
@@ -136,19 +146,19 @@ def check_redis(
             return [
                 error(
                     "redis",
-                    f"{shown}: authentication failed ({exc})",
-                    "check the password in MAILER_REDIS_URL",
+                    _("{url}: 認証に失敗しました（{reason}）").format(url=shown, reason=exc),
+                    _("MAILER_REDIS_URL のパスワードを確かめてください"),
                 )
             ]
         except redis.RedisError as exc:
             return [
                 error(
                     "redis",
-                    f"{shown}: cannot connect ({exc})",
-                    "check MAILER_REDIS_URL and that redis-server runs",
+                    _("{url}: 接続できません（{reason}）").format(url=shown, reason=exc),
+                    _("MAILER_REDIS_URL と、redis-server が動いているかを確かめてください"),
                 )
             ]
-        checks = [ok("redis", f"{shown}: reachable")]
+        checks = [ok("redis", _("{url}: 接続できます").format(url=shown))]
         try:
             policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
             appendonly = client.config_get("appendonly").get("appendonly")
@@ -157,9 +167,9 @@ def check_redis(
             checks.append(
                 warn(
                     "redis config",
-                    f"cannot read the configuration ({exc})",
-                    "CONFIG is disabled here: make sure maxmemory-policy is noeviction "
-                    "and persistence is on",
+                    _("設定を読めません（{reason}）").format(reason=exc),
+                    _("ここでは CONFIG が使えません: maxmemory-policy が noeviction で、"
+                      "永続化が有効であることを確かめてください"),
                 )
             )
             return checks
@@ -169,21 +179,24 @@ def check_redis(
             checks.append(
                 error(
                     "redis eviction",
-                    f"maxmemory-policy is {policy}",
-                    "Redis may evict queued tasks: set maxmemory-policy noeviction",
+                    _("maxmemory-policy が {policy} です").format(policy=policy),
+                    _("Redis がキューのタスクを追い出すかもしれません: maxmemory-policy noe"
+                      "viction に"
+                      "してください"),
                 )
             )
         if appendonly == "yes":
-            checks.append(ok("redis persistence", "append-only file on"))
+            checks.append(ok("redis persistence", _("追記専用ファイル（AOF）が有効です")))
         elif save:
-            checks.append(ok("redis persistence", f"RDB snapshots ({save}); no append-only file"))
+            checks.append(ok("redis persistence", _(
+                "RDB スナップショット（{save}）。追記専用ファイルはありません").format(save=save)))
         else:
             checks.append(
                 warn(
                     "redis persistence",
-                    "off (appendonly no, no save points): a restart loses queued tasks",
-                    "start redis-server with --appendonly yes (the dispatcher re-queues "
-                    "running sends, but a restart still stalls them)",
+                    _("無効（appendonly no、保存点なし）: 再起動でキューのタスクが失われます"),
+                    _("redis-server を --appendonly yes で起動してください（配信係は実行中の送信を"
+                      "キューに戻しますが、再起動で止まることに変わりはありません）"),
                 )
             )
         return checks
@@ -238,80 +251,90 @@ def probe_relay(
         if relay.username:
             stage = "AUTH"
             conn.login(relay.username, relay.password or "")
-            done.append(f"AUTH as {relay.username}")
+            done.append(_("{user} として AUTH").format(user=relay.username))
         stage = "QUIT"
         conn.quit()
         conn = None
     except smtplib.SMTPAuthenticationError as exc:
         return error(
             name,
-            f"authentication failed ({_reply(exc)})",
-            "check the user and password in MAILER_SMTP_URL",
+            _("認証に失敗しました（{reason}）").format(reason=_reply(exc)),
+            _("MAILER_SMTP_URL のユーザー名とパスワードを確かめてください"),
         )
     except smtplib.SMTPNotSupportedError as exc:
         if stage == "STARTTLS":
             return error(
                 name,
-                "the relay does not offer STARTTLS",
-                "use smtps:// if it speaks TLS from the start, or ask for STARTTLS",
+                _("リレーが STARTTLS に対応していません"),
+                _("最初から TLS で話すなら smtps:// を使うか、STARTTLS への対応を頼んでください"),
             )
         return error(
             name,
-            f"the relay does not offer AUTH ({exc})",
-            "many relays offer AUTH only after STARTTLS: use smtp+starttls://",
+            _("リレーが AUTH に対応していません（{reason}）").format(reason=exc),
+            _("多くのリレーは STARTTLS の後でだけ AUTH に対応します: smtp+starttls:// を使"
+              "ってください"),
         )
     except ssl.SSLCertVerificationError as exc:
         return error(
             name,
-            f"TLS certificate not trusted ({exc.verify_message or exc})",
-            "set MAILER_SMTP_CA_FILE to the CA bundle that signed it, "
-            "or fix the relay's certificate",
+            _("TLS の証明書を信頼できません（{reason}）").format(reason=exc.verify_message or exc),
+            _("署名した CA の証明書を MAILER_SMTP_CA_FILE に設定するか、リレーの証明書を"
+              "直してください"),
         )
     except ssl.SSLError as exc:
         return error(
             name,
-            f"TLS handshake failed at {stage} ({exc.reason or exc})",
-            "check the scheme: smtps:// for port 465, smtp+starttls:// for 587",
+            _("{stage} で TLS のハンドシェイクに失敗しました（{reason}）").format(
+                stage=stage, reason=exc.reason or exc),
+            _("スキームを確かめてください: ポート 465 は smtps://、587 は smtp+starttls://"),
         )
     except socket.gaierror as exc:
         return error(
             name,
-            f"cannot resolve {relay.host} ({exc.strerror})",
-            "check the host in MAILER_SMTP_URL and DNS",
+            _("{host} を名前解決できません（{reason}）").format(
+                host=relay.host, reason=exc.strerror),
+            _("MAILER_SMTP_URL のホストと DNS を確かめてください"),
         )
     except smtplib.SMTPServerDisconnected as exc:
         if stage == "AUTH":
             # Some servers (aiosmtpd among them) hang up instead of answering 535.
             return error(
                 name,
-                "authentication failed (the relay closed the connection at AUTH)",
-                "check the user and password in MAILER_SMTP_URL",
+                _("認証に失敗しました（リレーが AUTH で接続を切りました）"),
+                _("MAILER_SMTP_URL のユーザー名とパスワードを確かめてください"),
             )
         return error(
             name,
-            f"the relay closed the connection at {stage} ({exc})",
-            "check the scheme and port in MAILER_SMTP_URL",
+            _("リレーが {stage} で接続を切りました（{reason}）").format(stage=stage, reason=exc),
+            _("MAILER_SMTP_URL のスキームとポートを確かめてください"),
         )
     except smtplib.SMTPResponseException as exc:
         return error(
             name,
-            f"refused at {stage}: {_reply(exc)}",
-            "check the relay's logs and that it accepts this host",
+            _("{stage} で断られました: {reason}").format(stage=stage, reason=_reply(exc)),
+            _("リレーのログと、このホストを受け付けるかを確かめてください"),
         )
     except TimeoutError as exc:
         return error(
             name,
-            f"relay down: no answer within {timeout:g} s at {stage} ({exc})",
-            "check host, port and firewall; raise MAILER_SMTP_TIMEOUT if the relay is slow",
+            _("リレーが止まっています: {stage} で {seconds} 秒以内に応答がありません"
+              "（{reason}）").format(
+                stage=stage, seconds=f"{timeout:g}", reason=exc),
+            _("ホスト、ポート、ファイアウォールを確かめてください。リレーが遅いなら "
+              "MAILER_SMTP_TIMEOUT を増やしてください"),
         )
     except smtplib.SMTPException as exc:
-        return error(name, f"SMTP error at {stage} ({exc})", "check the relay's logs")
+        return error(name, _("{stage} で SMTP のエラー（{reason}）").format(
+            stage=stage, reason=exc),
+                     _("リレーのログを確かめてください"))
     except OSError as exc:
-        what = "cannot connect" if stage == "connect" else f"connection lost at {stage}"
+        what = (_("接続できません") if stage == "connect"
+                else _("{stage} で接続が切れました").format(stage=stage))
         return error(
             name,
-            f"relay down: {what} ({exc.strerror or exc})",
-            "check the host and port in MAILER_SMTP_URL and that the relay runs",
+            _("リレーが止まっています: {what}（{reason}）").format(
+                what=what, reason=exc.strerror or exc),
+            _("MAILER_SMTP_URL のホストとポート、リレーが動いているかを確かめてください"),
         )
     finally:
         if conn is not None:
@@ -319,11 +342,12 @@ def probe_relay(
     if relay.username and not (relay.starttls or relay.implicit_tls):
         return warn(
             name,
-            f"connected, AUTH as {relay.username} without TLS: "
-            "the password crosses the network in clear",
-            "use smtp+starttls:// or smtps://",
+            _("接続しました。TLS なしで {user} として AUTH: パスワードが平文でネットワークを"
+              "流れます").format(user=relay.username),
+            _("smtp+starttls:// か smtps:// を使ってください"),
         )
-    return ok(name, "connected" + "".join(f", {d}" for d in done) + " (no mail sent)")
+    return ok(name, _("接続しました{done}（メールは送っていません）").format(
+        done="".join(_("、{step}").format(step=d) for d in done)))
 
 
 def check_relays(
@@ -376,32 +400,36 @@ def check_activity(
         seen = workers()
     except Exception as exc:  # Redis down: the redis check says so already
         seen = None
-        checks.append(warn("workers", f"cannot read the worker registry ({_first_line(exc)})",
-                           "see the redis line"))
+        checks.append(warn("workers", _("ワーカーの登録簿を読めません（{reason}）").format(
+            reason=_first_line(exc)), _("redis の行を見てください")))
     if seen is not None:
         alive = [w for w in seen if w.alive]
         dead = [w for w in seen if not w.alive]
         if alive:
             names = ", ".join(w.hostname for w in alive[:5])
-            checks.append(ok("workers", f"{len(alive)} alive ({names})"))
+            checks.append(ok("workers", _("{count} 台が動いています（{names}）").format(
+                count=len(alive), names=names)))
         elif sending:
             checks.append(error(
-                "workers", f"no live worker, and {sending} send(s) are running or scheduled",
-                "start `mailer worker` (and `mailer beat`)"))
+                "workers", _("動いているワーカーがないのに、{count} 件の送信が実行中か予約済みです"
+                             ).format(count=sending),
+                _("`mailer worker`（と `mailer beat`）を起動してください")))
         else:
-            checks.append(ok("workers", "none alive (nothing is being sent)"))
+            checks.append(ok("workers", _("動いているものはありません（送信中のものもあり"
+                                          "ません）")))
         for w in dead:
             checks.append(warn(
                 "workers",
-                f"{w.hostname} last seen {w.seconds_ago:.0f} s ago without shutting down "
-                "(killed or frozen)",
-                "its rows return to the queue when their lease ends; restart it"))
+                _("{host} は {seconds} 秒前を最後に、終了の知らせなく見えなくなりました"
+                  "（強制終了か停止）").format(host=w.hostname, seconds=f"{w.seconds_ago:.0f}"),
+                _("その行は貸し出し期限が切れるとキューに戻ります。再起動してください")))
     if stuck:
         checks.append(error(
             "deliveries",
-            f"{stuck} stuck in `sending` more than {STUCK_GRACE_SECONDS:.0f} s past their lease "
-            f"(oldest lease ended {oldest})",
-            "the dispatcher's sweeper is not running: start `mailer beat` and a worker"))
+            _("{count} 件が `sending` のまま、貸し出し期限を {seconds} 秒以上過ぎています"
+              "（最も古い期限 {oldest}）").format(
+                count=stuck, seconds=f"{STUCK_GRACE_SECONDS:.0f}", oldest=oldest),
+            _("配信係の掃除役が動いていません: `mailer beat` とワーカーを起動してください")))
     else:
-        checks.append(ok("deliveries", "none stuck in `sending`"))
+        checks.append(ok("deliveries", _("`sending` のまま止まっているものはありません")))
     return checks

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from mailer.i18n import N_, _
 from mailer.render.charset import encode_header_value
 from mailer.render.errors import RenderError
 from mailer.textcheck import control_char, describe_char
@@ -59,14 +60,16 @@ def encode_fixed(*, subject: str, config: RenderConfig, charset: str) -> FixedHe
     any of them: the last line of defence against header injection, after the
     front matter and the settings refused them where they were read.
     """
-    for what, value in (("件名（subject）", subject), ("差出人（MAILER_FROM）", config.from_name),
-                        ("差出人（MAILER_FROM）", config.from_address),
-                        ("配信リスト名（MAILER_LIST_NAME）", config.list_name),
+    for what, value in ((N_("件名（subject）"), subject),
+                        (N_("差出人（MAILER_FROM）"), config.from_name),
+                        (N_("差出人（MAILER_FROM）"), config.from_address),
+                        (N_("配信リスト名（MAILER_LIST_NAME）"), config.list_name),
                         ("MAILER_LIST_ID", config.list_id)):
         bad = control_char(value)
         if bad is not None:
-            raise HeaderError(f"{what}に制御文字 {describe_char(bad)} があるため、"
-                              "メールのヘッダーにできません。1 行の値に直してください")
+            raise HeaderError(_("{what}に制御文字 {char} があるため、"
+                                "メールのヘッダーにできません。1 行の値に直してください").format(
+                what=_(what), char=describe_char(bad)))
     list_phrase = encode_phrase(config.list_name, charset, len("List-Id: ")) if config.list_name \
         else ""
     return FixedHeaders(

@@ -18,6 +18,7 @@ import css_inline
 import jinja2
 
 from mailer.compose.document import IssueDocument, PartDocument
+from mailer.i18n import install as install_catalogue
 from mailer.render.context import asset_url, era_date, reason_text, slot_marker, web_url
 
 if TYPE_CHECKING:
@@ -38,12 +39,15 @@ TEMPLATES_DIR = _templates_dir()
 @cache
 def environment() -> jinja2.Environment:
     """Return the Jinja2 environment (autoescape on, undefined names are errors)."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    install_catalogue(env)
+    return env
 
 
 @cache

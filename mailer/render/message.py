@@ -23,6 +23,7 @@ import html as html_lib
 from dataclasses import dataclass, field
 
 from mailer.compose.document import IssueDocument, PartDocument
+from mailer.i18n import _
 from mailer.render.body import Base64Body, PlainBody
 from mailer.render.charset import CharProblem, encode_iso2022jp_body, iso2022jp_problems
 from mailer.render.context import SLOT_NAMES, greeting_text, slot_marker, web_url
@@ -219,13 +220,15 @@ def _iso_greeting(greet: str) -> bytes:
         return greet.encode("iso2022_jp") + b"\r\n\r\n"
     except UnicodeEncodeError as exc:
         raise CharsetError(
-            f"the recipient's name {greet!r} has {greet[exc.start:exc.end]!r}, "
-            "which ISO-2022-JP cannot carry; send this recipient UTF-8") from exc
+            _("宛名「{name}」の「{chars}」は ISO-2022-JP で送れません。"
+              "この購読者の文字コードを UTF-8 にしてください").format(
+                name=greet, chars=greet[exc.start:exc.end])) from exc
 
 
 def _problem_summary(problems: tuple[CharProblem, ...]) -> str:
-    shown = ", ".join(f"{p.char!r} ({p.name}) at line {p.line} column {p.column}"
-                      for p in problems[:5])
-    more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
-    return ("this part has characters ISO-2022-JP cannot carry: "
-            f"{shown}{more}; fix them (see preflight) or send these recipients UTF-8")
+    shown = "、".join(_("「{char}」({name}、{line} 行 {column} 字目)").format(
+        char=p.char, name=p.name, line=p.line, column=p.column) for p in problems[:5])
+    more = (_(" ほか {count} 字").format(count=len(problems) - 5) if len(problems) > 5 else "")
+    return _("この配信回には ISO-2022-JP で送れない字があります：{shown}{more}。"
+             "直すか（事前チェックを見てください）、"
+             "これらの購読者の文字コードを UTF-8 にしてください").format(shown=shown, more=more)

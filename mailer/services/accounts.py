@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from mailer.i18n import _
 from mailer.models import ApiToken, AuditLog, User, UserRole
 from mailer.services.passwords import password_problem
 
@@ -53,7 +54,8 @@ def roles_text(roles: Iterable[UserRole | str]) -> str:
             out.add(UserRole(role).value)
         except ValueError:
             names = ", ".join(r.value for r in UserRole)
-            raise AccountError(f"unknown role {role!r} (one of: {names})") from None
+            raise AccountError(_("知らない役割「{role}」です（使えるもの：{names}）").format(
+                role=role, names=names)) from None
     return ";".join(sorted(out))
 
 
@@ -120,7 +122,7 @@ def get_user(*, session: Session, email: str) -> User | None:
 def _user_or_error(session: Session, email: str) -> User:
     user = get_user(session=session, email=email)
     if user is None:
-        raise AccountError(f"no user {normalise_email(email)!r}")
+        raise AccountError(_("ユーザー {email} はいません").format(email=normalise_email(email)))
     return user
 
 
@@ -132,15 +134,15 @@ def create_user(*, session: Session, email: str, roles: Iterable[UserRole | str]
     no role at all, or a weak password.
     """
     email = normalise_email(email)
-    local, _, domain = email.partition("@")
+    local, _at, domain = email.partition("@")
     if not local or "." not in domain or any(c.isspace() for c in email):
-        raise AccountError(f"{email!r} is not an email address")
+        raise AccountError(_("「{email}」はメールアドレスではありません").format(email=email))
     text = roles_text(roles)
     if not text:
-        raise AccountError("give at least one role")
+        raise AccountError(_("役割を 1 つ以上指定してください"))
     check_password(password, user_inputs=(email, name))
     if get_user(session=session, email=email) is not None:
-        raise AccountError(f"user {email!r} already exists")
+        raise AccountError(_("ユーザー {email} はもういます").format(email=email))
     user = User(email=email, name=name, password_hash=hash_password(password), roles=text)
     session.add(user)
     session.flush()
@@ -160,7 +162,7 @@ def provision_user(*, session: Session, email: str, roles: Iterable[UserRole | s
                            name=name, actor=actor)
     text = roles_text(roles)
     if not text:
-        raise AccountError("give at least one role")
+        raise AccountError(_("役割を 1 つ以上指定してください"))
     set_password(session=session, email=email, password=password, actor=actor)
     set_active(session=session, email=email, active=True, actor=actor)
     if user.roles != text:
@@ -207,7 +209,7 @@ def bump_session_epoch(*, session: Session, user_id: int) -> int:
     """End every session of the user (the caller may issue a fresh one); return the epoch."""
     user = session.get(User, user_id)
     if user is None:
-        raise AccountError(f"no user with id {user_id}")
+        raise AccountError(_("ID {user_id} のユーザーはいません").format(user_id=user_id))
     user.session_epoch += 1
     session.add(user)
     session.flush()
@@ -245,25 +247,26 @@ def create_token(*, session: Session, email: str, name: str, roles: Iterable[Use
     """
     name = name.strip()
     if not name:
-        raise AccountError("give the token a name")
+        raise AccountError(_("トークンに名前を付けてください"))
     user = _user_or_error(session, email)
     if not user.active:
-        raise AccountError(f"user {user.email!r} is disabled")
+        raise AccountError(_("ユーザー {email} は無効にされています").format(email=user.email))
     text = roles_text(roles)
     if not text:
-        raise AccountError("give at least one role")
+        raise AccountError(_("役割を 1 つ以上指定してください"))
     held = parse_roles(user.roles)
     if UserRole.ADMIN not in held:
         extra = parse_roles(text) - held
         if extra:
             missing = ", ".join(sorted(r.value for r in extra))
-            raise AccountError(f"user {user.email!r} does not hold: {missing}")
+            raise AccountError(_("ユーザー {email} は次の役割を持っていません：{missing}").format(
+                email=user.email, missing=missing))
     taken = session.execute(
         select(ApiToken.id).where(ApiToken.name == name,  # type: ignore[call-overload]
                                   ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
     ).first()
     if taken is not None:
-        raise AccountError(f"a token named {name!r} already exists")
+        raise AccountError(_("トークン「{name}」はもうあります").format(name=name))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     assert user.id is not None
     row = ApiToken(user_id=user.id, name=name, token_hash=token_hash(token), roles=text)
@@ -293,7 +296,7 @@ def revoke_token(*, session: Session, name: str, actor: str) -> int:
                                ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
     ).scalars().all()
     if not rows:
-        raise AccountError(f"no live token named {name!r}")
+        raise AccountError(_("有効なトークン「{name}」はありません").format(name=name))
     now = datetime.now(UTC)
     for row in rows:
         row.revoked_at = now

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, select
 
+from mailer.i18n import _
 from mailer.models import MailingList, Membership, Subscriber
 from mailer.services.importer import FORMULA_TRIGGERS, UTF8_BOM
 from mailer.services.subscriber_fields import FIELDS, STATUS_LABELS
@@ -52,7 +53,7 @@ def export_rows(conn: Connection, *, list_name: str | None = None) -> Iterator[l
     if list_name is not None:
         list_id = conn.execute(select(ML.c.id).where(ML.c.name == list_name)).scalar()
         if list_id is None:
-            raise NoSuchListError(f"list {list_name!r} does not exist")
+            raise NoSuchListError(_("リスト「{name}」はありません").format(name=list_name))
         stmt = stmt.join(MEM, MEM.c.subscriber_id == SUB.c.id).where(MEM.c.list_id == list_id)
     yield HEADER
     for row in conn.execute(stmt.execution_options(yield_per=_FETCH)):

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mailer.i18n import _
 from mailer.services.subscriber_fields import (
     BY_NAME,
     CHARSET_LABELS,
@@ -131,14 +132,15 @@ def read_subscriber_file(path: Path) -> ParsedFile:
     try:
         size = path.stat().st_size
         if not path.is_file():
-            raise SubscriberFileError(f"{path}: not a regular file")
+            raise SubscriberFileError(_("{file}: 通常のファイルではありません").format(file=path))
         if size > MAX_FILE_BYTES:
             raise SubscriberFileError(
-                f"{path}: {size / 1024 / 1024:.1f} MB is larger than the 50 MB limit; "
-                "split the file")
+                _("{file}: {size} MB あり、上限の 50 MB を超えています。ファイルを分けてください")
+                .format(file=path, size=f"{size / 1024 / 1024:.1f}"))
         data = path.read_bytes()
     except OSError as exc:
-        raise SubscriberFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise SubscriberFileError(_("{file}: 読めません：{error}").format(
+            file=path, error=exc.strerror or exc)) from exc
     return parse_subscriber_bytes(data, name=str(path))
 
 
@@ -146,37 +148,41 @@ def decode(data: bytes, *, name: str) -> tuple[str, str]:
     """Return (text, encoding label); raise SubscriberFileError if it is neither
     UTF-8 nor CP932, or is not text at all."""
     if not data.removeprefix(UTF8_BOM).strip():
-        raise SubscriberFileError(f"{name}: the file is empty")
+        raise SubscriberFileError(_("{file}: ファイルが空です").format(file=name))
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise SubscriberFileError(
-            f"{name}: UTF-16 text (Excel \"Unicode text\"); save it as "
-            "\"CSV UTF-8\" or \"CSV (comma delimited)\"")
+        raise SubscriberFileError(_(
+            "{file}: UTF-16 のテキスト（Excel の「Unicode テキスト」）です。"
+            "「CSV UTF-8」か「CSV（コンマ区切り）」で保存してください").format(file=name))
     if b"\x00" in data:
-        raise SubscriberFileError(f"{name}: binary data (NUL bytes), not a CSV file")
+        raise SubscriberFileError(
+            _("{file}: バイナリデータ（NUL バイト）で、CSV ファイルではありません")
+            .format(file=name))
     if data.startswith(UTF8_BOM):
         try:
             return data[3:].decode("utf-8"), "UTF-8 (BOM)"
         except UnicodeDecodeError as exc:
             raise SubscriberFileError(
-                f"{name}: starts with a UTF-8 BOM but byte {exc.start + 3} is not UTF-8"
-            ) from None
+                _("{file}: UTF-8 の BOM で始まりますが、{offset} バイト目が UTF-8 ではありません")
+                .format(file=name, offset=exc.start + 3)) from None
     try:
         text, label = data.decode("utf-8"), "UTF-8"
     except UnicodeDecodeError as utf8_error:
         try:
             text, label = data.decode("cp932"), "Shift_JIS (CP932)"
         except UnicodeDecodeError as sjis_error:
-            raise SubscriberFileError(
-                f"{name}: neither UTF-8 (bad byte at offset {utf8_error.start}) nor "
-                f"Shift_JIS/CP932 (bad byte at offset {sjis_error.start}); save it as "
-                "\"CSV UTF-8\"") from None
+            raise SubscriberFileError(_(
+                "{file}: UTF-8 でも（{utf8} バイト目が不正）Shift_JIS/CP932 でも（{sjis} バイト目が"
+                "不正）ありません。「CSV UTF-8」で保存してください").format(
+                    file=name, utf8=utf8_error.start, sjis=sjis_error.start)) from None
     if "\x1b$B" in text or "\x1b$@" in text:
-        raise SubscriberFileError(f"{name}: ISO-2022-JP (JIS) text; save it as UTF-8 or "
-                                  "Shift_JIS")
+        raise SubscriberFileError(_(
+            "{file}: ISO-2022-JP（JIS）のテキストです。UTF-8 か Shift_JIS で保存してください")
+            .format(file=name))
     sample = text[:65536]
     controls = sum(1 for ch in sample if ch < " " and ch not in "\t\r\n")
     if controls > len(sample) // 100:
-        raise SubscriberFileError(f"{name}: binary data (control characters), not a CSV file")
+        raise SubscriberFileError(
+            _("{file}: バイナリデータ（制御文字）で、CSV ファイルではありません").format(file=name))
     return text, label
 
 
@@ -200,20 +206,23 @@ def parse_subscriber_bytes(data: bytes, *, name: str) -> ParsedFile:
             if row is not None:
                 first = seen.setdefault(row.key, line)
                 if first != line:
-                    reasons.append(f"duplicate of line {first} ({row.email})")
+                    reasons.append(_("{first} 行目と重複しています（{email}）").format(
+                        first=first, email=row.email))
             if reasons or row is None:
                 parsed.rejected.append(Rejection(line, "; ".join(reasons)))
             else:
                 parsed.rows.append(row)
     except csv.Error as exc:
-        raise SubscriberFileError(f"{name}:{reader.line_num}: not readable as CSV: {exc}") from None
+        raise SubscriberFileError(_("{file}:{line}: CSV として読めません（{error}）").format(
+            file=name, line=reader.line_num, error=exc)) from None
     return parsed
 
 
 def _map_header(header: list[str], parsed: ParsedFile, *, name: str) -> dict[str, int]:
     """Return field -> column index; record unknown columns as warnings."""
     if not any(c.strip() for c in header):
-        raise SubscriberFileError(f"{name}:1: no header row (line 1 is empty)")
+        raise SubscriberFileError(_("{file}:1: 見出しの行がありません（1 行目が空です）").format(
+            file=name))
     positions: dict[str, int] = {}
     for index, cell in enumerate(header):
         label = cell.strip()
@@ -221,23 +230,27 @@ def _map_header(header: list[str], parsed: ParsedFile, *, name: str) -> dict[str
             continue
         known = HEADER_MAP.get(header_key(label))
         if known is None:
-            parsed.warnings.append(f"line 1: unknown column {label!r} (column {index + 1}) "
-                                   "ignored")
+            parsed.warnings.append(
+                _("1 行目: 知らない列「{label}」（{column} 列目）は読み飛ばしました").format(
+                    label=label, column=index + 1))
         elif known in positions:
             raise SubscriberFileError(
-                f"{name}:1: columns {parsed.columns[known]!r} and {label!r} both mean {known}")
+                _("{file}:1: 列「{first}」と「{second}」はどちらも {field} です").format(
+                    file=name, first=parsed.columns[known], second=label, field=known))
         else:
             positions[known] = index
             parsed.columns[known] = label
     if "email" not in positions:
         if any("@" in c for c in header):
-            raise SubscriberFileError(
-                f"{name}:1: no header row: line 1 looks like data; add a first line such as "
-                "メールアドレス,氏名,団体名")
-        hint = " (tab-separated? save it as CSV)" if len(header) == 1 and "\t" in header[0] else ""
-        raise SubscriberFileError(
-            f"{name}:1: no email column (メールアドレス or email){hint}; columns are: "
-            + ", ".join(repr(c) for c in header))
+            raise SubscriberFileError(_(
+                "{file}:1: 見出しの行がありません：1 行目がデータのようです。"
+                "「メールアドレス,氏名,団体名」のような 1 行目を加えてください").format(file=name))
+        hint = (_("（タブ区切り？ CSV で保存してください）")
+                if len(header) == 1 and "\t" in header[0] else "")
+        raise SubscriberFileError(_(
+            "{file}:1: メールアドレスの列（メールアドレス または email）がありません{hint}。"
+            "列：{columns}").format(
+                file=name, hint=hint, columns="、".join(f"「{c}」" for c in header)))
     return positions
 
 
@@ -257,7 +270,8 @@ def _validate(
     reasons: list[str] = []
     extra = [c for c in cells[width:] if c.strip()]
     if extra:
-        reasons.append(f"{len(cells)} cells but the header has {width} columns")
+        reasons.append(_("セルが {cells} 個ありますが、見出しは {width} 列です").format(
+            cells=len(cells), width=width))
     values: dict[str, str] = {}
     for name, index in positions.items():
         declared = BY_NAME[name]
@@ -268,7 +282,7 @@ def _validate(
         if not value:
             # A blank cell leaves the stored value as it is; the address cannot be blank.
             if declared.required:
-                reasons.append(f"{label}: empty")
+                reasons.append(_("{column}: 空です").format(column=label))
             continue
         try:
             values[name] = declared.check(value)

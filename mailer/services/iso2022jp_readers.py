@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from mailer.i18n import _
 from mailer.models import Membership, Subscriber, SubscriberStatus
 from mailer.render.message import ISO2022JP, greeting_iso2022jp_problems
 from mailer.render.preflight import Finding
@@ -46,12 +47,13 @@ def _suggestions(chars: Sequence[str]) -> str:
     from mailer.render.charset import iso2022jp_problems
 
     shown = [p.suggestion for c in chars for p in iso2022jp_problems(c)[:1] if p.suggestion]
-    return f"（例：{'、'.join(shown)}。人名の字は本人に確認してください）" if shown else ""
+    return (_("（例：{examples}。人名の字は本人に確認してください）").format(
+        examples="、".join(shown)) if shown else "")
 
 
 def _where(chars: Sequence[str], name: str) -> str:
     """Name the field that holds the characters: 氏名 or 敬称."""
-    return "氏名" if all(c in name for c in chars) else "氏名・敬称"
+    return _("氏名") if all(c in name for c in chars) else _("氏名・敬称")
 
 
 def import_warning(*, line: int, email: str, name: str, honorific: str,
@@ -59,10 +61,12 @@ def import_warning(*, line: int, email: str, name: str, honorific: str,
     """Return the import's warning for one line (the row is imported all the same)."""
     shown = "".join(f"「{c}」" for c in chars)
     field = _where(chars, name)
-    value = name if field == "氏名" else f"{name} {honorific}"
-    return (f"行 {line}: {email} の{field}「{value}」の{shown}は ISO-2022-JP で送れません。"
-            "この行は取り込みましたが、直すまで配信できません。文字コードを UTF-8 にするか、"
-            f"購読者の編集で{field}を直してください{_suggestions(chars)}")
+    value = name if all(c in name for c in chars) else f"{name} {honorific}"
+    return _("行 {line}: {email} の{field}「{value}」の{chars}は ISO-2022-JP で送れません。"
+             "この行は取り込みましたが、直すまで配信できません。文字コードを UTF-8 にするか、"
+             "購読者の編集で{field}を直してください{examples}").format(
+        line=line, email=email, field=field, value=value, chars=shown,
+        examples=_suggestions(chars))
 
 
 @dataclass(frozen=True)
@@ -113,11 +117,14 @@ def preflight_finding(readers: Sequence[UnsendableReader]) -> Finding | None:
         return None
     named = "、".join(f"{r.name} <{r.email}>（{''.join(r.chars)}）"
                      for r in readers[:NAMED_IN_FINDING])
-    more = f" ほか {len(readers) - NAMED_IN_FINDING} 名" if len(readers) > NAMED_IN_FINDING else ""
+    more = (_(" ほか {count} 名").format(count=len(readers) - NAMED_IN_FINDING)
+            if len(readers) > NAMED_IN_FINDING else "")
     chars = list(dict.fromkeys(c for r in readers for c in r.chars))
     return Finding(
         "error", "iso2022jp_reader",
-        f"ISO-2022-JP を選んだ購読者 {len(readers)} 名の氏名（敬称）に ISO-2022-JP で送れない字が"
-        f"あります：{named}{more}。購読者の編集で文字コードを UTF-8 にするか、"
-        f"氏名を直してください{_suggestions(chars)}。一覧：{ADMIN_LIST_URL}",
-        "購読者（ISO-2022-JP）")
+        _("ISO-2022-JP を選んだ購読者 {count} 名の氏名（敬称）に ISO-2022-JP で送れない字が"
+          "あります：{named}{more}。購読者の編集で文字コードを UTF-8 にするか、"
+          "氏名を直してください{examples}。一覧：{url}").format(
+            count=len(readers), named=named, more=more, examples=_suggestions(chars),
+            url=ADMIN_LIST_URL),
+        _("購読者（ISO-2022-JP）"))

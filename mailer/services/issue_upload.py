@@ -17,6 +17,7 @@ from sqlmodel import Session
 from mailer.compose.errors import IssueFolderError, Problem
 from mailer.compose.load import LoadResult, load_issue
 from mailer.compose.parse import ISSUE_FILE
+from mailer.i18n import _
 
 MAX_ZIP_BYTES = 20 * 1024 * 1024
 MAX_UNPACKED_BYTES = 60 * 1024 * 1024  # a zip bomb stops here, not on the disk
@@ -48,7 +49,8 @@ def slug_of(filename: str) -> str:
     stem = stem[:-4] if stem.lower().endswith(".zip") else stem
     if not SLUG.match(stem):
         raise UploadError(
-            f"{filename}: ファイル名を号の識別名（英数字・._-）にしてください（例：vol04.zip）"
+            _("{filename}: ファイル名を号の識別名（英数字・._-）にしてください"
+              "（例：vol04.zip）").format(filename=filename)
         )
     return stem
 
@@ -62,14 +64,16 @@ def unpack(data: bytes, into: Path, *, filename: str = "") -> Path:
     """
     into.mkdir(parents=True, exist_ok=True)
     if len(data) > MAX_ZIP_BYTES:
-        raise UploadError(f"zip が大きすぎます（{MAX_ZIP_BYTES // 1024 // 1024} MB まで）")
+        raise UploadError(_("zip が大きすぎます（{max} MB まで）").format(
+                              max=MAX_ZIP_BYTES // 1024 // 1024))
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise UploadError("zip ファイルとして読めません") from None
+        raise UploadError(_("zip ファイルとして読めません")) from None
     members = [m for m in archive.infolist() if not m.is_dir()]
     if len(members) > MAX_MEMBERS:
-        raise UploadError(f"ファイルが多すぎます（{MAX_MEMBERS} 個まで）")
+        raise UploadError(_("ファイルが多すぎます（{max} 個まで）").format(
+                              max=MAX_MEMBERS))
     total = 0
     with archive:
         for member in members:
@@ -78,22 +82,24 @@ def unpack(data: bytes, into: Path, *, filename: str = "") -> Path:
             rel = _safe_name(member.filename)
             # the mode bits in external_attr mark symlinks (S_IFLNK) from Unix zips
             if rel is None or (member.external_attr >> 16) & 0o170000 == 0o120000:
-                raise UploadError(f"{member.filename}: フォルダの外を指すパスは使えません")
+                raise UploadError(_("{filename}: フォルダの外を指すパスは使えません").format(
+                                      filename=member.filename))
             total += member.file_size
             if total > MAX_UNPACKED_BYTES:
-                raise UploadError("展開後のサイズが大きすぎます")
+                raise UploadError(_("展開後のサイズが大きすぎます"))
             target = into.joinpath(*rel.parts)
             with archive.open(member) as src:
                 chunk = src.read(MAX_UNPACKED_BYTES + 1)
             if len(chunk) != member.file_size:
-                raise UploadError(f"{member.filename}: 展開できません")
+                raise UploadError(_("{filename}: 展開できません").format(filename=member.filename))
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(chunk)
             except (FileExistsError, NotADirectoryError, IsADirectoryError):
                 # "a" as a file and "a/b" in one zip: a name is both file and folder
-                raise UploadError(f"{member.filename}: 同じ名前のファイルとフォルダがあります"
-                                  "（どちらかの名前を変えてください）") from None
+                raise UploadError(_("{filename}: 同じ名前のファイルとフォルダがあります"
+                                    "（どちらかの名前を変えてください）").format(
+                                      filename=member.filename)) from None
     tops = [p for p in into.iterdir() if p.is_dir() and (p / ISSUE_FILE).is_file()]
     if (into / ISSUE_FILE).is_file():
         folder = into.parent / slug_of(filename or "issue.zip")
@@ -102,10 +108,12 @@ def unpack(data: bytes, into: Path, *, filename: str = "") -> Path:
     if len(tops) == 1:
         if not SLUG.match(tops[0].name):
             raise UploadError(
-                f"{tops[0].name}: フォルダ名を号の識別名（英数字・._-）にしてください"
+                _("{name}: フォルダ名を号の識別名（英数字・._-）にしてください").format(
+                    name=tops[0].name)
             )
         return tops[0]
-    raise UploadError(f"zip の中に {ISSUE_FILE} が見つかりません（号のフォルダをそのまま zip に）")
+    raise UploadError(_("zip の中に {file} が見つかりません（号のフォルダをそのまま zip に）")
+                      .format(file=ISSUE_FILE))
 
 
 def load_uploaded_issue(*, engine: Engine, data: bytes, filename: str) -> LoadResult:

@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Select, func, select
 
+from mailer.i18n import _
+from mailer.labels import ALL_LISTS, ALL_LISTS_LABEL, EVENT_LABELS, tokyo
 from mailer.models import (
     Delivery,
     DeliveryStatus,
@@ -190,7 +192,8 @@ def part_listings(engine: Engine, *, issue: str | None = None) -> list[PartListi
                                            PART.c.position)).all()
         if issue is not None and not rows \
                 and conn.execute(select(ISSUE.c.id).where(which)).first() is None:
-            raise LookupError(f"号「{key}」はありません（番号かスラッグで指定してください）")
+            raise LookupError(_("号「{key}」はありません（番号かスラッグで指定してください）")
+                              .format(key=key))
         statuses: dict[int, list[SendStatus]] = {}
         for pid, status in conn.execute(select(SEND.c.part_id, SEND.c.status)):
             statuses.setdefault(pid, []).append(SendStatus(status))
@@ -517,6 +520,17 @@ class EventRow:
     source: str
     created_at: datetime
 
+    @property
+    def kind_label(self) -> str:
+        """What staff read for the kind (「取り込み」); an unknown kind as stored."""
+        return EVENT_LABELS.get(self.kind, self.kind)
+
+    @property
+    def detail_shown(self) -> str:
+        """The memo as staff read it: "all lists" (a change that names no list)
+        in the current language, anything else as it was written."""
+        return _(ALL_LISTS_LABEL) if self.detail == ALL_LISTS else self.detail
+
 
 @dataclass(frozen=True)
 class SubscriberDetail:
@@ -549,8 +563,9 @@ def subscriber_detail(engine: Engine, subscriber_id: int) -> SubscriberDetail | 
                    D.c.last_error, D.c.sent_at).join(PART, PART.c.id == D.c.part_id)
             .where(D.c.subscriber_id == subscriber_id).order_by(D.c.id.desc()).limit(50)).all()]
         suppressed = suppression_reason(conn, r.email)  # any case, or erased
+    # the time as Japan wall time, like every other time staff see
     consent = " / ".join(x for x in (r.consent_source, r.consent_by,
-                                      r.consent_at.isoformat() if r.consent_at else "") if x)
+                                      tokyo(r.consent_at) if r.consent_at else "") if x)
     return SubscriberDetail(subscriber=_subscriber(r), roles=r.roles, consent=consent,
                             lists=names, events=events, deliveries=dels, suppressed=suppressed)
 

@@ -31,7 +31,7 @@ NO_ORGANISATION = "（所属なし）"
 
 #: "failures first": the states that need someone's attention lead
 STATUS_RANK = {s: i for i, s in enumerate((
-    DeliveryStatus.FAILED, DeliveryStatus.DEFERRED, DeliveryStatus.SKIPPED,
+    DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.DEFERRED, DeliveryStatus.SKIPPED,
     DeliveryStatus.CANCELLED, DeliveryStatus.PENDING, DeliveryStatus.SENDING,
     DeliveryStatus.SENT))}
 
@@ -79,6 +79,11 @@ class Group:
     @property
     def failed(self) -> int:
         return self.counts[DeliveryStatus.FAILED]
+
+    @property
+    def unknown(self) -> int:
+        """Messages whose outcome SMTP left unknowable (結果不明（SMTP 応答なし）)."""
+        return self.counts[DeliveryStatus.UNKNOWN]
 
 
 @dataclass(frozen=True)

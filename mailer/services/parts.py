@@ -9,6 +9,7 @@ from sqlalchemy import Engine, select
 
 from mailer.compose.document import IssueDocument, PartDocument
 from mailer.compose.stored import load_documents
+from mailer.i18n import _
 from mailer.models import Membership, SendList, Subscriber, SubscriberStatus
 from mailer.render.errors import RenderError
 from mailer.render.message import RenderConfig
@@ -35,7 +36,7 @@ def documents(*, engine: Engine, part_id: int) -> tuple[IssueDocument, PartDocum
         from sqlalchemy.exc import NoResultFound
 
         if isinstance(exc, NoResultFound):
-            raise PartNotFound(f"part {part_id}: no such part") from None
+            raise PartNotFound(_("パート {part_id} はありません").format(part_id=part_id)) from None
         raise
 
 
@@ -114,5 +115,5 @@ def preview_part(*, engine: Engine, part_id: int, config: RenderConfig,
         return preview(issue=issue, part=part, config=config, format=format,
                        recipient=recipient)
     except RenderError as exc:
-        raise ServiceError(f"このパートからメールを作れません: {exc}",
+        raise ServiceError(_("このパートからメールを作れません: {exc}").format(exc=exc),
                            kind=ErrorKind.INVALID) from None

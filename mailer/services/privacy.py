@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
+from mailer.i18n import _
 from mailer.models import (
     AuditLog,
     Delivery,
@@ -91,17 +92,22 @@ class ErasureReport:
 
     def lines(self) -> list[str]:
         """Return the report as lines for a person to read (no address in them)."""
-        who = f"deleted #{self.subscriber_id}" if self.subscriber_id is not None else "none"
+        who = (_("#{id} を削除").format(id=self.subscriber_id)
+               if self.subscriber_id is not None else _("なし"))
+        counted = (_("（配信 {sends} の件数に計上）").format(
+            sends="、".join(map(str, self.sends_counted))) if self.sends_counted else "")
+        suppression = {"added": _("追加"), "converted": _("置き換え")}.get(
+            self.suppression, self.suppression)
         return [
-            f"subscriber: {who}",
-            f"list memberships deleted: {self.memberships}",
-            f"events deleted: {self.events}",
-            f"deliveries deleted: {self.deliveries}"
-            + (f" (counted in sends {', '.join(map(str, self.sends_counted))})"
-               if self.sends_counted else ""),
-            f"inbound messages deleted: {self.inbound_messages}",
-            f"suppression: {self.suppression} as {erased_marker(self.email_hash)}",
-            f"other rows redacted: {self.redacted}",
+            _("購読者: {who}").format(who=who),
+            _("削除したリスト登録: {count}").format(count=self.memberships),
+            _("削除した履歴: {count}").format(count=self.events),
+            _("削除した配信記録: {count}{counted}").format(count=self.deliveries,
+                                                     counted=counted),
+            _("削除した受信メール: {count}").format(count=self.inbound_messages),
+            _("配信抑止: {how}（{marker}）").format(how=suppression,
+                                                   marker=erased_marker(self.email_hash)),
+            _("伏せたほかの行: {count}").format(count=self.redacted),
         ]
 
 
@@ -181,7 +187,8 @@ def export_subscriber_data(*, engine: Engine, email: str) -> dict[str, Any]:
     with engine.connect() as conn:
         found = _find(conn, email)
         if found.subscriber is None and not found.inbound_ids and not found.suppression_ids:
-            raise UnknownSubscriberError(f"no subscriber or other record has the address {email}")
+            raise UnknownSubscriberError(
+                _("{email} の購読者もほかの記録もありません").format(email=email))
         sid = found.subscriber.id if found.subscriber is not None else None
         memberships = _rows(conn, select(
             ML.c.name.label("list"), ML.c.title.label("list_title"),
@@ -287,7 +294,7 @@ def erase_subscriber(
     earlier erasure is stored, and ValueError without an actor.
     """
     if not actor.strip():
-        raise ValueError("an erasure needs an actor (who asked for it)")
+        raise ValueError(_("消去には依頼した人（actor）が要ります"))
     now = now or datetime.now(UTC)
     digest = email_hash(email)
     with engine.begin() as conn:
@@ -298,8 +305,8 @@ def erase_subscriber(
         if found.subscriber is None and not found.inbound_ids and (
                 erased_before or not suppressed):
             raise UnknownSubscriberError(
-                f"{email}: already erased" if erased_before
-                else f"no subscriber or other record has the address {email}")
+                _("{email}: もう消去されています").format(email=email) if erased_before
+                else _("{email} の購読者もほかの記録もありません").format(email=email))
         sid = found.subscriber.id if found.subscriber is not None else None
 
         per_send: dict[int, Counter[DeliveryStatus]] = {}

@@ -23,6 +23,7 @@ from mailer.compose.document import PartDocument
 from mailer.compose.images import asset_path
 from mailer.compose.load import part_image_sources
 from mailer.delivery.publish import PUBLISHED_BY_SEND
+from mailer.i18n import _
 from mailer.labels import tokyo
 from mailer.models import Issue, Part
 from mailer.render.types import RenderConfig
@@ -62,7 +63,8 @@ def public_clause() -> ColumnElement[bool]:
 
 
 def _no_part(part_id: int) -> ServiceError:
-    return ServiceError(f"パート {part_id} はありません", kind=ErrorKind.NOT_FOUND)
+    return ServiceError(_("パート {part_id} はありません").format(
+                            part_id=part_id), kind=ErrorKind.NOT_FOUND)
 
 
 def publication(*, engine: Engine, part_id: int) -> Publication:
@@ -92,12 +94,14 @@ def publish_part(*, engine: Engine, actor: Actor, part_id: int,
         current = _locked(conn, part_id)
         if current.published_at is not None:
             since = tokyo(current.published_at)
-            raise ServiceError(f"パート {part_id} はすでに公開中です（{since} から）",
+            raise ServiceError(_("パート {part_id} はすでに公開中です（{since} から）").format(
+                                   part_id=part_id, since=since),
                                kind=ErrorKind.CONFLICT)
         res = conn.execute(update(PART).where(PART.c.id == part_id, PART.c.published_at.is_(None))
                            .values(published_at=now, published_by=actor.name))
         if res.rowcount != 1:
-            raise ServiceError(f"パート {part_id} は変更中でした。もう一度お試しください",
+            raise ServiceError(_("パート {part_id} は変更中でした。もう一度お試しください").format(
+                                   part_id=part_id),
                                kind=ErrorKind.CONFLICT)
         record_audit(conn, actor=actor.name, action="part.publish", target_type="part",
                      target_id=part_id, detail="published by hand")
@@ -115,12 +119,14 @@ def unpublish_part(*, engine: Engine, actor: Actor, part_id: int) -> None:
     with engine.begin() as conn:
         current = _locked(conn, part_id)
         if current.published_at is None:
-            raise ServiceError(f"パート {part_id} は公開されていません", kind=ErrorKind.CONFLICT)
+            raise ServiceError(_("パート {part_id} は公開されていません").format(
+                                   part_id=part_id), kind=ErrorKind.CONFLICT)
         res = conn.execute(update(PART).where(PART.c.id == part_id,
                                               PART.c.published_at.is_not(None))
                            .values(published_at=None, published_by=""))
         if res.rowcount != 1:
-            raise ServiceError(f"パート {part_id} は変更中でした。もう一度お試しください",
+            raise ServiceError(_("パート {part_id} は変更中でした。もう一度お試しください").format(
+                                   part_id=part_id),
                                kind=ErrorKind.CONFLICT)
         record_audit(conn, actor=actor.name, action="part.unpublish", target_type="part",
                      target_id=part_id,

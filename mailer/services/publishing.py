@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from mailer.compose.load import LoadResult
+from mailer.i18n import _
 from mailer.models import User
 from mailer.services.accounts import record_audit
 from mailer.services.actors import Actor
@@ -26,7 +27,8 @@ def actor_email(*, engine: Engine, actor: Actor) -> str:
         with Session(engine) as session:
             user = session.get(User, actor.user_id)
     if user is None or not user.email:
-        raise ServiceError("このアカウントにはメールアドレスがありません", kind=ErrorKind.CONFLICT)
+        raise ServiceError(_("このアカウントにはメールアドレスがありません"),
+                           kind=ErrorKind.CONFLICT)
     return user.email
 
 

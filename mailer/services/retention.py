@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from mailer.delivery import ledger
+from mailer.i18n import _
 from mailer.models import Delivery, DeliveryStatus, Send, SendStatus
 
 SEND = Send.__table__  # type: ignore[attr-defined]
@@ -80,7 +81,7 @@ def final_counts(*, engine: Engine, send_id: int) -> dict[DeliveryStatus, int]:
     with engine.connect() as conn:
         stored = conn.execute(select(SEND.c.counts_json).where(SEND.c.id == send_id)).first()
         if stored is None:
-            raise NoSuchSendError(f"send {send_id}: no such send")
+            raise NoSuchSendError(_("配信 {send_id} はありません").format(send_id=send_id))
         counts = ledger.count_by_status(conn, send_id)
     for key, n in parse_counts(stored.counts_json).items():
         try:
@@ -101,7 +102,7 @@ def compact_old_deliveries(
     was last changed counts. Returns the number of delivery rows deleted.
     """
     if older_than <= timedelta(0):
-        raise ValueError("older_than must be positive")
+        raise ValueError(_("older_than は正の期間にしてください"))
     cutoff = (now or utcnow()) - older_than
     ended = func.coalesce(SEND.c.finished_at, SEND.c.updated_at)
     old = (SEND.c.status.in_(FINISHED), ended < cutoff)

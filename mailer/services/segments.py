@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, Select, and_, exists, func, literal, or_, select
 from sqlmodel import Session
 
+from mailer.i18n import _
 from mailer.models import MailingList, Membership, Segment, Subscriber, SubscriberStatus
 from mailer.services.importer import CHARSETS, FORMATS, KINDS, header_key, normalise_roles
+from mailer.services.subscriber_fields import KIND_CHOICES
 
 SUB = Subscriber.__table__  # type: ignore[attr-defined]
 MEM = Membership.__table__  # type: ignore[attr-defined]
@@ -64,7 +66,8 @@ class SegmentFilter:
         for raw_name, raw_values in data.items():
             name = ALIASES.get(header_key(raw_name))
             if name is None:
-                raise SegmentError(f"unknown field {raw_name!r}; use one of {', '.join(FIELDS)}")
+                raise SegmentError(_("知らない項目「{name}」です（使えるもの：{fields}）").format(
+                    name=raw_name, fields="、".join(FIELDS)))
             items = [raw_values] if isinstance(raw_values, str) else list(raw_values)
             for raw in items:
                 value = _normalise(name, str(raw))
@@ -77,9 +80,10 @@ class SegmentFilter:
         try:
             data = json.loads(text or "{}")
         except json.JSONDecodeError as exc:
-            raise SegmentError(f"filter_json is not JSON: {exc}") from None
+            raise SegmentError(_("filter_json が JSON として読めません（{error}）").format(
+                error=exc)) from None
         if not isinstance(data, dict):
-            raise SegmentError("filter_json must be an object")
+            raise SegmentError(_("filter_json は JSON のオブジェクトにしてください"))
         return cls.from_mapping(data)
 
 
@@ -89,7 +93,9 @@ def parse_where(items: Sequence[str]) -> SegmentFilter:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip():
-            raise SegmentError(f"--where {item!r}: expected field=value, e.g. kind=特別区")
+            raise SegmentError(
+                _("--where 「{item}」: 項目=値 の形で書いてください（例：kind=特別区）").format(
+                    item=item))
         data.setdefault(name.strip(), []).append(value.strip())
     return SegmentFilter.from_mapping(data)
 
@@ -99,25 +105,28 @@ def _normalise(name: str, value: str) -> str:
     if name == "organisation_kind":
         text = unicodedata.normalize("NFKC", text)
         if text not in KINDS:
-            raise SegmentError(f"kind={value!r}: not one of {', '.join(KINDS)}")
+            raise SegmentError(_("kind=「{value}」: {choices} のいずれかです").format(
+                value=value, choices=_(KIND_CHOICES)))
     elif name == "format":
         if (fmt := FORMATS.get(header_key(text))) is None:
-            raise SegmentError(f"format={value!r}: not html or text")
+            raise SegmentError(_("format=「{value}」: html か text です").format(value=value))
         text = fmt
     elif name == "charset":
         if (charset := CHARSETS.get(header_key(text))) is None:
-            raise SegmentError(f"charset={value!r}: not utf-8 or iso-2022-jp")
+            raise SegmentError(_("charset=「{value}」: utf-8 か iso-2022-jp です").format(
+                value=value))
         text = charset
     elif name == "status":
         if text not in {s.value for s in SubscriberStatus}:
-            raise SegmentError(f"status={value!r}: not one of "
-                               f"{', '.join(s.value for s in SubscriberStatus)}")
+            raise SegmentError(_("status=「{value}」: {choices} のいずれかです").format(
+                value=value, choices="、".join(s.value for s in SubscriberStatus)))
     elif name == "role":
         text = normalise_roles(text)
         if not text or ";" in text:
-            raise SegmentError(f"role={value!r}: give one role per --where")
+            raise SegmentError(_("role=「{value}」: --where 1 つに役割は 1 つです").format(
+                value=value))
     if not text:
-        raise SegmentError(f"{name}: empty value")
+        raise SegmentError(_("{name}: 値が空です").format(name=name))
     return text
 
 
@@ -149,7 +158,8 @@ def segment_subscriber_ids(*, engine: Engine, segment: Segment | SegmentFilter) 
                     select(ML.c.name, ML.c.id).where(ML.c.name.in_(list(values))))}
             missing = [v for v in values if v not in ids]
             if missing:
-                raise SegmentError(f"list={missing[0]!r}: no such list")
+                raise SegmentError(_("list=「{name}」: そのリストはありません").format(
+                    name=missing[0]))
             clauses.append(exists().where(and_(MEM.c.subscriber_id == SUB.c.id,
                                                MEM.c.list_id.in_(list(ids.values())))))
     return select(SUB.c.id).where(*clauses).order_by(SUB.c.id)
@@ -162,15 +172,16 @@ def create_segment(
     Does not commit."""
     name = name.strip()
     if not name:
-        raise SegmentError("a segment needs a name")
+        raise SegmentError(_("セグメントの名前がありません"))
     if session.execute(select(SEG.c.id).where(SEG.c.name == name)).scalar() is not None:
-        raise SegmentError(f"segment {name!r} exists already")
+        raise SegmentError(_("セグメント「{name}」はもうあります").format(name=name))
     lists = where.values("list")
     if lists:
         known = set(session.execute(select(ML.c.name).where(ML.c.name.in_(lists))).scalars())
         missing = [v for v in lists if v not in known]
         if missing:
-            raise SegmentError(f"list={missing[0]!r}: no such list")
+            raise SegmentError(_("list=「{name}」: そのリストはありません").format(
+                    name=missing[0]))
     segment = Segment(name=name, title=title or name, filter_json=where.to_json())
     session.add(segment)
     session.flush()
@@ -181,7 +192,7 @@ def get_segment(*, session: Session, name: str) -> Segment:
     """Return the segment called `name`; raise SegmentError if there is none."""
     segment = session.execute(select(Segment).where(Segment.name == name)).scalars().first()  # type: ignore[arg-type]
     if segment is None:
-        raise SegmentError(f"segment {name!r} does not exist")
+        raise SegmentError(_("セグメント「{name}」はありません").format(name=name))
     return segment
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Exists, and_, exists, func, or_, select
 
 from mailer.delivery import ledger
+from mailer.i18n import _
 from mailer.models import MailingList, Membership, Part, SendList, SendOverlap, SendStatus
 from mailer.services.errors import ErrorKind, ServiceError
 
@@ -60,7 +61,8 @@ def _lists(conn: Connection, names: Sequence[str]) -> list[tuple[int, ListShown]
         select(ML.c.id, ML.c.name, ML.c.title).where(ML.c.name.in_(list(names))))}
     missing = [n for n in names if n not in rows]
     if missing:
-        raise ServiceError(f"lists: リスト {'、'.join(missing)} はありません",
+        raise ServiceError(_("lists: リスト {missing} はありません").format(
+                               missing="、".join(missing)),
                            kind=ErrorKind.INVALID, field="lists")
     return [(rows[n].id, ListShown(name=n, title=rows[n].title or n)) for n in names]
 
@@ -85,11 +87,12 @@ def send_preview(*, engine: Engine, part_id: int, list_names: Sequence[str]) -> 
     """
     names = [n for n in dict.fromkeys(list_names) if n]
     if not names:
-        raise ServiceError("lists: 配信先のリストを1つ以上選んでください",
+        raise ServiceError(_("lists: 配信先のリストを1つ以上選んでください"),
                            kind=ErrorKind.INVALID, field="lists")
     with engine.connect() as conn:
         if conn.execute(select(Part.id).where(Part.id == part_id)).scalar() is None:  # type: ignore[call-overload, arg-type]
-            raise ServiceError(f"パート {part_id} はありません", kind=ErrorKind.NOT_FOUND)
+            raise ServiceError(_("パート {part_id} はありません").format(
+                                   part_id=part_id), kind=ErrorKind.NOT_FOUND)
         shown = _lists(conn, names)
         ids = [i for i, _ in shown]
         every = ledger.eligible(ids, part_id, again=True)

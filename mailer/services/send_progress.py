@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, func, select
 
 from mailer.delivery import ledger
+from mailer.delivery.states import OPEN_DELIVERY
+from mailer.i18n import _
 from mailer.models import (
     DeliveryStatus,
     Membership,
@@ -58,6 +60,17 @@ class SendProgress:
         )
         return open_ == 0 and sum(self.counts.values()) == self.recipients
 
+    @property
+    def unknown(self) -> int:
+        """Messages whose outcome SMTP left unknowable (the relay took the data
+        and never answered), shown as 「結果不明（SMTP 応答なし）」; never sent again."""
+        return self.counts[DeliveryStatus.UNKNOWN]
+
+    @property
+    def done(self) -> int:
+        """Rows in a final state (sent, failed, skipped, cancelled, unknown)."""
+        return sum(n for s, n in self.counts.items() if s not in OPEN_DELIVERY)
+
 
 def _utc(v: datetime | None) -> datetime | None:
     return None if v is None else (v if v.tzinfo else v.replace(tzinfo=UTC))
@@ -69,7 +82,7 @@ def send_progress(*, engine: Engine, send_id: int, now: datetime | None = None) 
     with engine.connect() as conn:
         s = conn.execute(select(SEND).where(SEND.c.id == send_id)).one_or_none()
         if s is None:
-            raise not_found(f"配信 {send_id} はありません")
+            raise not_found(_("配信 {send_id} はありません").format(send_id=send_id))
         # Rows removed by compaction or erasure are kept as counts on the send.
         counts = ledger.count_by_status(conn, send_id)
         for key, n in parse_counts(s.counts_json).items():

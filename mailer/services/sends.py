@@ -23,6 +23,7 @@ from sqlmodel import Session, col
 
 from mailer.delivery import ledger
 from mailer.delivery.states import TransitionError, check_send, delivery_transition
+from mailer.i18n import _
 from mailer.labels import SEND_LABELS
 from mailer.models import (
     DeliveryStatus,
@@ -61,7 +62,8 @@ def utcnow() -> datetime:
 
 
 def _no_send(send_id: int) -> SendError:
-    return SendError(f"配信 {send_id} はありません", kind=ErrorKind.NOT_FOUND)
+    return SendError(_("配信 {send_id} はありません").format(
+                         send_id=send_id), kind=ErrorKind.NOT_FOUND)
 
 
 def _list_ids(session: Session, names: Sequence[str]) -> dict[str, int]:
@@ -75,7 +77,8 @@ def _list_ids(session: Session, names: Sequence[str]) -> dict[str, int]:
     found = {r.name: r.id for r in rows}
     missing = [n for n in names if n not in found]
     if missing:
-        raise SendError(f"lists: リスト {'、'.join(missing)} はありません",
+        raise SendError(_("lists: リスト {missing} はありません").format(
+                            missing="、".join(missing)),
                         kind=ErrorKind.INVALID, field="lists")
     return found
 
@@ -97,10 +100,10 @@ def create_send(
     which adds the preflight gate, the time check and the audit record.
     """
     if session.get(Part, part_id) is None:
-        raise not_found(f"パート {part_id} はありません")
+        raise not_found(_("パート {part_id} はありません").format(part_id=part_id))
     names = [n for n in dict.fromkeys(list_names) if n]
     if not names:
-        raise invalid("lists: 配信先のリストを1つ以上選んでください", "lists")
+        raise invalid(_("lists: 配信先のリストを1つ以上選んでください"), "lists")
     list_ids = _list_ids(session, names)
     when = (at or utcnow()).astimezone(UTC)
     send = Send(part_id=part_id, scheduled_at=when, created_by=created_by,
@@ -129,8 +132,8 @@ def overlap_choice(value: str | SendOverlap) -> SendOverlap:
     try:
         return SendOverlap(value)
     except ValueError:
-        raise SendError(f"overlap: 「{value}」は選べません。skip（受け取った人を除く）か "
-                        "again（もう一度送る）を指定してください",
+        raise SendError(_("overlap: 「{value}」は選べません。skip（受け取った人を除く）か "
+                          "again（もう一度送る）を指定してください").format(value=value),
                         kind=ErrorKind.INVALID, field="overlap") from None
 
 
@@ -140,8 +143,8 @@ def require_recipients(seen: SendPreview) -> None:
     if not seen.recipients:
         names = "、".join(lst.title for lst in seen.lists)
         raise SendError(
-            f"lists: 選んだリスト（{names}）に配信できる読者がいません（0 名）。"
-            "読者を登録するか、ほかのリストを選んでください",
+            _("lists: 選んだリスト（{names}）に配信できる読者がいません（0 名）。"
+              "読者を登録するか、ほかのリストを選んでください").format(names=names),
             kind=ErrorKind.INVALID, field="lists")
 
 
@@ -152,6 +155,16 @@ def preview_send(*, engine: Engine, part_id: int, list_names: Sequence[str]) -> 
     seen = send_preview(engine=engine, part_id=part_id, list_names=list_names)
     require_recipients(seen)
     return seen
+
+
+def refuse_past(at: datetime | None, *, now: datetime | None = None) -> None:
+    """Raise SendError(INVALID, field at) when `at` is in the past (more than
+    PAST_GRACE ago); None (send now) always passes. `schedule_send` checks
+    this; a form may check it first, before it asks anything else."""
+    if at is not None and at.astimezone(UTC) < (now or utcnow()) - PAST_GRACE:
+        raise SendError(_("at: 過去の日時には予約できません。今すぐ送るときは「今すぐ送る」"
+                          "（API と CLI では日時を指定しない）を使ってください"),
+                        kind=ErrorKind.INVALID, field="at")
 
 
 def schedule_send(
@@ -182,27 +195,27 @@ def schedule_send(
     choice = overlap_choice(overlap)
     names = [n for n in dict.fromkeys(list_names) if n]
     if not names:
-        raise SendError("lists: 配信先のリストを1つ以上選んでください",
+        raise SendError(_("lists: 配信先のリストを1つ以上選んでください"),
                         kind=ErrorKind.INVALID, field="lists")
-    if at is not None and at.astimezone(UTC) < now - PAST_GRACE:
-        raise SendError("at: 過去の日時には予約できません。今すぐ送るときは「今すぐ送る」"
-                        "（API と CLI では日時を指定しない）を使ってください",
-                        kind=ErrorKind.INVALID, field="at")
+    refuse_past(at, now=now)
     seen = preview_send(engine=engine, part_id=part_id, list_names=names)
     if choice is SendOverlap.SKIP and seen.recipients and not seen.mailed(choice):
         raise SendError(
-            f"overlap: 選んだリストの {seen.recipients} 名は全員、この配信回をすでに受け取ったか、"
-            "ほかの配信で受け取る予定です。もう一度送るときは「もう一度送る」（again）を"
-            "選んでください", kind=ErrorKind.CONFLICT, field="overlap")
+            _("overlap: 選んだリストの {recipients} 名は全員、この配信回をすでに受け取ったか、"
+              "ほかの配信で受け取る予定です。もう一度送るときは「もう一度送る」（again）を"
+              "選んでください").format(
+                recipients=seen.recipients), kind=ErrorKind.CONFLICT, field="overlap")
     try:
         report = preflight(engine=engine, part_id=part_id, config=config,
                            list_ids=_ids_of(engine, names))
     except PartNotFound:
-        raise SendError(f"パート {part_id} はありません", kind=ErrorKind.NOT_FOUND) from None
+        raise SendError(_("パート {part_id} はありません").format(
+                            part_id=part_id), kind=ErrorKind.NOT_FOUND) from None
     if report.errors:
         lines = "; ".join(f"{f.where}: {f.message}" if f.where else f.message
                           for f in report.errors)
-        raise SendError(f"事前チェックのエラーを直してから予約してください: {lines}",
+        raise SendError(_("事前チェックのエラーを直してから予約してください: {lines}").format(
+                            lines=lines),
                         kind=ErrorKind.CONFLICT, field="part_id")
     with Session(engine) as session, session.begin():
         send = create_send(session=session, part_id=part_id, list_names=names, at=at or now,
@@ -261,14 +274,17 @@ def _move(conn: Connection, send_id: int, old: SendStatus, new: SendStatus,
     try:
         check_send(old, new)
     except TransitionError:
-        raise SendError(f"配信 {send_id} は「{SEND_LABELS[old]}」のため、"
-                        f"「{SEND_LABELS[new]}」にできません", kind=ErrorKind.CONFLICT) from None
+        raise SendError(_("配信 {send_id} は「{old}」のため、"
+                          "「{new}」にできません").format(
+                            send_id=send_id, old=SEND_LABELS[old], new=SEND_LABELS[new]),
+                        kind=ErrorKind.CONFLICT) from None
     res = conn.execute(
         update(SEND).where(SEND.c.id == send_id, SEND.c.status == old.value)
         .values(status=new.value, updated_at=utcnow(), **values)
     )
     if res.rowcount != 1:
-        raise SendError(f"配信 {send_id} は変更中でした。もう一度お試しください",
+        raise SendError(_("配信 {send_id} は変更中でした。もう一度お試しください").format(
+                            send_id=send_id),
                         kind=ErrorKind.CONFLICT)
 
 
@@ -284,11 +300,13 @@ def approve_send(*, engine: Engine, actor: Actor, send_id: int) -> None:
             raise _no_send(send_id)
         status = SendStatus(row.status)
         if is_creator(actor, row):
-            raise SendError(f"配信 {send_id} はあなたが予約したものです。"
-                            "承認はほかの人が行ってください", kind=ErrorKind.FORBIDDEN)
+            raise SendError(_("配信 {send_id} はあなたが予約したものです。"
+                              "承認はほかの人が行ってください").format(
+                                send_id=send_id), kind=ErrorKind.FORBIDDEN)
         if status not in WAITING:
-            raise SendError(f"配信 {send_id} は「{SEND_LABELS[status]}」です。"
-                            "承認できるのは開始前か一時停止中の配信だけです",
+            raise SendError(_("配信 {send_id} は「{status}」です。"
+                              "承認できるのは開始前か一時停止中の配信だけです").format(
+                                send_id=send_id, status=SEND_LABELS[status]),
                             kind=ErrorKind.CONFLICT)
         conn.execute(
             update(SEND).where(SEND.c.id == send_id)
@@ -318,8 +336,9 @@ def resume_send(*, engine: Engine, actor: Actor, send_id: int) -> SendStatus:
         new = SendStatus.RUNNING if started else SendStatus.SCHEDULED
         if old is not new:
             if old is not SendStatus.PAUSED:
-                raise SendError(f"配信 {send_id} は「{SEND_LABELS[old]}」です。"
-                                "再開できるのは一時停止中の配信だけです", kind=ErrorKind.CONFLICT)
+                raise SendError(_("配信 {send_id} は「{old}」です。"
+                                  "再開できるのは一時停止中の配信だけです").format(
+                                    send_id=send_id, old=SEND_LABELS[old]), kind=ErrorKind.CONFLICT)
             _move(conn, send_id, old, new, note="")
         record_audit(conn, actor=actor.name, action="send.resume", target_type="send",
                      target_id=send_id, detail=f"{old} -> {new}")
@@ -344,8 +363,10 @@ def resend_failed(*, engine: Engine, actor: Actor, send_id: int) -> int:
     with engine.begin() as conn:
         status = _status(conn, send_id)
         if status not in STARTED:
-            raise SendError(f"配信 {send_id} は「{SEND_LABELS[status]}」です。"
-                            "再送できるのは開始した配信の失敗分だけです", kind=ErrorKind.CONFLICT)
+            raise SendError(_("配信 {send_id} は「{status}」です。"
+                              "再送できるのは開始した配信の失敗分だけです").format(
+                                send_id=send_id, status=SEND_LABELS[status]),
+                            kind=ErrorKind.CONFLICT)
         part_id, overlap = conn.execute(
             select(SEND.c.part_id, SEND.c.overlap).where(SEND.c.id == send_id)).one()
         where = [D.c.send_id == send_id]

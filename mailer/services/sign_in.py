@@ -24,6 +24,7 @@ from sqlalchemy import Engine, or_, select
 from sqlmodel import Session
 
 from mailer.db import session_scope
+from mailer.i18n import _
 from mailer.models import ApiToken, AuditLog, User, UserRole
 from mailer.services.accounts import (
     authenticate,
@@ -118,7 +119,7 @@ def sign_out_everywhere(*, engine: Engine, actor: Actor) -> int:
     Raises ServiceError(FORBIDDEN) for an actor without a staff account.
     """
     if actor.user_id is None:
-        raise ServiceError("この操作はスタッフのアカウントでのみ行えます。",
+        raise ServiceError(_("この操作はスタッフのアカウントでのみ行えます。"),
                            kind=ErrorKind.FORBIDDEN)
     with session_scope(engine) as session:
         epoch = bump_session_epoch(session=session, user_id=actor.user_id)

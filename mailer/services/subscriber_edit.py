@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
 from mailer.db import session_scope
+from mailer.i18n import _
 from mailer.models import (
     SEARCH_KEY_FIELDS,
     MailingList,
@@ -63,7 +64,7 @@ class SubscriberInput:
         None values are absent). Raises ServiceError (INVALID) for any other key."""
         unknown = [k for k in data if k not in BY_NAME and k != "lists"]
         if unknown:
-            raise invalid(f"{unknown[0]}: この項目はありません", unknown[0])
+            raise invalid(_("{value}: この項目はありません").format(value=unknown[0]), unknown[0])
         values = {k: str(v) for k, v in data.items() if k in BY_NAME and v is not None}
         lists = data.get("lists")
         return cls(values=values, lists=None if lists is None else [str(x) for x in lists])
@@ -81,12 +82,13 @@ class Clean:
 def _value(f: SubscriberField, raw: str) -> str:
     if not raw.strip():
         if f.required:
-            raise invalid(f"{f.name}: {f.label}を入力してください", f.name)
+            raise invalid(_("{name}: {label}を入力してください").format(
+                              name=f.name, label=f.label), f.name)
         return f.default
     try:
         return f.check(raw)
     except BadValue as exc:
-        raise invalid(f"{f.name}: {exc.ja}", f.name) from None
+        raise invalid(f"{f.name}: {exc}", f.name) from None
 
 
 def clean(data: SubscriberInput, *, creating: bool) -> Clean:
@@ -116,7 +118,8 @@ def _list_ids(conn: Connection, names: list[str]) -> dict[str, int]:
         select(ML.c.name, ML.c.id).where(ML.c.name.in_(names))).all()}
     missing = [n for n in names if n not in found]
     if missing:
-        raise invalid(f"lists: リスト {', '.join(missing)} はありません", "lists")
+        raise invalid(_("lists: リスト {missing} はありません").format(
+                          missing="、".join(missing)), "lists")
     return found
 
 
@@ -161,10 +164,11 @@ def create_subscriber(*, engine: Engine, actor: Actor, data: SubscriberInput) ->
     with session_scope(engine) as session:
         conn = session.connection()
         if _taken(conn, email, other_than=None):
-            raise invalid(f"email: {email} は登録済みです", "email")
+            raise invalid(_("email: {email} は登録済みです").format(email=email), "email")
         reason = _suppressed(conn, email)
         if reason is not None:
-            raise ServiceError(f"email: {email} は配信抑止リストにあります（{reason}）",
+            raise ServiceError(_("email: {email} は配信抑止リストにあります（{reason}）").format(
+                                   email=email, reason=reason),
                               kind=ErrorKind.INVALID, field="email")
         list_ids = _list_ids(conn, c.lists or [])
         values: dict[str, Any] = {
@@ -204,14 +208,16 @@ def update_subscriber(*, engine: Engine, actor: Actor, subscriber_id: int,
         conn = session.connection()
         old = conn.execute(select(SUB).where(SUB.c.id == subscriber_id)).one_or_none()
         if old is None:
-            raise ServiceError(f"subscriber {subscriber_id}: no such subscriber",
+            raise ServiceError(_("購読者 {subscriber_id} はいません").format(
+                                   subscriber_id=subscriber_id),
                                kind=ErrorKind.NOT_FOUND)
         changes = [f"{k}: {getattr(old, k)} -> {v}" for k, v in c.values.items()
                    if getattr(old, k) != v]
         new_email = c.values.get("email")
         if new_email is not None and new_email != old.email and _taken(
                 conn, new_email, other_than=subscriber_id):
-            raise invalid(f"email: {new_email} は登録済みです", "email")
+            raise invalid(_("email: {new_email} は登録済みです").format(
+                              new_email=new_email), "email")
         values: dict[str, Any] = {k: v for k, v in c.values.items() if getattr(old, k) != v}
         status_change = c.status is not None and c.status != SubscriberStatus(old.status)
         if status_change:

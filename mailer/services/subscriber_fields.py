@@ -23,6 +23,8 @@ from typing import Literal
 
 from email_validator import EmailNotValidError, validate_email
 
+from mailer.addresses import email_problem
+from mailer.i18n import N_, _
 from mailer.labels import SUBSCRIBER_LABELS
 from mailer.models import SubscriberStatus
 from mailer.textcheck import BIDI_CONTROLS
@@ -30,6 +32,9 @@ from mailer.textcheck import BIDI_CONTROLS
 MAX_TEXT = 200  # characters of a name, organisation, title or roles cell
 
 KINDS = ("都", "特別区", "市", "町", "村")
+#: KINDS as the catalogue lists them in a message (they are the values to type,
+#: so the English keeps them; tests check that the two agree)
+KIND_CHOICES = N_("都、特別区、市、町、村")
 #: accepted spellings of a format, keyed as header_key() leaves them
 FORMATS = {"html": "html", "html形式": "html", "text": "text", "テキスト": "text",
            "テキスト形式": "text", "plain": "text"}
@@ -46,13 +51,9 @@ _FULL_WIDTH_ASCII = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x
 
 
 class BadValue(ValueError):
-    """A value a field refuses. `str()` is the reason an import report prints
-    after the column's header (English); `ja` is what staff read in the admin
-    and the API."""
-
-    def __init__(self, reason: str, ja: str) -> None:
-        super().__init__(reason)
-        self.ja = ja
+    """A value a field refuses. `str()` is the reason, from the message
+    catalogue: what an import report prints after the column's header and what
+    staff read in the admin and the API."""
 
 
 def header_key(text: str) -> str:
@@ -65,14 +66,17 @@ def normalise_email(raw: str) -> str:
     lower case, local part as given. Raises ValueError with the reason."""
     text = raw.translate(_FULL_WIDTH_ASCII).strip()
     if not text:
-        raise ValueError("empty")
+        raise ValueError(_("空です"))
     try:
         # Syntax only: municipal domains often resolve only from inside LGWAN.
         # No SMTPUTF8: relays and gateways on the way cannot be assumed to carry it.
         info = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"{raw!r}: {exc}") from None
+        raise ValueError(_("「{value}」は{reason}").format(
+            value=raw, reason=email_problem(str(exc)))) from None
     return info.ascii_email or info.normalized
+
+
 
 
 def normalise_roles(raw: str) -> str:
@@ -92,7 +96,7 @@ def _email(value: str) -> str:
     try:
         return normalise_email(value)
     except ValueError as exc:
-        raise BadValue(str(exc), f"メールアドレスが正しくありません（{exc}）") from None
+        raise BadValue(str(exc)) from None
 
 
 def _kept(value: str) -> str:
@@ -103,30 +107,31 @@ def _kept(value: str) -> str:
 def _kind(value: str) -> str:
     kind = unicodedata.normalize("NFKC", value)
     if kind not in KINDS:
-        raise BadValue(f"{value!r} is not one of {', '.join(KINDS)}",
-                       f"{'、'.join(KINDS)} のいずれかです")
+        raise BadValue(_("「{value}」は使えません：{choices} のいずれかです").format(
+            value=value, choices=_(KIND_CHOICES)))
     return kind
 
 
 def _format(value: str) -> str:
     fmt = FORMATS.get(header_key(value))
     if fmt is None:
-        raise BadValue(f"{value!r} is not HTML or テキスト", "html か text です")
+        raise BadValue(_("「{value}」は使えません：HTML（html）かテキスト（text）です").format(
+            value=value))
     return fmt
 
 
 def _charset(value: str) -> str:
     charset = CHARSETS.get(header_key(value))
     if charset is None:
-        raise BadValue(f"{value!r} is not UTF-8 or ISO-2022-JP", "utf-8 か iso-2022-jp です")
+        raise BadValue(_("「{value}」は使えません：UTF-8 か ISO-2022-JP です").format(value=value))
     return charset
 
 
 def _status(value: str) -> str:
     known = [s.value for s in SubscriberStatus]
     if value not in known:
-        raise BadValue(f"{value!r} is not one of {', '.join(known)}",
-                       f"{', '.join(known)} のいずれかです")
+        raise BadValue(_("「{value}」は使えません：{choices} のいずれかです").format(
+            value=value, choices="、".join(known)))
     return value
 
 
@@ -166,20 +171,18 @@ class SubscriberField:
             if bad in BIDI_CONTROLS:
                 # U+202E and friends reverse the text after them, so a name can
                 # show as something else in a list, a mail header or a report.
-                what = "bidirectional control character"
+                what = _("文字の向きを変える制御文字（U+{code}）は使えません")
             elif unicodedata.category(bad) == "Co":
                 # Windows 外字 (user-defined kanji) decode to private-use code points
                 # that no other computer shows as intended.
-                what = "private-use character (外字?)"
+                what = _("外字（U+{code}）は使えません：ほかのパソコンでは正しく表示されません")
             elif bad in "\r\n":
-                what = "line break inside a cell (Alt+Enter in Excel?)"
+                what = _("セルの中に改行（U+{code}）があります（Excel の Alt+Enter？）")
             else:
-                what = "control character"
-            ja = ("文字の向きを変える制御文字" if bad in BIDI_CONTROLS else "制御文字・外字")
-            raise BadValue(f"{what} U+{ord(bad):04X}", f"{ja}（U+{ord(bad):04X}）は使えません")
+                what = _("制御文字（U+{code}）は使えません")
+            raise BadValue(what.format(code=f"{ord(bad):04X}"))
         if len(value) > self.max_length:
-            raise BadValue(f"longer than {self.max_length} characters",
-                           f"{self.max_length} 文字までです")
+            raise BadValue(_("{max} 文字までです").format(max=self.max_length))
         return self.normalise(value)
 
     def display(self, stored: str) -> str:

@@ -14,6 +14,7 @@ from typing import IO
 from sqlalchemy import Engine
 
 from mailer.db import session_scope
+from mailer.i18n import _
 from mailer.services.accounts import record_audit
 from mailer.services.actors import Actor
 from mailer.services.errors import ErrorKind, ServiceError
@@ -41,7 +42,8 @@ def import_file(
     (TOO_LARGE, INVALID for an unknown list).
     """
     if len(data) > MAX_FILE_BYTES:
-        raise ServiceError(f"file: {MAX_FILE_BYTES // 1024 // 1024} MB までです",
+        raise ServiceError(_("file: {size} MB までです").format(
+                               size=MAX_FILE_BYTES // 1024 // 1024),
                            kind=ErrorKind.TOO_LARGE, field="file")
     name = safe_filename(filename)
     parsed = parse_subscriber_bytes(data, name=name)

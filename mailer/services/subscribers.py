@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlmodel import Session
 
+from mailer.i18n import _
+from mailer.labels import SUBSCRIBER_LABELS
 from mailer.models import (
     SEARCH_KEY_FIELDS,
     ListVisibility,
@@ -207,8 +209,9 @@ def apply_import(
     if list_name is not None:
         list_id = session.execute(select(ML.c.id).where(ML.c.name == list_name)).scalar()
         if list_id is None:
-            raise NoSuchListError(f"list {list_name!r} does not exist "
-                                  f"(create it with `mailer lists create {list_name}`)")
+            raise NoSuchListError(_(
+                "リスト「{name}」はありません（`mailer lists create {name}` で作れます）")
+                .format(name=list_name))
     counts, skipped, warnings = _apply(
         session.connection(), parsed.rows, list_id=list_id, list_name=list_name,
         consent=consent, resubscribe=resubscribe, respect_blocks=True, write_events=True,
@@ -247,18 +250,20 @@ def _apply(
             left_list = _left_list(conn, candidates, list_name)
 
     counts, skipped, plan, warnings = ImportCounts(), [], _Plan(), []
-    by = f"by {consent.by}" if consent.by else ""
+    by = _("{name} が取り込み").format(name=consent.by) if consent.by else ""
     where = list_name or ALL_LISTS
     for row in rows:
         old = existing.get(row.key)
         block = ""
         if respect_blocks:
             if old is not None and old.status != SubscriberStatus.ACTIVE:
-                block = SubscriberStatus(old.status).value
+                block = _("状態が「{status}」です").format(
+                    status=SUBSCRIBER_LABELS[SubscriberStatus(old.status)])
             elif row.key in suppressed:
-                block = f"suppressed ({suppressed[row.key][1] or 'no reason given'})"
+                block = _("配信抑止中（{reason}）").format(
+                    reason=suppressed[row.key][1] or _("理由の記録なし"))
             elif old is not None and old.id in left_list:
-                block = f"unsubscribed from list {list_name}"
+                block = _("リスト「{name}」の配信を停止しています").format(name=list_name)
         if block and not resubscribe:
             counts.skipped_suppressed += 1
             skipped.append(Skipped(row.line, row.email, block))
@@ -271,7 +276,8 @@ def _apply(
             plan.new.append(_new_params(row, consent))
             plan.new_keys.append(row.key)
             plan.events.append((ref, "imported", "; ".join(
-                x for x in (by, f"list {list_name}" if list_name else "") if x)))
+                x for x in (by, _("リスト {name}").format(name=list_name) if list_name else "")
+                if x)))
             counts.created += 1
         else:
             ref = old.id
@@ -281,10 +287,10 @@ def _apply(
             if block and old.status != SubscriberStatus.ACTIVE:
                 changes.append(f"status: {SubscriberStatus(old.status).value} -> active")
             if block and row.key in suppressed:
-                changes.append("removed from suppression")
+                changes.append(_("配信抑止を解除"))
             joins = list_id is not None and old.id not in members
             if joins:
-                changes.append(f"list: +{list_name}")
+                changes.append(_("リストに追加：{name}").format(name=list_name))
             if changes:
                 plan.updates.append(_update_params(old, row, consent if block else None))
                 plan.events.append((ref, "updated", "; ".join([*changes, by] if by else changes)))
@@ -469,10 +475,10 @@ def create_list(*, session: Session, name: str, title: str = "",
     """Create a list; raise ListExistsError if the name is taken. Does not commit."""
     name = name.strip()
     if not name:
-        raise ValueError("a list needs a name")
+        raise ValueError(_("リストの名前がありません"))
     exists = session.execute(select(ML.c.id).where(ML.c.name == name)).scalar()
     if exists is not None:
-        raise ListExistsError(f"list {name!r} exists already")
+        raise ListExistsError(_("リスト「{name}」はもうあります").format(name=name))
     ml = MailingList(name=name, title=title or name, visibility=visibility)
     session.add(ml)
     session.flush()
@@ -486,7 +492,8 @@ def set_list_visibility(*, session: Session, name: str, visibility: ListVisibili
     """
     ml = session.execute(select(MailingList).where(MailingList.name == name)).scalars().first()  # type: ignore[arg-type]
     if ml is None:
-        raise ServiceError(f"リスト「{name}」はありません", kind=ErrorKind.NOT_FOUND,
+        raise ServiceError(_("リスト「{name}」はありません").format(name=name),
+                           kind=ErrorKind.NOT_FOUND,
                            field="list")
     if ml.visibility == visibility:
         return False

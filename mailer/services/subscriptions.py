@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlmodel import Session, col
 
 from mailer.db import session_scope
+from mailer.i18n import _
 from mailer.models import (
     ListVisibility,
     MailingList,
@@ -171,7 +172,7 @@ def update_preferences(
     ValueError for an unknown format or charset. Does not commit.
     """
     if change.format not in FORMATS or change.charset not in CHARSETS:
-        raise ValueError("unknown format or charset")
+        raise ValueError(_("形式か文字コードが正しくありません"))
     sub = _lock_subscriber(session, subscriber_id)
     if sub is None:
         return []

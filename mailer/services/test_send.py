@@ -20,10 +20,12 @@ from collections.abc import Callable, Sequence
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Engine
 
+from mailer.addresses import email_problem
 from mailer.delivery.dkim import DkimKeyError
 from mailer.delivery.engine import DeliveryConfig, return_path, utcnow
 from mailer.delivery.relays import Handover, LocalRelayHealth
 from mailer.delivery.verp import TEST_DELIVERY_ID
+from mailer.i18n import _
 from mailer.render.errors import RenderError
 from mailer.render.message import PreparedPart, Recipient, Slots, personalize, prepare_part
 from mailer.runtime import delivery_config, dkim_signer, relay_pool, render_config
@@ -46,24 +48,24 @@ def test_send_part(
     """
     recipients = [_normalised(addr) for addr in addresses]
     if not settings.relays():
-        raise ServiceError("MAILER_SMTP_URL が設定されていないため、テスト送信はできません"
-                           "（送信サーバーを設定してください）", kind=ErrorKind.CONFLICT)
+        raise ServiceError(_("MAILER_SMTP_URL が設定されていないため、テスト送信はできません"
+                             "（送信サーバーを設定してください）"), kind=ErrorKind.CONFLICT)
     try:
         issue, part = documents(engine=engine, part_id=part_id)
     except PartNotFound:
-        raise not_found(f"パート {part_id} はありません") from None
+        raise not_found(_("パート {part_id} はありません").format(part_id=part_id)) from None
     try:
         sign = dkim_signer(settings) or (lambda data: data)
     except DkimKeyError as exc:
-        raise ServiceError(f"MAILER_DKIM_KEY_FILE の DKIM 鍵を使えないため、テスト送信できません"
-                           f"（{exc}）", kind=ErrorKind.UNAVAILABLE) from None
+        raise ServiceError(_("MAILER_DKIM_KEY_FILE の DKIM 鍵を使えないため、テスト送信できません"
+                             "（{exc}）").format(exc=exc), kind=ErrorKind.UNAVAILABLE) from None
     # An unpublished part's web version and images open through a preview link.
     look = preview_render_config(engine=engine, config=render_config(settings),
                                  secrets=settings.secret_keys, part_id=part_id)
     try:
         prepared = prepare_part(issue=issue, part=part, config=look)
     except RenderError as exc:  # e.g. a subject with a line break, stored before it was refused
-        raise ServiceError(f"このパートからメールを作れません: {exc}",
+        raise ServiceError(_("このパートからメールを作れません: {exc}").format(exc=exc),
                            kind=ErrorKind.INVALID) from None
     config = delivery_config(settings)
     messages = {i: _message(prepared, config, addr, sign) for i, addr in enumerate(recipients)}
@@ -85,8 +87,10 @@ def test_send_part(
 def _normalised(address: str) -> str:
     try:
         return validate_email(address, check_deliverability=False).normalized
-    except EmailNotValidError:
-        raise invalid(f"to: {address} はメールアドレスとして正しくありません", field="to") from None
+    except EmailNotValidError as exc:
+        raise invalid(_("to: {address} はメールアドレスとして正しくありません（{reason}）").format(
+                          address=address, reason=email_problem(str(exc))),
+                      field="to") from None
 
 
 def _message(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import redis
 from fastapi import Depends, FastAPI, Request
@@ -16,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailer.db import make_engine
+from mailer.i18n import _
 from mailer.runtime import render_config
 from mailer.settings import Settings
 from mailer.web.admin.install import install as install_admin
@@ -35,15 +37,17 @@ def _redis(settings: Settings) -> redis.Redis | None:
     return redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, demo_outbox: Path | None = None) -> FastAPI:
     """Return the web app for `settings` (its own engine and Redis client,
-    closed when the app shuts down)."""
+    closed when the app shuts down). `demo_outbox`: the demo's SMTP sink
+    folder, whose mail the dashboard then lists (`mailer demo --serve`)."""
     state = WebState(
         settings=settings,
         engine=make_engine(settings.effective_database_url),
         pages=page_environment(site_name=settings.list_name),
         render_config=render_config(settings),
         redis=_redis(settings),
+        demo_outbox=demo_outbox,
     )
 
     @asynccontextmanager
@@ -69,26 +73,26 @@ def create_app(settings: Settings) -> FastAPI:
         if exc.status_code == 404:
             response = not_found(state.pages)
         elif exc.status_code == 405:
-            response = message_page(state.pages, status_code=405, title="この操作はできません",
-                                    lines=["このページではその操作を受け付けていません。"])
+            response = message_page(state.pages, status_code=405, title=_("この操作はできません"),
+                                    lines=[_("このページではその操作を受け付けていません。")])
         else:
             response = message_page(state.pages, status_code=exc.status_code,
-                                    title="エラーが発生しました",
-                                    lines=["リクエストを処理できませんでした。"])
+                                    title=_("エラーが発生しました"),
+                                    lines=[_("リクエストを処理できませんでした。")])
         response.headers.update(exc.headers or {})  # e.g. Allow on a 405
         return response
 
     @app.exception_handler(Exception)
     async def server_error(_request: Request, _exc: Exception) -> HTMLResponse:
         # Starlette still logs the traceback; the reader gets a page in Japanese.
-        return message_page(state.pages, status_code=500, title="ただいま表示できません",
-                            lines=["システムで問題が発生しました。しばらくしてから、"
-                                   "もう一度お試しください。"])
+        return message_page(state.pages, status_code=500, title=_("ただいま表示できません"),
+                            lines=[_("システムで問題が発生しました。しばらくしてから、"
+                                     "もう一度お試しください。")])
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, _exc: RequestValidationError) -> HTMLResponse:
-        return message_page(state.pages, status_code=400, title="リクエストが正しくありません",
-                            lines=["URLや入力内容をご確認ください。"])
+        return message_page(state.pages, status_code=400, title=_("リクエストが正しくありません"),
+                            lines=[_("URLや入力内容をご確認ください。")])
 
     install_admin(app)  # /admin pages, /api/v1 and its JSON errors (wraps the handlers above)
     return app

@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mailer.i18n import _
 from mailer.models import User, UserRole
 from mailer.services.accounts import parse_roles
 from mailer.services.actors import Actor
@@ -112,16 +113,17 @@ def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header is None:
         return None
-    scheme, _, value = header.partition(" ")
+    scheme, _sep, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise AuthError(401, "Authorization ヘッダーの形式が正しくありません（Bearer トークン）。")
+        raise AuthError(401, _("Authorization ヘッダーの形式が正しくありません"
+                               "（Bearer トークン）。"))
     return value.strip()
 
 
 def _from_token(request: Request, token: str) -> Principal:
     holder = token_holder(engine=_engine(request), token=token)
     if holder is None:
-        raise AuthError(401, "トークンが無効です。")
+        raise AuthError(401, _("トークンが無効です。"))
     return Principal(actor=f"token:{holder.token_name}", user_id=holder.user_id,
                      roles=holder.roles, via="token")
 
@@ -168,13 +170,13 @@ def require(*roles: UserRole) -> Callable[..., Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         principal = current_principal(request)
         if principal is None:
-            raise AuthError(401, "ログインが必要です。", login_redirect=not is_api(request))
+            raise AuthError(401, _("ログインが必要です。"), login_redirect=not is_api(request))
         if wanted and not any(principal.has(r) for r in wanted):
-            raise AuthError(403, "この操作を行う権限がありません。", title="権限がありません")
+            raise AuthError(403, _("この操作を行う権限がありません。"), title=_("権限がありません"))
         if (principal.via == "session" and is_api(request)
                 and request.method in UNSAFE_METHODS
                 and not _csrf_ok(request, request.headers.get(CSRF_HEADER))):
-            raise AuthError(403, "CSRF トークンがないか、正しくありません。")
+            raise AuthError(403, _("CSRF トークンがないか、正しくありません。"))
         return principal
 
     dependency.__name__ = f"require_{'_'.join(r.value for r in roles) or 'login'}"
@@ -232,6 +234,6 @@ async def verify_csrf(request: Request) -> None:
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             token = (await request.form()).get(CSRF_FIELD)
     if not _csrf_ok(request, token):
-        raise AuthError(403, "フォームの有効期限が切れたか、別のページから送信されました。"
-                        "ページを開き直してもう一度お試しください。",
-                        title="送信を受け付けられませんでした")
+        raise AuthError(403, _("フォームの有効期限が切れたか、別のページから送信されました。"
+                          "ページを開き直してもう一度お試しください。"),
+                        title=_("送信を受け付けられませんでした"))

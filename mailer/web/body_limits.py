@@ -24,15 +24,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mailer.compose.images import MAX_IMAGE_BYTES
+from mailer.i18n import N_, _
+from mailer.services.docx_import import MAX_DOCX_BYTES
 from mailer.services.importer import MAX_FILE_BYTES
 from mailer.services.issue_upload import MAX_ZIP_BYTES
 
 MB = 1024 * 1024
 #: what a multipart envelope (boundaries, headers, the CSRF field) adds to a file
 FORM_OVERHEAD = 1 * MB
-LOGIN_FIRST = "ログインが必要です。ログインしてから送信してください。"
-UNAVAILABLE = ("ただいまログインを確認できません（Redis が応答しません）。"
-               "しばらくしてからお試しください。")
+LOGIN_FIRST = N_("ログインが必要です。ログインしてから送信してください。")
+UNAVAILABLE = N_("ただいまログインを確認できません（Redis が応答しません）。"
+                  "しばらくしてからお試しください。")
 #: any other request body: forms and JSON are small
 DEFAULT_LIMIT = 1 * MB
 
@@ -53,6 +56,12 @@ RULES: tuple[BodyRule, ...] = (
     BodyRule("POST", re.compile(r"/(admin|api/v1)/subscribers/import"),
              MAX_FILE_BYTES + FORM_OVERHEAD, login_first=True),
     BodyRule("POST", re.compile(r"/admin/login"), 64 * 1024),
+    # a Word manuscript becomes a browser draft
+    BodyRule("POST", re.compile(r"/admin/issues/import-docx"), MAX_DOCX_BYTES + FORM_OVERHEAD,
+             login_first=True),
+    # the editor's form carries the images chosen in it (each at most 5 MB)
+    BodyRule("POST", re.compile(r"/admin/issues/(new|[^/]+/edit|editor/preview)"),
+             4 * MAX_IMAGE_BYTES + FORM_OVERHEAD, login_first=True),
 )
 
 
@@ -104,8 +113,8 @@ async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
     else:
         from mailer.web.pages import message_page  # the same page as every other refusal
 
-        title = {401: "ログインが必要です", 503: "ただいま受け付けられません"}.get(
-            status, "送信できませんでした")
+        title = {401: _("ログインが必要です"), 503: _("ただいま受け付けられません")}.get(
+            status, _("送信できませんでした"))
         page = message_page(scope["app"].state.web.pages, status_code=status, title=title,
                             lines=[message])
         body = bytes(page.body)
@@ -119,7 +128,7 @@ async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
 
 def _too_large_message(limit: int) -> str:
     size = f"{limit // MB} MB" if limit >= MB else f"{limit // 1024} KB"
-    return f"送信されたデータが大きすぎます（このページは {size} までです）。"
+    return _("送信されたデータが大きすぎます（このページは {size} までです）。").format(size=size)
 
 
 class BodyLimitMiddleware:
@@ -145,10 +154,10 @@ class BodyLimitMiddleware:
         if rule is not None and rule.login_first:
             logged_in = await _logged_in(scope)
             if logged_in is None:
-                await _refuse(scope, send, 503, UNAVAILABLE)
+                await _refuse(scope, send, 503, _(UNAVAILABLE))
                 return
             if not logged_in:
-                await _refuse(scope, send, 401, LOGIN_FIRST)
+                await _refuse(scope, send, 401, _(LOGIN_FIRST))
                 return
 
         received = 0

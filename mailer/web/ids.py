@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
+from mailer.i18n import _
+
 #: ids in URLs (parts, sends, subscribers, lists) are INTEGER columns in PostgreSQL
 MAX_ID = 2_147_483_647
 
@@ -52,6 +54,6 @@ async def ids_in_range(request: Request) -> None:
     status = out_of_range([str(v) for v in request.path_params.values()],
                           [v for k, v in request.query_params.multi_items() if _is_id_name(k)])
     if status == 404:
-        raise HTTPException(404, "ページが見つかりません。")
+        raise HTTPException(404, _("ページが見つかりません。"))
     if status == 400:
-        raise HTTPException(400, "URL の数値が大きすぎます。")
+        raise HTTPException(400, _("URL の数値が大きすぎます。"))

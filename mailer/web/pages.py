@@ -7,6 +7,8 @@ from typing import Any
 import jinja2
 from fastapi.responses import HTMLResponse
 
+from mailer.i18n import _
+from mailer.i18n import install as install_catalogue
 from mailer.render.html import TEMPLATES_DIR
 
 #: responses that carry a personal token in their URL must not be cached or indexed
@@ -20,7 +22,9 @@ def page_environment(*, site_name: str) -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
+    install_catalogue(env)
     env.globals["site_name"] = site_name
     return env
 
@@ -45,20 +49,20 @@ def message_page(
 
 
 def not_found(env: jinja2.Environment) -> HTMLResponse:
-    return message_page(env, status_code=404, title="ページが見つかりません", lines=[
-        "お探しのページは見つかりませんでした。URLに誤りがないかご確認ください。",
+    return message_page(env, status_code=404, title=_("ページが見つかりません"), lines=[
+        _("お探しのページは見つかりませんでした。URLに誤りがないかご確認ください。"),
     ])
 
 
 def bad_link(env: jinja2.Environment) -> HTMLResponse:
     """The page for a forged, altered or truncated token (nothing was changed)."""
     lines = [
-        "このリンクは無効です。メールに記載されたURLが途中で改行されたり、"
-        "一部が欠けたりしていないかご確認ください。",
-        "お手数ですが、メール本文のURLをそのままブラウザのアドレス欄に貼り付けてお試しください。"
-        "登録内容は変更されていません。",
+        _("このリンクは無効です。メールに記載されたURLが途中で改行されたり、"
+          "一部が欠けたりしていないかご確認ください。"),
+        _("お手数ですが、メール本文のURLをそのままブラウザのアドレス欄に貼り付けてお試しください。"
+          "登録内容は変更されていません。"),
     ]
-    return message_page(env, status_code=400, private=True, title="リンクが正しくありません",
+    return message_page(env, status_code=400, private=True, title=_("リンクが正しくありません"),
                         lines=lines)
 
 

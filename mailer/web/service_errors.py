@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from mailer.i18n import N_, _
 from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.subscriber_fields import FIELDS
 
@@ -23,17 +24,17 @@ HTTP_STATUS: dict[ErrorKind, int] = {
 #: reads "配信日時：…" on every admin page (the API and the CLI keep the field
 #: names they accept). Subscriber fields come from their one declaration.
 FIELD_LABELS: dict[str, str] = {
-    "at": "配信日時",
-    "lists": "リスト",
-    "list": "リスト",
-    "overlap": "すでに受け取った人",
-    "part_id": "パート",
-    "send_id": "配信",
-    "to": "宛先",
-    "file": "ファイル",
-    "email": "メールアドレス",
-    "confirm": "確認",
-    "token": "確認",
+    "at": N_("配信日時"),
+    "lists": N_("リスト"),
+    "list": N_("リスト"),
+    "overlap": N_("すでに受け取った人"),
+    "part_id": N_("パート"),
+    "send_id": N_("配信"),
+    "to": N_("宛先"),
+    "file": N_("ファイル"),
+    "email": N_("メールアドレス"),
+    "confirm": N_("確認"),
+    "token": N_("確認"),
     **{f.name: f.label for f in FIELDS},
 }
 _LEADING_KEY = re.compile(r"([a-z][a-z0-9_]*): ")
@@ -62,4 +63,4 @@ def staff_message(exc: ServiceError) -> str:
     field, rest = split_field(exc)
     if rest == exc.message or field not in FIELD_LABELS:
         return rest
-    return f"{FIELD_LABELS[field]}：{rest}"
+    return _("{field}：{message}").format(field=_(FIELD_LABELS[field]), message=rest)

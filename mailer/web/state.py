@@ -27,6 +27,8 @@ class WebState:
     redis: redis.Redis | None
     #: issue folders images are served from (`{assets_root}/{slug}/…`)
     assets_root: Path = SAMPLES_DIR / "issues"
+    #: `mailer demo --serve` only: the SMTP sink's folder, listed on the dashboard
+    demo_outbox: Path | None = None
 
 
 def get_state(request: Request) -> WebState:

@@ -77,8 +77,8 @@ def counts_in(output: str) -> dict[str, int]:
 def check_import(engine: Engine, refs: list[Ref], output: str) -> None:
     assert counts_in(output) == {"dsn-hard": 4, "dsn-soft": 1, "complaint": 1, "autoreply": 1,
                                  "unsubscribe-request": 1, "unknown": 1}
-    assert "9 message(s)" in output
-    assert "not acted on" in output and "[no delivery reference]" in output
+    assert "メール 9 通" in output
+    assert "処理しなかったもの" in output and "[no delivery reference]" in output
     assert statuses(engine, refs) == EXPECTED
     with Session(engine) as s:
         rows = list(s.execute(select(InboundMessage)).scalars())
@@ -158,8 +158,8 @@ def test_serve_command(engine: Engine, refs: list[Ref], cli_env: dict[str, str])
         out, _ = proc.communicate(timeout=20)
     text = out.decode()
     assert proc.returncode == 0, text
-    assert "receiving mail for bounces+…@mailer.example.com" in text
-    assert "dsn-hard 5.1.1" in text and "stopped" in text
+    assert "bounces+…@mailer.example.com と unsubscribe+…@mailer.example.com" in text
+    assert "dsn-hard 5.1.1" in text and "終了しました" in text
     assert f"delivery {refs[0].delivery_id} (verp)" in text
 
 

@@ -32,7 +32,7 @@ def test_front_matter_with_a_control_character_is_refused(issue: IssueCopy, key:
     text[line - 1] = f"{key}: {value}\n"
     issue.write("part1.md", "".join(text))
     problems = issue.problems()
-    assert any(p.startswith(f"part1.md:{line}: front matter: {key}: {says}") for p in problems), \
+    assert any(p.startswith(f"part1.md:{line}: フロントマター: {key}: {says}") for p in problems), \
         problems
 
 
@@ -58,5 +58,5 @@ def test_issue_load_names_the_file_and_line(issue: IssueCopy, tmp_path: Path,
     issue.write("part1.md", "".join(text))
     result = CliRunner().invoke(app, ["issue", "load", str(issue.folder)])
     assert result.exit_code == 1
-    assert f"{issue.folder / 'part1.md'}:{line}: front matter: subject: {CR}" in result.output
-    assert "nothing was stored" in result.output
+    assert f"{issue.folder / 'part1.md'}:{line}: フロントマター: subject: {CR}" in result.output
+    assert "何も保存していません" in result.output

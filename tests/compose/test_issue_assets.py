@@ -144,8 +144,8 @@ def test_a_file_that_is_not_its_image_type_is_refused(
     with pytest.raises(IssueFolderError) as info:
         _load(engine, issue)
     assert [str(p) for p in info.value.problems] == [
-        f"part1.md:{line}: image images/slide02.png is named .png but is a JPEG file:"
-        " rename it to .jpg or save it as PNG"
+        f"part1.md:{line}: 画像 images/slide02.png は名前が .png ですが中身は JPEG ファイルです："
+        "名前を .jpg に変えるか、PNG で保存してください"
     ]
     assert counter.writes == []
     assert {p: a.sha256 for p, a in _assets(engine).items()} == {

@@ -45,3 +45,22 @@ def test_a_link_inside_the_folder_is_fine(folder: Path) -> None:
     header = next((folder / "images").glob("header-part1.*"))
     (folder / "images" / f"copy{header.suffix}").symlink_to(header.name)
     parse_issue_folder(folder)  # no problem raised
+
+
+def test_a_folder_that_is_no_issue_is_not_walked(tmp_path: Path) -> None:
+    """`mailer issue load ~` (a wrong folder): the answer is that it has no
+    issue.yaml and no part files, at once, not a walk through everything
+    under it listing every link found there."""
+    wrong = tmp_path / "home"
+    deep = wrong / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (deep / "python").symlink_to("/usr/bin/env")
+    with pytest.raises(IssueFolderError) as caught:
+        parse_issue_folder(wrong)
+    assert [p.message for p in caught.value.problems] == [
+        "issue.yaml not found", "no part files: add part1.md, part2.md, …"]
+
+    (wrong / "part1.md").write_text("---\nlabel: part1\n---\n", encoding="utf-8")
+    with pytest.raises(IssueFolderError) as caught:  # a folder meant as an issue still is
+        parse_issue_folder(wrong)
+    assert any(p.file == "a/b/c/python" for p in caught.value.problems)

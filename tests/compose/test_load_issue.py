@@ -121,8 +121,8 @@ def test_part_missing_from_folder_is_refused(engine: Engine, issue: IssueCopy) -
     with Session(engine) as session, pytest.raises(IssueFolderError) as info:
         load_issue(session=session, path=issue.folder)
     assert [str(p) for p in info.value.problems] == [
-        "part2.md:1: part 'part2' is stored but missing from the folder; it may have been sent,"
-        " so it cannot be removed (restore the file)"
+        "part2.md:1: 配信回「part2」は保存済みですがフォルダにありません。"
+        "配信済みかもしれないので消せません（ファイルを戻してください）"
     ]
     with Session(engine) as session:
         part1 = session.exec(select(Part).where(Part.label == "part1")).one()

@@ -17,8 +17,8 @@ SLIDE1_ALT = (
 
 
 def test_problem_str() -> None:
-    assert str(Problem("part1.md", 12, "image not found: images/x.png")) == (
-        "part1.md:12: image not found: images/x.png"
+    assert str(Problem("part1.md", 12, "画像がありません：images/x.png")) == (
+        "part1.md:12: 画像がありません：images/x.png"
     )
 
 
@@ -26,8 +26,8 @@ def test_unknown_speaker(issue: IssueCopy) -> None:
     issue.replace("part1.md", "【中村】", "【中田】")
     line = issue.line_of("part1.md", "【中田】")
     assert issue.problems() == [
-        f"part1.md:{line}: unknown speaker 【中田】: not in this part's participants"
-        " (short names: 髙橋、山﨑、中村、森本)"
+        f"part1.md:{line}: 話し手【中田】がこの配信回の参加者にいません"
+        "（略称：髙橋、山﨑、中村、森本）"
     ]
 
 
@@ -43,8 +43,7 @@ def test_speaker_must_be_in_this_parts_participants(issue: IssueCopy) -> None:
     lines = [n for n, t in enumerate(issue.text("part2.md").splitlines(), 1) if t == "【森本】"]
     assert len(lines) == 2
     assert issue.problems() == [
-        f"part2.md:{n}: unknown speaker 【森本】: not in this part's participants"
-        " (short names: 髙橋、山﨑、中村)"
+        f"part2.md:{n}: 話し手【森本】がこの配信回の参加者にいません（略称：髙橋、山﨑、中村）"
         for n in lines
     ]
 
@@ -53,23 +52,23 @@ def test_missing_alt_text(issue: IssueCopy) -> None:
     issue.replace("part1.md", f"![{SLIDE1_ALT}]", "![]")
     line = issue.line_of("part1.md", "![](images/slide01.png)")
     assert issue.problems() == [
-        f"part1.md:{line}: image images/slide01.png has no alt text:"
-        " write ![what it shows](images/slide01.png)"
+        f"part1.md:{line}: 画像 images/slide01.png に代替テキストがありません："
+        "![何が写っているか](images/slide01.png) と書いてください"
     ]
 
 
 def test_image_not_found(issue: IssueCopy) -> None:
     (issue.folder / "images" / "slide02.png").unlink()
     line = issue.line_of("part1.md", "(images/slide02.png)")
-    assert issue.problems() == [f"part1.md:{line}: image not found: images/slide02.png"]
+    assert issue.problems() == [f"part1.md:{line}: 画像がありません：images/slide02.png"]
 
 
 @pytest.mark.parametrize(
     ("src", "message"),
     [
-        ("https://cdn.example.com/x.png", "image src must be a file in the issue folder"),
-        ("../outside.png", "image src must stay inside the issue folder"),
-        ("images/slide01.bmp", "image must be PNG, JPEG or GIF"),
+        ("https://cdn.example.com/x.png", "画像の src は号のフォルダの中のファイルにしてください"),
+        ("../outside.png", "画像の src が号のフォルダの外を指しています"),
+        ("images/slide01.bmp", "画像は PNG、JPEG、GIF のどれかにしてください"),
     ],
 )
 def test_image_src_rules(issue: IssueCopy, src: str, message: str) -> None:
@@ -85,31 +84,32 @@ def test_image_src_rules(issue: IssueCopy, src: str, message: str) -> None:
         (
             "images/slide01.png",
             b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
-            "image images/slide01.png is named .png but is a JPEG file:"
-            " rename it to .jpg or save it as PNG",
+            "画像 images/slide01.png は名前が .png ですが中身は JPEG ファイルです："
+            "名前を .jpg に変えるか、PNG で保存してください",
         ),
         (
             "images/slide01.jpg",
             b"GIF89a\x01\x00\x01\x00",
-            "image images/slide01.jpg is named .jpg but is a GIF file:"
-            " rename it to .gif or save it as JPEG",
+            "画像 images/slide01.jpg は名前が .jpg ですが中身は GIF ファイルです："
+            "名前を .gif に変えるか、JPEG で保存してください",
         ),
         (
             "images/slide01.png",
             b"RIFF\x24\x00\x00\x00WEBPVP8 ",
-            "image images/slide01.png is a WebP file: save it as PNG, JPEG or GIF",
+            "画像 images/slide01.png は WebP ファイルです："
+            "PNG、JPEG、GIF のどれかで保存してください",
         ),
         (
             "images/slide01.gif",
             "スライド1の原稿メモ".encode(),
-            "image images/slide01.gif is not a GIF file:"
-            " its contents are not a PNG, JPEG or GIF image",
+            "画像 images/slide01.gif は GIF ファイルではありません："
+            "中身が PNG、JPEG、GIF の画像ではありません",
         ),
         (
             "images/slide01.jpeg",
             b"",
-            "image images/slide01.jpeg is not a JPEG file:"
-            " its contents are not a PNG, JPEG or GIF image",
+            "画像 images/slide01.jpeg は JPEG ファイルではありません："
+            "中身が PNG、JPEG、GIF の画像ではありません",
         ),
     ],
 )
@@ -127,46 +127,47 @@ def test_image_src_too_long(issue: IssueCopy) -> None:
     issue.replace("part1.md", "(images/slide01.png)", f"({src})")
     line = issue.line_of("part1.md", f"({src})")
     assert issue.problems() == [
-        f"part1.md:{line}: image src is too long (511 characters, at most 500)"
+        f"part1.md:{line}: 画像の src が長すぎます（511 文字、500 文字まで）"
     ]
 
 
 def test_bad_scheduled_at(issue: IssueCopy) -> None:
     issue.replace("part1.md", '"2026-12-01 09:00"', '"2026-02-30 09:00"')
     assert issue.problems() == [
-        "part1.md:6: front matter: scheduled_at: invalid date-time '2026-02-30 09:00'"
+        "part1.md:6: フロントマター: scheduled_at: 日時「2026-02-30 09:00」が正しくありません"
     ]
 
 
 def test_scheduled_at_format(issue: IssueCopy) -> None:
     issue.replace("part2.md", '"2026-12-08 09:00"', "12月8日 9時")
     assert issue.problems() == [
-        "part2.md:6: front matter: scheduled_at: must look like 2026-12-01 09:00 (Asia/Tokyo),"
-        " got '12月8日 9時'"
+        "part2.md:6: フロントマター: scheduled_at: 2026-12-01 09:00（日本時間）の形で書いてください"
+        "（「12月8日 9時」）"
     ]
 
 
 @pytest.mark.parametrize(
     ("written", "reason"),
     [
-        ("令和3年2月30日", "day is out of range for month"),
-        ("令和1年4月30日", "not within the 令和 era"),
-        ("令和8年10月15日(金)", "that day is a 木曜日, not 金"),
-        ("2026-13-01", "month must be in 1..12"),
-        ("10月15日", "write it as 令和8年10月15日 or 2026-10-15"),
+        ("令和3年2月30日", "その日はありません"),
+        ("令和1年4月30日", "令和の期間にありません"),
+        ("令和8年10月15日(金)", "その日は木曜日で、金曜日ではありません"),
+        ("2026-13-01", "その日はありません"),
+        ("10月15日", "令和8年10月15日 か 2026-10-15 の形で書いてください"),
     ],
 )
 def test_bad_event_date(issue: IssueCopy, written: str, reason: str) -> None:
     issue.replace("part1.md", "開催日:令和8年10月15日(木)", f"開催日:{written}")
     line = issue.line_of("part1.md", "開催日:")
-    assert issue.problems() == [f"part1.md:{line}: 開催日: invalid date {written!r}: {reason}"]
+    assert issue.problems() == [
+        f"part1.md:{line}: 開催日: 日付「{written}」が正しくありません：{reason}"]
 
 
 def test_part_without_subject(issue: IssueCopy) -> None:
     issue.replace(
         "part2.md", "subject: 【CIOフォーラム通信】第4回 武蔵野市×都CIO座談会(後編)\n", ""
     )
-    assert issue.problems() == ["part2.md:2: front matter: subject: required field is missing"]
+    assert issue.problems() == ["part2.md:2: フロントマター: subject: 必須の項目がありません"]
 
 
 def test_part_with_empty_subject(issue: IssueCopy) -> None:
@@ -174,20 +175,21 @@ def test_part_with_empty_subject(issue: IssueCopy) -> None:
         "part2.md", "subject: 【CIOフォーラム通信】第4回 武蔵野市×都CIO座談会(後編)", "subject:  "
     )
     assert issue.problems() == [
-        "part2.md:4: front matter: subject: is empty: write a value after the colon"
+        "part2.md:4: フロントマター: subject: 空です：コロンの後に値を書いてください"
     ]
 
 
 def test_duplicate_part_label(issue: IssueCopy) -> None:
     issue.replace("part2.md", "label: part2", "label: part1")
     assert issue.problems() == [
-        "part2.md:2: front matter: label: duplicate part label 'part1' (also in part1.md)"
+        "part2.md:2: フロントマター: label: 配信回のラベル「part1」が重複しています"
+        "（part1.md にもあります）"
     ]
 
 
 def test_unknown_front_matter_key(issue: IssueCopy) -> None:
     issue.replace("part1.md", "preheader:", "subjct: 予備の件名\npreheader:")
-    assert issue.problems() == ["part1.md:5: front matter: subjct: unknown key"]
+    assert issue.problems() == ["part1.md:5: フロントマター: subjct: 知らないキーです"]
 
 
 def test_missing_front_matter(issue: IssueCopy) -> None:
@@ -195,19 +197,20 @@ def test_missing_front_matter(issue: IssueCopy) -> None:
     issue.write("part2.md", text[text.index("\n---\n") + 5 :])
     problems = issue.problems()
     assert problems == [
-        "part2.md:1: front matter missing: start the file with --- and label/title/subject"
+        "part2.md:1: フロントマターがありません：ファイルを --- で始め、"
+        "label・title・subject を書いてください"
     ]
 
 
 def test_empty_part(issue: IssueCopy) -> None:
     text = issue.text("part2.md")
     issue.write("part2.md", text[: text.index("\n---\n") + 5] + "\n\n")
-    assert issue.problems() == ["part2.md:7: part is empty: no content after the front matter"]
+    assert issue.problems() == ["part2.md:7: 配信回が空です：フロントマターの後に本文がありません"]
 
 
 def test_issue_yaml_missing(issue: IssueCopy) -> None:
     (issue.folder / "issue.yaml").unlink()
-    assert issue.problems() == ["issue.yaml:1: issue.yaml not found"]
+    assert issue.problems() == ["issue.yaml:1: issue.yaml がありません"]
 
 
 def test_issue_yaml_fields(issue: IssueCopy) -> None:
@@ -224,28 +227,27 @@ def test_issue_yaml_fields(issue: IssueCopy) -> None:
     url = issue.line_of("issue.yaml", "/archive/vol02/")
     volume = issue.line_of("issue.yaml", "volume")
     assert issue.problems() == [
-        "issue.yaml:2: number: Input should be a valid integer,"
-        " unable to parse string as an integer",
-        "issue.yaml:2: title: required field is missing",
-        f"issue.yaml:{volume}: volume: unknown key",
-        f"issue.yaml:{email}: publisher.contact_email: invalid email address 'cio-forum':"
-        " An email address must have an @-sign.",
-        f"issue.yaml:{url}: back_numbers[2].url: must be an absolute https:// URL,"
-        " got '/archive/vol02/'",
+        "issue.yaml:2: number: 整数で書いてください",
+        "issue.yaml:2: title: 必須の項目がありません",
+        f"issue.yaml:{volume}: volume: 知らないキーです",
+        f"issue.yaml:{email}: publisher.contact_email: メールアドレス「cio-forum」は@ がありません",
+        f"issue.yaml:{url}: back_numbers[2].url: https:// で始まる完全な URL にしてください"
+        "（「/archive/vol02/」）",
     ]
 
 
 def test_issue_yaml_syntax_error(issue: IssueCopy) -> None:
     issue.replace("issue.yaml", "series: 都区市町村CIOフォーラム通信", "series: [都区市町村")
     [problem] = issue.problems()
-    assert problem.startswith("issue.yaml:") and "YAML syntax error" in problem
+    assert problem.startswith("issue.yaml:") and "YAML の書き方" in problem
 
 
 def test_relative_link(issue: IssueCopy) -> None:
     issue.replace("part1.md", "(https://forum.example.jp/cio/training/)", "(/cio/training/)")
     line = issue.line_of("part1.md", "(/cio/training/)")
     assert issue.problems() == [
-        f"part1.md:{line}: link must be an absolute https:// URL, got '/cio/training/'"
+        f"part1.md:{line}: リンク先は https:// で始まる完全な URL にしてください"
+        "（「/cio/training/」）"
     ]
 
 
@@ -264,10 +266,11 @@ def test_unsupported_markdown(issue: IssueCopy) -> None:
     block = issue.line_of("part1.md", "::: 予告")
     lst = issue.line_of("part2.md", "- 一つ目")
     assert issue.problems() == [
-        f"part1.md:{h1}: heading level 1 is not used: write ## for a section, ### for a subsection",
-        f"part1.md:{block}: unknown block ::: 予告 (known: クレジット、リード、参加者、次回予告)",
-        f"part2.md:{lst}: unsupported Markdown: a list outside a ::: block has no place in the"
-        " magazine (see docs/authoring.md)",
+        f"part1.md:{h1}: 見出しのレベル 1 は使いません：節は ##、小見出しは ### で書いてください",
+        f"part1.md:{block}: 知らないブロック ::: 予告 です"
+        "（使えるもの：クレジット、リード、参加者、次回予告）",
+        f"part2.md:{lst}: 使えない Markdown です：::: ブロックの外の箇条書きは誌面に置けません"
+        "（docs/authoring.md を見てください）",
     ]
 
 
@@ -277,10 +280,10 @@ def test_participant_and_credit_shapes(issue: IssueCopy) -> None:
     person = issue.line_of("part1.md", "- 髙橋 健一(髙橋)")
     credit = issue.line_of("part1.md", "- 編集 石田 翔")
     problems = issue.problems()
-    assert f"part1.md:{person}: participant 髙橋 健一: missing 所属" in problems
+    assert f"part1.md:{person}: 参加者 髙橋 健一: 所属がありません" in problems
     assert (
-        f"part1.md:{credit}: credit must look like 執筆者:氏名(所属), got '編集 石田 翔'"
-        in problems
+        f"part1.md:{credit}: クレジットは「執筆者:氏名(所属)」の形で書いてください"
+        "（「編集 石田 翔」）" in problems
     )
 
 
@@ -293,13 +296,14 @@ def test_every_problem_is_reported_at_once(issue: IssueCopy) -> None:
         parse_issue_folder(issue.folder)
     files = [p.file for p in info.value.problems]
     assert files == ["issue.yaml", "part1.md", "part2.md", "part2.md"]
-    assert "4 problem(s)" in str(info.value)
+    assert str(info.value).startswith("号のフォルダに問題が 4 件あります：\nissue.yaml:2: ")
 
 
 def test_no_parts(tmp_path: Path, issue: IssueCopy) -> None:
     for name in ("part1.md", "part2.md"):
         (issue.folder / name).unlink()
-    assert issue.problems() == ["issue.yaml:1: no part files: add part1.md, part2.md, …"]
+    assert issue.problems() == [
+        "issue.yaml:1: 配信回のファイルがありません：part1.md、part2.md … を置いてください"]
 
 
 def test_not_utf8(issue: IssueCopy) -> None:
@@ -307,21 +311,22 @@ def test_not_utf8(issue: IssueCopy) -> None:
         "---\nlabel: part2\n".encode("shift_jis") + b"\x82\xa0\xff\n"
     )
     [problem] = issue.problems()
-    assert problem.startswith("part2.md:1: not UTF-8 text")
+    assert problem.startswith("part2.md:1: UTF-8 のテキストではありません")
 
 
 def test_front_matter_must_be_a_mapping(issue: IssueCopy) -> None:
     text = issue.text("part2.md")
     body = text[text.index("\n---\n") + 5 :]
     issue.write("part2.md", "---\n- label\n- part2\n---\n" + body)
-    assert issue.problems() == ["part2.md:2: front matter: expected keys and values (key: value)"]
+    assert issue.problems() == [
+        "part2.md:2: フロントマター: 「キー: 値」の形で書いてください"]
 
 
 def test_self_referencing_yaml_alias(issue: IssueCopy) -> None:
     issue.replace("issue.yaml", "series: 都区市町村CIOフォーラム通信", "series: &s [*s]")
     line = issue.line_of("issue.yaml", "series:")
     assert issue.problems() == [
-        f"issue.yaml:{line}: YAML: an alias (*name) that contains itself is not supported"
+        f"issue.yaml:{line}: YAML: 自分自身を含むエイリアス（*name）は使えません"
     ]
 
 
@@ -331,5 +336,5 @@ def test_image_too_large(issue: IssueCopy) -> None:
     line = issue.line_of("part1.md", "(images/slide01.png)")
     [problem] = issue.problems()
     assert problem.startswith(
-        f"part1.md:{line}: image images/slide01.png is 5.0 MB, more than 5 MB"
+        f"part1.md:{line}: 画像 images/slide01.png は 5.0 MB あり、5 MB を超えています"
     )

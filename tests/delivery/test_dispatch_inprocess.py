@@ -89,7 +89,7 @@ def test_engine_pauses_a_send_when_failures_pass_the_threshold(
         rt.dispose()
     p = send_progress(engine=engine, send_id=send_id)
     assert p.status is SendStatus.PAUSED
-    assert "paused automatically" in p.note and "failed permanently" in p.note
+    assert "自動で一時停止しました" in p.note and "恒久的に失敗しました" in p.note
     assert p.counts[DeliveryStatus.FAILED] == 20 and report.failed == 20
     assert p.counts[DeliveryStatus.PENDING] == 10
 
@@ -117,7 +117,7 @@ def test_preflight_errors_pause_the_send_before_it_starts(
     rt.dispose()
     p = send_progress(engine=engine, send_id=send_id)
     assert p.status is SendStatus.PAUSED and p.recipients == 0
-    assert p.note.startswith("preflight errors:") and "U+9AD9" in p.note
+    assert p.note.startswith("事前チェックのエラー：") and "U+9AD9" in p.note
 
 
 def test_dkim_signature_covers_list_unsubscribe_and_verifies(
@@ -214,6 +214,43 @@ def test_sweeper_trusts_the_accepted_journal(
     assert p.counts[DeliveryStatus.SENT] == 3 and p.counts[DeliveryStatus.PENDING] == 2
 
 
+def test_sweeper_tells_the_operator_in_one_line(
+    engine: Engine, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dead worker's rows taken back by the dispatcher: one WARNING in
+    Japanese naming the send and how many rows (and how many the journal
+    showed were sent); nothing at WARNING when there is nothing to take back."""
+    import logging
+
+    from mailer.delivery import ledger
+    from mailer.delivery.journal import RedisJournal
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    data = seed(engine, 6)
+    send_id = schedule(engine, data.part_id)
+    coordinator = Coordinator(client)
+    journal = RedisJournal(client)
+    dispatch(engine, coordinator, lambda _: None, parallelism=1, interval=1)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        rows = ledger.claim_batch(conn, send_id=send_id, limit=4, now=now,
+                                  lease=timedelta(seconds=10))
+    journal.note_accepted(send_id, rows[0].delivery_id)
+    caplog.set_level(logging.INFO, logger="mailer.delivery.dispatch")
+    dispatch(engine, coordinator, lambda _: None, parallelism=1, interval=1, journal=journal,
+             now=now + timedelta(seconds=5))  # leases still held: nothing said
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    report = dispatch(engine, coordinator, lambda _: None, parallelism=1, interval=1,
+                      journal=journal, now=now + timedelta(seconds=11))
+    assert report.taken_back == {send_id: (3, 1)}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        f"配信 {send_id}: 応答のなくなったワーカーの宛先 4 件を引き取りました"
+        "（3 件は未送信に戻して再送、1 件は送信済みと確認）"
+    ]
+
+
 def test_approval_required_before_a_send_starts(engine: Engine, redis_url: str) -> None:
     from mailer.services.actors import Actor
     from mailer.services.sends import SendError, approve_send
@@ -234,3 +271,33 @@ def test_approval_required_before_a_send_starts(engine: Engine, redis_url: str) 
     approve_send(engine=engine, send_id=send_id, actor=Actor("approver-b", None, "cli"))
     assert dispatch(engine, coordinator, lambda _: None, **tick).started == [send_id]  # type: ignore[arg-type]
     assert send_progress(engine=engine, send_id=send_id).approved_by == "approver-b"
+
+
+def test_redis_data_lost_is_told_once_while_a_send_runs(
+    engine: Engine, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FLUSHALL (or Redis restarted empty) under a running send: the next tick
+    says so in one WARNING naming the send, and queues batches again; the
+    ticks after it say nothing."""
+    import logging
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    data = seed(engine, 3)
+    send_id = schedule(engine, data.part_id)
+    coordinator = Coordinator(client)
+    caplog.set_level(logging.INFO, logger="mailer.delivery.dispatch")
+    queued: list[int] = []
+    dispatch(engine, coordinator, queued.append, parallelism=1, interval=1)  # starts it
+    dispatch(engine, coordinator, queued.append, parallelism=1, interval=1)
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+    assert warnings() == [] and queued == [send_id]  # a first start with nothing running
+    client.flushdb()  # the FLUSHALL of this test's database
+    dispatch(engine, coordinator, queued.append, parallelism=1, interval=1)
+    dispatch(engine, coordinator, queued.append, parallelism=1, interval=1)
+    [line] = warnings()
+    assert line.startswith("Redis のデータが失われていました") and f"配信 {send_id} " in line
+    assert queued == [send_id, send_id]  # the lost send-active mark: queued again at once

@@ -39,7 +39,8 @@ def test_live_killed_and_stopped_workers(stack: Stack, engine: Engine) -> None:
     _wait_seen(registry, "w-stopped")
     checks = check_activity(engine, registry.seen, now=now)
     live = [c for c in checks if c.name == "workers"]
-    assert len(live) == 1 and live[0].status is Status.OK and "2 alive" in live[0].message
+    assert len(live) == 1 and live[0].status is Status.OK
+    assert "2 台が動いています" in live[0].message
 
     stopped.stop(timeout=15)  # SIGTERM: a clean shutdown says goodbye
     _wait_seen(registry, "w-stopped", present=False)
@@ -48,8 +49,8 @@ def test_live_killed_and_stopped_workers(stack: Stack, engine: Engine) -> None:
     checks = check_activity(engine, lambda: registry.seen(now=later), now=now)
     workers = [c for c in checks if c.name == "workers"]
     assert [c.status for c in workers] == [Status.OK, Status.WARN], workers
-    assert "none alive" in workers[0].message
-    assert workers[1].message.startswith("w-killed@") and "killed or frozen" in workers[1].message
+    assert "動いているものはありません" in workers[0].message
+    assert workers[1].message.startswith("w-killed@") and "強制終了か停止" in workers[1].message
 
 
 def test_no_live_worker_while_a_send_runs_is_an_error(engine: Engine) -> None:
@@ -59,7 +60,7 @@ def test_no_live_worker_while_a_send_runs_is_an_error(engine: Engine) -> None:
     start_send(engine, send_id, now=datetime.now(UTC))
     checks = check_activity(engine, lambda: [], now=datetime.now(UTC))
     workers = [c for c in checks if c.name == "workers"]
-    assert workers[0].status is Status.ERROR and "no live worker" in workers[0].message
+    assert workers[0].status is Status.ERROR and "動いているワーカーがない" in workers[0].message
 
 
 def test_rows_stuck_past_their_lease(engine: Engine) -> None:
@@ -75,8 +76,8 @@ def test_rows_stuck_past_their_lease(engine: Engine) -> None:
         return [(c.status, c.message) for c in check_activity(engine, lambda: [], now=at)
                 if c.name == "deliveries"]
 
-    assert deliveries(now) == [(Status.OK, "none stuck in `sending`")]
+    assert deliveries(now) == [(Status.OK, "`sending` のまま止まっているものはありません")]
     # within a minute of the lease's end the sweeper may simply not have run yet
     assert deliveries(now + timedelta(seconds=80))[0][0] is Status.OK
     stuck = deliveries(now + timedelta(minutes=5))
-    assert stuck[0][0] is Status.ERROR and stuck[0][1].startswith("4 stuck in `sending`")
+    assert stuck[0][0] is Status.ERROR and stuck[0][1].startswith("4 件が `sending` のまま")

@@ -43,6 +43,7 @@ DELIVERY_EDGES = {
     (DS.SENDING, DS.DEFERRED),
     (DS.SENDING, DS.FAILED),
     (DS.SENDING, DS.SKIPPED),
+    (DS.SENDING, DS.UNKNOWN),  # no reply after the data: terminal, never sent again
     (DS.SENDING, DS.PENDING),
     (DS.DEFERRED, DS.SENDING),
     (DS.DEFERRED, DS.CANCELLED),

@@ -55,19 +55,19 @@ def test_exit_0_when_the_local_worker_answers(stack: Stack) -> None:
         if r.returncode == 0 or time.monotonic() > deadline:
             break
     assert r.returncode == 0, r.stderr + stack.logs()
-    assert f"celery@{socket.gethostname()}: ok" in r.stdout
+    assert f"celery@{socket.gethostname()}: 応答がありました" in r.stdout
     other = health(env, "--name", "celery@no-such-host", "--timeout", "1")
     assert other.returncode == 1
-    assert "celery@no-such-host: no reply within 1s" in other.stderr
+    assert "celery@no-such-host: 1 秒以内に応答がありません" in other.stderr
 
 
 def test_exit_1_when_no_worker_or_no_broker(stack: Stack) -> None:
     env = _env(stack)
     r = health(env, "--timeout", "1")
-    assert r.returncode == 1 and "no reply" in r.stderr
+    assert r.returncode == 1 and "応答がありません" in r.stderr
     started = time.monotonic()
     down = health({**env, "MAILER_REDIS_URL": "redis://127.0.0.1:1/0"}, "--timeout", "1")
-    assert down.returncode == 1 and "cannot reach the broker" in down.stderr
+    assert down.returncode == 1 and "ブローカーに届きません" in down.stderr
     assert time.monotonic() - started < 30  # fails fast, inside a healthcheck's timeout
 
 

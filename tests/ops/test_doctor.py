@@ -20,6 +20,7 @@ from mailer.cli.ops import doctor
 from mailer.db import make_engine, upgrade
 from mailer.embedded.redis_server import EmbeddedRedis, free_port
 from mailer.embedded.smtp_sink import SmtpSink
+from mailer.i18n import use_language
 from mailer.ops.checks import Status
 from mailer.ops.probes import check_database
 from mailer.testing.stack import TEST_SECRET
@@ -34,6 +35,15 @@ def _unused() -> None:  # a second command keeps `doctor` a named sub-command
 
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _in_english() -> Iterator[None]:
+    """These tests read the doctor's lines in English (MAILER_LANGUAGE=en), the
+    words its checks were written in; test_doctor_speaks_japanese reads the
+    default."""
+    with use_language("en"):
+        yield
 
 
 def run_doctor_cli() -> tuple[int, list[str]]:
@@ -290,3 +300,13 @@ def test_migration_states() -> None:
     assert _check(None)[1].startswith("missing migration")
     status, message = _check("0003", known=False)
     assert status is Status.ERROR and "unknown to this version" in message
+
+
+def test_doctor_speaks_japanese_by_default(good_env: Path) -> None:
+    with use_language("ja"):
+        code, lines = run_doctor_cli()
+    assert code == 0, "\n".join(lines)
+    assert any(ln.startswith("正常  構成: 読み込めます（MAILER_ENV=production）") for ln in lines)
+    assert any(ln.startswith("正常  データベース: ") and ln.endswith(": 接続できます")
+               for ln in lines), "\n".join(lines)
+    assert any("のために公開する DNS レコード:" in ln for ln in lines)

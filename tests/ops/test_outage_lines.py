@@ -64,3 +64,30 @@ def test_beat_tells_a_broker_outage_in_one_line(engine: Engine, tmp_path: Path) 
     problems = [line for line in text.splitlines() if " WARNING " in line or " ERROR " in line]
     assert len(problems) == 1, text
     assert "beat: the broker (Redis) unavailable" in problems[0]
+
+
+def test_celery_broker_errors_become_the_one_redis_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Celery's consumer says "Cannot connect to redis://…" every couple of
+    seconds while the broker is down: the worker shows one WARNING (the
+    process's Redis line) and, once "Connected to" comes, one INFO."""
+    import logging
+
+    import workers.app  # noqa: F401  (installs the filter, as a worker does)
+
+    consumer = logging.getLogger("celery.worker.consumer.consumer")
+    connection = logging.getLogger("celery.worker.consumer.connection")
+    refused = ConnectionRefusedError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+    with caplog.at_level(logging.INFO):
+        for i in range(5):
+            consumer.error("consumer: Cannot connect to %s: %s.\n%s\n", "redis://127.0.0.1:6390//",
+                           refused, f"Trying again in 2.00 seconds... ({i + 1}/100)")
+        consumer.warning("%s (%r)", "consumer: Connection to broker lost.", refused)
+        connection.info("Connected to %s", "redis://127.0.0.1:6390//")
+        connection.info("Connected to %s", "redis://127.0.0.1:6390//")
+    seen = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in seen] == ["WARNING", "INFO", "INFO", "INFO"], seen
+    assert seen[0][1].startswith("Redis unavailable (ConnectionRefusedError: Error 111")
+    assert seen[1][1] == "Redis available again"
+    assert "Cannot connect" not in "".join(m for _, m in seen)

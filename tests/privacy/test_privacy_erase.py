@@ -79,7 +79,7 @@ def test_erasure_leaves_everyone_else_alone(engine: Engine) -> None:
     assert count(engine, SubscriberEvent) == 1  # the other subscriber's, redacted
     assert count(engine, InboundMessage) == 1
     assert count(engine, Suppression, Suppression.email == world.others[1]) == 1
-    with pytest.raises(UnknownSubscriberError, match="already erased"):
+    with pytest.raises(UnknownSubscriberError, match="もう消去されています"):
         erase_subscriber(engine=engine, email=world.target, actor="cli:tester")
     # An export now finds only the hash.
     data = export_subscriber_data(engine=engine, email=world.target)
@@ -125,7 +125,7 @@ def test_import_does_not_bring_an_erased_address_back(engine: Engine, tmp_path: 
 
     created, skipped, reasons = _import(engine, path, resubscribe=False)
     assert (created, skipped) == (0, 1)
-    assert reasons == [f"suppressed ({ERASED_REASON})"]
+    assert reasons == [f"配信抑止中（{ERASED_REASON}）"]
     assert count(engine, Subscriber) == 4
     assert text_hits(engine, world.target) == []
 
@@ -164,7 +164,7 @@ def test_an_address_known_only_from_a_suppression_is_erased(engine: Engine) -> N
     report = erase_subscriber(engine=engine, email="OLD@example.jp", actor="cli:tester")
     assert report.subscriber_id is None and report.suppression == "converted"
     assert text_hits(engine, "old@example.jp") == []
-    with pytest.raises(UnknownSubscriberError, match="no subscriber"):
+    with pytest.raises(UnknownSubscriberError, match="の購読者もほかの記録もありません"):
         erase_subscriber(engine=engine, email="never@example.jp", actor="cli:tester")
 
 
@@ -180,7 +180,7 @@ def test_cli_erase_needs_yes(
 
     code, output = cli("erase", world.target, "--yes", "--reason", "request #12")
     assert code == 0, output
-    assert "deliveries deleted: 2" in output and world.target not in output
+    assert "削除した配信記録: 2" in output and world.target not in output
     assert text_hits(engine, world.target) == []
     with Session(engine) as session:
         actor = session.execute(select(AuditLog.actor).where(  # type: ignore[call-overload]
@@ -188,7 +188,7 @@ def test_cli_erase_needs_yes(
     assert actor == "cli:tester"
 
     code, output = cli("erase", world.target, "--yes")
-    assert code == 1 and "already erased" in output
+    assert code == 1 and "もう消去されています" in output
 
 
 def test_erasing_again_removes_a_late_bounce(engine: Engine) -> None:

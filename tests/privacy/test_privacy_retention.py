@@ -65,9 +65,9 @@ def test_cli_compact(engine: Engine, database_url: str, monkeypatch: pytest.Monk
     cli = PrivacyCli(database_url, monkeypatch)
     code, output = cli("compact")
     assert code == 0, output
-    assert "compacted: 0 delivery rows" in output and "400 days" in output
+    assert "配信記録 0 行" in output and "400 日" in output
     code, output = cli("compact", "--older-than-days", "7")
     assert code == 0, output
-    assert "compacted: 5 delivery rows" in output
+    assert "配信記録 5 行" in output
     code, output = cli("compact", "--older-than-days", "0")
     assert code == 2

@@ -20,7 +20,7 @@ def test_clean_fixture_only_warns_about_http_link() -> None:
     assert codes(findings, "warning") == {"insecure_link"}
     (link,) = findings
     assert "http://www.example-city.lg.jp/dx/plan.html" in link.message
-    assert "block" in link.where
+    assert "番目のブロック" in link.where
 
 
 def test_iso2022jp_characters_error_only_with_such_recipients() -> None:
@@ -34,8 +34,8 @@ def test_iso2022jp_characters_error_only_with_such_recipients() -> None:
     assert chars and all(f.severity == "error" for f in chars)
     found = {f.message[1] for f in chars}
     assert {"髙", "﨑", "①", "～"} <= found
-    taka = next(f for f in chars if "髙" in f.message and "participants" in f.where)
-    assert "line 2, column 1" in taka.where  # first participant's line, first char
+    taka = next(f for f in chars if "髙" in f.message and "（参加者）" in f.where)
+    assert "2 行 1 字目" in taka.where  # first participant's line, first char
     assert "2 名" in taka.message
 
 
@@ -56,7 +56,7 @@ def test_missing_alt_long_subject_empty_sections() -> None:
     assert codes(findings, "error") == {"missing_alt", "empty_section", "empty_block"}
     assert "long_subject" in codes(findings, "warning")
     empty = [f.where for f in findings if f.code == "empty_section"]
-    assert empty == ["part1: block 1 (heading)", "part1: block 6 (heading)"]
+    assert empty == ["part1: 1 番目のブロック（見出し）", "part1: 6 番目のブロック（見出し）"]
 
 
 def test_empty_subject_and_large_message() -> None:

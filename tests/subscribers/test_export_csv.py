@@ -25,7 +25,7 @@ def test_export_is_excel_ready_and_neutralises_formulas(
     cli("subscribers", "import", str(write(tmp_path / "b.csv", evil)))
     out = tmp_path / "export.csv"
     code, output = cli("subscribers", "export", "--out", str(out))
-    assert code == 0 and "exported 5 subscriber(s)" in output
+    assert code == 0 and "5 名の購読者を" in output
     data = out.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     lines = data[3:].decode("utf-8").split("\r\n")
@@ -52,17 +52,17 @@ def test_export_then_import_changes_nothing(cli: Cli, engine: Engine, tmp_path: 
     code, output = cli("subscribers", "import", str(out), "--list", "cio-forum")
     assert code == 0, output
     # x@example.jp was on no list: joining this one is its only change.
-    assert "created 0, updated 1, unchanged 4, rejected 0" in output
+    assert "作成 0、更新 1、変更なし 4、受け付けず 0" in output
     # 状態 is a known, read-only column (the one warning is about 髙橋's ISO-2022-JP)
-    assert "unknown column" not in output and output.count("warning") == 1
+    assert "知らない列" not in output and output.count("警告: ") == 1
     code, output = cli("subscribers", "import", str(out), "--list", "cio-forum")
-    assert "created 0, updated 0, unchanged 5" in output
+    assert "作成 0、更新 0、変更なし 5" in output
     assert table_counts(engine)["Subscriber"] == before["Subscriber"]
 
 
 def test_export_to_an_unknown_list_fails(cli: Cli, tmp_path: Path) -> None:
     code, output = cli("subscribers", "export", "--list", "nope", "--out", str(tmp_path / "x"))
-    assert code == 1 and "list 'nope' does not exist" in output
+    assert code == 1 and "リスト「nope」はありません" in output
     assert not (tmp_path / "x").exists()
 
 

@@ -44,7 +44,7 @@ def test_english_and_full_width_headers_map_unknown_columns_warn() -> None:
                             header=header))
     assert not parsed.rejected
     assert parsed.columns["email"] == "Email" and parsed.columns["name"] == "ＮＡＭＥ"
-    assert parsed.warnings == ["line 1: unknown column '備考' (column 9) ignored"]
+    assert parsed.warnings == ["1 行目: 知らない列「備考」（9 列目）は読み飛ばしました"]
     row = parsed.rows[0]
     assert (row.organisation, row.organisation_kind, row.format, row.charset) == (
         "千代田区", "特別区", "text", "utf-8")
@@ -58,7 +58,7 @@ def test_addresses_are_normalised_and_deduplicated_case_insensitively() -> None:
         header="メールアドレス,氏名"))
     assert [r.email for r in parsed.rows] == ["Taro.Yamada@example.jp", "hanako@example.jp"]
     assert [(r.line, r.reason) for r in parsed.rejected] == [
-        (3, "duplicate of line 2 (taro.yamada@example.jp)")]
+        (3, "2 行目と重複しています（taro.yamada@example.jp）")]
 
 
 def test_every_bad_row_is_reported_with_its_line_number() -> None:
@@ -74,21 +74,22 @@ def test_every_bad_row_is_reported_with_its_line_number() -> None:
     assert len(parsed.rows) == 1
     reasons = {r.line: r.reason for r in parsed.rejected}
     assert set(reasons) == {3, 4, 5, 6, 8, 9}
-    assert reasons[3].startswith("メールアドレス: 'not-an-address': ")
-    assert reasons[4] == "メールアドレス: empty"
-    assert "団体区分: '県' is not one of 都, 特別区, 市, 町, 村" in reasons[5]
-    assert "形式: 'PDF' is not HTML or テキスト" in reasons[5]
-    assert "文字コード: 'EUC-JP' is not UTF-8 or ISO-2022-JP" in reasons[5]
-    assert "line break inside a cell" in reasons[6]
-    assert reasons[8] == "10 cells but the header has 9 columns"
-    assert reasons[9] == "duplicate of line 2 (ok@example.jp)"
+    assert reasons[3] == "メールアドレス: 「not-an-address」は@ がありません"
+    assert reasons[4] == "メールアドレス: 空です"
+    assert "団体区分: 「県」は使えません：都、特別区、市、町、村 のいずれかです" in reasons[5]
+    assert "形式: 「PDF」は使えません：HTML（html）かテキスト（text）です" in reasons[5]
+    assert "文字コード: 「EUC-JP」は使えません：UTF-8 か ISO-2022-JP です" in reasons[5]
+    assert "セルの中に改行（U+000A）があります" in reasons[6]
+    assert reasons[8] == "セルが 10 個ありますが、見出しは 9 列です"
+    assert reasons[9] == "2 行目と重複しています（ok@example.jp）"
 
 
 def test_windows_gaiji_in_a_cp932_file_is_rejected_not_garbled() -> None:
     data = "メールアドレス,氏名\r\na@example.jp,".encode("cp932") + b"\xf0\x40\r\n"
     parsed = parse_subscriber_bytes(data, name="t.csv")
     assert parsed.encoding == "Shift_JIS (CP932)" and not parsed.rows
-    assert parsed.rejected[0].reason == "氏名: private-use character (外字?) U+E000"
+    assert parsed.rejected[0].reason == (
+        "氏名: 外字（U+E000）は使えません：ほかのパソコンでは正しく表示されません")
 
 
 def test_formula_looking_cells_are_kept_as_text() -> None:
@@ -100,16 +101,16 @@ def test_formula_looking_cells_are_kept_as_text() -> None:
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (b"", "the file is empty"),
-    (b"\xef\xbb\xbf\r\n\r\n", "the file is empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary data"),
+    (b"", "ファイルが空です"),
+    (b"\xef\xbb\xbf\r\n\r\n", "ファイルが空です"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "バイナリデータ"),
     (b"\xff\xfeM\x000\x00", "UTF-16"),
     ("メールアドレス\r\n".encode("cp932") + b"\x82\xa0\x81\x7f@x.jp\r\n",
-     "neither UTF-8"),
-    (b"\r\na@example.jp\r\n", "no header row (line 1 is empty)"),
-    ("a@example.jp,佐藤\r\n".encode(), "line 1 looks like data"),
-    ("氏名,団体名\r\n佐藤,港区\r\n".encode(), "no email column"),
-    ("メールアドレス,email\r\na@x.jp,b@x.jp\r\n".encode(), "both mean email"),
+     "UTF-8 でも"),
+    (b"\r\na@example.jp\r\n", "見出しの行がありません（1 行目が空です）"),
+    ("a@example.jp,佐藤\r\n".encode(), "1 行目がデータのようです"),
+    ("氏名,団体名\r\n佐藤,港区\r\n".encode(), "メールアドレスの列"),
+    ("メールアドレス,email\r\na@x.jp,b@x.jp\r\n".encode(), "どちらも email です"),
 ])
 def test_unreadable_files_are_errors_naming_the_file(
     tmp_path: Path, content: bytes, message: str
@@ -126,7 +127,7 @@ def test_a_file_over_50_mb_is_refused_before_reading(tmp_path: Path) -> None:
     with path.open("wb") as fh:
         fh.write(HEADER.encode() + b"\r\n")
         fh.truncate(MAX_FILE_BYTES + 1)  # sparse: instant
-    with pytest.raises(SubscriberFileError, match="larger than the 50 MB limit"):
+    with pytest.raises(SubscriberFileError, match="上限の 50 MB を超えています"):
         read_subscriber_file(path)
 
 
@@ -153,7 +154,7 @@ def test_cli_unreadable_file_writes_nothing(
         path.write_bytes(bytes(range(256)) * 64)
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
     assert code == 1
-    assert str(path) in out and "nothing written" in out
+    assert str(path) in out and "何も書いていません" in out
     assert table_counts(engine) == before
 
 
@@ -165,9 +166,9 @@ def test_cli_reports_rejected_rows_and_imports_the_valid_ones(
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
     assert code == 3, out
     assert "Shift_JIS (CP932)" in out
-    assert "rejected: line 3: メールアドレス: 'broken@@example.jp'" in out
-    assert "rejected: line 5: duplicate of line 2 (cio@chiyoda.example.jp)" in out
-    assert "created 2, updated 0, unchanged 0, rejected 2, skipped-suppressed 0" in out
+    assert "受け付けません: 3 行目: メールアドレス: 「broken@@example.jp」は" in out
+    assert "受け付けません: 5 行目: 2 行目と重複しています（cio@chiyoda.example.jp）" in out
+    assert "作成 2、更新 0、変更なし 0、受け付けず 2、抑止のため飛ばした 0" in out
     assert table_counts(engine)["Subscriber"] == 2
 
 
@@ -175,5 +176,5 @@ def test_cli_unknown_list_writes_nothing(cli: Cli, engine: Engine, tmp_path: Pat
     before = table_counts(engine)
     code, out = cli("subscribers", "import", str(write(tmp_path / "a.csv", csv_text(*ROWS))),
                     "--list", "no-such-list")
-    assert code == 1 and "list 'no-such-list' does not exist" in out
+    assert code == 1 and "リスト「no-such-list」はありません" in out
     assert table_counts(engine) == before

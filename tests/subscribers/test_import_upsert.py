@@ -56,7 +56,7 @@ def test_first_import_creates_with_consent_and_events_and_rerun_changes_nothing(
     path = write(tmp_path / "cio.csv", csv_text(*ROWS), "utf-8-sig")
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
     assert code == 0, out
-    assert "created 4, updated 0, unchanged 0, rejected 0, skipped-suppressed 0" in out
+    assert "作成 4、更新 0、変更なし 0、受け付けず 0、抑止のため飛ばした 0" in out
     subs = subscribers(engine)
     minato = subs["cio@minato.example.jp"]
     assert minato.name == "髙橋 健太" and minato.format == "text"
@@ -68,7 +68,7 @@ def test_first_import_creates_with_consent_and_events_and_rerun_changes_nothing(
     before = table_counts(engine)
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
     assert code == 0
-    assert "created 0, updated 0, unchanged 4, rejected 0, skipped-suppressed 0" in out
+    assert "作成 0、更新 0、変更なし 4、受け付けず 0、抑止のため飛ばした 0" in out
     assert table_counts(engine) == before
 
 
@@ -81,13 +81,13 @@ def test_changed_rows_are_updated_with_an_event_and_blank_cells_keep_values(
                        ROWS[1])
     code, out = cli("subscribers", "import", str(write(tmp_path / "b.csv", changed)))
     assert code == 0, out
-    assert "created 0, updated 1, unchanged 1" in out
+    assert "作成 0、更新 1、変更なし 1" in out
     chiyoda = subscribers(engine)["cio@chiyoda.example.jp"]  # stored spelling kept
     assert (chiyoda.job_title, chiyoda.roles, chiyoda.organisation) == (
         "副区長(CIO、CDO)", "CIO;CDO", "千代田区")
     last = events(engine)[-1]
     assert last[:2] == ("cio@chiyoda.example.jp", "updated")
-    assert "roles: CIO -> CIO;CDO" in last[2] and "by tester" in last[2]
+    assert "roles: CIO -> CIO;CDO" in last[2] and "tester が取り込み" in last[2]
 
 
 def test_suppressed_and_unsubscribed_are_never_resubscribed_without_the_flag(
@@ -106,10 +106,10 @@ def test_suppressed_and_unsubscribed_are_never_resubscribed_without_the_flag(
     before = table_counts(engine)
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
     assert code == 0, out
-    assert "created 0, updated 1, unchanged 0, rejected 0, skipped-suppressed 3" in out
-    assert "skipped: line 3: cio@minato.example.jp: unsubscribed" in out
-    assert "skipped: line 4: cio@hachioji.example.jp: bounced" in out
-    assert "skipped: line 5: cio@okutama.example.jp: suppressed (complaint)" in out
+    assert "作成 0、更新 1、変更なし 0、受け付けず 0、抑止のため飛ばした 3" in out
+    assert "飛ばしました: 3 行目: cio@minato.example.jp: 状態が「配信停止」です" in out
+    assert "飛ばしました: 4 行目: cio@hachioji.example.jp: 状態が「不達」です" in out
+    assert "飛ばしました: 5 行目: cio@okutama.example.jp: 配信抑止中（complaint）" in out
     subs = subscribers(engine)
     assert subs["cio@minato.example.jp"].status == SubscriberStatus.UNSUBSCRIBED
     assert subs["cio@hachioji.example.jp"].status == SubscriberStatus.BOUNCED
@@ -118,8 +118,8 @@ def test_suppressed_and_unsubscribed_are_never_resubscribed_without_the_flag(
 
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum", "--resubscribe")
     assert code == 0, out
-    assert "created 0, updated 3, unchanged 1, rejected 0, skipped-suppressed 0" in out
-    assert "resubscribed 3" in out
+    assert "作成 0、更新 3、変更なし 1、受け付けず 0、抑止のため飛ばした 0" in out
+    assert "配信中に戻した 3" in out
     subs = subscribers(engine)
     assert {s.status for s in subs.values()} == {SubscriberStatus.ACTIVE}
     assert members(engine) == set(subs)
@@ -136,7 +136,7 @@ def test_a_suppressed_address_is_not_created(cli: Cli, engine: Engine, tmp_path:
                             email_hash=email_hash("cio@chiyoda.example.jp"), reason="hard bounce"))
     code, out = cli("subscribers", "import", str(write(tmp_path / "a.csv", csv_text(ROWS[0]))),
                     "--list", "cio-forum")
-    assert code == 0 and "created 0" in out and "skipped-suppressed 1" in out
+    assert code == 0 and "作成 0" in out and "抑止のため飛ばした 1" in out
     assert subscribers(engine) == {}
 
 
@@ -146,7 +146,7 @@ def test_an_erased_address_is_recognised_by_its_hash(
     digest = email_hash("cio@chiyoda.example.jp")
     add(engine, Suppression(email=f"erased:{digest}", email_hash=digest, reason="erasure"))
     _, out = cli("subscribers", "import", str(write(tmp_path / "a.csv", csv_text(ROWS[0]))))
-    assert "skipped: line 2: cio@chiyoda.example.jp: suppressed (erasure)" in out
+    assert "飛ばしました: 2 行目: cio@chiyoda.example.jp: 配信抑止中（erasure）" in out
     assert subscribers(engine) == {}
 
 
@@ -161,11 +161,11 @@ def test_unsubscribing_from_one_list_is_respected(
     add(engine, SubscriberEvent(subscriber_id=sid, kind="unsubscribed", detail="cio-forum",
                                 source="one-click"))
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
-    assert "unsubscribed from list cio-forum" in out and members(engine) == set()
+    assert "リスト「cio-forum」の配信を停止しています" in out and members(engine) == set()
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum", "--resubscribe")
     assert code == 0 and members(engine) == {"cio@chiyoda.example.jp"}
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
-    assert "unchanged 1" in out  # the resubscription is now the latest word
+    assert "変更なし 1" in out  # the resubscription is now the latest word
 
 
 def test_dry_run_writes_nothing_but_reports_the_same_counts(
@@ -175,10 +175,10 @@ def test_dry_run_writes_nothing_but_reports_the_same_counts(
     before = table_counts(engine)
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum", "--dry-run")
     assert code == 0, out
-    assert "created 4, updated 0, unchanged 0" in out and "dry run: nothing written" in out
+    assert "作成 4、更新 0、変更なし 0" in out and "試行のみ: 何も書いていません" in out
     assert table_counts(engine) == before
     code, out = cli("subscribers", "import", str(path), "--list", "cio-forum")
-    assert "created 4" in out
+    assert "作成 4" in out
 
 
 def test_legacy_upsert_and_reader_still_work(engine: Engine) -> None:

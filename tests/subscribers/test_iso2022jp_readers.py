@@ -122,7 +122,7 @@ def test_preflight_names_them_until_fixed_then_the_send_may_be_scheduled(
     assert code == 1, out
     assert "iso2022jp_reader" in out and "髙橋 健太 <cio@minato.example.jp>（髙）" in out
     assert "文字コードを UTF-8 にするか" in out and "/admin/subscribers?problem=iso2022jp" in out
-    assert "1 error(s)" in out
+    assert "エラー 1 件" in out
 
     cfg = config(database_url)
     report = preflight(engine=engine, part_id=part_id, config=cfg)
@@ -143,7 +143,7 @@ def test_preflight_names_them_until_fixed_then_the_send_may_be_scheduled(
                       data=SubscriberInput(values={"name": "高橋 健太"}))
     code, out = mailer("part", "check", str(part_id))
     assert code == 0, out
-    assert "0 error(s)" in out
+    assert "エラー 0 件" in out
     assert listings.subscribers(engine, listings.SubscriberFilter(problem="iso2022jp"))[0] == []
     scheduled = schedule_send(engine=engine, actor=ACTOR, part_id=part_id,
                               list_names=["cio-forum"], at=datetime.now(UTC), config=cfg)

@@ -64,11 +64,11 @@ def test_segment_filters(loaded: Engine) -> None:
 
 
 @pytest.mark.parametrize(("where", "message"), [
-    (["kind=県"], "not one of 都, 特別区, 市, 町, 村"),
-    (["colour=red"], "unknown field 'colour'"),
-    (["format=pdf"], "not html or text"),
-    (["status=gone"], "not one of active"),
-    (["role"], "expected field=value"),
+    (["kind=県"], "都、特別区、市、町、村 のいずれかです"),
+    (["colour=red"], "知らない項目「colour」です"),
+    (["format=pdf"], "html か text です"),
+    (["status=gone"], "active、unsubscribed"),
+    (["role"], "項目=値 の形で書いてください"),
 ])
 def test_bad_where(where: list[str], message: str) -> None:
     with pytest.raises(SegmentError, match=message):
@@ -79,24 +79,24 @@ def test_segments_cli_stores_json_and_shows_members(cli: Cli, loaded: Engine) ->
     code, out = cli("segments", "create", "ku-cio", "--where", "kind=特別区",
                     "--where", "role=CIO", "--title", "特別区のCIO")
     assert code == 0, out
-    assert "1 subscriber(s) now" in out
+    assert "現在 1 名" in out
     with Session(loaded) as session:
         seg = session.execute(select(Segment)).scalars().one()
     assert json.loads(seg.filter_json) == {"organisation_kind": ["特別区"], "role": ["CIO"]}
     assert SegmentFilter.from_json(seg.filter_json) == parse_where(["kind=特別区", "role=CIO"])
     code, out = cli("segments", "show", "ku-cio")
-    assert code == 0 and "cio@chiyoda.example.jp\t佐藤 一郎\t千代田区\tCIO\tactive" in out
+    assert code == 0 and "cio@chiyoda.example.jp\t佐藤 一郎\t千代田区\tCIO\t配信中" in out
     code, out = cli("segments", "show")
     assert code == 0 and "ku-cio" in out
     assert cli("segments", "create", "ku-cio", "--where", "kind=市")[0] == 1
     code, out = cli("segments", "create", "x", "--where", "list=nope")
-    assert code == 1 and "no such list" in out
+    assert code == 1 and "そのリストはありません" in out
     assert cli("segments", "show", "missing")[0] == 1
 
 
 def test_lists_cli(cli: Cli, loaded: Engine) -> None:
     code, out = cli("lists", "create", "cio-forum")
-    assert code == 1 and "exists already" in out
+    assert code == 1 and "はもうあります" in out
     with loaded.begin() as conn:
         conn.execute(update(SUB).where(SUB.c.email == "cio@minato.example.jp")
                      .values(status=SubscriberStatus.BOUNCED))

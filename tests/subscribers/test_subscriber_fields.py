@@ -96,7 +96,7 @@ def test_a_new_declared_field_reaches_import_and_the_service(
     """What a consumer derives at call time follows a new declaration at once."""
     def upper(value: str) -> str:
         if not value.isascii():
-            raise BadValue(f"{value!r} is not ASCII", "半角英数字です")
+            raise BadValue(f"「{value}」は半角英数字ではありません")
         return value.upper()
 
     extra = SubscriberField("region_code", "地域コード", upper, aliases=("region",))
@@ -107,7 +107,7 @@ def test_a_new_declared_field_reaches_import_and_the_service(
     c = clean(SubscriberInput.of({"email": "a@b.example.jp", "region_code": "tk"}),
               creating=True)
     assert c.values["region_code"] == "TK"
-    with pytest.raises(Exception, match="region_code: 半角英数字です"):
+    with pytest.raises(Exception, match="region_code: 「東京」は半角英数字ではありません"):
         clean(SubscriberInput.of({"email": "a@b.example.jp", "region_code": "東京"}),
               creating=True)
 
@@ -119,12 +119,12 @@ def test_rules_are_the_importers() -> None:
     assert by["format"].check("テキスト形式") == "text"
     assert by["charset"].check("JIS") == "iso-2022-jp"
     assert by["roles"].check("CIO、CISO；CIO") == "CIO;CISO"
-    for f, bad, reason in ((by["organisation_kind"], "県", "is not one of"),
-                           (by["format"], "PDF", "is not HTML"),
-                           (by["name"], "a\x07b", "control character U+0007"),
-                           (by["name"], "\ue000", "private-use"),
-                           (by["job_title"], "長" * 201, "longer than 200"),
-                           (by["status"], "gone", "is not one of")):
+    for f, bad, reason in ((by["organisation_kind"], "県", "都、特別区、市、町、村 のいずれか"),
+                           (by["format"], "PDF", "HTML（html）かテキスト（text）"),
+                           (by["name"], "a\x07b", "制御文字（U+0007）は使えません"),
+                           (by["name"], "\ue000", "外字（U+E000）"),
+                           (by["job_title"], "長" * 201, "200 文字まで"),
+                           (by["status"], "gone", "のいずれかです")):
         with pytest.raises(BadValue, match=re.escape(reason)):
             f.check(bad)
     # what the export writes, the importer reads back
@@ -137,3 +137,22 @@ def test_rules_are_the_importers() -> None:
 def test_declaration_is_frozen_data() -> None:
     assert all(dataclasses.is_dataclass(f) for f in FIELDS)
     assert len(set(NAMES)) == len(NAMES)
+
+
+def test_the_catalogued_kind_list_is_the_declared_one() -> None:
+    """The message that lists the accepted kinds lists exactly KINDS."""
+    assert "、".join(sf.KINDS) == sf.KIND_CHOICES
+
+
+@pytest.mark.parametrize(("address", "reason"), [
+    ("no-at-sign.example.jp", "「no-at-sign.example.jp」は@ がありません"),
+    ("@example.jp", "「@example.jp」は@ の前が空です"),
+    ("taro@", "「taro@」は@ の後（ドメイン）が空です"),
+    ("taro@example", "「taro@example」はドメインが正しくありません"),
+    ("taro..yamada@example.jp", "「taro..yamada@example.jp」はピリオド（.）が続いています"),
+    ("山田@example.jp", "「山田@example.jp」は@ の前に全角文字など使えない字があります"),
+])
+def test_email_validators_english_becomes_a_japanese_reason(address: str, reason: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        sf.normalise_email(address)
+    assert str(caught.value) == reason

@@ -276,3 +276,36 @@ def test_the_form_starts_at_the_parts_schedule_and_warns_of_an_overlap(site: Sit
         "overlap": "skip"})
     assert r.status_code == 303 and r.headers["location"].endswith("notice=scheduled-skipped")
     assert _send_count(site) == 2
+
+
+def test_send_now_says_it_started_or_waits_for_approval_not_that_it_was_scheduled(
+        site: Site) -> None:
+    """「今すぐ送る」 leads to the send's page with a notice that it started (or,
+    with four eyes, that it starts once approved), never 「配信を予約しました」."""
+    part = part_ids(site.engine)[0]
+    editor = site.client("editor")
+    r = post_form(editor, f"/admin/parts/{part}", f"/admin/parts/{part}/send-now",
+                  {"lists": [LIST], "confirm": "yes", "overlap": "skip"})
+    assert r.status_code == 303, r.text[:500]
+    code, text = (("now-approval", "承認されると、すぐに送信を始めます")
+                  if site.settings.require_approval else ("started", "送信を始めました"))
+    assert r.headers["location"].endswith(f"?notice={code}")
+    report = editor.get(r.headers["location"]).text
+    assert text in report and "配信を予約しました" not in report
+
+
+def test_a_past_time_is_refused_before_the_overlap_question(site: Site) -> None:
+    """Some readers already have the part and the time is in the past: the
+    form says the time is wrong at once, rather than first asking whether to
+    mail those readers again and refusing only after the answer."""
+    part = part_ids(site.engine)[0]
+    editor = site.client("editor")
+    first = schedule(site.engine, part_id=part, lists=[LIST])
+    start(site.engine, first)
+    set_outcome(site.engine, first, "alice@city-a.example.jp", DeliveryStatus.SENT)
+    r = post_form(editor, f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
+                  {"lists": [LIST], "at": "2020-01-01T09:00"})
+    assert r.status_code == 422, r.text[:500]
+    assert "配信日時：過去の日時には予約できません" in r.text
+    assert "受け取る予定の人" not in r.text and 'name="overlap"' not in r.text
+    assert _send_count(site) == 1

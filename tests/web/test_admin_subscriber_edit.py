@@ -159,6 +159,10 @@ def test_create_checks_values_and_records_consent_event_and_audit(site: Site) ->
         assert r.status_code == 422, fields
         assert 'role="alert"' in r.text and f'id="f-{field}"' in r.text
         assert 'aria-invalid="true"' in r.text or field == "lists"
+        # the form's label names the field, the service's name for it does not follow
+        assert f"</a> — {field}:" not in r.text, r.text
+    r = _create(client, email="alice@CITY-A.example.jp")
+    assert "メールアドレス</a> — alice@city-a.example.jp は登録済みです" in r.text, r.text
     assert _snapshot(site.engine) == before
     r = _create(client, email="ｔａｎａｋａ@Chofu.Example.JP", name="田中 髙志",
                 organisation="調布市", organisation_kind="市", job_title="CIO補佐",
@@ -235,7 +239,7 @@ def test_import_preview_lists_bad_rows_and_writes_nothing_then_confirm_applies(
         r.text.split('id="rejected"')[1].split("</table>")[0]))
     assert set(rejected) == {"3", "6", "7"}
     assert "bad-address" in rejected["3"]
-    assert "duplicate of line 2" in rejected["6"]
+    assert "2 行目と重複しています" in rejected["6"]
     assert "団体区分" in rejected["7"]
     assert "新規 2 件、更新 1 件" in r.text and "除外 3 件" in r.text
     token = hidden(r.text, "token")

@@ -144,7 +144,7 @@ def test_an_upload_with_a_mislabelled_image_is_refused(site: Site, tmp_path: Pat
     r = _upload(site.client("editor"), zip_folder(folder, prefix="vol05/"), name="vol05.zip")
     assert r.status_code == 422
     assert (
-        f"part1.md:{line}: image images/slide02.png is named .png but is a GIF file:"
-        " rename it to .gif or save it as PNG"
+        f"part1.md:{line}: 画像 images/slide02.png は名前が .png ですが中身は GIF ファイルです："
+        "名前を .gif に変えるか、PNG で保存してください"
     ) in r.text
     assert site.client().get("/assets/vol05/images/header-part1.png").status_code == 404

@@ -68,7 +68,7 @@ def test_password_file_and_weak_passwords(db: str, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     r = runner.invoke(users_app, ["create", "a@metro.example.jp", "--role", "viewer",
                                   "--password-file", str(good)])
-    assert r.exit_code == 1 and "already exists" in r.output
+    assert r.exit_code == 1 and "ユーザー a@metro.example.jp はもういます" in r.output
     r = runner.invoke(users_app, ["create", "b@metro.example.jp", "--role", "boss",
                                   "--password-file", str(good)])
     assert r.exit_code != 0
@@ -81,7 +81,7 @@ def test_tokens_create_print_once_and_revoke(db: str, tmp_path: Path) -> None:
                               "--password-file", str(good)])
     r = runner.invoke(tokens_app, ["create", "e@metro.example.jp", "--name", "ci",
                                    "--role", "approver"])
-    assert r.exit_code == 1 and "does not hold: approver" in r.output
+    assert r.exit_code == 1 and "次の役割を持っていません：approver" in r.output
     r = runner.invoke(tokens_app, ["create", "e@metro.example.jp", "--name", "ci",
                                    "--role", "editor"])
     assert r.exit_code == 0, r.output
@@ -93,13 +93,13 @@ def test_tokens_create_print_once_and_revoke(db: str, tmp_path: Path) -> None:
         assert row.token_hash == token_hash(token) and row.roles == "editor"
     r = runner.invoke(tokens_app, ["create", "e@metro.example.jp", "--name", "ci",
                                    "--role", "editor"])
-    assert r.exit_code == 1 and "already exists" in r.output
+    assert r.exit_code == 1 and "トークン「ci」はもうあります" in r.output
     r = runner.invoke(tokens_app, ["list"])
     assert r.exit_code == 0 and "ci" in r.output and token not in r.output
     r = runner.invoke(tokens_app, ["revoke", "ci"])
     assert r.exit_code == 0
     r = runner.invoke(tokens_app, ["revoke", "ci"])
-    assert r.exit_code == 1 and "no live token" in r.output
+    assert r.exit_code == 1 and "有効なトークン「" in r.output
     with Session(engine) as session:
         actions = [a.action for a in session.execute(select(AuditLog)).scalars()]
         actors = {a.actor for a in session.execute(select(AuditLog)).scalars()}

@@ -190,7 +190,7 @@ def test_issue_14_editorial_journey(stack: Stack, engine: Engine, database_url: 
             staff.screenshot(path=str(SCREENSHOTS / "journey-send-now-confirm.png"), full_page=True)
             assert _sends(engine) == []
             staff.get_by_role("button", name="送信を始める").click()
-            expect(staff.locator("p.notice")).to_contain_text("配信を予約しました")
+            expect(staff.locator("p.notice")).to_contain_text("送信を始めました")
             send_id = int(re.search(r"/admin/sends/(\d+)", staff.url).group(1))  # type: ignore[union-attr]
             look(staff, "配信（予約直後）")
 

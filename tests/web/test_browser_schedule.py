@@ -82,7 +82,7 @@ def test_send_now_confirms_cancel_asks_and_no_self_approval(
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "send-now-confirm.png"), full_page=True)
             page.get_by_role("button", name="送信を始める").click()
-            expect(page.locator("p.notice")).to_contain_text("配信を予約しました")
+            expect(page.locator("p.notice")).to_contain_text("承認されると、すぐに送信を始めます")
             send_id = int(re.search(r"/admin/sends/(\d+)", page.url).group(1))  # type: ignore[union-attr]
             assert _sends(engine) == [(send_id, "scheduled")]
 

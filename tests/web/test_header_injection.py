@@ -41,7 +41,7 @@ def test_api_upload_with_a_line_break_in_the_subject_is_422(site: Site) -> None:
                                 files={"file": ("vol05.zip", data, "application/zip")})
     assert r.status_code == 422, r.text
     problems = r.json()["problems"]
-    assert problems == [f"part1.md:{_subject_line()}: front matter: subject: 制御文字 CR "
+    assert problems == [f"part1.md:{_subject_line()}: フロントマター: subject: 制御文字 CR "
                         "(U+000D) は使えません（改行やタブを含まない 1 行で書いてください）"]
 
 
@@ -56,7 +56,7 @@ def test_admin_upload_with_a_tab_in_the_title_is_422(site: Site) -> None:
                                                             replace={"part1.md": broken}),
                                     "application/zip")})
     assert r.status_code == 422
-    assert "part1.md:3: front matter: title: 制御文字 U+001B は使えません" in r.text
+    assert "part1.md:3: フロントマター: title: 制御文字 U+001B は使えません" in r.text
 
 
 @pytest.fixture

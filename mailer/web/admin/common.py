@@ -11,6 +11,8 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from mailer.i18n import _
+from mailer.i18n import install as install_catalogue
 from mailer.labels import DELIVERY_LABELS, ROLE_LABELS, SEND_LABELS, SUBSCRIBER_LABELS, tokyo
 from mailer.models import DeliveryStatus, SendStatus, UserRole
 from mailer.render.html import TEMPLATES_DIR
@@ -48,8 +50,8 @@ def duration(seconds: float | None) -> str:
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     if h:
-        return f"{h}時間{m}分"
-    return f"{m}分{sec}秒" if m else f"{sec}秒"
+        return _("{h}時間{m}分").format(h=h, m=m)
+    return _("{m}分{s}秒").format(m=m, s=sec) if m else _("{s}秒").format(s=sec)
 
 
 def datetime_local(value: datetime | None) -> str:
@@ -66,7 +68,9 @@ def admin_environment(*, site_name: str) -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
+    install_catalogue(env)
     env.globals.update(
         site_name=site_name, send_labels=SEND_LABELS, delivery_labels=DELIVERY_LABELS,
         subscriber_labels=SUBSCRIBER_LABELS, role_labels=ROLE_LABELS,

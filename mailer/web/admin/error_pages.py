@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mailer.i18n import N_, _
 from mailer.web.admin.common import admin_message
 from mailer.web.auth import AuthError, Principal, current_principal
 
@@ -19,9 +20,9 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 
 #: status -> (title, line) of an admin error page
 PAGES: dict[int, tuple[str, str]] = {
-    403: ("権限がありません", "このページや操作には、あなたの役割では入れません。"),
-    404: ("ページが見つかりません", "アドレスが正しいか確かめてください。"),
-    405: ("この操作はできません", "このページではその操作を受け付けていません。"),
+    403: (N_("権限がありません"), N_("このページや操作には、あなたの役割では入れません。")),
+    404: (N_("ページが見つかりません"), N_("アドレスが正しいか確かめてください。")),
+    405: (N_("この操作はできません"), N_("このページではその操作を受け付けていません。")),
 }
 
 
@@ -50,8 +51,9 @@ def install_error_pages(app: FastAPI) -> None:
             if (inner is not None and (not _is_admin_page(request) or login
                                        or exc.status_code not in PAGES)):
                 return await inner(request, exc)
-            title, line = PAGES.get(exc.status_code, ("エラーが発生しました",
-                                                       "リクエストを処理できませんでした。"))
+            title, line = PAGES.get(exc.status_code, (N_("エラーが発生しました"),
+                                                       N_("リクエストを処理できませんでした。")))
+            title, line = _(title), _(line)
             if isinstance(exc, AuthError):  # its own words, when it has them
                 title = exc.title or title
                 line = str(exc.detail) if exc.detail else line

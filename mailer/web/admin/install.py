@@ -10,6 +10,7 @@ def install(app: FastAPI) -> None:
     app's own exception handlers: the API's JSON handlers wrap them)."""
     from mailer.web import api
     from mailer.web.admin import (
+        pages_editor,
         pages_parts,
         pages_people,
         pages_schedule,
@@ -22,7 +23,8 @@ def install(app: FastAPI) -> None:
 
     app.state.admin_pages = admin_environment(site_name=app.state.web.settings.list_name)
     # pages_subscriber_edit before pages_people: /admin/subscribers/new is not an id
-    for module in (pages_sends, pages_parts, pages_schedule, pages_subscriber_edit,
+    # pages_editor before pages_parts: /admin/issues/new is not an issue
+    for module in (pages_sends, pages_editor, pages_parts, pages_schedule, pages_subscriber_edit,
                    pages_people, static):
         app.include_router(module.router)
     install_error_pages(app)  # before the API wraps the handlers again

@@ -12,10 +12,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mailer.compose.errors import IssueFolderError
+from mailer.i18n import N_, _
 from mailer.render.preview import PreviewFormat
 from mailer.render.types import RenderConfig
 from mailer.services import listings
 from mailer.services.errors import ServiceError
+from mailer.services.issue_drafts import draft_slugs
 from mailer.services.issue_upload import MAX_ZIP_BYTES, UploadError
 from mailer.services.parts import PartNotFound, preflight, preview_part
 from mailer.services.publication import preview_render_config, publish_part, unpublish_part
@@ -38,15 +40,16 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 Reader = Annotated[Principal, Depends(require(*READ_SENDS))]
 Composer = Annotated[Principal, Depends(require(*COMPOSE))]
 
-TABS = [("html", "HTML"), ("text", "テキスト"), ("sanitized", "無害化後"),
-        ("iso", "ISO-2022-JP の問題")]
-LOAD_LABELS = {"created": "新規登録", "updated": "更新", "unchanged": "変更なし"}
+TABS = [("html", "HTML"), ("text", N_("テキスト")), ("sanitized", N_("無害化後")),
+        ("iso", N_("ISO-2022-JP の問題"))]
+LOAD_LABELS = {"created": N_("新規登録"), "updated": N_("更新"), "unchanged": N_("変更なし")}
 
 
 def _issues_page(request: Request, web: WebState, principal: Principal, *, notice: str = "",
                  problems: list[str] | None = None, status_code: int = 200) -> HTMLResponse:
-    return admin_page(request, principal, "issues", status_code=status_code, title="号と配信回",
-                      notice=notice, problems=problems or [], issues=listings.issues(web.engine))
+    return admin_page(request, principal, "issues", status_code=status_code, title=_("号と配信回"),
+                      notice=notice, problems=problems or [], issues=listings.issues(web.engine),
+                      drafts=draft_slugs(engine=web.engine))
 
 
 def _preview_config(web: WebState, part_id: int) -> RenderConfig:
@@ -77,8 +80,11 @@ async def upload_issue_page(
     except IssueFolderError as exc:  # read, but not valid: every problem, file:line
         return _issues_page(request, web, principal, status_code=422,
                             problems=[str(p) for p in exc.problems])
-    parts = "、".join(f"{label}（{LOAD_LABELS[s.value]}）" for label, s in result.parts.items())
-    notice = f"号「{result.slug}」を読み込みました：{LOAD_LABELS[result.status.value]}。{parts}"
+    parts = _("、").join(
+        _("{label}（{status}）").format(label=label, status=_(LOAD_LABELS[s.value]))
+        for label, s in result.parts.items())
+    notice = _("号「{slug}」を読み込みました：{status}。{parts}").format(
+        slug=result.slug, status=_(LOAD_LABELS[result.status.value]), parts=parts)
     return _issues_page(request, web, principal, notice=notice)
 
 
@@ -106,8 +112,9 @@ def render_part(request: Request, web: WebState, principal: Principal, part_id: 
     """The part page; with `schedule`, its schedule form as the refused request left it."""
     found = listings.part_row(web.engine, part_id)
     if found is None:
-        return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
-                             lines=[f"配信回 {part_id} はありません。"], back="/admin/issues")
+        return admin_message(request, principal, status_code=404, title=_("配信回が見つかりません"),
+                             lines=[_("配信回 {id} はありません。").format(id=part_id)],
+                             back="/admin/issues")
     part, issue = found
     tab = tab if tab in dict(TABS) else "html"
     report = preflight(engine=web.engine, part_id=part_id, config=web.render_config)
@@ -124,11 +131,13 @@ def render_part(request: Request, web: WebState, principal: Principal, part_id: 
         my_email = actor_email(engine=web.engine, actor=principal.as_actor())
     except ServiceError:
         my_email = ""
-    notices = {"scheduled": "配信を予約しました。", "published": "公開しました。",
-               "unpublished": "公開を取り消しました。"}
+    notices = {"scheduled": _("配信を予約しました。"), "published": _("公開しました。"),
+               "unpublished": _("公開を取り消しました。")}
     return admin_page(
-        request, principal, "part", title=f"{part.label}：{part.title}", part=part, issue=issue,
-        report=report, tab=tab, tabs=TABS, body=body,
+        request, principal, "part",
+        title=_("{label}：{title}").format(label=part.label, title=part.title),
+        part=part, issue=issue,
+        report=report, tab=tab, tabs=[(key, _(label)) for key, label in TABS], body=body,
         iso_findings=[f for f in report.findings if f.code == "iso2022jp_char"],
         notice=notices.get(notice or "", ""), smtp_configured=bool(web.settings.relays()),
         my_email=my_email, lists=listings.lists(web.engine),
@@ -144,10 +153,11 @@ def part_eml(part_id: int, request: Request, web: Web, principal: Reader) -> Res
         data = preview_part(engine=web.engine, part_id=part_id,
                             config=_preview_config(web, part_id), format="eml")
     except PartNotFound:
-        return admin_message(request, principal, status_code=404, title="配信回が見つかりません",
-                             lines=[f"配信回 {part_id} はありません。"], back="/admin/issues")
+        return admin_message(request, principal, status_code=404, title=_("配信回が見つかりません"),
+                             lines=[_("配信回 {id} はありません。").format(id=part_id)],
+                             back="/admin/issues")
     except ServiceError as exc:
-        return admin_refusal(request, principal, exc, title="メールを作れません",
+        return admin_refusal(request, principal, exc, title=_("メールを作れません"),
                              back=f"/admin/parts/{part_id}")
     return Response(data, media_type="message/rfc822", headers={
         **ADMIN_HEADERS, "Content-Disposition": f'attachment; filename="part-{part_id}.eml"'})
@@ -162,12 +172,13 @@ async def test_send_page(part_id: int, request: Request, web: Web,
                                           settings=web.settings,
                                           actor=principal.as_actor(), part_id=part_id)
     except ServiceError as exc:
-        return admin_refusal(request, principal, exc, title="テスト送信できませんでした",
+        return admin_refusal(request, principal, exc, title=_("テスト送信できませんでした"),
                              back=f"/admin/parts/{part_id}")
-    lines = [f"{addr}：{'送信しました' if r == 'sent' else r}" for addr, r in results]
+    lines = [_("{address}：{result}").format(
+        address=addr, result=_("送信しました") if r == "sent" else r) for addr, r in results]
     ok = all(r == "sent" for _, r in results)
     return admin_message(request, principal, status_code=200 if ok else 502,
-                         title="テスト送信しました" if ok else "テスト送信できませんでした",
+                         title=_("テスト送信しました") if ok else _("テスト送信できませんでした"),
                          lines=lines, back=f"/admin/parts/{part_id}")
 
 
@@ -178,7 +189,7 @@ async def publish_page(part_id: int, request: Request, web: Web, principal: Comp
         await run_in_threadpool(publish_part, engine=web.engine, actor=principal.as_actor(),
                                 part_id=part_id)
     except ServiceError as exc:
-        return admin_refusal(request, principal, exc, title="公開できませんでした",
+        return admin_refusal(request, principal, exc, title=_("公開できませんでした"),
                              back=f"/admin/parts/{part_id}")
     return RedirectResponse(f"/admin/parts/{part_id}?notice=published", status_code=303)
 
@@ -190,14 +201,14 @@ async def unpublish_page(part_id: int, request: Request, web: Web, principal: Co
     confirmation box (checked here too: the browser's check can be skipped)."""
     if confirm != "yes":
         return admin_message(request, principal, status_code=422,
-                             title="公開を取り消していません",
-                             lines=["「公開を取り消す」の確認欄にチェックを入れてから、"
-                                    "もう一度お試しください。"],
+                             title=_("公開を取り消していません"),
+                             lines=[_("「公開を取り消す」の確認欄にチェックを入れてから、"
+                                      "もう一度お試しください。")],
                              back=f"/admin/parts/{part_id}")
     try:
         await run_in_threadpool(unpublish_part, engine=web.engine, actor=principal.as_actor(),
                                 part_id=part_id)
     except ServiceError as exc:
-        return admin_refusal(request, principal, exc, title="公開を取り消せませんでした",
+        return admin_refusal(request, principal, exc, title=_("公開を取り消せませんでした"),
                              back=f"/admin/parts/{part_id}")
     return RedirectResponse(f"/admin/parts/{part_id}?notice=unpublished", status_code=303)

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from mailer.i18n import N_, _
 from mailer.models import SubscriberStatus
 from mailer.services import listings
 from mailer.services.iso2022jp_readers import PROBLEM
@@ -54,14 +55,15 @@ def subscribers_page(
     base = "/admin/subscribers"
     next_url = f"{base}?{urlencode({**params, 'after': next_after})}" if next_after else ""
     first_url = f"{base}?{urlencode(params)}" if params else base
-    return admin_page(request, principal, "subscribers", title="購読者", filt=filt, rows=rows,
+    return admin_page(request, principal, "subscribers", title=_("購読者"), filt=filt, rows=rows,
                       total=total, after=after_id, next_url=next_url, first_url=first_url,
                       page_size=PAGE_SIZE, kinds=listings.organisation_kinds(web.engine),
                       lists=listings.lists(web.engine))
 
 
 #: the short notice after a form was saved (?notice=…)
-SUBSCRIBER_NOTICES = {"created": "購読者を登録しました。", "saved": "登録内容を保存しました。"}
+SUBSCRIBER_NOTICES = {"created": N_("購読者を登録しました。"),
+                      "saved": N_("登録内容を保存しました。")}
 
 
 @router.api_route("/subscribers/{subscriber_id}", methods=READ)
@@ -69,11 +71,12 @@ def subscriber_page(subscriber_id: int, request: Request, web: Web,
                     principal: People, notice: str = "") -> HTMLResponse:
     d = listings.subscriber_detail(web.engine, subscriber_id)
     if d is None:
-        return admin_message(request, principal, status_code=404, title="購読者が見つかりません",
-                             lines=[f"購読者 {subscriber_id} はいません。"],
+        return admin_message(request, principal, status_code=404, title=_("購読者が見つかりません"),
+                             lines=[_("購読者 {id} はいません。").format(id=subscriber_id)],
                              back="/admin/subscribers")
-    return admin_page(request, principal, "subscriber", title=d.subscriber.name or "購読者", d=d,
-                      notice=SUBSCRIBER_NOTICES.get(notice, ""))
+    return admin_page(request, principal, "subscriber", title=d.subscriber.name or _("購読者"),
+                      d=d, notice=_(SUBSCRIBER_NOTICES[notice]) if notice in SUBSCRIBER_NOTICES
+                      else "")
 
 
 @router.api_route("/suppressions", methods=READ)
@@ -84,6 +87,6 @@ def suppressions_page(request: Request, web: Web, principal: People, q: str = ""
     params = {"q": q} if q else {}
     base = "/admin/suppressions"
     next_url = f"{base}?{urlencode({**params, 'after': next_after})}" if next_after else ""
-    return admin_page(request, principal, "suppressions", title="配信抑止リスト", rows=rows,
+    return admin_page(request, principal, "suppressions", title=_("配信抑止リスト"), rows=rows,
                       q=q, after=after_id, next_url=next_url,
                       first_url=f"{base}?{urlencode(params)}" if params else base)

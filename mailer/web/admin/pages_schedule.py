@@ -17,9 +17,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from mailer.i18n import _
 from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.send_preview import SendPreview
-from mailer.services.sends import preview_send, schedule_send
+from mailer.services.sends import preview_send, refuse_past, schedule_send
 from mailer.web.admin.common import (
     COMPOSE,
     admin_page,
@@ -42,7 +43,7 @@ Mode = Literal["schedule", "now"]
 def _confirm_page(request: Request, principal: Principal, *, part_id: int, mode: Mode,
                   seen: SendPreview, at: str = "", when: datetime | None = None) -> HTMLResponse:
     return admin_page(request, principal, "send_confirm",
-                      title="今すぐ送る前の確認" if mode == "now" else "予約の前の確認",
+                      title=_("今すぐ送る前の確認") if mode == "now" else _("予約の前の確認"),
                       part_id=part_id, mode=mode, seen=seen, at=at, when=when)
 
 
@@ -59,6 +60,13 @@ async def _refused(request: Request, web: Web, principal: Principal, part_id: in
                                    schedule=form, status_code=status_of(exc))
 
 
+def _notice(*, now: bool, require_approval: bool, skipped: int) -> str:
+    """The notice code the send's page shows after it was made: scheduled for
+    later, started now, or (now, but four eyes first) waiting for approval."""
+    base = ("now-approval" if require_approval else "started") if now else "scheduled"
+    return f"{base}-skipped" if skipped else base
+
+
 async def _schedule(request: Request, web: Web, principal: Principal, *, part_id: int,
                     lists: list[str], at: str, when: datetime | None, overlap: str,
                     title: str) -> Response:
@@ -69,7 +77,8 @@ async def _schedule(request: Request, web: Web, principal: Principal, *, part_id
                                        overlap=overlap)
     except ServiceError as exc:
         return await _refused(request, web, principal, part_id, title, exc, lists=lists, at=at)
-    notice = "scheduled-skipped" if done.skipped else "scheduled"
+    notice = _notice(now=when is None, require_approval=web.settings.require_approval,
+                     skipped=done.skipped)
     return RedirectResponse(f"/admin/sends/{done.send_id}?notice={notice}", status_code=303)
 
 
@@ -86,18 +95,20 @@ async def schedule_page(
 ) -> Response:
     """Schedule the part to the chosen lists at a Tokyo time. When some
     recipients already have the part and no choice was made, ask first."""
-    title = "予約できませんでした"
+    title = _("予約できませんでした")
     chosen = lists or []
     try:
         if not at.strip():
-            raise ServiceError("日時を入力してください。今すぐ送るときは「今すぐ送る」を使います。",
+            raise ServiceError(_("日時を入力してください。"
+                                 "今すぐ送るときは「今すぐ送る」を使います。"),
                                kind=ErrorKind.INVALID, field="at")
         try:
             when = parse_tokyo(at)
         except ValueError:
-            raise ServiceError(f"「{at}」は日時として読めません（例：2026-12-01T09:00）。",
-                               kind=ErrorKind.INVALID, field="at") from None
+            raise ServiceError(_("「{value}」は日時として読めません（例：2026-12-01T09:00）。")
+                               .format(value=at), kind=ErrorKind.INVALID, field="at") from None
         if not overlap:
+            refuse_past(when)  # a past time is refused first, not after the overlap question
             seen = await _preview(web, part_id, chosen)
             if seen.overlap:
                 return _confirm_page(request, principal, part_id=part_id, mode="schedule",
@@ -115,7 +126,7 @@ async def send_now_page(
     overlap: Annotated[str, Form()] = "skip", at: Annotated[str, Form()] = "",
 ) -> Response:
     """Without `confirm`: show who a send now would reach, and ask. With it: send now."""
-    title = "送信を始められませんでした"
+    title = _("送信を始められませんでした")
     chosen = lists or []
     if confirm != "yes":
         try:

@@ -11,10 +11,18 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.concurrency import run_in_threadpool
 
+from mailer.embedded.outbox import message_text, stored_messages
+from mailer.i18n import N_, _
 from mailer.models import DeliveryStatus, SendStatus
 from mailer.services import listings
 from mailer.services.errors import ServiceError
@@ -46,21 +54,29 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 Reader = Annotated[Principal, Depends(require(*READ_SENDS))]
 
 NOTICES = {
-    "approve": "配信を承認しました。",
-    "pause": "配信を一時停止しました。",
-    "resume": "配信を再開しました。",
-    "cancel": "配信を取り消しました。",
-    "resend-failed": "失敗した宛先を再送の待ち行列に戻しました。",
-    "scheduled": "配信を予約しました。",
-    "scheduled-skipped": "配信を予約しました。この配信回をすでに受け取った人と、"
-                         "ほかの配信で受け取る予定の人は除きます。",
+    "approve": N_("配信を承認しました。"),
+    "pause": N_("配信を一時停止しました。"),
+    "resume": N_("配信を再開しました。"),
+    "cancel": N_("配信を取り消しました。"),
+    "resend-failed": N_("失敗した宛先を再送の待ち行列に戻しました。"),
+    "scheduled": N_("配信を予約しました。"),
+    "scheduled-skipped": N_("配信を予約しました。この配信回をすでに受け取った人と、"
+                            "ほかの配信で受け取る予定の人は除きます。"),
+    "started": N_("送信を始めました。"),
+    "started-skipped": N_("送信を始めました。この配信回をすでに受け取った人と、"
+                          "ほかの配信で受け取る予定の人は除きます。"),
+    "now-approval": N_("配信を登録しました。承認されると、すぐに送信を始めます。"),
+    "now-approval-skipped": N_("配信を登録しました。承認されると、すぐに送信を始めます。"
+                               "この配信回をすでに受け取った人と、"
+                               "ほかの配信で受け取る予定の人は除きます。"),
 }
 FINISHED = (SendStatus.DONE, SendStatus.CANCELLED)
 
 
 def notice_text(code: str | None) -> str:
     """Return the fixed message for a notice code (never echo the query string)."""
-    return NOTICES.get(code or "", "")
+    text = NOTICES.get(code or "", "")
+    return _(text) if text else ""
 
 
 def safe_back(back: str, default: str) -> str:
@@ -78,8 +94,10 @@ def dashboard(request: Request, web: Web, principal: Reader,
                             limit=200)
     upcoming = [s for s in waiting if s.started_at is None]
     finished = listings.sends(web.engine, statuses=FINISHED, newest_first=True, limit=30)
-    return admin_page(request, principal, "dashboard", title="ダッシュボード",
+    outbox = stored_messages(web.demo_outbox) if web.demo_outbox else None
+    return admin_page(request, principal, "dashboard", title=_("ダッシュボード"),
                       notice=notice_text(notice), upcoming=upcoming, finished=finished,
+                      outbox=outbox,
                       require_approval=web.settings.require_approval,
                       **_running(web))
 
@@ -95,6 +113,15 @@ def _running(web: WebState) -> dict[str, Any]:
             except ServiceError:  # deleted meanwhile
                 continue
     return {"running": running, "now": datetime.now(UTC)}
+
+
+@router.api_route("/demo-outbox/{name}", methods=READ)
+def demo_outbox_message(name: str, web: Web, principal: Reader) -> Response:
+    """One message the demo's SMTP sink stored, as text (`mailer demo --serve` only)."""
+    text = message_text(web.demo_outbox, name) if web.demo_outbox else None
+    if text is None:
+        raise HTTPException(status_code=404)
+    return PlainTextResponse(text)
 
 
 @router.api_route("/fragments/running", methods=READ)
@@ -128,12 +155,12 @@ def send_report_page(send_id: int, request: Request, web: Web, principal: Reader
     municipality in code order, sortable and filterable."""
     s = listings.send_row(web.engine, send_id)
     if s is None:
-        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
-                             lines=[f"配信 {send_id} はありません。"])
+        return admin_message(request, principal, status_code=404, title=_("配信が見つかりません"),
+                             lines=[_("配信 {id} はありません。").format(id=send_id)])
     q = report_query(sort, municipality, status)
     base = f"/admin/sends/{send_id}"
     return admin_page(
-        request, principal, "send", title=f"配信 {send_id} のレポート", s=s,
+        request, principal, "send", title=_("配信 {id} のレポート").format(id=send_id), s=s,
         notice=notice_text(notice), report=send_report(web.engine, send_id, q),
         sort_labels=SORT_LABELS, ReportSort=ReportSort,
         report_url=lambda **change: _report_url(base, q, **change),
@@ -150,8 +177,8 @@ def send_progress_fragment(send_id: int, request: Request, web: Web,
     try:
         p = send_progress(engine=web.engine, send_id=send_id)
     except ServiceError:
-        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
-                             lines=[f"配信 {send_id} はありません。"])
+        return admin_message(request, principal, status_code=404, title=_("配信が見つかりません"),
+                             lines=[_("配信 {id} はありません。").format(id=send_id)])
     return admin_page(request, principal, "_send_progress", p=p, now=datetime.now(UTC))
 
 
@@ -174,8 +201,8 @@ def send_report_csv(send_id: int, request: Request, web: Web, principal: Reader,
     """The send's deliveries as an Excel-ready CSV (UTF-8 BOM, CRLF, formulas
     neutralised), in the page's order and filter."""
     if listings.send_row(web.engine, send_id) is None:
-        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
-                             lines=[f"配信 {send_id} はありません。"])
+        return admin_message(request, principal, status_code=404, title=_("配信が見つかりません"),
+                             lines=[_("配信 {id} はありません。").format(id=send_id)])
     q = report_query(sort, municipality, status)
     return StreamingResponse(
         _csv_bytes(report_csv_rows(web.engine, send_id, q)),
@@ -192,7 +219,7 @@ async def _act(request: Request, web: Web, principal: Principal, send_id: int, a
         await run_in_threadpool(use_case, engine=web.engine, actor=principal.as_actor(),
                                 send_id=send_id)
     except ServiceError as exc:
-        return admin_refusal(request, principal, exc, title="この操作はできませんでした",
+        return admin_refusal(request, principal, exc, title=_("この操作はできませんでした"),
                              back=safe_back(back, f"/admin/sends/{send_id}"))
     target = safe_back(back, f"/admin/sends/{send_id}")
     sep = "&" if "?" in target else "?"
@@ -210,18 +237,19 @@ async def approve_page(
 
 #: actions that cannot be taken back ask first: their button leads to a
 #: confirmation page whose own button posts `confirm=yes`
-CONFIRM = {"cancel": ("取り消す",
-                      "取り消した配信は再開できません。まだ送っていない宛先には送られません。")}
+CONFIRM = {"cancel": (N_("取り消す"),
+                      N_("取り消した配信は再開できません。まだ送っていない宛先には送られません。"))}
 
 
 def _confirm_page(request: Request, principal: Principal, send_id: int, action: str,
                   back: str) -> HTMLResponse:
-    label, warning = CONFIRM[action]
+    label, warning = (_(text) for text in CONFIRM[action])
     s = listings.send_row(request.app.state.web.engine, send_id)
     if s is None:
-        return admin_message(request, principal, status_code=404, title="配信が見つかりません",
-                             lines=[f"配信 {send_id} はありません。"])
-    return admin_page(request, principal, "action_confirm", title=f"配信 {send_id} を{label}",
+        return admin_message(request, principal, status_code=404, title=_("配信が見つかりません"),
+                             lines=[_("配信 {id} はありません。").format(id=send_id)])
+    return admin_page(request, principal, "action_confirm",
+                      title=_("配信 {id} を{label}").format(id=send_id, label=label),
                       s=s, action=action, label=label, warning=warning,
                       back=safe_back(back, f"/admin/sends/{send_id}"))
 

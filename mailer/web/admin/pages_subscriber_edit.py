@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from mailer.i18n import _
 from mailer.services import listings, subscriber_edit
 from mailer.services.errors import ServiceError
 from mailer.services.importer import MAX_FILE_BYTES, SubscriberFileError
@@ -55,12 +56,13 @@ def _form(request: Request, principal: Principal, web: WebState, *, values: dict
     field, rest = split_field(error) if error else (None, "")
     return admin_page(
         request, principal, "subscriber_form", status_code=status_of(error) if error else 200,
-        title="購読者の編集" if subscriber_id else "購読者の登録", v=values,
-        subscriber_id=subscriber_id, labels=FIELD_LABELS,
+        title=_("購読者の編集") if subscriber_id else _("購読者の登録"), v=values,
+        subscriber_id=subscriber_id,
+        labels={name: _(label) for name, label in FIELD_LABELS.items()},
         # the field is named by its label beside the message (service_errors)
         error_field=field or "", error=rest,
-        groups=[("連絡先", [f for f in shown if f.group == "contact"]),
-                ("受信の設定", [f for f in shown if f.group == "delivery"])],
+        groups=[(_("連絡先"), [f for f in shown if f.group == "contact"]),
+                (_("受信の設定"), [f for f in shown if f.group == "delivery"])],
         all_lists=_list_names(web))
 
 
@@ -103,8 +105,9 @@ async def create_page(request: Request, web: Web, principal: Editor) -> Response
 
 
 def _missing(request: Request, principal: Principal, subscriber_id: int) -> HTMLResponse:
-    return admin_message(request, principal, status_code=404, title="購読者が見つかりません",
-                         lines=[f"購読者 {subscriber_id} はいません。"], back="/admin/subscribers")
+    return admin_message(request, principal, status_code=404, title=_("購読者が見つかりません"),
+                         lines=[_("購読者 {id} はいません。").format(id=subscriber_id)],
+                         back="/admin/subscribers")
 
 
 @router.api_route("/{subscriber_id}/edit", methods=READ)
@@ -139,7 +142,7 @@ def _import_page(request: Request, principal: Principal, web: WebState, *,
                  report: ImportReport | None = None, token: str = "", error: str = "",
                  status_code: int = 200, applied: bool = False) -> HTMLResponse:
     return admin_page(request, principal, "subscriber_import", status_code=status_code,
-                      title="購読者の取り込み", report=report, token=token, error=error,
+                      title=_("購読者の取り込み"), report=report, token=token, error=error,
                       applied=applied, all_lists=_list_names(web),
                       max_mb=MAX_FILE_BYTES // 1024 // 1024)
 
@@ -210,8 +213,9 @@ def export_csv(request: Request, web: Web, principal: Editor,
     UTF-8 with BOM, CRLF, formula cells neutralised. The export is audited."""
     list_name = _list_name(web, list)
     if list and list_name is None:
-        return admin_message(request, principal, status_code=404, title="リストがありません",
-                             lines=[f"リスト {list} はありません。"], back="/admin/subscribers")
+        return admin_message(request, principal, status_code=404, title=_("リストがありません"),
+                             lines=[_("リスト {name} はありません。").format(name=list)],
+                             back="/admin/subscribers")
     spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL)  # noqa: SIM115 (closed by _chunks)
     export_file(engine=web.engine, actor=principal.as_actor(), out=spool, list_name=list_name)
     stem = f"subscribers-{list_name}" if list_name else "subscribers"

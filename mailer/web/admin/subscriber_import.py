@@ -18,6 +18,7 @@ import secrets
 import time
 from pathlib import Path
 
+from mailer.i18n import _
 from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.subscriber_files import import_file, safe_filename
 from mailer.services.subscribers import ImportReport
@@ -78,8 +79,8 @@ def apply_staged(*, web: WebState, principal: Principal, token: str) -> ImportRe
     Raises ServiceError(410) when the token is unknown, expired, already used or
     someone else's, and what `run_import` raises.
     """
-    gone = ServiceError("取り込みの確認期限が切れたか、すでに取り込み済みです。"
-                       "もう一度ファイルを選んでください。", kind=ErrorKind.GONE, field="token")
+    gone = ServiceError(_("取り込みの確認期限が切れたか、すでに取り込み済みです。"
+                         "もう一度ファイルを選んでください。"), kind=ErrorKind.GONE, field="token")
     if not TOKEN.match(token):
         raise gone
     folder = _dir(web)

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy import Select, func, select
 from sqlmodel import Session, col
 
+from mailer.i18n import N_, _
 from mailer.models import AuditLog, UserRole
 from mailer.services.accounts import note_audit_export
 from mailer.services.exporter import neutralise
@@ -33,7 +34,7 @@ router = APIRouter(tags=["admin-audit"])
 TOKYO = ZoneInfo("Asia/Tokyo")
 PAGE_SIZE = 100
 UTF8_BOM = b"\xef\xbb\xbf"
-HEADER = ["日時", "実行者", "操作", "対象の種類", "対象", "詳細"]
+HEADER = [N_("日時"), N_("実行者"), N_("操作"), N_("対象の種類"), N_("対象"), N_("詳細")]
 _FETCH = 1000
 
 Admin = Annotated[Principal, Depends(require(UserRole.ADMIN))]
@@ -72,7 +73,7 @@ def audit_page(
         ).scalars().all()
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return admin_page(request, principal, "auth_audit",
-                      title="監査ログ", rows=[(_when(r.at), r) for r in rows], total=total,
+                      title=_("監査ログ"), rows=[(_when(r.at), r) for r in rows], total=total,
                       page=page, pages=pages, actor=actor, action=action)
 
 
@@ -80,7 +81,7 @@ def _csv_chunks(web: Web, actor: str, action: str) -> Iterator[bytes]:
     yield UTF8_BOM
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(HEADER)
+    writer.writerow([_(h) for h in HEADER])
     with Session(web.engine) as session:
         result = session.execute(
             _filtered(select(AuditLog), actor, action).order_by(col(AuditLog.id))

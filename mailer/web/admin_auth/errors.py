@@ -7,6 +7,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from mailer.i18n import _
 from mailer.web.auth import AuthError, is_api
 from mailer.web.pages import message_page
 from mailer.web.state import WebState
@@ -33,7 +34,8 @@ async def auth_error(request: Request, exc: Exception) -> Response:
     if exc.login_redirect:
         return RedirectResponse(login_url(request), status_code=303, headers=headers)
     state: WebState = request.app.state.web
-    title = exc.title or ("権限がありません" if exc.status_code == 403 else "エラーが発生しました")
+    title = exc.title or (_("権限がありません") if exc.status_code == 403
+                          else _("エラーが発生しました"))
     response = message_page(state.pages, status_code=exc.status_code, title=title,
                             lines=[str(exc.detail)], private=True)
     response.headers.update(headers)

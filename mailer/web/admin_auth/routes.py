@@ -13,6 +13,7 @@ import redis
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from mailer.i18n import N_, _
 from mailer.services.errors import ServiceError
 from mailer.services.sign_in import note_locked_out, sign_in, sign_out, sign_out_everywhere
 from mailer.web.admin_auth.sessions import (
@@ -39,9 +40,9 @@ from mailer.web.state import Web, WebState
 router = APIRouter(tags=["admin-auth"])
 
 HOME = "/admin"
-FAILED = "メールアドレスまたはパスワードが正しくありません。"
-LOCKED = ("ログインの失敗が続いたため、一時的にログインできません。"
-          "15分ほど待ってから、もう一度お試しください。")
+FAILED = N_("メールアドレスまたはパスワードが正しくありません。")
+LOCKED = N_("ログインの失敗が続いたため、一時的にログインできません。"
+             "15分ほど待ってから、もう一度お試しください。")
 
 
 def safe_next(target: str | None) -> str:
@@ -63,7 +64,7 @@ def client_ip(request: Request) -> str:
 def _login_page(request: Request, web: WebState, *, next_url: str, email: str = "",
                 error: str = "", notice: str = "", status_code: int = 200) -> HTMLResponse:
     html = web.pages.get_template("admin/auth_login.html.j2").render(
-        title="ログイン", csrf_token=csrf_token(request), next_url=next_url, email=email,
+        title=_("ログイン"), csrf_token=csrf_token(request), next_url=next_url, email=email,
         error=error, notice=notice,
     )
     response = HTMLResponse(html, status_code=status_code, headers=dict(PRIVATE_HEADERS))
@@ -81,7 +82,7 @@ def _login_page(request: Request, web: WebState, *, next_url: str, email: str = 
 def login_form(request: Request, web: Web, next: str = HOME, notice: str = "") -> HTMLResponse:
     """The login form (changes nothing); after a logout, a short notice."""
     return _login_page(request, web, next_url=safe_next(next),
-                       notice="ログアウトしました。" if notice == "logged-out" else "")
+                       notice=_("ログアウトしました。") if notice == "logged-out" else "")
 
 
 @router.post("/admin/login", dependencies=[Depends(verify_csrf)])
@@ -97,17 +98,17 @@ async def login(request: Request, web: Web) -> Response:
     try:
         if store.locked(account=email, ip=ip):
             note_locked_out(engine=web.engine, email=email, ip=ip)
-            return _login_page(request, web, next_url=next_url, email=email, error=LOCKED,
+            return _login_page(request, web, next_url=next_url, email=email, error=_(LOCKED),
                                status_code=429)
         signed_in = sign_in(engine=web.engine, email=email, password=password, ip=ip)
         if signed_in is None:
             store.failed(account=email, ip=ip)
-            return _login_page(request, web, next_url=next_url, email=email, error=FAILED,
+            return _login_page(request, web, next_url=next_url, email=email, error=_(FAILED),
                                status_code=401)
         store.succeeded(account=email)
     except redis.RedisError:
-        raise AuthError(503, "ただいまログインできません。しばらくしてからお試しください。",
-                        title="ただいまログインできません") from None
+        raise AuthError(503, _("ただいまログインできません。しばらくしてからお試しください。"),
+                        title=_("ただいまログインできません")) from None
     data = new_session(user_id=signed_in.user_id, epoch=signed_in.session_epoch)
     response = RedirectResponse(next_url, status_code=303)
     set_session_cookie(response, web.settings.secret_key, data, secure=secure_cookies(web))
@@ -137,7 +138,7 @@ def logout_everywhere(request: Request, web: Web, principal: Actor) -> Response:
     """End every other session of this user (the epoch is raised); this browser
     gets a fresh session and is sent to the admin home."""
     if principal.user_id is None or principal.via != "session":
-        raise AuthError(403, "この操作はログイン中の画面からのみ行えます。")
+        raise AuthError(403, _("この操作はログイン中の画面からのみ行えます。"))
     try:
         epoch = sign_out_everywhere(engine=web.engine, actor=principal.as_actor())
     except ServiceError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mailer.i18n import N_, _
 from mailer.services.errors import ServiceError
 from mailer.web.service_errors import status_of
 
@@ -48,33 +50,33 @@ def field_name(loc: Sequence[Any]) -> str | None:
 #: admin's scripts and staff); a type not listed keeps pydantic's words after
 #: a Japanese lead. Hand-written: pydantic ships no translations.
 JA_ERRORS: dict[str, str] = {
-    "missing": "必須の項目です",
-    "extra_forbidden": "この項目は受け付けていません",
-    "int_parsing": "整数で指定してください",
-    "int_type": "整数で指定してください",
-    "int_from_float": "整数で指定してください",
-    "bool_parsing": "true か false で指定してください",
-    "bool_type": "true か false で指定してください",
-    "string_type": "文字列で指定してください",
-    "list_type": "配列で指定してください",
-    "less_than_equal": "{le} 以下にしてください",
-    "greater_than_equal": "{ge} 以上にしてください",
-    "less_than": "{lt} より小さくしてください",
-    "greater_than": "{gt} より大きくしてください",
-    "string_too_long": "{max_length} 文字までです",
-    "string_too_short": "{min_length} 文字以上にしてください",
-    "too_long": "{max_length} 個までです",
-    "too_short": "{min_length} 個以上にしてください",
-    "string_pattern_mismatch": "使えない文字が含まれています",
-    "datetime_parsing": "日時として読めません（例：2026-12-01T09:00）",
-    "datetime_from_date_parsing": "日時として読めません（例：2026-12-01T09:00）",
-    "datetime_type": "日時として読めません（例：2026-12-01T09:00）",
-    "enum": "次のどれかで指定してください: {expected}",
-    "literal_error": "次のどれかで指定してください: {expected}",
-    "json_invalid": "JSON として読めません",
-    "model_attributes_type": "JSON のオブジェクトで指定してください",
-    "dict_type": "JSON のオブジェクトで指定してください",
-    "value_error": "値が正しくありません",
+    "missing": N_("必須の項目です"),
+    "extra_forbidden": N_("この項目は受け付けていません"),
+    "int_parsing": N_("整数で指定してください"),
+    "int_type": N_("整数で指定してください"),
+    "int_from_float": N_("整数で指定してください"),
+    "bool_parsing": N_("true か false で指定してください"),
+    "bool_type": N_("true か false で指定してください"),
+    "string_type": N_("文字列で指定してください"),
+    "list_type": N_("配列で指定してください"),
+    "less_than_equal": N_("{le} 以下にしてください"),
+    "greater_than_equal": N_("{ge} 以上にしてください"),
+    "less_than": N_("{lt} より小さくしてください"),
+    "greater_than": N_("{gt} より大きくしてください"),
+    "string_too_long": N_("{max_length} 文字までです"),
+    "string_too_short": N_("{min_length} 文字以上にしてください"),
+    "too_long": N_("{max_length} 個までです"),
+    "too_short": N_("{min_length} 個以上にしてください"),
+    "string_pattern_mismatch": N_("使えない文字が含まれています"),
+    "datetime_parsing": N_("日時として読めません（例：2026-12-01T09:00）"),
+    "datetime_from_date_parsing": N_("日時として読めません（例：2026-12-01T09:00）"),
+    "datetime_type": N_("日時として読めません（例：2026-12-01T09:00）"),
+    "enum": N_("次のどれかで指定してください: {expected}"),
+    "literal_error": N_("次のどれかで指定してください: {expected}"),
+    "json_invalid": N_("JSON として読めません"),
+    "model_attributes_type": N_("JSON のオブジェクトで指定してください"),
+    "dict_type": N_("JSON のオブジェクトで指定してください"),
+    "value_error": N_("値が正しくありません"),
 }
 
 
@@ -82,17 +84,32 @@ def japanese(err: Mapping[str, Any]) -> str:
     """One validation error of pydantic, in Japanese."""
     template = JA_ERRORS.get(str(err.get("type", "")))
     if template is None:
-        return f"値が正しくありません（{err.get('msg', '')}）"
+        return _("値が正しくありません（{reason}）").format(reason=err.get("msg", ""))
     try:
-        return template.format(**(err.get("ctx") or {}))
+        return _(template).format(**(err.get("ctx") or {}))
     except (KeyError, IndexError):
-        return template
+        return _(template)
+
+
+#: Starlette's own details (a route or method that does not exist), in Japanese
+HTTP_DETAILS = {
+    404: N_("ページが見つかりません。"),
+    405: N_("この URL ではその操作を受け付けていません。"),
+}
+
+
+def _http_detail(exc: StarletteHTTPException) -> str:
+    """The error's detail; Starlette's default English phrase becomes Japanese."""
+    detail = str(exc.detail)
+    if exc.status_code in HTTP_DETAILS and detail == HTTPStatus(exc.status_code).phrase:
+        return _(HTTP_DETAILS[exc.status_code])
+    return detail
 
 
 def validation_response(exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     if not errors:
-        return error(422, "リクエストが正しくありません")
+        return error(422, _("リクエストが正しくありません"))
     first = errors[0]
     field = field_name(first.get("loc", ()))
     message = japanese(first)
@@ -115,7 +132,7 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, handler)  # type: ignore[arg-type]
 
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
-        return error(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+        return error(exc.status_code, _http_detail(exc), headers=dict(exc.headers or {}))
 
     async def invalid(_request: Request, exc: RequestValidationError) -> Response:
         return validation_response(exc)
@@ -125,7 +142,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("API error on %s %s", request.method, request.url.path, exc_info=exc)
-        return error(500, "internal server error")
+        return error(500, _("サーバーで問題が発生しました。"
+                             "しばらくしてから、もう一度お試しください。"))
 
     wrap(StarletteHTTPException, http_error)
     wrap(RequestValidationError, invalid)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mailer.compose.errors import IssueFolderError
+from mailer.i18n import _
 from mailer.services import listings
 from mailer.services.issue_upload import MAX_ZIP_BYTES, UploadError
 from mailer.services.publishing import upload_issue
@@ -49,7 +50,8 @@ async def post_issue(web: Web, principal: Composer,
         return JSONResponse(body.model_dump(), status_code=400)
     except IssueFolderError as exc:
         problems = [str(p) for p in exc.problems]
-        body = IssueProblemsOut(detail=f"号のフォルダに {len(problems)} 件の問題があります",
+        detail = _("号のフォルダに {count} 件の問題があります").format(count=len(problems))
+        body = IssueProblemsOut(detail=detail,
                                 problems=problems)
         return JSONResponse(body.model_dump(), status_code=422)
     out = IssueLoadOut(slug=result.slug, issue_id=result.issue_id, status=result.status.value,

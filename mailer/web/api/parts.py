@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from mailer.i18n import _
 from mailer.services import listings
 from mailer.services.parts import preflight, preview_part
 from mailer.services.publication import preview_render_config, publish_part, unpublish_part
@@ -34,7 +35,7 @@ MEDIA = {"html": "text/html; charset=utf-8", "text": "text/plain; charset=utf-8"
 def _part(web: Web, part_id: int) -> PartOut:
     found = listings.part_row(web.engine, part_id)
     if found is None:
-        raise HTTPException(404, f"part {part_id}: no such part")
+        raise HTTPException(404, _("配信回 {id} はありません。").format(id=part_id))
     part, issue = found
     return PartOut(**vars(part), issue_slug=issue.slug, issue_number=issue.number,
                    issue_title=issue.title)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
+from mailer.i18n import _
 from mailer.models import SubscriberStatus
 from mailer.services import listings
 from mailer.web.api.common import (
@@ -59,7 +60,7 @@ def get_subscriber(subscriber_id: Id, web: Web, _p: People) -> BaseModel:
     """One subscriber with lists, suppression and events (newest first)."""
     d = listings.subscriber_detail(web.engine, subscriber_id)
     if d is None:
-        raise HTTPException(404, f"subscriber {subscriber_id}: no such subscriber")
+        raise HTTPException(404, _("購読者 {id} はいません。").format(id=subscriber_id))
     return SubscriberDetailOut(**d.subscriber.as_dict(), lists=d.lists, suppressed=d.suppressed,
                                events=[EventOut(**vars(e)) for e in d.events])
 

@@ -132,6 +132,9 @@ class SendPage(BaseModel):
 
 class ProgressOut(SendOut):
     counts: dict[DeliveryStatus, int]
+    unknown: int = Field(
+        0, description="結果不明（SMTP 応答なし）: the relay took the data and never answered; "
+        "not sent again (also counts.unknown)")
     rate_per_second: float
     eta_seconds: float | None
     later_joiners: int

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import StringConstraints, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from mailer.i18n import _
 from mailer.models import DeliveryStatus, SendStatus
 from mailer.services import listings
 from mailer.services.errors import ServiceError
@@ -64,12 +65,12 @@ def _out(s: listings.SendRow) -> SendOut:
 def _progress(web: WebState, send_id: int) -> ProgressOut:
     s = listings.send_row(web.engine, send_id)
     if s is None:
-        raise HTTPException(404, f"send {send_id}: no such send")
+        raise HTTPException(404, _("配信 {id} はありません。").format(id=send_id))
     try:
         p = send_progress(engine=web.engine, send_id=send_id)
     except ServiceError as exc:  # deleted meanwhile
         raise HTTPException(404, exc.message) from None
-    return ProgressOut(**_out(s).model_dump(), counts=p.counts,
+    return ProgressOut(**_out(s).model_dump(), counts=p.counts, unknown=p.unknown,
                        rate_per_second=p.rate_per_second, eta_seconds=p.eta_seconds,
                        later_joiners=p.later_joiners, accounted=p.accounted)
 
@@ -148,7 +149,7 @@ def list_deliveries(
 ) -> DeliveryPage:
     """A send's deliveries by id (keyset: pass `next_after` as `after`)."""
     if listings.send_row(web.engine, send_id) is None:
-        raise HTTPException(404, f"send {send_id}: no such send")
+        raise HTTPException(404, _("配信 {id} はありません。").format(id=send_id))
     rows = listings.deliveries(web.engine, send_id, after=after, limit=limit + 1, status=status)
     items = [DeliveryOut(id=d.id, subscriber_id=d.subscriber_id, email=d.email, name=d.name,
                          organisation=d.organisation, status=d.status, attempts=d.attempts,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 
+from mailer.i18n import _
 from mailer.services import listings, subscriber_edit
 from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.importer import MAX_FILE_BYTES, SubscriberFileError
@@ -88,7 +89,7 @@ class ImportOut(BaseModel):
 def _detail(web: WebState, subscriber_id: int) -> BaseModel:
     d = listings.subscriber_detail(web.engine, subscriber_id)
     if d is None:
-        raise HTTPException(404, f"subscriber {subscriber_id}: no such subscriber")
+        raise HTTPException(404, _("購読者 {id} はいません。").format(id=subscriber_id))
     return SubscriberDetailOut(**d.subscriber.as_dict(), lists=d.lists, suppressed=d.suppressed,
                                events=[EventOut(**vars(e)) for e in d.events])
 

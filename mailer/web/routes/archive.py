@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from mailer.compose.document import IssueDocument, Lead, PartDocument
+from mailer.i18n import N_, _
 from mailer.models import Issue, Part
 from mailer.render.html import render_web_part
 from mailer.services.publication import (
@@ -53,8 +54,8 @@ FEED_LINK_HEADER = f'<{FEED_PATH}>; rel="alternate"; type="{ATOM_TYPE}"'
 #: a published part's page may be kept by shared caches for a while
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 #: what staff or a preview link see of an unpublished part
-UNPUBLISHED_NOTICE = ("未公開：この配信回はまだ公開されていません"
-                      "（スタッフとプレビューリンクでのみ表示）。")
+UNPUBLISHED_NOTICE = N_("未公開：この配信回はまだ公開されていません"
+                         "（スタッフとプレビューリンクでのみ表示）。")
 
 
 @router.api_route("/", methods=READ, include_in_schema=False)
@@ -79,7 +80,7 @@ def archive(request: Request, web: Web) -> HTMLResponse:
         if viewer.may_see(part.id or 0, part.published_at):
             by_issue.setdefault(part.issue_id, []).append(part)
     entries = [(issue, by_issue[issue.id]) for issue in issues if issue.id in by_issue]
-    response = _listing(web, viewer, title="バックナンバー", entries=entries)
+    response = _listing(web, viewer, title=_("バックナンバー"), entries=entries)
     return response
 
 
@@ -150,7 +151,9 @@ def feed_entries(web: Web) -> list[FeedEntry]:
         part = PartDocument.model_validate_json(part_doc)
         entries.append(FeedEntry(
             url=f"{base}/archive/{quote(slug, safe='')}/{quote(label, safe='')}",
-            title=title, issue_title=f"第{number}回 {issue_title}", updated=_utc(published),
+            title=title,
+            issue_title=_("第{number}回 {title}").format(number=number, title=issue_title),
+            updated=_utc(published),
             published=_utc(published), summary=part_summary(part)))
     return entries
 
@@ -170,7 +173,7 @@ def atom_feed(*, entries: list[FeedEntry], base_url: str, title: str) -> bytes:
     feed = ET.Element(f"{{{ATOM_NS}}}feed", {f"{{{XML_NS}}}lang": "ja"})
     sub(feed, "id", f"{base_url}/archive")
     sub(feed, "title", title)
-    sub(feed, "subtitle", "バックナンバー")
+    sub(feed, "subtitle", _("バックナンバー"))
     newest = max((e.updated for e in entries), default=datetime(1970, 1, 1, tzinfo=UTC))
     sub(feed, "updated", _rfc3339(newest))
     sub(sub(feed, "author"), "name", title)
@@ -214,7 +217,8 @@ def issue_page(slug: str, request: Request, web: Web) -> HTMLResponse:
     visible = [p for p in parts if viewer.may_see(p.id or 0, p.published_at)]
     if not visible:
         return not_found(web.pages)
-    return _listing(web, viewer, title=f"第{issue.number}回 {issue.title}",
+    return _listing(web, viewer,
+                    title=_("第{number}回 {title}").format(number=issue.number, title=issue.title),
                     entries=[(issue, visible)])
 
 
@@ -258,5 +262,5 @@ def _part_page(web: Web, slug: str, label: str, viewer: Viewer, *, base_url: str
         html = render_web_part(issue=issue, part=part, config=config)
         return HTMLResponse(html, headers=PUBLIC_CACHE)
     html = render_web_part(issue=issue, part=part, config=config,
-                           notice="" if published else UNPUBLISHED_NOTICE)
+                           notice="" if published else _(UNPUBLISHED_NOTICE))
     return HTMLResponse(html, headers={**PRIVATE_HEADERS, "Referrer-Policy": "no-referrer"})

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, Response
 from sqlmodel import Session, col, select
 
 from mailer.compose.images import IMAGE_TYPES, asset_path
+from mailer.i18n import _
 from mailer.models import Issue, IssueAsset
 from mailer.services.publication import (
     ANYONE,
@@ -107,8 +108,8 @@ def _asset(slug: str, path: str, request: Request, web: WebState, viewer: Viewer
         return message_page(
             web.pages,
             status_code=400,
-            title="不正なパスです",
-            lines=["このパスの画像はお出しできません。"],
+            title=_("不正なパスです"),
+            lines=[_("このパスの画像はお出しできません。")],
         )
     key = safe_path(slug, path)
     if key is None or not image_visible(engine=web.engine, slug=slug, key=key, viewer=viewer):

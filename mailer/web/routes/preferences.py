@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
+from mailer.i18n import _
 from mailer.services.subscriptions import (
     CHARSETS,
     FORMATS,
@@ -53,10 +54,10 @@ async def save_preferences(token: str, request: Request, web: Web) -> HTMLRespon
         web.settings.secret_key, csrf, subscriber_id=ids[0]
     ):
         return message_page(web.pages, status_code=403, private=True,
-                            title="送信を受け付けられませんでした", lines=[
-                                "フォームの有効期限が切れたか、別のページから送信されました。"
-                                "お手数ですが、設定ページを開き直してもう一度お試しください。",
-                                "登録内容は変更されていません。",
+                            title=_("送信を受け付けられませんでした"), lines=[
+                                _("フォームの有効期限が切れたか、別のページから送信されました。"
+                                  "お手数ですが、設定ページを開き直してもう一度お試しください。"),
+                                _("登録内容は変更されていません。"),
                             ])
     chosen: frozenset[int] | None = None
     if form.get("lists_offered") == "yes":
@@ -70,21 +71,21 @@ async def save_preferences(token: str, request: Request, web: Web) -> HTMLRespon
     )
     if change.format not in FORMATS or change.charset not in CHARSETS:
         return message_page(web.pages, status_code=400, private=True,
-                            title="選択内容が正しくありません", lines=[
-                                "メールの形式と文字コードを一覧から選んでください。",
-                                "登録内容は変更されていません。",
+                            title=_("選択内容が正しくありません"), lines=[
+                                _("メールの形式と文字コードを一覧から選んでください。"),
+                                _("登録内容は変更されていません。"),
                             ])
     changes, view = change_preferences(engine=web.engine, subscriber_id=ids[0], list_id=ids[1],
                                        change=change, default_title=web.settings.list_name)
     if view is None:
         return _gone(web)
-    notice = "設定を保存しました。" if changes else "変更はありませんでした。"
+    notice = _("設定を保存しました。") if changes else _("変更はありませんでした。")
     return _form(web, token, view, notice=notice)
 
 
 def _form(web: WebState, token: str, view: SubscriptionView, *, notice: str = "") -> HTMLResponse:
     return render_page(
-        web.pages, "preferences", private=True, title="配信設定",
+        web.pages, "preferences", private=True, title=_("配信設定"),
         notice=notice, email=mask_email(view.email), list_title=view.list_title,
         receiving=view.receiving, status=view.status.value, lists=view.lists,
         format=view.format, charset=view.charset, formats=FORMATS, charsets=CHARSETS,
@@ -95,7 +96,7 @@ def _form(web: WebState, token: str, view: SubscriptionView, *, notice: str = ""
 
 def _gone(web: WebState) -> HTMLResponse:
     return message_page(web.pages, status_code=404, private=True,
-                        title="登録が見つかりません", lines=[
-                            "このメールアドレスの登録は見つかりませんでした。"
-                            "すでに登録が削除されている可能性があります。",
+                        title=_("登録が見つかりません"), lines=[
+                            _("このメールアドレスの登録は見つかりませんでした。"
+                              "すでに登録が削除されている可能性があります。"),
                         ])

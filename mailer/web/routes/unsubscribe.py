@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
+from mailer.i18n import _
 from mailer.services.subscriptions import unsubscribe_by_link, view_subscription
 from mailer.tokens import read_unsubscribe_token
 from mailer.web.pages import bad_link, mask_email, message_page, render_page
@@ -36,7 +37,7 @@ def confirm_page(token: str, web: Web) -> HTMLResponse:
         return _done_page(web, already=True)
     if not view.receiving:
         return _done_page(web, already=True, preferences_url=f"/p/{token}")
-    return render_page(web.pages, "unsubscribe", private=True, title="配信停止の確認",
+    return render_page(web.pages, "unsubscribe", private=True, title=_("配信停止の確認"),
                        list_title=view.list_title, email=mask_email(view.email),
                        action=f"/u/{token}", preferences_url=f"/p/{token}")
 
@@ -56,9 +57,9 @@ async def unsubscribe_now(token: str, request: Request, web: Web) -> HTMLRespons
         source = "web"
     else:
         return message_page(web.pages, status_code=400, private=True,
-                            title="リクエストが正しくありません", lines=[
-                                "配信停止のリクエストを処理できませんでした。"
-                                "メールに記載された配信停止のリンクから、もう一度お試しください。",
+                            title=_("リクエストが正しくありません"), lines=[
+                                _("配信停止のリクエストを処理できませんでした。"
+                                  "メールに記載された配信停止のリンクから、もう一度お試しください。"),
                             ])
     unsubscribe_by_link(engine=web.engine, subscriber_id=ids[0], list_id=ids[1], source=source)
     return _done_page(web, already=False, preferences_url=f"/p/{token}")
@@ -66,10 +67,10 @@ async def unsubscribe_now(token: str, request: Request, web: Web) -> HTMLRespons
 
 def _done_page(web: Web, *, already: bool, preferences_url: str | None = None) -> HTMLResponse:
     lines = [
-        "今後、このメールマガジンはお送りしません。"
-        if not already else "このメールアドレスへの配信はすでに停止しています。",
-        "停止の反映前に送信処理が始まっていた号が、行き違いで届くことがあります。ご了承ください。",
+        _("今後、このメールマガジンはお送りしません。")
+        if not already else _("このメールアドレスへの配信はすでに停止しています。"),
+        _("停止の反映前に送信処理が始まっていた号が、行き違いで届くことがあります。ご了承ください。"),
     ]
     return render_page(web.pages, "unsubscribed", private=True,
-                       title="配信を停止しました" if not already else "配信停止済みです",
+                       title=_("配信を停止しました") if not already else _("配信停止済みです"),
                        lines=lines, preferences_url=preferences_url)

@@ -2,7 +2,8 @@
 task only wires this to its runtime and its queue.
 
 A batch marks its send active (so the dispatcher queues no more batches),
-delivers, then queues its successor or clears the mark. When the database,
+notes that it is no longer waiting in the broker (Coordinator.note_queued),
+delivers, then queues its successor (noted as queued) or clears the mark. When the database,
 Redis or the broker fails under it, the batch hands back what it can (see
 engine.deliver_send), clears the mark so that the dispatcher queues a new
 batch as soon as the rows are due again, and ends with one WARNING line.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from mailer.delivery.dispatch import Coordinator
+from mailer.delivery.dispatch import QUEUED_TTL, Coordinator
 from mailer.delivery.engine import BatchReport, DeliveryContext, deliver_send, is_outage
 from mailer.delivery.outage_notice import REDIS, notice_for
 
@@ -35,6 +36,7 @@ def run_batch(
     requeue: Callable[[int], object],
     time_budget: float,
     lease_seconds: float = 30.0,
+    queued_ttl: float = QUEUED_TTL,
     should_stop: Callable[[], bool] | None = None,
 ) -> BatchReport | None:
     """Run one batch of `send_id`; queue the next with `requeue(send_id)` when
@@ -42,6 +44,8 @@ def run_batch(
     ttl = active_ttl(lease_seconds, time_budget)
     try:
         coordinator.refresh_workers_active(send_id, ttl_seconds=ttl)
+        # after the mark is refreshed: the dispatcher sees one or the other
+        coordinator.note_batch_started(send_id)
         ctx = make_context()
         if should_stop is not None:
             ctx.should_stop = should_stop
@@ -60,7 +64,12 @@ def run_batch(
         return report
     try:
         coordinator.refresh_workers_active(send_id, ttl_seconds=ttl)
-        requeue(send_id)
+        coordinator.note_queued(send_id, ttl_seconds=queued_ttl)
+        try:
+            requeue(send_id)
+        except BaseException:
+            coordinator.note_batch_started(send_id)  # it was not queued
+            raise
     # The broker's own errors (kombu's) are not Redis's: any failure to queue
     # the next batch is handled alike. The dispatcher queues one once the mark is gone.
     except Exception as exc:

@@ -26,6 +26,10 @@ from mailer.models import SendList, SendStatus
 
 log = logging.getLogger(__name__)
 SEND = ledger.SEND
+#: how long a queued, not yet started batch holds back more batches of its
+#: send (Coordinator.note_queued): far longer than a broker wait, far shorter
+#: than the broker's visibility timeout (1 h)
+QUEUED_TTL = 600.0
 SL = SendList.__table__  # type: ignore[attr-defined]
 
 # The send status changes the dispatcher makes (checked against the table at import).
@@ -99,6 +103,38 @@ class Coordinator:
 
     def clear_workers_active(self, send_id: int) -> None:
         self.client.delete(f"{self.prefix}send-active:{send_id}")  # type: ignore[attr-defined]
+
+    # Batches queued for a send and not started yet. The send-active mark
+    # lives one lease; a batch may wait longer than that in the broker (every
+    # worker busy), and the dispatcher then queued more batches on top of it.
+    # The count lives `ttl_seconds` after the last queueing, so a batch lost
+    # with the broker holds the send back that long at most; the dispatcher
+    # clears it when a dead worker's rows come back (what it had reserved
+    # from the broker died with it).
+
+    def note_queued(self, send_id: int, ttl_seconds: float) -> None:
+        """One more batch of `send_id` is about to be queued."""
+        key = f"{self.prefix}send-queued:{send_id}"
+        pipe = self.client.pipeline()  # type: ignore[attr-defined]
+        pipe.incr(key)
+        pipe.pexpire(key, int(ttl_seconds * 1000))
+        pipe.execute()
+
+    def note_batch_started(self, send_id: int) -> None:
+        """A queued batch of `send_id` started (or was not queued after all)."""
+        self.client.eval(  # type: ignore[attr-defined]
+            "if tonumber(redis.call('get', KEYS[1]) or '0') > 0 then"
+            " return redis.call('decr', KEYS[1]) end return 0",
+            1,
+            f"{self.prefix}send-queued:{send_id}",
+        )
+
+    def queued_batches(self, send_id: int) -> int:
+        got = self.client.get(f"{self.prefix}send-queued:{send_id}")  # type: ignore[attr-defined]
+        return int(got or 0)
+
+    def clear_queued(self, send_id: int) -> None:
+        self.client.delete(f"{self.prefix}send-queued:{send_id}")  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -179,10 +215,13 @@ def dispatch(
     require_approval: bool = False,
     metrics: MetricsSink | None = None,
     active_ttl: float = 60.0,
+    queued_ttl: float = QUEUED_TTL,
 ) -> DispatchReport:
     """One dispatcher tick. `enqueue(send_id)` queues one batch task; the
     send-active mark set with it lives `active_ttl` seconds unless a batch
-    refreshes it (delivery.batch_task.active_ttl: about one lease)."""
+    refreshes it (delivery.batch_task.active_ttl: about one lease). No batch
+    is queued for a send while one of its batches is queued and not started
+    (for up to `queued_ttl` seconds) or holds a live lease on its rows."""
     report = DispatchReport()
     token = coordinator.acquire_dispatch_lock(ttl_seconds=max(5.0, interval * 5))
     if token is None:
@@ -236,13 +275,27 @@ def dispatch(
             if finish_if_complete(engine, send_id, now=now):
                 report.finished.append(send_id)
                 coordinator.clear_workers_active(send_id)
+                coordinator.clear_queued(send_id)
                 continue
+            if report.released_leases:
+                # Rows of a dead worker came back: the batches it had taken
+                # from the broker but not started died with it, uncounted.
+                coordinator.clear_queued(send_id)
+            if coordinator.queued_batches(send_id):
+                continue  # its batches wait in the broker: they will take the rows
             with engine.connect() as conn:
                 due_rows = ledger.due_rows(conn, send_id, now, limit=parallelism)
+                if due_rows and ledger.leased_rows(conn, send_id, now, limit=1):
+                    continue  # a batch is at work (its lease outlives the mark)
             if due_rows and coordinator.mark_workers_active(send_id, ttl_seconds=active_ttl):
                 n = max(1, min(parallelism, due_rows))
                 for _ in range(n):
-                    enqueue(send_id)
+                    coordinator.note_queued(send_id, ttl_seconds=queued_ttl)
+                    try:
+                        enqueue(send_id)
+                    except BaseException:
+                        coordinator.note_batch_started(send_id)  # it was not queued
+                        raise
                 report.enqueued[send_id] = n
         if metrics is not None:
             metrics.dispatcher_tick(now)

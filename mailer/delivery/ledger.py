@@ -663,6 +663,17 @@ def due_rows(conn: Connection, send_id: int, now: datetime, *, limit: int | None
     return _count(conn, query, limit)
 
 
+def leased_rows(conn: Connection, send_id: int, now: datetime, *,
+                limit: int | None = None) -> int:
+    """Rows of a send a batch holds under a live lease (at most `limit`)."""
+    query = select(D.c.id).where(
+        D.c.send_id == send_id,
+        D.c.status == DeliveryStatus.SENDING.value,
+        D.c.lease_until >= now,
+    )
+    return _count(conn, query, limit)
+
+
 def _count(conn: Connection, query: Select[Any], limit: int | None) -> int:
     if limit is not None:
         query = query.limit(limit)

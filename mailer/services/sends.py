@@ -2,9 +2,10 @@
 
 The CLI, the admin pages and the API call these functions, and nothing
 else, to schedule, approve, pause, resume, cancel or resend a send. Each
-takes the acting person (`Actor`), checks the rules (the lists exist, the
-time is not past, the preflight gate, the overlap choice, the four-eyes rule
-by person, the state machine of `mailer.delivery.states`), changes the rows
+takes the acting person (`Actor`), checks the rules (the lists exist and
+reach someone, the time is not past, the preflight gate, the overlap choice,
+the four-eyes rule by person, the state machine of
+`mailer.delivery.states`), changes the rows
 and writes the audit record in one transaction, and raises `ServiceError`
 saying why not. `can_approve` and `can_resend_failed` tell the pages which
 buttons would be accepted, by the same rules.
@@ -38,7 +39,7 @@ from mailer.services.accounts import record_audit
 from mailer.services.actors import Actor, person_key
 from mailer.services.errors import ErrorKind, ServiceError, invalid, not_found
 from mailer.services.parts import PartNotFound, preflight
-from mailer.services.send_preview import send_preview
+from mailer.services.send_preview import SendPreview, send_preview
 
 SEND = ledger.SEND
 D = ledger.D
@@ -136,6 +137,26 @@ def overlap_choice(value: str | SendOverlap) -> SendOverlap:
                         kind=ErrorKind.INVALID, field="overlap") from None
 
 
+def require_recipients(seen: SendPreview) -> None:
+    """Raises SendError(INVALID, field lists) when the lists reach nobody: a
+    send to no one would only end as 完了 0/0."""
+    if not seen.recipients:
+        names = "、".join(lst.title for lst in seen.lists)
+        raise SendError(
+            _("lists: 選んだリスト（{names}）に配信できる読者がいません（0 名）。"
+              "読者を登録するか、ほかのリストを選んでください").format(names=names),
+            kind=ErrorKind.INVALID, field="lists")
+
+
+def preview_send(*, engine: Engine, part_id: int, list_names: Sequence[str]) -> SendPreview:
+    """Return who a send of the part to the lists would reach (the step
+    before confirming); raises SendError as `send_preview` does, and
+    INVALID (field lists) when the lists reach nobody."""
+    seen = send_preview(engine=engine, part_id=part_id, list_names=list_names)
+    require_recipients(seen)
+    return seen
+
+
 def refuse_past(at: datetime | None, *, now: datetime | None = None) -> None:
     """Raise SendError(INVALID, field at) when `at` is in the past (more than
     PAST_GRACE ago); None (send now) always passes. `schedule_send` checks
@@ -165,7 +186,8 @@ def schedule_send(
     when the recipients are frozen, `again` sends it to them again.
 
     Raises SendError: INVALID (field `lists`, `at` or `overlap`) for no list,
-    an unknown list, a time in the past or an unknown choice; NOT_FOUND for an
+    an unknown list, lists that reach nobody, a time in the past or an
+    unknown choice; NOT_FOUND for an
     unknown part; CONFLICT when the part's preflight has errors for these
     lists, or when with `skip` every recipient already has the part.
     """
@@ -176,7 +198,7 @@ def schedule_send(
         raise SendError(_("lists: 配信先のリストを1つ以上選んでください"),
                         kind=ErrorKind.INVALID, field="lists")
     refuse_past(at, now=now)
-    seen = send_preview(engine=engine, part_id=part_id, list_names=names)
+    seen = preview_send(engine=engine, part_id=part_id, list_names=names)
     if choice is SendOverlap.SKIP and seen.recipients and not seen.mailed(choice):
         raise SendError(
             _("overlap: 選んだリストの {recipients} 名は全員、この配信回をすでに受け取ったか、"

@@ -88,7 +88,7 @@ def _normalised(address: str) -> str:
     try:
         return validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise invalid(_("{address}: メールアドレスとして正しくありません（{reason}）").format(
+        raise invalid(_("to: {address} はメールアドレスとして正しくありません（{reason}）").format(
                           address=address, reason=email_problem(str(exc))),
                       field="to") from None
 

@@ -60,6 +60,7 @@ def start(engine: Engine, rt: Runtime, part_id: int) -> int:
         send_id = int(create_send(session=session, part_id=part_id, list_names=[LIST]).id)  # type: ignore[arg-type]
     dispatch(engine, rt.coordinator, lambda _: None, parallelism=1, interval=1)
     rt.coordinator.clear_workers_active(send_id)
+    rt.coordinator.clear_queued(send_id)  # the batch it "queued" went nowhere
     return send_id
 
 
@@ -391,3 +392,59 @@ def test_a_blip_under_a_flush_does_not_turn_accepted_rows_into_pending_ones(
         rt.dispose()
     assert received(sink) == Counter({e: 1 for e in data.emails})
     assert statuses(engine, send_id) == Counter({"sent": 10})
+
+
+def test_no_extra_batches_while_one_waits_in_the_broker_or_holds_a_lease(
+    engine: Engine, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """The send-active mark lives one lease. A batch waiting longer than that
+    in the broker (every worker busy) used to let the dispatcher queue more
+    batches on top of it, tick after tick; now the queued batch holds them
+    back until it starts, and a batch at work holds them back while its lease
+    lives, even after the mark has lapsed."""
+    data = seed(engine, 6)
+    with SmtpSink(tmp_path / "o") as sink:
+        rt = runtime(database_url, redis_url, sink)
+    try:
+        send_id = start(engine, rt, data.part_id)
+        queued: list[int] = []
+
+        def tick(now: datetime | None = None) -> dict[int, int]:
+            return dispatch(engine, rt.coordinator, queued.append, parallelism=2, interval=1,
+                            active_ttl=0.2, now=now).enqueued
+
+        assert tick() == {send_id: 2}
+        time.sleep(0.3)  # the mark lapses; both batches still wait in the broker
+        assert not rt.redis.exists(f"mailer:send-active:{send_id}")
+        assert tick() == {} and tick() == {}
+        assert queued == [send_id, send_id]
+        # The first batch starts and takes two rows: the second still waits.
+        rt.coordinator.note_batch_started(send_id)
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            taken = ledger.claim_batch(conn, send_id=send_id, limit=2, now=now,
+                                       lease=timedelta(seconds=30), lease_token="a")
+        assert len(taken) == 2
+        time.sleep(0.3)
+        assert tick() == {}
+        # Both started; the first still holds its rows under a live lease.
+        rt.coordinator.note_batch_started(send_id)
+        assert rt.coordinator.queued_batches(send_id) == 0
+        time.sleep(0.3)
+        assert tick() == {}
+        # Once that lease has run out its rows come back and batches are queued.
+        assert tick(now + timedelta(seconds=31)) == {send_id: 2}
+        assert rt.coordinator.queued_batches(send_id) == 2
+        # A worker took both from the broker, started one (two rows) and was
+        # killed: when its rows come back the other counts as lost with it.
+        rt.coordinator.note_batch_started(send_id)
+        with engine.begin() as conn:
+            assert len(ledger.claim_batch(conn, send_id=send_id, limit=2, now=now,
+                                          lease=timedelta(seconds=40), lease_token="b")) == 2
+        time.sleep(0.3)
+        assert tick(now + timedelta(seconds=35)) == {}
+        report = dispatch(engine, rt.coordinator, queued.append, parallelism=2, interval=1,
+                          active_ttl=0.2, now=now + timedelta(seconds=41))
+        assert report.released_leases == 2 and report.enqueued == {send_id: 2}
+    finally:
+        rt.dispose()

@@ -306,6 +306,8 @@ def test_a_past_time_is_refused_before_the_overlap_question(site: Site) -> None:
     r = post_form(editor, f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
                   {"lists": [LIST], "at": "2020-01-01T09:00"})
     assert r.status_code == 422, r.text[:500]
-    assert "配信日時：過去の日時には予約できません" in r.text
+    # the part's form again, the time as entered and the reason beside it
+    assert 'id="schedule-error" role="alert">過去の日時には予約できません' in r.text
+    assert 'value="2020-01-01T09:00"' in r.text and 'aria-invalid="true"' in r.text
     assert "受け取る予定の人" not in r.text and 'name="overlap"' not in r.text
     assert _send_count(site) == 1

@@ -170,7 +170,8 @@ def test_create_checks_values_and_records_consent_event_and_audit(site: Site) ->
                 lists=[LIST, OTHER_LIST])
     assert r.status_code == 303
     row = _subscriber(site.engine, "tanaka@chofu.example.jp")
-    assert row is not None and r.headers["location"] == f"/admin/subscribers/{row.id}"
+    assert row is not None
+    assert r.headers["location"] == f"/admin/subscribers/{row.id}?notice=created"
     assert (row.name, row.roles, row.format, row.charset, row.status) == (
         "田中 髙志", "CIO;CISO", "text", "iso-2022-jp", "active")
     assert row.consent_by == "list-admin@metro.example.jp"
@@ -193,7 +194,8 @@ def test_edit_changes_fields_status_and_lists_with_events(site: Site) -> None:
             "job_title": "", "roles": "", "format": "html", "charset": "utf-8",
             "status": "active", "lists": [LIST]}
     r = client.post(f"/admin/subscribers/{bob}/edit", data=data)
-    assert r.status_code == 303 and r.headers["location"] == f"/admin/subscribers/{bob}"
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/admin/subscribers/{bob}?notice=saved"
     state = subscriber_state(site.engine, bob)
     assert state.lists == {site.seeded.list_id}
     kinds = [(k, d) for k, _s, d in state.events]

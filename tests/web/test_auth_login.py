@@ -130,7 +130,7 @@ def test_logout_ends_the_session_even_if_the_cookie_is_replayed(
     stolen = client.cookies[SESSION_COOKIE]
     token = csrf_for(client, "/admin/audit")
     r = client.post("/admin/logout", data={"csrf_token": token})
-    assert r.status_code == 303 and r.headers["location"] == "/admin/login"
+    assert r.status_code == 303 and r.headers["location"] == "/admin/login?notice=logged-out"
     assert not _logged_in(client)
     with httpx.Client(base_url=url, timeout=10) as thief:
         thief.cookies.set(SESSION_COOKIE, stolen, domain="127.0.0.1", path="/")

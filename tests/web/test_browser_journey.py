@@ -172,8 +172,11 @@ def test_issue_14_editorial_journey(stack: Stack, engine: Engine, database_url: 
             staff.get_by_label("配信日時（東京時間）").fill("2020-01-01T09:00")
             staff.get_by_label(re.compile(r"配信中 7 名")).first.check()
             staff.get_by_role("button", name="予約する", exact=True).click()
-            expect(staff.get_by_role("heading", level=1)).to_have_text("予約できませんでした")
-            expect(staff.locator("main")).to_contain_text("配信日時：過去の日時には予約できません")
+            # the same form comes back, as entered, with the reason beside the time
+            expect(staff.locator("#schedule-error")).to_have_text(
+                re.compile("^過去の日時には予約できません"))
+            expect(staff.get_by_label("配信日時（東京時間）")).to_have_value("2020-01-01T09:00")
+            expect(staff.get_by_label(re.compile(r"配信中 7 名")).first).to_be_checked()
             look(staff, "過去の予約（拒否）")
             assert _sends(engine) == []
 

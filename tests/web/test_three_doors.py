@@ -22,7 +22,7 @@ from web_support import LIST
 
 from mailer.cli import app
 from mailer.db import session_scope
-from mailer.models import Delivery, Part, Send, User
+from mailer.models import Delivery, MailingList, Part, Send, User
 from mailer.services.subscribers import upsert_subscribers
 from mailer.services.suppression import add_suppression
 
@@ -229,3 +229,43 @@ def test_an_overlap_is_skipped_refused_or_sent_again_alike_through_every_door(
     again = schedule_via(door, site, "editor", part, FUTURE, overlap="again")
     assert again.ok and again.send_id is not None, again
     assert _frozen(site, again.send_id) == everyone | {"dave@city-d.example.jp"}
+
+
+def _send_to_empty_list(door: str, site: Site, part: int, at: str | None) -> list[Answer]:
+    """Send now (`at` None) or schedule to a list nobody is on, through a
+    door; the admin's send-now is tried at both steps (ask, confirm)."""
+    with Session(site.engine) as session:
+        session.add(MailingList(name="empty-list", title="空のリスト"))
+        session.commit()
+    if door == "admin":
+        client = site.client("editor")
+        if at is None:
+            return [Answer(r.status_code == 200, r.status_code, r.text) for r in (
+                post_form(client, f"/admin/parts/{part}", f"/admin/parts/{part}/send-now",
+                          {"lists": ["empty-list"], **extra})
+                for extra in ({}, {"confirm": "yes", "overlap": "skip"}))]
+        r = post_form(client, f"/admin/parts/{part}", f"/admin/parts/{part}/schedule",
+                      {"lists": ["empty-list"], "at": at})
+        return [Answer(r.status_code == 303, r.status_code, r.text)]
+    if door == "api":
+        body: dict[str, object] = {"part_id": part, "lists": ["empty-list"]}
+        if at is not None:
+            body["at"] = at
+        r = site.api("editor").post("/api/v1/sends", json=body)
+        return [Answer(r.status_code == 201, r.status_code, r.text)]
+    return [_cli("send", str(part), "--list", "empty-list", "--as", email_of("editor"),
+                 *(["--at", at] if at else []))]
+
+
+@pytest.mark.parametrize("at", [None, FUTURE], ids=["now", "scheduled"])
+@pytest.mark.parametrize("door", DOORS)
+def test_a_send_to_lists_with_no_recipients_is_refused(
+        site: Site, cli_env: None, door: str, at: str | None) -> None:
+    """Sending now (or scheduling) to lists that reach nobody would end as
+    完了 0/0: every door refuses it with the same Japanese reason, the
+    admin before its confirmation page."""
+    part = part_ids(site.engine)[0]
+    for answer in _send_to_empty_list(door, site, part, at):
+        assert not answer.ok and answer.status in (422, 1), answer
+        assert "配信できる読者がいません" in answer.text and "空のリスト" in answer.text
+    assert _sends(site) == 0

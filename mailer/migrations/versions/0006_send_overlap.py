@@ -54,5 +54,7 @@ def downgrade() -> None:
         batch_op.create_unique_constraint("uq_delivery_part_subscriber",
                                           ["part_id", "subscriber_id"])
         _rebuild_lease_index(batch_op)
-    with op.batch_alter_table("send") as batch:
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+), not a copy of the table: with
+    # foreign keys on, dropping the old `send` fails while its lists (send_list) refer to it.
+    with op.batch_alter_table("send", recreate="never") as batch:
         batch.drop_column("overlap")

@@ -50,6 +50,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("subscriber") as batch:
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+), not a copy of the table: with
+    # foreign keys on, dropping the old `subscriber` fails while memberships and events refer to it.
+    with op.batch_alter_table("subscriber", recreate="never") as batch:
         batch.drop_column("search_key")
         batch.drop_column("reading")

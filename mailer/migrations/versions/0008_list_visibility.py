@@ -28,5 +28,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("mailing_list") as batch:
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+), not a copy of the table: with
+    # foreign keys on, dropping the old `mailing_list` fails while memberships
+    # and sends refer to it.
+    with op.batch_alter_table("mailing_list", recreate="never") as batch:
         batch.drop_column("visibility")

@@ -16,8 +16,10 @@ from mailer.i18n import install as install_catalogue
 from mailer.labels import DELIVERY_LABELS, ROLE_LABELS, SEND_LABELS, SUBSCRIBER_LABELS, tokyo
 from mailer.models import DeliveryStatus, SendStatus, UserRole
 from mailer.render.html import TEMPLATES_DIR
+from mailer.services.errors import ServiceError
 from mailer.services.sends import can_approve, can_resend_failed
 from mailer.web.auth import Principal, csrf_token
+from mailer.web.service_errors import staff_message, status_of
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -111,6 +113,16 @@ def admin_message(
                       lines=lines, back=back)
 
 
+def admin_refusal(
+    request: Request, principal: Principal | None, exc: ServiceError, *, title: str,
+    back: str = "/admin",
+) -> HTMLResponse:
+    """The admin's one page for a refused request: the kind's status and the
+    message as staff read it (field labels, never a field key)."""
+    return admin_message(request, principal, status_code=status_of(exc), title=title,
+                         lines=[staff_message(exc)], back=back)
+
+
 def _can(principal: Principal | None) -> dict[str, Any]:
     """What the principal may do: by role, and `approve_send(s)` whether the
     four-eyes rule lets them approve send `s` (services.sends.can_approve)."""
@@ -123,6 +135,7 @@ def _can(principal: Principal | None) -> dict[str, Any]:
     return {
         "compose": any_of(COMPOSE), "control": any_of(CONTROL), "approve": any_of(APPROVE),
         "subscribers": any_of(READ_SUBSCRIBERS), "read": any_of(READ_SENDS),
+        "edit_subscribers": any_of(EDIT_SUBSCRIBERS), "audit": any_of((R.ADMIN,)),
         "approve_send": approve_send,
     }
 

@@ -19,6 +19,7 @@ def install(app: FastAPI) -> None:
         static,
     )
     from mailer.web.admin.common import admin_environment
+    from mailer.web.admin.error_pages import install_error_pages
 
     app.state.admin_pages = admin_environment(site_name=app.state.web.settings.list_name)
     # pages_subscriber_edit before pages_people: /admin/subscribers/new is not an id
@@ -26,4 +27,5 @@ def install(app: FastAPI) -> None:
     for module in (pages_sends, pages_editor, pages_parts, pages_schedule, pages_subscriber_edit,
                    pages_people, static):
         app.include_router(module.router)
+    install_error_pages(app)  # before the API wraps the handlers again
     api.install(app)

@@ -4,6 +4,7 @@ POSTs are in pages_schedule)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -27,10 +28,11 @@ from mailer.web.admin.common import (
     READ_SENDS,
     admin_message,
     admin_page,
+    admin_refusal,
 )
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
-from mailer.web.service_errors import status_of
+from mailer.web.service_errors import staff_message
 from mailer.web.state import Web, WebState
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -86,10 +88,28 @@ async def upload_issue_page(
     return _issues_page(request, web, principal, notice=notice)
 
 
+@dataclass(frozen=True)
+class ScheduleForm:
+    """The schedule form as a refused request left it: what was entered, and
+    why not (beside `field`: lists, at, or the form's top)."""
+
+    lists: list[str]
+    at: str
+    error: str
+    field: str | None = None
+
+
 @router.api_route("/parts/{part_id}", methods=READ)
 def part_page(part_id: int, request: Request, web: Web, principal: Reader,
               tab: str = "html", notice: str | None = None) -> HTMLResponse:
     """Preflight findings, preview tabs, test send, schedule form, and the part's sends."""
+    return render_part(request, web, principal, part_id, tab=tab, notice=notice)
+
+
+def render_part(request: Request, web: WebState, principal: Principal, part_id: int, *,
+                tab: str = "html", notice: str | None = None,
+                schedule: ScheduleForm | None = None, status_code: int = 200) -> HTMLResponse:
+    """The part page; with `schedule`, its schedule form as the refused request left it."""
     found = listings.part_row(web.engine, part_id)
     if found is None:
         return admin_message(request, principal, status_code=404, title=_("配信回が見つかりません"),
@@ -105,7 +125,7 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
             rendered = preview_part(engine=web.engine, part_id=part_id,
                                     config=_preview_config(web, part_id), format=fmt)
         except ServiceError as exc:  # the preflight lists the cause as an error too
-            rendered = exc.message
+            rendered = staff_message(exc)
         body = rendered if isinstance(rendered, str) else rendered.decode("utf-8", "replace")
     try:
         my_email = actor_email(engine=web.engine, actor=principal.as_actor())
@@ -122,7 +142,7 @@ def part_page(part_id: int, request: Request, web: Web, principal: Reader,
         notice=notices.get(notice or "", ""), smtp_configured=bool(web.settings.relays()),
         my_email=my_email, lists=listings.lists(web.engine),
         sends=listings.sends(web.engine, part_id=part_id, newest_first=True, limit=100),
-        require_approval=web.settings.require_approval,
+        require_approval=web.settings.require_approval, sf=schedule, status_code=status_code,
     )
 
 
@@ -137,8 +157,7 @@ def part_eml(part_id: int, request: Request, web: Web, principal: Reader) -> Res
                              lines=[_("配信回 {id} はありません。").format(id=part_id)],
                              back="/admin/issues")
     except ServiceError as exc:
-        return admin_message(request, principal, status_code=status_of(exc),
-                             title=_("メールを作れません"), lines=[exc.message],
+        return admin_refusal(request, principal, exc, title=_("メールを作れません"),
                              back=f"/admin/parts/{part_id}")
     return Response(data, media_type="message/rfc822", headers={
         **ADMIN_HEADERS, "Content-Disposition": f'attachment; filename="part-{part_id}.eml"'})
@@ -153,8 +172,7 @@ async def test_send_page(part_id: int, request: Request, web: Web,
                                           settings=web.settings,
                                           actor=principal.as_actor(), part_id=part_id)
     except ServiceError as exc:
-        return admin_message(request, principal, status_code=status_of(exc),
-                             title=_("テスト送信できませんでした"), lines=[exc.message],
+        return admin_refusal(request, principal, exc, title=_("テスト送信できませんでした"),
                              back=f"/admin/parts/{part_id}")
     lines = [_("{address}：{result}").format(
         address=addr, result=_("送信しました") if r == "sent" else r) for addr, r in results]
@@ -171,8 +189,7 @@ async def publish_page(part_id: int, request: Request, web: Web, principal: Comp
         await run_in_threadpool(publish_part, engine=web.engine, actor=principal.as_actor(),
                                 part_id=part_id)
     except ServiceError as exc:
-        return admin_message(request, principal, status_code=status_of(exc),
-                             title=_("公開できませんでした"), lines=[exc.message],
+        return admin_refusal(request, principal, exc, title=_("公開できませんでした"),
                              back=f"/admin/parts/{part_id}")
     return RedirectResponse(f"/admin/parts/{part_id}?notice=published", status_code=303)
 
@@ -185,14 +202,13 @@ async def unpublish_page(part_id: int, request: Request, web: Web, principal: Co
     if confirm != "yes":
         return admin_message(request, principal, status_code=422,
                              title=_("公開を取り消していません"),
-                             lines=[_("confirm: 「公開を取り消す」の確認欄にチェックを入れてから、"
+                             lines=[_("「公開を取り消す」の確認欄にチェックを入れてから、"
                                       "もう一度お試しください。")],
                              back=f"/admin/parts/{part_id}")
     try:
         await run_in_threadpool(unpublish_part, engine=web.engine, actor=principal.as_actor(),
                                 part_id=part_id)
     except ServiceError as exc:
-        return admin_message(request, principal, status_code=status_of(exc),
-                             title=_("公開を取り消せませんでした"), lines=[exc.message],
+        return admin_refusal(request, principal, exc, title=_("公開を取り消せませんでした"),
                              back=f"/admin/parts/{part_id}")
     return RedirectResponse(f"/admin/parts/{part_id}?notice=unpublished", status_code=303)

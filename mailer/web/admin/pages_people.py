@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from mailer.i18n import _
+from mailer.i18n import N_, _
 from mailer.models import SubscriberStatus
 from mailer.services import listings
 from mailer.services.iso2022jp_readers import PROBLEM
@@ -61,15 +61,22 @@ def subscribers_page(
                       lists=listings.lists(web.engine))
 
 
+#: the short notice after a form was saved (?notice=…)
+SUBSCRIBER_NOTICES = {"created": N_("購読者を登録しました。"),
+                      "saved": N_("登録内容を保存しました。")}
+
+
 @router.api_route("/subscribers/{subscriber_id}", methods=READ)
 def subscriber_page(subscriber_id: int, request: Request, web: Web,
-                    principal: People) -> HTMLResponse:
+                    principal: People, notice: str = "") -> HTMLResponse:
     d = listings.subscriber_detail(web.engine, subscriber_id)
     if d is None:
         return admin_message(request, principal, status_code=404, title=_("購読者が見つかりません"),
                              lines=[_("購読者 {id} はいません。").format(id=subscriber_id)],
                              back="/admin/subscribers")
-    return admin_page(request, principal, "subscriber", title=d.subscriber.name or _("購読者"), d=d)
+    return admin_page(request, principal, "subscriber", title=d.subscriber.name or _("購読者"),
+                      d=d, notice=_(SUBSCRIBER_NOTICES[notice]) if notice in SUBSCRIBER_NOTICES
+                      else "")
 
 
 @router.api_route("/suppressions", methods=READ)

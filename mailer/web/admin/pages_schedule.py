@@ -17,13 +17,19 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from mailer.i18n import N_, _
-from mailer.services.errors import ServiceError
-from mailer.services.send_preview import SendPreview, send_preview
-from mailer.services.sends import refuse_past, schedule_send
-from mailer.web.admin.common import COMPOSE, admin_message, admin_page, parse_tokyo
+from mailer.i18n import _
+from mailer.services.errors import ErrorKind, ServiceError
+from mailer.services.send_preview import SendPreview
+from mailer.services.sends import preview_send, refuse_past, schedule_send
+from mailer.web.admin.common import (
+    COMPOSE,
+    admin_page,
+    admin_refusal,
+    parse_tokyo,
+)
+from mailer.web.admin.pages_parts import ScheduleForm, render_part
 from mailer.web.auth import Principal, require, verify_csrf
-from mailer.web.service_errors import status_of
+from mailer.web.service_errors import split_field, status_of
 from mailer.web.state import Web
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -31,10 +37,7 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 Composer = Annotated[Principal, Depends(require(*COMPOSE))]
 Lists = Annotated[list[str] | None, Form()]
 Mode = Literal["schedule", "now"]
-#: this form's names for the fields a refusal may start with ("at: …" reads
-#: "配信日時：…" here; the API and the CLI keep the field names they accept)
-FIELD_LABELS = {"at": N_("配信日時"), "lists": N_("配信先のリスト"),
-                "overlap": N_("すでに受け取った人")}
+
 
 
 def _confirm_page(request: Request, principal: Principal, *, part_id: int, mode: Mode,
@@ -44,19 +47,17 @@ def _confirm_page(request: Request, principal: Principal, *, part_id: int, mode:
                       part_id=part_id, mode=mode, seen=seen, at=at, when=when)
 
 
-def _for_staff(exc: ServiceError) -> str:
-    """Return the refusal with its leading field name as this form labels it."""
-    prefix = f"{exc.field}: "
-    if exc.field in FIELD_LABELS and exc.message.startswith(prefix):
-        return _("{field}：{message}").format(field=_(FIELD_LABELS[exc.field]),
-                                              message=exc.message.removeprefix(prefix))
-    return exc.message
-
-
-def _refused(request: Request, principal: Principal, part_id: int, title: str,
-             exc: ServiceError) -> HTMLResponse:
-    return admin_message(request, principal, status_code=status_of(exc), title=title,
-                         lines=[_for_staff(exc)], back=f"/admin/parts/{part_id}")
+async def _refused(request: Request, web: Web, principal: Principal, part_id: int,
+                   title: str, exc: ServiceError, *, lists: list[str],
+                   at: str) -> Response:
+    """The part page again, its schedule form holding what was entered and
+    the reason beside the field at fault; an unknown part: a refusal page."""
+    if status_of(exc) == 404:
+        return admin_refusal(request, principal, exc, title=title, back="/admin/issues")
+    field, rest = split_field(exc)
+    form = ScheduleForm(lists=lists, at=at, error=rest, field=field)
+    return await run_in_threadpool(render_part, request, web, principal, part_id,
+                                   schedule=form, status_code=status_of(exc))
 
 
 def _notice(*, now: bool, require_approval: bool, skipped: int) -> str:
@@ -67,7 +68,7 @@ def _notice(*, now: bool, require_approval: bool, skipped: int) -> str:
 
 
 async def _schedule(request: Request, web: Web, principal: Principal, *, part_id: int,
-                    lists: list[str], when: datetime | None, overlap: str,
+                    lists: list[str], at: str, when: datetime | None, overlap: str,
                     title: str) -> Response:
     try:
         done = await run_in_threadpool(schedule_send, engine=web.engine,
@@ -75,14 +76,14 @@ async def _schedule(request: Request, web: Web, principal: Principal, *, part_id
                                        list_names=lists, at=when, config=web.render_config,
                                        overlap=overlap)
     except ServiceError as exc:
-        return _refused(request, principal, part_id, title, exc)
+        return await _refused(request, web, principal, part_id, title, exc, lists=lists, at=at)
     notice = _notice(now=when is None, require_approval=web.settings.require_approval,
                      skipped=done.skipped)
     return RedirectResponse(f"/admin/sends/{done.send_id}?notice={notice}", status_code=303)
 
 
 async def _preview(web: Web, part_id: int, lists: list[str]) -> SendPreview:
-    return await run_in_threadpool(send_preview, engine=web.engine, part_id=part_id,
+    return await run_in_threadpool(preview_send, engine=web.engine, part_id=part_id,
                                    list_names=lists)
 
 
@@ -95,26 +96,26 @@ async def schedule_page(
     """Schedule the part to the chosen lists at a Tokyo time. When some
     recipients already have the part and no choice was made, ask first."""
     title = _("予約できませんでした")
-    if not at.strip():
-        return admin_message(request, principal, status_code=422, title=title,
-                             lines=[_("日時を入力してください。今すぐ送るときは「今すぐ送る」を使います。")],
-                             back=f"/admin/parts/{part_id}")
+    chosen = lists or []
     try:
-        when = parse_tokyo(at)
-    except ValueError:
-        return admin_message(request, principal, status_code=422, title=_("日時が正しくありません"),
-                             lines=[_("「{value}」は日時として読めません（例：2026-12-01T09:00）。").format(value=at)],
-                             back=f"/admin/parts/{part_id}")
-    if not overlap:
-        try:  # a past time is refused first, not after the overlap question
-            refuse_past(when)
-            seen = await _preview(web, part_id, lists or [])
-        except ServiceError as exc:
-            return _refused(request, principal, part_id, title, exc)
-        if seen.overlap:
-            return _confirm_page(request, principal, part_id=part_id, mode="schedule",
-                                 seen=seen, at=at, when=when)
-    return await _schedule(request, web, principal, part_id=part_id, lists=lists or [],
+        if not at.strip():
+            raise ServiceError(_("日時を入力してください。"
+                                 "今すぐ送るときは「今すぐ送る」を使います。"),
+                               kind=ErrorKind.INVALID, field="at")
+        try:
+            when = parse_tokyo(at)
+        except ValueError:
+            raise ServiceError(_("「{value}」は日時として読めません（例：2026-12-01T09:00）。")
+                               .format(value=at), kind=ErrorKind.INVALID, field="at") from None
+        if not overlap:
+            refuse_past(when)  # a past time is refused first, not after the overlap question
+            seen = await _preview(web, part_id, chosen)
+            if seen.overlap:
+                return _confirm_page(request, principal, part_id=part_id, mode="schedule",
+                                     seen=seen, at=at, when=when)
+    except ServiceError as exc:
+        return await _refused(request, web, principal, part_id, title, exc, lists=chosen, at=at)
+    return await _schedule(request, web, principal, part_id=part_id, lists=chosen, at=at,
                            when=when, overlap=overlap or "skip", title=title)
 
 
@@ -122,15 +123,25 @@ async def schedule_page(
 async def send_now_page(
     part_id: int, request: Request, web: Web, principal: Composer,
     lists: Lists = None, confirm: Annotated[str, Form()] = "",
-    overlap: Annotated[str, Form()] = "skip",
+    overlap: Annotated[str, Form()] = "skip", at: Annotated[str, Form()] = "",
 ) -> Response:
     """Without `confirm`: show who a send now would reach, and ask. With it: send now."""
     title = _("送信を始められませんでした")
+    chosen = lists or []
     if confirm != "yes":
         try:
-            seen = await _preview(web, part_id, lists or [])
+            seen = await _preview(web, part_id, chosen)
         except ServiceError as exc:
-            return _refused(request, principal, part_id, title, exc)
+            return await _refused(request, web, principal, part_id, title, exc, lists=chosen,
+                                  at=at)
         return _confirm_page(request, principal, part_id=part_id, mode="now", seen=seen)
-    return await _schedule(request, web, principal, part_id=part_id, lists=lists or [],
+    return await _schedule(request, web, principal, part_id=part_id, lists=chosen, at=at,
                            when=None, overlap=overlap, title=title)
+
+
+@router.get("/parts/{part_id}/schedule")
+@router.get("/parts/{part_id}/send-now")
+def schedule_get(part_id: int) -> RedirectResponse:
+    """A reload or a bookmark of a refused form's address: back to the part's
+    form (not 405)."""
+    return RedirectResponse(f"/admin/parts/{part_id}#schedule", status_code=303)

@@ -43,10 +43,10 @@ from mailer.web.admin.common import (
     READ_SENDS,
     admin_message,
     admin_page,
+    admin_refusal,
 )
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
-from mailer.web.service_errors import status_of
 from mailer.web.state import Web, WebState
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -219,8 +219,7 @@ async def _act(request: Request, web: Web, principal: Principal, send_id: int, a
         await run_in_threadpool(use_case, engine=web.engine, actor=principal.as_actor(),
                                 send_id=send_id)
     except ServiceError as exc:
-        return admin_message(request, principal, status_code=status_of(exc),
-                             title=_("この操作はできませんでした"), lines=[exc.message],
+        return admin_refusal(request, principal, exc, title=_("この操作はできませんでした"),
                              back=safe_back(back, f"/admin/sends/{send_id}"))
     target = safe_back(back, f"/admin/sends/{send_id}")
     sep = "&" if "?" in target else "?"

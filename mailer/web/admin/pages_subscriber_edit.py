@@ -15,12 +15,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from mailer.i18n import N_, _
+from mailer.i18n import _
 from mailer.services import listings, subscriber_edit
 from mailer.services.errors import ServiceError
 from mailer.services.importer import MAX_FILE_BYTES, SubscriberFileError
 from mailer.services.subscriber_edit import SubscriberInput
-from mailer.services.subscriber_fields import FIELDS, labels
+from mailer.services.subscriber_fields import FIELDS
 from mailer.services.subscriber_files import export_file
 from mailer.services.subscribers import ImportReport
 from mailer.web.admin.common import (
@@ -33,7 +33,7 @@ from mailer.web.admin.common import (
 from mailer.web.admin.subscriber_import import apply_staged, run_import, stage
 from mailer.web.auth import Principal, require, verify_csrf
 from mailer.web.routes import READ
-from mailer.web.service_errors import status_of
+from mailer.web.service_errors import FIELD_LABELS, split_field, staff_message, status_of
 from mailer.web.state import Web, WebState
 
 router = APIRouter(prefix="/admin/subscribers", include_in_schema=False)
@@ -43,34 +43,24 @@ CSRF = [Depends(verify_csrf)]
 EXPORT_SPOOL = 8 * 1024 * 1024  # bytes kept in memory before the export spills to disk
 MAX_FORM_VALUE = 1000  # characters of one form value read at all (the service checks less)
 
-FIELD_LABELS = {**labels(), "lists": N_("リスト"), "list": N_("リスト"), "file": N_("ファイル"),
-                "token": N_("確認")}
 
 
 def _list_names(web: WebState) -> list[tuple[str, str]]:
     return [(r.name, r.title or r.name) for r in listings.lists(web.engine)]
 
 
-def _refusal(error: ServiceError) -> str:
-    """The refusal as the form shows it: the form puts its own label for the
-    field in front (「メールアドレス — …」), so the service's field name the
-    message starts with (「email: …」, for the API and the CLI) is left out."""
-    prefix = f"{error.field}: "
-    if error.field in FIELD_LABELS and error.message.startswith(prefix):
-        return error.message.removeprefix(prefix)
-    return error.message
-
-
 def _form(request: Request, principal: Principal, web: WebState, *, values: dict[str, object],
           subscriber_id: int | None, error: ServiceError | None = None) -> HTMLResponse:
     # The inputs are the declared fields (those given at creation when creating).
     shown = [f for f in FIELDS if f.on_create or subscriber_id]
+    field, rest = split_field(error) if error else (None, "")
     return admin_page(
         request, principal, "subscriber_form", status_code=status_of(error) if error else 200,
         title=_("購読者の編集") if subscriber_id else _("購読者の登録"), v=values,
-        subscriber_id=subscriber_id, error=_refusal(error) if error else "",
-        error_field=error.field or "" if error else "",
+        subscriber_id=subscriber_id,
         labels={name: _(label) for name, label in FIELD_LABELS.items()},
+        # the field is named by its label beside the message (service_errors)
+        error_field=field or "", error=rest,
         groups=[(_("連絡先"), [f for f in shown if f.group == "contact"]),
                 (_("受信の設定"), [f for f in shown if f.group == "delivery"])],
         all_lists=_list_names(web))
@@ -111,7 +101,7 @@ async def create_page(request: Request, web: Web, principal: Editor) -> Response
                                       actor=principal.as_actor(), data=data)
     except ServiceError as exc:
         return _form(request, principal, web, values=_shown(data), subscriber_id=None, error=exc)
-    return RedirectResponse(f"/admin/subscribers/{sid}", status_code=303)
+    return RedirectResponse(f"/admin/subscribers/{sid}?notice=created", status_code=303)
 
 
 def _missing(request: Request, principal: Principal, subscriber_id: int) -> HTMLResponse:
@@ -142,7 +132,7 @@ async def update_page(subscriber_id: int, request: Request, web: Web,
         current = await run_in_threadpool(subscriber_edit.editable, web.engine, subscriber_id)
         return _form(request, principal, web, values=_shown(data, current),
                      subscriber_id=subscriber_id, error=exc)
-    return RedirectResponse(f"/admin/subscribers/{subscriber_id}", status_code=303)
+    return RedirectResponse(f"/admin/subscribers/{subscriber_id}?notice=saved", status_code=303)
 
 
 # -- import --------------------------------------------------------------------------
@@ -180,7 +170,8 @@ async def import_preview(
     except SubscriberFileError as exc:
         return _import_page(request, principal, web, error=str(exc), status_code=400)
     except ServiceError as exc:
-        return _import_page(request, principal, web, error=exc.message, status_code=status_of(exc))
+        return _import_page(request, principal, web, error=staff_message(exc),
+                            status_code=status_of(exc))
     token = ""
     if report.counts.created or report.counts.updated:
         token = await run_in_threadpool(stage, web=web, principal=principal, data=data,
@@ -198,7 +189,8 @@ def import_confirm(request: Request, web: Web, principal: Editor,
     except SubscriberFileError as exc:
         return _import_page(request, principal, web, error=str(exc), status_code=400)
     except ServiceError as exc:
-        return _import_page(request, principal, web, error=exc.message, status_code=status_of(exc))
+        return _import_page(request, principal, web, error=staff_message(exc),
+                            status_code=status_of(exc))
     return _import_page(request, principal, web, report=report, applied=True)
 
 

@@ -23,7 +23,8 @@ from mailer.i18n import N_, _
 from mailer.models import AuditLog, UserRole
 from mailer.services.accounts import note_audit_export
 from mailer.services.exporter import neutralise
-from mailer.web.auth import Principal, csrf_token, require
+from mailer.web.admin.common import admin_page
+from mailer.web.auth import Principal, require
 from mailer.web.pages import PRIVATE_HEADERS
 from mailer.web.routes import READ
 from mailer.web.state import Web
@@ -71,12 +72,9 @@ def audit_page(
             .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
         ).scalars().all()
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    html = web.pages.get_template("admin/auth_audit.html.j2").render(
-        title=_("監査ログ"), rows=[(_when(r.at), r) for r in rows], total=total, page=page,
-        pages=pages, actor=actor, action=action, principal=principal,
-        csrf_token=csrf_token(request),
-    )
-    return HTMLResponse(html, headers=dict(PRIVATE_HEADERS))
+    return admin_page(request, principal, "auth_audit",
+                      title=_("監査ログ"), rows=[(_when(r.at), r) for r in rows], total=total,
+                      page=page, pages=pages, actor=actor, action=action)
 
 
 def _csv_chunks(web: Web, actor: str, action: str) -> Iterator[bytes]:

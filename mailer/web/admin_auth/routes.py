@@ -62,10 +62,10 @@ def client_ip(request: Request) -> str:
 
 
 def _login_page(request: Request, web: WebState, *, next_url: str, email: str = "",
-                error: str = "", status_code: int = 200) -> HTMLResponse:
+                error: str = "", notice: str = "", status_code: int = 200) -> HTMLResponse:
     html = web.pages.get_template("admin/auth_login.html.j2").render(
         title=_("ログイン"), csrf_token=csrf_token(request), next_url=next_url, email=email,
-        error=error,
+        error=error, notice=notice,
     )
     response = HTMLResponse(html, status_code=status_code, headers=dict(PRIVATE_HEADERS))
     seed = getattr(request.state, "new_csrf_seed", None)
@@ -79,9 +79,10 @@ def _login_page(request: Request, web: WebState, *, next_url: str, email: str = 
 
 
 @router.api_route("/admin/login", methods=READ)
-def login_form(request: Request, web: Web, next: str = HOME) -> HTMLResponse:
-    """The login form (changes nothing)."""
-    return _login_page(request, web, next_url=safe_next(next))
+def login_form(request: Request, web: Web, next: str = HOME, notice: str = "") -> HTMLResponse:
+    """The login form (changes nothing); after a logout, a short notice."""
+    return _login_page(request, web, next_url=safe_next(next),
+                       notice=_("ログアウトしました。") if notice == "logged-out" else "")
 
 
 @router.post("/admin/login", dependencies=[Depends(verify_csrf)])
@@ -127,7 +128,7 @@ def logout(request: Request, web: Web, principal: Actor) -> Response:
     if principal.session_id and data is not None:
         auth_store(request).revoke(principal.session_id, ttl=remaining_seconds(data))
     sign_out(engine=web.engine, actor=principal.as_actor())
-    response = RedirectResponse("/admin/login", status_code=303)
+    response = RedirectResponse("/admin/login?notice=logged-out", status_code=303)
     clear_session_cookie(response, secure=secure_cookies(web))
     return response
 

@@ -279,7 +279,8 @@ def test_cli_import_docx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     result = runner.invoke(app, ["issue", "import-docx", str(odd), str(tmp_path / "vol07")])
     assert result.exit_code == 0, result.output
     assert "下書きを読み込む前に直すところ" in result.output
-    assert "part1.md:" in result.output and "話し手【山田】がこの配信回の参加者にいません" in result.output
+    assert "part1.md:" in result.output
+    assert "話し手【山田】がこの配信回の参加者にいません" in result.output
 
 
 def test_a_draft_holding_its_stand_ins_is_a_preflight_error_until_they_are_replaced() -> None:

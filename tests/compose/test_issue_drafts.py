@@ -146,7 +146,8 @@ def test_preview_uses_the_parser_rule_and_names_part_and_block(engine: Engine) -
     parser = _draft()  # a date the parser refuses: its message, placed by block
     parser.parts[0].blocks.insert(1, DraftBlock(kind="event_date", text="令和3年2月30日"))
     (problem,) = preview_draft(engine=engine, draft=parser, part_index=0, config=CONFIG).problems
-    assert problem.startswith("第1部(part1) 2番目のブロック(開催日): 開催日: 日付「令和3年2月30日」が正しくありません")
+    assert problem.startswith(
+        "第1部(part1) 2番目のブロック(開催日): 開催日: 日付「令和3年2月30日」が正しくありません")
 
 
 def test_publish_stores_what_load_issue_stores(engine: Engine) -> None:

@@ -57,6 +57,7 @@ from mailer.compose.document import (
 )
 from mailer.compose.eras import DateError, parse_editor_date
 from mailer.compose.images import MAX_IMAGE_BYTES, image_size_of_bytes, sniff_media_type
+from mailer.compose.inline import drop_chars
 from mailer.compose.serialize import (
     NotWritable,
     block_text,
@@ -378,7 +379,7 @@ def _place(para: _Para, state: _State) -> None:
     if text.startswith("※"):
         _flush_turn(state)
         _end_lead(state)
-        spans = _drop(para.spans, 1)
+        spans = drop_chars(para.spans, 1)
         if spans:
             state.blocks.append(Note(spans=spans))
         return
@@ -386,7 +387,7 @@ def _place(para: _Para, state: _State) -> None:
         _flush_turn(state)
         _end_lead(state)
         marks = len(text) - len(text.lstrip("".join(_PROMPT_MARKS)))
-        state.blocks.append(Prompt(spans=_drop(para.spans, marks)))
+        state.blocks.append(Prompt(spans=drop_chars(para.spans, marks)))
         return
     date_match = _DATE_RE.match(text)
     if date_match:
@@ -402,7 +403,7 @@ def _place(para: _Para, state: _State) -> None:
     if speaker is not None:
         _flush_turn(state)
         _end_lead(state)
-        words = _drop(para.spans, skip)
+        words = drop_chars(para.spans, skip)
         state.turn = Turn(speaker=speaker, label=speaker, paragraphs=[words] if words else [])
         return
     if state.turn is not None:
@@ -581,20 +582,6 @@ def _finish(state: _State) -> None:
         state.blocks.append(Credits(entries=state.credits))
 
 
-def _drop(spans: list[Span], count: int) -> list[Span]:
-    """`spans` without their first `count` characters (the marker) and leading blanks."""
-    out: list[Span] = []
-    for span in spans:
-        if count >= len(span.text):
-            count -= len(span.text)
-            continue
-        out.append(span.model_copy(update={"text": span.text[count:]}))
-        count = 0
-    while out and not out[0].text.strip():
-        out.pop(0)
-    if out:
-        out[0] = out[0].model_copy(update={"text": out[0].text.lstrip()})
-    return out
 
 
 # -- the folder -------------------------------------------------------------

@@ -23,13 +23,20 @@ from celery.signals import (
 
 from mailer.delivery.dispatch import Coordinator
 from mailer.delivery.liveness import WorkerRegistry, start_heartbeat
-from mailer.delivery.outage_notice import REDIS, OutageNotice
+from mailer.delivery.outage_notice import REDIS, OutageNotice, describe, redis_place
+from mailer.i18n import N_, _
 from mailer.logging_setup import install_celery_logging, quiet_task_logs
 from mailer.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-_broker_outage = OutageNotice(log, "beat: the broker (Redis)")
+_broker_outage = OutageNotice(
+    log,
+    N_("beat: ブローカーの Redis"),
+    N_("配信の刻みを送れません。Redis が戻れば続けます。"
+       "Redis が動いているか、MAILER_REDIS_URL が正しいか確かめてください"),
+    redis_place,
+)
 
 DISPATCH_TASK = "mailer.dispatch"
 DELIVER_TASK = "mailer.deliver_send"
@@ -170,7 +177,7 @@ def _registry() -> WorkerRegistry | None:
 
 
 @worker_ready.connect
-def _on_ready(sender: Any = None, **_: Any) -> None:
+def _on_ready(sender: Any = None, **_kwargs: Any) -> None:
     global _heartbeat_stop
     ignore_cancel_notice()
     coordinator = _coordinator()
@@ -178,7 +185,8 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
         try:
             coordinator.clear_stopping(sender.hostname)
         except redis.RedisError as exc:
-            log.warning("Redis unavailable, stop flag not cleared: %s", exc)
+            log.warning(_("Redis（{where}）が応答しないため、停止の印を消せませんでした（{reason}）").format(
+                where=redis_place(), reason=describe(exc)))
     registry = _registry()
     if registry is not None and sender is not None:
         hostname = str(sender.hostname)
@@ -189,7 +197,7 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
 
 
 @worker_shutdown.connect
-def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
+def _on_worker_shutdown(sender: Any = None, **_kwargs: Any) -> None:
     # A clean stop: the worker is gone, not dead (doctor reports only the latter).
     if _heartbeat_stop is not None:
         _heartbeat_stop.set()
@@ -198,11 +206,13 @@ def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
         try:
             registry.forget(str(getattr(sender, "hostname", sender)))
         except redis.RedisError as exc:
-            log.warning("Redis unavailable, worker not removed from the registry: %s", exc)
+            log.warning(_("Redis（{where}）が応答しないため、ワーカーを一覧から外せませんでした（{reason}）。"
+                          "一覧の記録は期限が来ると消えます").format(
+                where=redis_place(), reason=describe(exc)))
 
 
 @worker_shutting_down.connect
-def _on_shutting_down(sender: Any = None, **_: Any) -> None:
+def _on_shutting_down(sender: Any = None, **_kwargs: Any) -> None:
     # Runs in the main process on SIGTERM (warm shutdown): running batches
     # check this flag every few messages, record what they sent and release
     # the rest, so a rolling restart leaves no row in `sending`.
@@ -213,11 +223,13 @@ def _on_shutting_down(sender: Any = None, **_: Any) -> None:
         except redis.RedisError as exc:
             # Redis is gone, so is the broker: no batch can be told, and the
             # ledger's leases bring their rows back. One line, no traceback.
-            log.warning("Redis unavailable, running batches not told to stop: %s", exc)
+            log.warning(_("Redis（{where}）が応答しないため、実行中のバッチに停止を伝えられませんでした"
+                          "（{reason}）。バッチはリースが切れると宛先を戻します").format(
+                where=redis_place(), reason=describe(exc)))
 
 
 @worker_process_init.connect
-def _after_fork(**_: Any) -> None:
+def _after_fork(**_kwargs: Any) -> None:
     # Each child opens its own database connections and Redis client.
     from workers import tasks
 
@@ -225,7 +237,7 @@ def _after_fork(**_: Any) -> None:
 
 
 @worker_process_shutdown.connect
-def _on_shutdown(**_: Any) -> None:
+def _on_shutdown(**_kwargs: Any) -> None:
     from workers import tasks
 
     tasks.reset_runtime()

@@ -10,6 +10,7 @@ from mailer.delivery.batch_task import active_ttl, run_batch
 from mailer.delivery.dispatch import dispatch as dispatch_tick
 from mailer.delivery.engine import is_outage
 from mailer.delivery.outage_notice import DATABASE, REDIS, notice_for
+from mailer.i18n import _
 from mailer.logging_setup import log_context
 from mailer.runtime import Runtime
 from workers.app import DELIVER_TASK, DISPATCH_TASK, app, settings
@@ -62,11 +63,13 @@ def dispatch() -> None:
     REDIS.ok()
     if report.started or report.finished or report.released_leases:
         log.info(
-            "dispatch: started %s finished %s released %s enqueued %s",
-            report.started,
-            report.finished,
-            report.released_leases,
-            report.enqueued,
+            _("配信の刻み: 開始 {started}、完了 {finished}、引き取り {released} 件、"
+              "バッチを積んだ配信 {enqueued}").format(
+                started=report.started,
+                finished=report.finished,
+                released=report.released_leases,
+                enqueued=report.enqueued,
+            )
         )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from mailer.delivery.dispatch import QUEUED_TTL, Coordinator
 from mailer.delivery.engine import BatchReport, DeliveryContext, deliver_send, is_outage
 from mailer.delivery.outage_notice import REDIS, notice_for
+from mailer.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,19 @@ def run_batch(
         if not is_outage(exc):
             raise
         notice_for(exc).failed(exc)
-        log.info("send %s: batch not started, %s: %s", send_id, type(exc).__name__,
-                 _first_line(exc))
+        log.info(_("配信 {send}: バッチを始められませんでした（{reason}）。"
+                   "次の刻みでまた積みます").format(
+            send=send_id, reason=f"{type(exc).__name__}: {_first_line(exc)}"))
         _clear_mark(coordinator, send_id)
         return None
-    log.info("send %s batch: %s", send_id, report)
+    log.info(
+        _("配信 {send}: バッチ終了（取得 {claimed}、送信 {sent}、延期 {deferred}、失敗 {failed}、"
+          "結果不明 {unknown}、未送信に戻し {released}、終了の理由 {stopped}）").format(
+            send=send_id, claimed=report.claimed, sent=report.sent, deferred=report.deferred,
+            failed=report.failed, unknown=report.unknown, released=report.released,
+            stopped=report.stopped or "-",
+        )
+    )
     if not report.more_due:
         _clear_mark(coordinator, send_id)
         return report
@@ -74,8 +83,9 @@ def run_batch(
     # the next batch is handled alike. The dispatcher queues one once the mark is gone.
     except Exception as exc:
         REDIS.failed(exc)  # the broker: one WARNING per outage in this process
-        log.info("send %s: next batch not queued, %s: %s", send_id, type(exc).__name__,
-                 _first_line(exc))
+        log.info(_("配信 {send}: 次のバッチをブローカー（Redis）に積めませんでした（{reason}）。"
+                   "Redis が戻れば次の刻みで積みます").format(
+            send=send_id, reason=f"{type(exc).__name__}: {_first_line(exc)}"))
         _clear_mark(coordinator, send_id)
     return report
 

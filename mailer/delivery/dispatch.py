@@ -187,7 +187,9 @@ def start_send(
             conn, send_id=send_id, part_id=part_id, list_ids=list_ids, now=now
         )
         conn.execute(update(SEND).where(SEND.c.id == send_id).values(recipients=n))
-    log.info("send %s started: %s recipients frozen", send_id, n)
+    log.info(
+        _("配信 {send} を始めました: 宛先 {count} 件を確定しました").format(send=send_id, count=n)
+    )
     return True
 
 
@@ -239,9 +241,10 @@ def dispatch(
             # A worker died or stalled past its lease (kill -9, SIGSTOP, a
             # lost host): the operator hears of it once per sweep, here.
             log.warning(
-                "配信 %s: 応答のなくなったワーカーの宛先 %d 件を引き取りました"
-                "（%d 件は未送信に戻して再送、%d 件は送信済みと確認）",
-                send_id, back + sent, back, sent,
+                _("配信 {send}: 応答のなくなったワーカーの宛先 {taken} 件を引き取りました"
+                  "（{back} 件は未送信に戻して再送、{sent} 件は送信済みと確認）").format(
+                    send=send_id, taken=back + sent, back=back, sent=sent,
+                )
             )
         due_query = select(SEND.c.id, SEND.c.scheduled_at).where(
             SEND.c.status == SendStatus.SCHEDULED.value, SEND.c.scheduled_at <= now
@@ -267,9 +270,9 @@ def dispatch(
             # Nothing is lost from the ledger: batches in flight carry on and
             # this tick queues new ones. The operator hears of it once.
             log.warning(
-                "Redis のデータが失われていました（FLUSHALL か、永続化なしの再起動）: "
-                "キュー・送信中の印・受理記録が消えています。配信 %s は台帳から続けます",
-                ", ".join(str(s) for s in were_running),
+                _("Redis のデータが失われていました（FLUSHALL か、永続化なしの再起動）: "
+                  "キュー・送信中の印・受理記録が消えています。配信 {sends} は台帳から続けます"
+                  ).format(sends=", ".join(str(s) for s in were_running))
             )
         for send_id in running:
             if finish_if_complete(engine, send_id, now=now):
@@ -289,7 +292,7 @@ def dispatch(
                     continue  # a batch is at work (its lease outlives the mark)
             if due_rows and coordinator.mark_workers_active(send_id, ttl_seconds=active_ttl):
                 n = max(1, min(parallelism, due_rows))
-                for _ in range(n):
+                for _i in range(n):
                     coordinator.note_queued(send_id, ttl_seconds=queued_ttl)
                     try:
                         enqueue(send_id)

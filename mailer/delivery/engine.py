@@ -170,9 +170,13 @@ def deliver_send(ctx: DeliveryContext, send_id: int, *, time_budget: float = 30.
         # tally at INFO.
         notice_for(exc).failed(exc, engine=ctx.engine)
         log.info(
-            "send %s: batch stopped, %s (%s); %d rows handed back, any others "
-            "return when their lease runs out",
-            send_id, report.stopped, describe(exc, ctx.engine), report.released,
+            _("配信 {send}: {what}が応答しないためバッチを止めました（{reason}）。"
+              "{released} 件を未送信に戻し、残りはリースが切れると戻ります").format(
+                send=send_id,
+                what="Redis" if isinstance(exc, RedisError) else _("データベース"),
+                reason=describe(exc, ctx.engine),
+                released=report.released,
+            )
         )
     else:
         DATABASE.ok()
@@ -480,9 +484,11 @@ def _lease_lost(
     recorder.flush()
     back = [r for r in rows if r.delivery_id in lease.held]
     log.warning(
-        "send %s: lease ran out for %d rows, taken back meanwhile; "
-        "%d messages given up unsent, %d rows handed back",
-        info.id, len(lease.lost), len(abandoned), len(back),
+        _("配信 {send}: リースが切れ、その間に宛先 {lost} 件が引き取られました"
+          "（ワーカーが止まっていた可能性があります）。送信前の {abandoned} 件は送らずにやめ、"
+          "{back} 件を未送信に戻しました").format(
+            send=info.id, lost=len(lease.lost), abandoned=len(abandoned), back=len(back),
+        )
     )
     _release(ctx, info.id, lease, back, recorder.report, why="lease lost", delay=None)
     recorder.report.stopped = "lease lost"
@@ -533,8 +539,10 @@ def _back_off(
     if isinstance(reason, RateLimiterUnavailable):
         why, stopped = "rate limiter unavailable (Redis)", "rate limiter unavailable"
         REDIS.failed(reason)  # the one WARNING of the outage in this process
-        log.info("send %s: the rate limiter (Redis) does not answer; %s rows handed back "
-                 "for later", info.id, len(refused) + len(rest))
+        log.info(
+            _("配信 {send}: 送信速度の制限（Redis）が応答しません。宛先 {count} 件を"
+              "未送信に戻し、後で送ります").format(send=info.id, count=len(refused) + len(rest))
+        )
     else:
         why, stopped = "every relay is backing off", "relays down"
     _release(
@@ -566,13 +574,16 @@ def _render(
             # The preflight refuses such a send; one that got past it (a reader
             # added or edited after the check) still reaches the reader, in UTF-8.
             log.warning(
-                "delivery %s: the part or the reader's name cannot be carried in %s; "
-                "sent as %s instead", row.delivery_id, recipient.charset, charset,
+                _("宛先 {delivery}: 本文か読者の名前を {charset} で表せないため、"
+                  "{instead} で送ります").format(
+                    delivery=row.delivery_id, charset=recipient.charset, instead=charset,
+                )
             )
             recipient = replace(recipient, charset=charset)
         return ctx.sign(personalize(prepared, recipient, _slots(ctx, info, row)))
     except Exception as exc:
-        log.exception("render failed for delivery %s", row.delivery_id)
+        log.exception(_("宛先 {delivery}: メールを組み立てられませんでした").format(
+            delivery=row.delivery_id))
         return Outcome(
             row.delivery_id, DeliveryStatus.FAILED, f"render: {exc}", message_id=row.message_id
         )
@@ -614,8 +625,10 @@ def _outcome(ctx: DeliveryContext, info: _SendInfo, row: ClaimedRow, h: Handover
         # operator (docs/delivery.md, "The one ambiguous case"). At most one
         # per connection: the others sharing it are handed over again.
         log.warning(
-            "配信 %s: 宛先 %s は結果不明（SMTP 応答なし: %s）。重複を避けるため再送しません",
-            info.id, row.delivery_id, exc,
+            _("配信 {send}: 宛先 {delivery} は結果不明（SMTP 応答なし: {reason}）。"
+              "重複を避けるため再送しません").format(
+                send=info.id, delivery=row.delivery_id, reason=exc,
+            )
         )
         return Outcome(
             row.delivery_id, DeliveryStatus.UNKNOWN, str(exc), code=exc.code, message_id=mid
@@ -696,4 +709,4 @@ def _maybe_pause_for_errors(ctx: DeliveryContext, send_id: int) -> None:
         ).format(tried=tried, failed=failed,
                  threshold=f"{ctx.config.error_threshold_ratio:.0%}")
         conn.execute(AUTO_PAUSE.update(SEND, SEND.c.id == send_id, note=note, updated_at=ctx.now()))
-        log.warning("send %s: %s", send_id, note)
+        log.warning(_("配信 {send}: {note}").format(send=send_id, note=note))

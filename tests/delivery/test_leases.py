@@ -251,8 +251,9 @@ def test_a_batch_cut_off_from_the_database_gives_its_rows_back(
         assert report is not None and report.outage and report.stopped == "database unavailable"
         warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
         assert len(warnings) == 1 and warnings[0].exc_info is None
-        assert warnings[0].getMessage().startswith("the database unavailable")
-        assert any("batch stopped, database unavailable" in r.getMessage()
+        assert warnings[0].getMessage().startswith("データベース（")
+        assert "が応答しません" in warnings[0].getMessage()
+        assert any("データベースが応答しないためバッチを止めました" in r.getMessage()
                    for r in caplog.records if r.levelno == logging.INFO)
         assert not rt.redis.exists(f"mailer:send-active:{send_id}") and not queued
         assert 4 <= len(sink.accepted) < 10

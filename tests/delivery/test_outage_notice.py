@@ -19,7 +19,7 @@ from mailer.delivery.outage_notice import OutageNotice, database_place, describe
 
 def test_one_line_per_outage(caplog: pytest.LogCaptureFixture) -> None:
     log = logging.getLogger("test.outage")
-    notice = OutageNotice(log, "dispatch: database or Redis")
+    notice = OutageNotice(log, "配信の刻み: データベースか Redis")
     with caplog.at_level(logging.INFO, logger="test.outage"):
         notice.ok()  # up all along: nothing
         for _ in range(10):
@@ -30,11 +30,11 @@ def test_one_line_per_outage(caplog: pytest.LogCaptureFixture) -> None:
     assert records == [
         (
             "WARNING",
-            "dispatch: database or Redis unavailable (ConnectionRefusedError: connection "
-            "refused); retrying every tick; no further lines until it is back",
+            "配信の刻み: データベースか Redisが応答しません（ConnectionRefusedError: "
+            "connection refused）。毎回の刻みで再試行します。戻るまでこの行は繰り返しません",
             None,
         ),
-        ("INFO", "dispatch: database or Redis available again", None),
+        ("INFO", "配信の刻み: データベースか Redisがまた応答しています", None),
     ]
 
 
@@ -95,3 +95,34 @@ def test_database_place_hides_the_password() -> None:
     assert "secret" not in describe(OSError("No space left on device"), engine)
     assert describe(OSError("No space left on device"), engine) == \
         "データベースのディスクが一杯です（db.example:6543/mailer）"
+
+
+def test_the_redis_line_names_the_place_with_the_password_masked(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The line says what failed, where (host:port, the URL's password
+    masked) and what to try, in Japanese, and in English with
+    MAILER_LANGUAGE=en."""
+    from mailer.delivery.outage_notice import REDIS, redis_place
+
+    monkeypatch.setenv("MAILER_REDIS_URL", "redis://:s3cret@cache.example:6390/2")
+    assert redis_place() == "cache.example:6390 (redis://:***@cache.example:6390/2)"
+    REDIS.reset()
+    with caplog.at_level(logging.INFO, logger="mailer.outage"):
+        REDIS.failed(ConnectionRefusedError("Error 111 connecting to cache.example:6390"))
+        REDIS.ok()
+        monkeypatch.setenv("MAILER_LANGUAGE", "en")
+        REDIS.failed(ConnectionRefusedError("refused"))
+        REDIS.ok()
+    REDIS.reset()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith(
+        "Redis サーバ（cache.example:6390 (redis://:***@cache.example:6390/2)）が応答しません"
+        "（ConnectionRefusedError: Error 111"
+    )
+    assert "MAILER_REDIS_URL が正しいか確かめてください" in lines[0]
+    place = "cache.example:6390 (redis://:***@cache.example:6390/2)"
+    assert lines[1] == f"Redis サーバ（{place}）がまた応答しています"
+    assert lines[2].startswith(f"Redis server ({place}) unavailable")
+    assert "Check that Redis is running" in lines[2] and "が" not in lines[2]
+    assert "s3cret" not in "".join(lines)

@@ -51,9 +51,10 @@ def test_a_lost_rate_limiter_is_named_as_itself(
     assert errors == {"rate limiter unavailable (Redis)"}
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, warnings  # one per outage per process, not one per batch
-    assert warnings[0].startswith("Redis unavailable (RateLimiterUnavailable")
+    assert warnings[0].startswith("Redis")
+    assert "が応答しません（RateLimiterUnavailable" in warnings[0]
     lines = [r.getMessage() for r in caplog.records
-             if r.levelno == logging.INFO and "rate limiter" in r.getMessage()]
-    assert len(lines) == 1 and "5 rows handed back" in lines[0]  # the batch's tally at INFO
-    assert not any("available again" in r.getMessage() for r in caplog.records)
+             if r.levelno == logging.INFO and "送信速度の制限" in r.getMessage()]
+    assert len(lines) == 1 and "宛先 5 件を未送信に戻し" in lines[0]  # the batch's tally at INFO
+    assert not any("また応答しています" in r.getMessage() for r in caplog.records)
     assert not any("every relay" in r.getMessage() for r in caplog.records)

@@ -50,10 +50,10 @@ def test_beat_tells_a_broker_outage_in_one_line(engine: Engine, tmp_path: Path) 
         time.sleep(1)
         port = server.port
         server.stop()
-        _wait_for(log, "unavailable", beat)
+        _wait_for(log, "が応答しません", beat)
         time.sleep(3)  # about fifteen ticks with the broker down
         server = start_embedded_redis(tmp_path / "redis", port=port)
-        _wait_for(log, "available again", beat)
+        _wait_for(log, "がまた応答しています", beat)
     finally:
         if beat.poll() is None:
             os.killpg(beat.pid, 15)
@@ -63,7 +63,8 @@ def test_beat_tells_a_broker_outage_in_one_line(engine: Engine, tmp_path: Path) 
     assert "Traceback" not in text, text
     problems = [line for line in text.splitlines() if " WARNING " in line or " ERROR " in line]
     assert len(problems) == 1, text
-    assert "beat: the broker (Redis) unavailable" in problems[0]
+    assert f"beat: ブローカーの Redis（127.0.0.1:{port} (" in problems[0]
+    assert "が応答しません" in problems[0] and "MAILER_REDIS_URL" in problems[0]
 
 
 def test_celery_broker_errors_become_the_one_redis_line(
@@ -88,6 +89,7 @@ def test_celery_broker_errors_become_the_one_redis_line(
         connection.info("Connected to %s", "redis://127.0.0.1:6390//")
     seen = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert [level for level, _ in seen] == ["WARNING", "INFO", "INFO", "INFO"], seen
-    assert seen[0][1].startswith("Redis unavailable (ConnectionRefusedError: Error 111")
-    assert seen[1][1] == "Redis available again"
+    assert seen[0][1].startswith("Redis")
+    assert "が応答しません（ConnectionRefusedError: Error 111" in seen[0][1]
+    assert seen[1][1].startswith("Redis") and seen[1][1].endswith("がまた応答しています")
     assert "Cannot connect" not in "".join(m for _, m in seen)

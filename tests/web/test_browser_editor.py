@@ -3,7 +3,10 @@ editor writes a two-part issue from nothing (participants, three speaker
 turns, a slide with alt text), sees the three previews follow the typing,
 saves, reloads, edits, compares two revisions, publishes the draft and
 schedules part 1; the stored part renders exactly as the same issue written
-by hand as a folder. axe-core finds nothing serious on the editor page, and
+by hand as a folder, and part 1 delivered (dispatcher and engine in this
+process, to a real SMTP server) is the same .eml, but for its Date and
+Message-ID, as the folder loaded into a second database and delivered to the
+same readers. axe-core finds nothing serious on the editor page, and
 the screenshots of docs/authoring.md are taken here.
 
 Skipped when /usr/bin/chromium is missing; never downloads a browser.
@@ -11,6 +14,8 @@ Skipped when /usr/bin/chromium is missing; never downloads a browser.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import shutil
@@ -18,17 +23,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from admin_support import PASSWORD, make_user
 from sqlalchemy import Engine, select
 from web_support import LIST, make_settings, serve
 
+from mailer.compose.load import load_issue
 from mailer.compose.parse import parse_issue_folder
 from mailer.compose.stored import load_documents
-from mailer.db import session_scope
+from mailer.db import make_engine, session_scope, upgrade
+from mailer.delivery.dispatch import dispatch
+from mailer.delivery.engine import deliver_send
+from mailer.embedded.smtp_sink import SmtpSink
 from mailer.models import Part, Send, UserRole
 from mailer.render.message import personalize, prepare_part
 from mailer.render.preview import PREVIEW_RECIPIENT, preview_slots
 from mailer.render.types import RenderConfig
+from mailer.runtime import Runtime
 from mailer.samples import SAMPLE_ISSUE_DIR
 from mailer.services.actors import Actor
 from mailer.services.sends import schedule_send
@@ -111,6 +122,11 @@ subject: 【CIOフォーラム通信】第9回(後編)
 """
 
 
+SUBSCRIBERS = [
+    {"email": "alice@city-a.example.jp", "name": "青木 花子", "organisation": "府中市"},
+    {"email": "bob@city-b.example.jp", "name": "馬場 次郎", "organisation": ""}]
+
+
 def _add(page, part: int, label: str) -> None:  # type: ignore[no-untyped-def]
     page.locator(f"#p{part}-newkind").select_option(label=label)
     page.get_by_role("button", name=f"第{part + 1}部にブロックを追加").click()
@@ -128,15 +144,48 @@ def _rendered(issue, part, config: RenderConfig) -> bytes:  # type: ignore[no-un
                        preview_slots(config, part))
 
 
+def _deliver(database_url: str, redis_url: str, send_id: int,
+             at: datetime) -> list[tuple[str, bytes]]:
+    """Deliver the send through the sending code (dispatcher then engine, in
+    this process) to a real SMTP server; the accepted (envelope sender, .eml),
+    by recipient."""
+    # both databases number their first send 1: the delivery journal in Redis
+    # must not carry the first delivery's marks into the second
+    redis.Redis.from_url(redis_url).flushdb()
+    with SmtpSink() as sink:
+        rt = Runtime(make_settings(database_url, secret_key=TEST_SECRET, redis_url=redis_url,
+                                   smtp_url=sink.url, rate_limit="1000/s"))
+        try:
+            report = dispatch(rt.engine, rt.coordinator, lambda _: None, parallelism=1,
+                              interval=1, now=at + timedelta(seconds=1), preflight=rt.preflight)
+            assert report.started == [send_id]
+            deliver_send(rt.delivery_context(), send_id, time_budget=60)
+        finally:
+            rt.dispose()
+        return [(a.mail_from, a.data) for a in sorted(sink.accepted, key=lambda a: a.recipients)]
+
+
+#: what differs between two deliveries of the same part by construction: the
+#: Message-ID (unique per message) and the Date (the moment of sending). The
+#: VERP sender and the unsubscribe URLs embed the send, list and subscriber
+#: ids; both databases are fresh and fed in the same order, so those ids agree
+#: and these stay compared as they are (a reader added in another order makes
+#: the test fail)
+_PER_DELIVERY = re.compile(rb"^(Message-ID|Date): .*(\r\n[ \t].*)*$", re.M | re.I)
+
+
+def _normalised(raw: bytes) -> bytes:
+    return _PER_DELIVERY.sub(rb"\1: <per delivery>", raw)
+
+
 def test_write_preview_save_compare_publish_schedule(
-        engine: Engine, database_url: str, tmp_path: Path) -> None:
+        engine: Engine, database_url: str, redis_url: str, tmp_path: Path) -> None:
     from axe_playwright_python.sync_playwright import Axe
     from playwright.sync_api import expect, sync_playwright
 
     make_user(engine, email=EDITOR, roles=[UserRole.EDITOR], name="編集 花子")
     with session_scope(engine) as session:
-        upsert_subscribers(session=session, list_name=LIST, rows=[
-            {"email": "alice@city-a.example.jp", "name": "青木 花子", "organisation": "府中市"}])
+        upsert_subscribers(session=session, list_name=LIST, rows=SUBSCRIBERS)
     settings = make_settings(database_url, secret_key=TEST_SECRET)
 
     # previews are rendered on the server after a pause in typing: allow for a
@@ -298,9 +347,9 @@ def test_write_preview_save_compare_publish_schedule(
     config = RenderConfig(base_url=settings.base_url, from_name="事務局",
                           from_address="cio-forum@mailer.example.com",
                           list_id="cio-forum.mailer.example.com", list_name="CIOフォーラム")
+    at = datetime.now(UTC) + timedelta(days=1)
     scheduled = schedule_send(engine=engine, actor=Actor(EDITOR, None), part_id=part_id,
-                              list_names=[LIST], config=config,
-                              at=datetime.now(UTC) + timedelta(days=1))
+                              list_names=[LIST], config=config, at=at)
     with engine.connect() as conn:
         status = conn.execute(select(Send.status).where(Send.id == scheduled.send_id)).scalar_one()  # type: ignore[arg-type]
     assert status == "scheduled"
@@ -317,3 +366,30 @@ def test_write_preview_save_compare_publish_schedule(
     assert issue.model_dump(exclude={"parts"}) == by_hand.model_dump(exclude={"parts"})
     assert part == by_hand.parts[0]
     assert _rendered(issue, part, config) == _rendered(by_hand, by_hand.parts[0], config)
+
+    # part 1 delivered, and the same part of the folder loaded into a second
+    # database (`mailer issue load`) delivered to the same readers: the .eml
+    # are the same but for the per-delivery headers
+    from_editor = _deliver(database_url, redis_url, scheduled.send_id, at)
+    folder_url = f"sqlite:///{tmp_path / 'from-folder.db'}"
+    other = make_engine(folder_url)
+    try:
+        upgrade(other)
+        with session_scope(other) as session:
+            load_issue(session=session, path=folder)
+            upsert_subscribers(session=session, list_name=LIST, rows=SUBSCRIBERS)
+        with other.connect() as conn:
+            folder_part = conn.execute(select(Part.id).where(Part.label == "part1")).scalar_one()  # type: ignore[arg-type]
+        folder_send = schedule_send(engine=other, actor=Actor(EDITOR, None), part_id=folder_part,
+                                    list_names=[LIST], config=config, at=at)
+    finally:
+        other.dispose()
+    from_folder = _deliver(folder_url, redis_url, folder_send.send_id, at)
+    assert len(from_editor) == len(from_folder) == len(SUBSCRIBERS)
+    for (sender, mine), (their_sender, theirs) in zip(from_editor, from_folder, strict=True):
+        assert sender == their_sender
+        assert len(_PER_DELIVERY.findall(mine)) == 2  # Date and Message-ID, nothing else
+        kinds = [p.get_content_type() for p in
+                 email.message_from_bytes(mine, policy=email.policy.default).walk()]
+        assert "text/plain" in kinds and "text/html" in kinds
+        assert _normalised(mine) == _normalised(theirs)  # both bodies byte for byte

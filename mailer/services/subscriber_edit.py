@@ -186,7 +186,8 @@ def create_subscriber(*, engine: Engine, actor: Actor, data: SubscriberInput) ->
         _event(conn, sid, "created", f"lists: {lists}" if lists else "", source, now)
         record_audit(conn, actor=actor.name, action="subscriber.create",
                      target_type="subscriber", target_id=sid,
-                     detail=f"{email}" + (f"; lists: {lists}" if lists else ""))
+                     detail=_("{email}; リスト: {lists}").format(email=email, lists=lists)
+                     if lists else email)
     return sid
 
 

@@ -96,6 +96,9 @@ def test_audit_page_is_for_admins(url: str) -> None:
         r = client.get("/admin/audit", params={"action": "auth."})
         assert r.status_code == 200 and "<h1>監査ログ</h1>" in r.text
         assert "auth.login" in r.text and "user.create" not in r.text
+        # the stored key is shown with its Japanese name; details are Japanese too
+        assert 'ログイン <span class="muted">auth.login</span>' in r.text
+        assert "IPアドレス 127.0.0.1" in r.text
         assert r.headers["cache-control"] == "no-store"
 
 

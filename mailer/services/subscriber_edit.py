@@ -83,7 +83,7 @@ def _value(f: SubscriberField, raw: str) -> str:
     if not raw.strip():
         if f.required:
             raise invalid(_("{name}: {label}を入力してください").format(
-                              name=f.name, label=f.label), f.name)
+                              name=f.name, label=_(f.label)), f.name)
         return f.default
     try:
         return f.check(raw)

@@ -92,6 +92,7 @@ AUDIT_ACTION_LABELS = Labels({
     "send.cancel": N_("配信の取り消し"), "send.resend-failed": N_("失敗分の再送"),
     "subscriber.create": N_("購読者の登録"), "subscriber.update": N_("購読者の変更"),
     "subscriber.import": N_("購読者の取り込み"), "subscriber.export": N_("購読者の書き出し"),
+    "subscriber.erase": N_("購読者の消去（個人情報）"),
     "token.create": N_("APIトークンの発行"), "token.revoke": N_("APIトークンの失効"),
     "user.create": N_("ユーザーの作成"), "user.enable": N_("ユーザーの有効化"),
     "user.disable": N_("ユーザーの無効化"),

@@ -71,6 +71,35 @@ ALL_LISTS = "all lists"
 ALL_LISTS_LABEL = N_("すべてのリスト")
 
 
+#: what loading an issue did to it and each part (mailer.compose.load.LoadStatus values)
+LOAD_LABELS = Labels({
+    "created": N_("新規登録"), "updated": N_("更新"), "unchanged": N_("変更なし"),
+})
+
+#: an audit-log action (AuditLog.action) as /admin/audit shows it; the stored
+#: key stays as it is (the page filters by its prefix)
+AUDIT_ACTION_LABELS = Labels({
+    "audit.export": N_("監査ログの書き出し"),
+    "auth.login": N_("ログイン"), "auth.login_failed": N_("ログイン失敗"),
+    "auth.login_locked": N_("ログイン拒否（ロック中）"), "auth.logout": N_("ログアウト"),
+    "auth.logout_everywhere": N_("全端末からログアウト"),
+    "issue.draft_image": N_("下書きの画像"), "issue.draft_save": N_("下書きの保存"),
+    "issue.publish_draft": N_("下書きから号を登録"), "issue.upload": N_("号のアップロード"),
+    "part.publish": N_("パートの公開"), "part.unpublish": N_("パートの公開取り下げ"),
+    "part.test_send": N_("テスト送信"),
+    "send.schedule": N_("配信の予約"), "send.approve": N_("配信の承認"),
+    "send.pause": N_("配信の一時停止"), "send.resume": N_("一時停止した配信の再開"),
+    "send.cancel": N_("配信の取り消し"), "send.resend-failed": N_("失敗分の再送"),
+    "subscriber.create": N_("購読者の登録"), "subscriber.update": N_("購読者の変更"),
+    "subscriber.import": N_("購読者の取り込み"), "subscriber.export": N_("購読者の書き出し"),
+    "subscriber.erase": N_("購読者の消去（個人情報）"),
+    "token.create": N_("APIトークンの発行"), "token.revoke": N_("APIトークンの失効"),
+    "user.create": N_("ユーザーの作成"), "user.enable": N_("ユーザーの有効化"),
+    "user.disable": N_("ユーザーの無効化"),
+    "user.password": N_("パスワードの変更"), "user.roles": N_("役割の変更"),
+})
+
+
 #: a block of a part (mailer.compose.document, `kind`), as preflight names its place
 BLOCK_LABELS = Labels({
     "lead": N_("リード"), "heading": N_("見出し"), "paragraph": N_("段落"), "note": N_("注記"),

@@ -19,11 +19,14 @@ from sqlmodel import Session
 from mailer.addresses import email_hash
 from mailer.compose.errors import IssueFolderError
 from mailer.compose.parse import parse_issue_folder
-from mailer.i18n import PSEUDO_CLOSE, PSEUDO_OPEN
+from mailer.i18n import PSEUDO_CLOSE, PSEUDO_OPEN, use_language
 from mailer.labels import tokyo
 from mailer.models import Subscriber, SubscriberStatus, Suppression
+from mailer.services.errors import ServiceError
+from mailer.services.exporter import HEADER
 from mailer.services.importer import parse_subscriber_bytes
 from mailer.services.listings import subscriber_detail
+from mailer.services.subscriber_edit import SubscriberInput, clean
 from mailer.services.subscribers import Consent, apply_import
 
 #: what a Japanese sentence is made of: kana, kanji, CJK punctuation (「」、。【】)
@@ -217,3 +220,22 @@ def test_loader_problems_in_english(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         "part1.md:16: heading level 1 is not used: write ## for a section, ### for a subsection",
     ]
     assert summary.startswith("7 problems in the issue folder:\nissue.yaml:7: ")
+
+
+# -- subscriber field labels -------------------------------------------------------
+
+
+def test_field_labels_are_looked_up_where_shown_but_csv_headers_stay_japanese() -> None:
+    """A field's label names it in a message in the reader's language, while the
+    export's header row (the file format) stays the stored Japanese text."""
+    def refusal() -> str:
+        with pytest.raises(ServiceError) as caught:
+            clean(SubscriberInput(values={"email": ""}), creating=True)
+        return caught.value.message
+
+    with use_language("en"):
+        assert refusal() == "email: enter the email"
+        assert HEADER[:3] == ["メールアドレス", "氏名", "フリガナ"]
+    assert refusal() == "email: メールアドレスを入力してください"
+    with use_language("qps"):
+        assert outside_catalogue(refusal()) == ""

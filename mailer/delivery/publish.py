@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, update
 
+from mailer.i18n import _
 from mailer.models import AuditLog, Part
 
 PART = Part.__table__  # type: ignore[attr-defined]
@@ -33,5 +34,5 @@ def publish_on_start(conn: Connection, *, part_id: int, send_id: int, now: datet
     # the delivery layer may not import the services (docs/architecture.md).
     conn.execute(insert(AUDIT).values(
         at=now, actor=PUBLISHED_BY_SEND, action="part.publish", target_type="part",
-        target_id=str(part_id), detail=f"send {send_id} started"))
+        target_id=str(part_id), detail=_("配信 {send_id} の開始").format(send_id=send_id)))
     return True

@@ -16,6 +16,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from mailer.i18n import _
+
 __all__ = [
     "CharProblem",
     "UnencodableError",
@@ -149,8 +151,9 @@ def encode_iso2022jp_body(text: str) -> bytes:
         raw = line.encode(CODEC)
         if len(raw) >= MAX_LINE_BYTES:
             raise ValueError(
-                f"line {lineno} is {len(raw)} bytes in ISO-2022-JP "
-                f"(limit {MAX_LINE_BYTES - 1}): {line[:20]!r}…"
+                _("{line} 行目が ISO-2022-JP で {size} バイトあります（上限 {limit} バイト）: "
+                  "「{start}…」").format(line=lineno, size=len(raw), limit=MAX_LINE_BYTES - 1,
+                                        start=line[:20])
             )
         out.append(raw)
     return b"\r\n".join(out)
@@ -176,7 +179,7 @@ def encode_header_value(value: str, charset: str, *, header_name_len: int = 9) -
     character the charset cannot encode (UnencodableError for ISO-2022-JP).
     """
     if "\r" in value or "\n" in value:
-        raise ValueError("header value contains CR or LF")
+        raise ValueError(_("ヘッダーの値に改行（CR か LF）があります"))
     cs = charset.lower().replace("_", "-")
     if cs in ("utf-8", "utf8"):
         label, codec = "UTF-8", "utf-8"
@@ -186,13 +189,15 @@ def encode_header_value(value: str, charset: str, *, header_name_len: int = 9) -
         if problems:
             raise UnencodableError(problems)
     else:
-        raise ValueError(f"unsupported header charset {charset!r}")
+        raise ValueError(_("ヘッダーの文字コード「{charset}」には対応していません（utf-8 か "
+                           "iso-2022-jp）").format(charset=charset))
     if value.isascii():
         return value
     try:
         value.encode(codec)
     except UnicodeEncodeError as exc:  # lone surrogates in UTF-8
-        raise ValueError(f"header value cannot be encoded in {label}: {exc}") from exc
+        raise ValueError(_("ヘッダーの値を {charset} で表せません: {reason}").format(
+            charset=label, reason=exc)) from exc
 
     budget_first = min(MAX_ENCODED_WORD, MAX_HEADER_LINE - header_name_len)
     budget_rest = MAX_ENCODED_WORD  # " " + 75 <= 78

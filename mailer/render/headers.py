@@ -113,7 +113,8 @@ def _address(phrase: str, addr: str, name_len: int) -> str:
 
 def _check(value: str, what: str) -> str:
     if "\r" in value or "\n" in value or not value.isascii():
-        raise HeaderError(f"{what} must be one line of ASCII: {value!r}")
+        raise HeaderError(_("{what}は改行のない ASCII で書いてください: {value!r}").format(
+            what=_(what), value=value))
     return value
 
 
@@ -136,10 +137,10 @@ def build_headers(
     HeaderError for values that are not one line of ASCII (header injection),
     and the charset module's error when the name cannot be encoded.
     """
-    _check(to_email, "recipient address")
+    _check(to_email, N_("宛先のアドレス"))
     _check(message_id, "Message-ID")
-    _check(unsubscribe_url, "unsubscribe URL")
-    _check(unsubscribe_mailto, "unsubscribe mailto")
+    _check(unsubscribe_url, N_("配信停止の URL"))
+    _check(unsubscribe_mailto, N_("配信停止の mailto"))
     if not unsubscribe_mailto.startswith("mailto:"):
         unsubscribe_mailto = f"mailto:{unsubscribe_mailto}"
     if not (message_id.startswith("<") and message_id.endswith(">")):

@@ -80,7 +80,7 @@ def prepare_part(*, issue: IssueDocument, part: PartDocument, config: RenderConf
         fixed_iso = encode_fixed(subject=part.subject, config=config, charset=ISO2022JP)
         text_iso = PlainBody.build(encode_iso2022jp_body(text), SLOT_NAMES)
         if b"--" + boundary in b"".join(text_iso.pieces):
-            raise RenderError("the text contains the MIME boundary")
+            raise RenderError(_("本文に MIME の区切りの文字列が含まれています"))
     compiled = _Compiled(
         boundary=boundary,
         fixed_utf8=encode_fixed(subject=part.subject, config=config, charset=UTF8),
@@ -176,7 +176,8 @@ def personalize(prepared: PreparedPart, recipient: Recipient, slots: Slots) -> b
             "greeting": _iso_greeting(greet), "unsubscribe_url": unsub,
             "preferences_url": prefs})
     else:
-        raise RenderError(f"unknown charset {recipient.charset!r}")
+        raise RenderError(_("文字コード「{charset}」は使えません（utf-8 か iso-2022-jp）").format(
+            charset=recipient.charset))
     text_headers = (b'Content-Type: text/plain; charset="' + charset.encode() + b'"\r\n'
                     b"Content-Transfer-Encoding: " + text_cte + b"\r\n")
     if recipient.format == "text":
@@ -197,7 +198,8 @@ def personalize(prepared: PreparedPart, recipient: Recipient, slots: Slots) -> b
             b"Content-Transfer-Encoding: base64\r\n\r\n", html_body,
             b"\r\n--", b, b"--\r\n"))
     else:
-        raise RenderError(f"unknown format {recipient.format!r}")
+        raise RenderError(_("形式「{format}」は使えません（html か text）").format(
+            format=recipient.format))
     headers = build_headers(
         fixed, to_email=recipient.email, to_name=greet, date=slots.date,
         message_id=slots.message_id, unsubscribe_url=slots.unsubscribe_url,
@@ -208,7 +210,8 @@ def personalize(prepared: PreparedPart, recipient: Recipient, slots: Slots) -> b
 
 def _ascii_url(url: str) -> bytes:
     if not url.isascii() or "\n" in url or "\r" in url:
-        raise RenderError(f"URL must be one line of ASCII (percent-encode it): {url!r}")
+        raise RenderError(_("URL は改行のない ASCII で書いてください（日本語などはパーセント"
+                            "エンコードしてください）: {url!r}").format(url=url))
     return url.encode("ascii")
 
 

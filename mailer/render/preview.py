@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from mailer.compose.document import IssueDocument, PartDocument
+from mailer.i18n import _
 from mailer.render.message import (
     PreparedPart,
     Recipient,
@@ -63,4 +64,4 @@ def preview(
         return personalize(prepared, who, slots)
     if format == "sanitized":
         return sanitized_text(fill_html(prepared, who, slots))
-    raise ValueError(f"unknown preview format {format!r}")
+    raise ValueError(_("プレビューの形式「{format}」はありません").format(format=format))

@@ -107,7 +107,9 @@ def note_audit_export(*, engine: Engine, actor: str, actor_filter: str,
                       action_filter: str) -> None:
     """Record that `actor` exported the audit log with these filters (the export is audited)."""
     record_audit(engine, actor=actor, action="audit.export", target_type="audit_log",
-                 target_id="-", detail=f"actor={actor_filter} action={action_filter}".strip())
+                 target_id="-", detail=_("実行者の絞り込み「{actor}」、操作の絞り込み「{action}」")
+                 .format(
+                     actor=actor_filter, action=action_filter))
 
 
 # -- users ---------------------------------------------------------------------------
@@ -147,7 +149,7 @@ def create_user(*, session: Session, email: str, roles: Iterable[UserRole | str]
     session.add(user)
     session.flush()
     record_audit(session, actor=actor, action="user.create", target_type="user",
-                 target_id=email, detail=f"roles={text}")
+                 target_id=email, detail=_("役割: {roles}").format(roles=text))
     return user
 
 
@@ -169,7 +171,7 @@ def provision_user(*, session: Session, email: str, roles: Iterable[UserRole | s
         user.roles = text
         session.add(user)
         record_audit(session, actor=actor, action="user.roles", target_type="user",
-                     target_id=user.email, detail=f"roles={text}")
+                     target_id=user.email, detail=_("役割: {roles}").format(roles=text))
     return user
 
 
@@ -273,7 +275,8 @@ def create_token(*, session: Session, email: str, name: str, roles: Iterable[Use
     session.add(row)
     session.flush()
     record_audit(session, actor=actor, action="token.create", target_type="token",
-                 target_id=name, detail=f"user={user.email} roles={text}")
+                 target_id=name, detail=_("ユーザー: {email}、役割: {roles}").format(
+                     email=user.email, roles=text))
     return row, token
 
 

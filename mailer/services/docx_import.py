@@ -64,6 +64,7 @@ from mailer.compose.serialize import (
     issue_yaml_text,
     part_text,
 )
+from mailer.i18n import _
 from mailer.render.preflight import DRAFT_ADDRESS, DRAFT_PUBLISHER, DRAFT_SERIES, DRAFT_TITLE
 from mailer.services.errors import ErrorKind, ServiceError
 
@@ -168,7 +169,7 @@ def draft_from_docx(data: bytes, *, slug: str, like: IssueDocument | None = None
     """
     if len(data) > MAX_DOCX_BYTES:
         limit = MAX_DOCX_BYTES // (1024 * 1024)
-        raise ServiceError(f"Word ファイルが大きすぎます({limit} MB まで)",
+        raise ServiceError(_("Word ファイルが大きすぎます({limit} MB まで)").format(limit=limit),
                            kind=ErrorKind.TOO_LARGE)
     _check_unpacked(data)
     try:
@@ -179,15 +180,18 @@ def draft_from_docx(data: bytes, *, slug: str, like: IssueDocument | None = None
         try:
             document = docx.Document(io.BytesIO(data))
         except (PackageNotFoundError, KeyError, ValueError) as exc:
-            raise ServiceError(f"Word(.docx)のファイルとして読めません: {exc}",
+            raise ServiceError(_("Word(.docx)のファイルとして読めません: {reason}").format(
+                               reason=exc),
                                kind=ErrorKind.UNREADABLE) from None
     except ImportError as exc:  # pragma: no cover - a dependency of the package
-        raise ServiceError(f"python-docx がありません: {exc}",
+        raise ServiceError(_("python-docx がありません: {reason}").format(
+                               reason=exc),
                            kind=ErrorKind.UNAVAILABLE) from None
     except Exception as exc:  # zipfile.BadZipFile, lxml errors: a broken upload
         if isinstance(exc, ServiceError):
             raise
-        raise ServiceError(f"Word(.docx)のファイルとして読めません: {exc}",
+        raise ServiceError(_("Word(.docx)のファイルとして読めません: {reason}").format(
+                               reason=exc),
                            kind=ErrorKind.UNREADABLE) from None
     state = _State()
     footnotes = _footnotes(document)
@@ -216,7 +220,8 @@ def _check_unpacked(data: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, ValueError) as exc:
-        raise ServiceError(f"Word(.docx)のファイルとして読めません: {exc}",
+        raise ServiceError(_("Word(.docx)のファイルとして読めません: {reason}").format(
+                               reason=exc),
                            kind=ErrorKind.UNREADABLE) from None
     if unpacked > MAX_UNPACKED_BYTES:
         raise ServiceError(

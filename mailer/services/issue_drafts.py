@@ -43,7 +43,7 @@ from mailer.compose.load import LoadResult, load_issue
 from mailer.compose.parse import parse_issue_folder
 from mailer.compose.serialize import NotWritable
 from mailer.i18n import _
-from mailer.labels import tokyo
+from mailer.labels import LOAD_LABELS, tokyo
 from mailer.models import DraftAsset, Issue, IssueAsset, IssueRevision, User
 from mailer.render.errors import RenderError
 from mailer.render.message import RenderConfig
@@ -226,7 +226,9 @@ def save_draft(*, engine: Engine, actor: Actor, draft: DraftIssue, base: int,
                             note=note, content=draft.model_dump_json(), created_at=now)
         session.add(row)
         record_audit(session, actor=actor.name, action="issue.draft_save", target_type="issue",
-                     target_id=slug, detail=f"第{number}版" + (f"（{note}）" if note else ""))
+                     target_id=slug,
+                     detail=(_("第{number}版（{note}）") if note else _("第{number}版")).format(
+                         number=number, note=note))
         try:
             session.commit()
         except IntegrityError:  # another save took this number a moment ago
@@ -431,8 +433,11 @@ def publish_draft(*, engine: Engine, actor: Actor, slug: str, number: int) -> Lo
         except IssueFolderError as exc:
             raise ServiceError("\n".join(where_of(p, draft, where) for p in exc.problems),
                                kind=ErrorKind.CONFLICT) from None
-    parts = ", ".join(f"{label}: {status}" for label, status in result.parts.items())
+    parts = ", ".join(_("{label}: {status}").format(label=label, status=LOAD_LABELS[status])
+                      for label, status in result.parts.items())
     record_audit(engine, actor=actor.name, action="issue.publish_draft", target_type="issue",
                  target_id=result.issue_id,
-                 detail=f"{slug} 第{number}版: {result.status} ({parts})")
+                 detail=_("{slug} 第{number}版: {status}（{parts}）").format(
+                     slug=slug, number=number, status=LOAD_LABELS[result.status],
+                     parts=parts))
     return result

@@ -341,9 +341,7 @@ def erase_subscriber(
             sends_counted=sorted(per_send), inbound_messages=int(inbound or 0),
             suppression=suppression, redacted=redacted,
         )
-        detail = (f"memberships {report.memberships}, events {report.events}, "
-                  f"deliveries {report.deliveries}, inbound {report.inbound_messages}, "
-                  f"redacted {report.redacted}, suppression {report.suppression}")
+        detail = "; ".join(report.lines())  # the report's own sentences
         why = _redact(reason.strip(), found.addresses)
         conn.execute(insert(AUDIT).values(
             at=now, actor=actor, action=ERASE_ACTION, target_type="subscriber",

@@ -104,7 +104,7 @@ def publish_part(*, engine: Engine, actor: Actor, part_id: int,
                                    part_id=part_id),
                                kind=ErrorKind.CONFLICT)
         record_audit(conn, actor=actor.name, action="part.publish", target_type="part",
-                     target_id=part_id, detail="published by hand")
+                     target_id=part_id, detail=_("手動で公開"))
     return now
 
 
@@ -130,8 +130,9 @@ def unpublish_part(*, engine: Engine, actor: Actor, part_id: int) -> None:
                                kind=ErrorKind.CONFLICT)
         record_audit(conn, actor=actor.name, action="part.unpublish", target_type="part",
                      target_id=part_id,
-                     detail=f"public since {current.published_at.isoformat()} "
-                            f"(by {current.published_by or '?'})")
+                     detail=_("{since} から公開（公開した人: {by}）").format(
+                         since=current.published_at.isoformat(),
+                         by=current.published_by or "?"))
 
 
 def _locked(conn: Connection, part_id: int) -> Publication:

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from mailer.compose.load import LoadResult
 from mailer.i18n import _
+from mailer.labels import LOAD_LABELS
 from mailer.models import User
 from mailer.services.accounts import record_audit
 from mailer.services.actors import Actor
@@ -50,7 +51,9 @@ def send_test_to_self(
 def upload_issue(*, engine: Engine, actor: Actor, data: bytes, filename: str) -> LoadResult:
     """Store an uploaded issue zip; raises UploadError or IssueFolderError."""
     result = load_uploaded_issue(engine=engine, data=data, filename=filename)
-    parts = ", ".join(f"{label}: {status}" for label, status in result.parts.items())
+    parts = ", ".join(_("{label}: {status}").format(label=label, status=LOAD_LABELS[status])
+                      for label, status in result.parts.items())
     record_audit(engine, actor=actor.name, action="issue.upload", target_type="issue",
-                 target_id=result.issue_id, detail=f"{filename}: {result.status} ({parts})")
+                 target_id=result.issue_id, detail=_("{filename}: {status}（{parts}）").format(
+                     filename=filename, status=LOAD_LABELS[result.status], parts=parts))
     return result

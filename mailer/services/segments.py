@@ -56,8 +56,12 @@ class SegmentFilter:
         return json.dumps({k: list(v) for k, v in self.conditions}, ensure_ascii=False)
 
     def describe(self) -> str:
-        return " AND ".join(f"{k} in ({', '.join(v)})" if len(v) > 1 else f"{k}={v[0]}"
-                            for k, v in self.conditions) or "(all subscribers)"
+        """The filter as staff read it: field names as `--where` takes them."""
+        sep = " " + _("かつ") + " "
+        return sep.join(
+            _("{field} が {values} のいずれか").format(field=k, values=", ".join(v))
+            if len(v) > 1 else f"{k}={v[0]}"
+            for k, v in self.conditions) or _("（全購読者）")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Sequence[str] | str]) -> SegmentFilter:

@@ -224,9 +224,11 @@ def schedule_send(
         assert send.id is not None
         record_audit(session, actor=actor.name, action="send.schedule", target_type="send",
                      target_id=send.id,
-                     detail=f"part {part_id} to {', '.join(names)} at "
-                            f"{send.scheduled_at.isoformat()}; {seen.overlap} already had it: "
-                            f"{choice.value}")
+                     detail=_("パート {part_id} を {lists} へ {at} に配信。"
+                              "受け取り済み {overlap} 名の扱い: {choice}").format(
+                         part_id=part_id, lists=", ".join(names),
+                         at=send.scheduled_at.isoformat(), overlap=seen.overlap,
+                         choice=choice.value))
         return ScheduledSend(send_id=send.id, overlap=choice, overlapping=seen.overlap,
                              skipped=seen.skipped(choice))
 
@@ -324,7 +326,8 @@ def pause_send(*, engine: Engine, actor: Actor, send_id: int) -> SendStatus:
         if old is not SendStatus.PAUSED:
             _move(conn, send_id, old, SendStatus.PAUSED, note=f"{actor.name} が一時停止")
         record_audit(conn, actor=actor.name, action="send.pause", target_type="send",
-                     target_id=send_id, detail=f"{old} -> paused")
+                     target_id=send_id, detail=_("{old} → {new}").format(
+                         old=SEND_LABELS[old], new=SEND_LABELS[SendStatus.PAUSED]))
     return SendStatus.PAUSED
 
 
@@ -341,7 +344,8 @@ def resume_send(*, engine: Engine, actor: Actor, send_id: int) -> SendStatus:
                                     send_id=send_id, old=SEND_LABELS[old]), kind=ErrorKind.CONFLICT)
             _move(conn, send_id, old, new, note="")
         record_audit(conn, actor=actor.name, action="send.resume", target_type="send",
-                     target_id=send_id, detail=f"{old} -> {new}")
+                     target_id=send_id, detail=_("{old} → {new}").format(
+                         old=SEND_LABELS[old], new=SEND_LABELS[new]))
     return new
 
 
@@ -353,7 +357,8 @@ def cancel_send(*, engine: Engine, actor: Actor, send_id: int) -> SendStatus:
             _move(conn, send_id, old, SendStatus.CANCELLED, note=f"{actor.name} が取り消し")
             ledger.cancel_left_rows(conn, send_id, now=utcnow())
         record_audit(conn, actor=actor.name, action="send.cancel", target_type="send",
-                     target_id=send_id, detail=f"{old} -> cancelled")
+                     target_id=send_id, detail=_("{old} → {new}").format(
+                         old=SEND_LABELS[old], new=SEND_LABELS[SendStatus.CANCELLED]))
     return SendStatus.CANCELLED
 
 
@@ -381,7 +386,8 @@ def resend_failed(*, engine: Engine, actor: Actor, send_id: int) -> int:
             _move(conn, send_id, status, SendStatus.RUNNING, finished_at=None,
                   note=f"失敗した {n} 件を再送中")
         record_audit(conn, actor=actor.name, action="send.resend-failed", target_type="send",
-                     target_id=send_id, detail=f"{n} failed deliveries queued again")
+                     target_id=send_id, detail=_("失敗した {count} 件を再送に回しました").format(
+                         count=n))
     return n
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, or_, select
 from sqlmodel import Session
 
 from mailer.db import session_scope
-from mailer.i18n import _
+from mailer.i18n import N_, _
 from mailer.models import ApiToken, AuditLog, User, UserRole
 from mailer.services.accounts import (
     authenticate,
@@ -47,8 +47,8 @@ ATTEMPT_TEXT_MAX = 64
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 LOCKED = "auth.login_locked"
-LOCKED_NOTE = ("ロック中のため拒否。ロックが続く間、このIPアドレスとアカウントへの試行は"
-               "個別に記録しません")
+LOCKED_NOTE = N_("ロック中のため拒否。ロックが続く間、このIPアドレスとアカウントへの試行は"
+                  "個別に記録しません")
 
 
 def attempted(text: str) -> str:
@@ -77,10 +77,11 @@ def sign_in(*, engine: Engine, email: str, password: str, ip: str) -> SignedIn |
         user = authenticate(session=session, email=email, password=password)
         if user is None or user.id is None:
             record_audit(session, actor=attempted(email), action="auth.login_failed",
-                         target_type="user", target_id=attempted(email), detail=f"ip={ip}")
+                         target_type="user", target_id=attempted(email),
+                         detail=_("IPアドレス {ip}").format(ip=ip))
             return None
         record_audit(session, actor=user.email, action="auth.login", target_type="user",
-                     target_id=user.email, detail=f"ip={ip}")
+                     target_id=user.email, detail=_("IPアドレス {ip}").format(ip=ip))
         return SignedIn(user_id=user.id, email=user.email, session_epoch=user.session_epoch)
 
 
@@ -90,7 +91,7 @@ def note_locked_out(*, engine: Engine, email: str, ip: str, now: datetime | None
     was written."""
     now = now or datetime.now(UTC)
     account = attempted(email)
-    detail = f"ip={ip}; {LOCKED_NOTE}"
+    detail = _("IPアドレス {ip}; {note}").format(ip=ip, note=_(LOCKED_NOTE))
     audit = AuditLog.__table__  # type: ignore[attr-defined]
     with engine.begin() as conn:
         seen = conn.execute(

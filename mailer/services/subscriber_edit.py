@@ -83,7 +83,7 @@ def _value(f: SubscriberField, raw: str) -> str:
     if not raw.strip():
         if f.required:
             raise invalid(_("{name}: {label}を入力してください").format(
-                              name=f.name, label=f.label), f.name)
+                              name=f.name, label=_(f.label)), f.name)
         return f.default
     try:
         return f.check(raw)
@@ -186,7 +186,8 @@ def create_subscriber(*, engine: Engine, actor: Actor, data: SubscriberInput) ->
         _event(conn, sid, "created", f"lists: {lists}" if lists else "", source, now)
         record_audit(conn, actor=actor.name, action="subscriber.create",
                      target_type="subscriber", target_id=sid,
-                     detail=f"{email}" + (f"; lists: {lists}" if lists else ""))
+                     detail=_("{email}; リスト: {lists}").format(email=email, lists=lists)
+                     if lists else email)
     return sid
 
 

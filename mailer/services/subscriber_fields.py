@@ -141,7 +141,9 @@ class SubscriberField:
     column, an admin form input and an API property, all named `name`."""
 
     name: str
-    label: str  # Japanese: the form's label and the export's header
+    #: Japanese, marked N_(): the export's header as it is (files stay Japanese);
+    #: look it up with _() where it is shown (form labels, messages)
+    label: str
     normalise: Callable[[str], str]  # a stripped, non-blank value -> stored form; BadValue
     #: further CSV headers the importer accepts (the label and the name always are)
     aliases: tuple[str, ...] = ()
@@ -155,7 +157,7 @@ class SubscriberField:
     value_type: type[str] = str  # how listings and the API give the stored value
     group: Literal["contact", "delivery"] = "contact"  # the form's fieldset
     input_type: Literal["text", "email"] = "text"
-    help: str = ""  # shown under the form's input
+    help: str = ""  # shown under the form's input (marked N_(), shown with _())
 
     @property
     def headers(self) -> tuple[str, ...]:
@@ -193,32 +195,32 @@ class SubscriberField:
 #: Every editable field, in export column order.
 FIELDS: tuple[SubscriberField, ...] = (
     SubscriberField(
-        "email", "メールアドレス", _email, required=True, max_length=320, input_type="email",
+        "email", N_("メールアドレス"), _email, required=True, max_length=320, input_type="email",
         aliases=("メール", "電子メール", "e-mail", "mail", "email address", "mail address")),
-    SubscriberField("name", "氏名", _kept, aliases=("名前", "full name")),
-    SubscriberField("reading", "フリガナ", _kept,
+    SubscriberField("name", N_("氏名"), _kept, aliases=("名前", "full name")),
+    SubscriberField("reading", N_("フリガナ"), _kept,
                     aliases=("ふりがな", "よみがな", "読み仮名", "よみ", "カナ", "kana"),
-                    help="氏名の読み（カタカナでもひらがなでも検索できます）"),
-    SubscriberField("honorific", "敬称", _kept, default="様"),
-    SubscriberField("organisation", "団体名", _kept, aliases=("自治体名", "organization")),
-    SubscriberField("organisation_kind", "団体区分", _kind, choices={k: k for k in KINDS},
+                    help=N_("氏名の読み（カタカナでもひらがなでも検索できます）")),
+    SubscriberField("honorific", N_("敬称"), _kept, default="様"),
+    SubscriberField("organisation", N_("団体名"), _kept, aliases=("自治体名", "organization")),
+    SubscriberField("organisation_kind", N_("団体区分"), _kind, choices={k: k for k in KINDS},
                     aliases=("organization_kind", "kind")),
-    SubscriberField("job_title", "役職", _kept, aliases=("job title", "title")),
-    SubscriberField("roles", "役割", normalise_roles, aliases=("role",),
-                    help="「;」区切り。例：CIO;CISO補佐"),
-    SubscriberField("format", "形式", _format, default="html", choices=FORMAT_LABELS,
+    SubscriberField("job_title", N_("役職"), _kept, aliases=("job title", "title")),
+    SubscriberField("roles", N_("役割"), normalise_roles, aliases=("role",),
+                    help=N_("「;」区切り。例：CIO;CISO補佐")),
+    SubscriberField("format", N_("形式"), _format, default="html", choices=FORMAT_LABELS,
                     aliases=("配信形式",), group="delivery"),
-    SubscriberField("charset", "文字コード", _charset, default="utf-8", choices=CHARSET_LABELS,
+    SubscriberField("charset", N_("文字コード"), _charset, default="utf-8", choices=CHARSET_LABELS,
                     aliases=("encoding",), group="delivery"),
     # Written by the export and read back without effect: a file never changes a
     # status. Set by editing only, where a change is a transition with its event.
     SubscriberField(
-        "status", "状態", _status, default=SubscriberStatus.ACTIVE.value,
+        "status", N_("状態"), _status, default=SubscriberStatus.ACTIVE.value,
         choices={s.value: label for s, label in STATUS_LABELS.items()}, max_length=20,
         required=True, imported=False, on_create=False, value_type=SubscriberStatus,
         group="delivery",
-        help="「配信中」に戻すと、あなたの操作を同意として記録します。"
-             "本人の同意がある場合に限ってください。"),
+        help=N_("「配信中」に戻すと、あなたの操作を同意として記録します。"
+                "本人の同意がある場合に限ってください。")),
 )
 BY_NAME: dict[str, SubscriberField] = {f.name: f for f in FIELDS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)

@@ -57,11 +57,14 @@ def import_file(
             else:
                 c = report.counts
                 record_audit(session, actor=actor.name, action="subscriber.import",
-                             target_type="file", target_id=name[:100], detail=(
-                                 f"list {list_name or '-'}; created {c.created}, updated "
-                                 f"{c.updated}, unchanged {c.unchanged}, rejected {c.rejected}, "
-                                 f"skipped-suppressed {c.skipped_suppressed}, resubscribed "
-                                 f"{c.resubscribed}"))
+                             target_type="file", target_id=name[:100], detail=_(
+                                 "リスト {list}; 新規 {created}、更新 {updated}、変更なし "
+                                 "{unchanged}、不正 {rejected}、抑止のため除外 {suppressed}、"
+                                 "配信再開 {resubscribed}").format(
+                                 list=list_name or "-", created=c.created, updated=c.updated,
+                                 unchanged=c.unchanged, rejected=c.rejected,
+                                 suppressed=c.skipped_suppressed,
+                                 resubscribed=c.resubscribed))
     except NoSuchListError as exc:
         raise ServiceError(f"list: {exc}", kind=ErrorKind.INVALID, field="list") from None
     return report
@@ -76,5 +79,6 @@ def export_file(*, engine: Engine, actor: Actor, out: IO[bytes], list_name: str 
     with engine.connect() as conn:
         count = export_subscribers(conn, out, list_name=list_name)
     record_audit(engine, actor=actor.name, action="subscriber.export",
-                 target_type="list", target_id=list_name or "-", detail=f"{count} rows")
+                 target_type="list", target_id=list_name or "-", detail=_("{count} 行").format(
+                     count=count))
     return count

@@ -55,7 +55,7 @@ def test_the_first_send_start_publishes_its_part_once(engine: Engine, redis_url:
     assert report.started == [first]
     assert _publication(engine, data.part_id) == (now, "system")
     assert _publish_audits(engine, data.part_id) == [
-        ("part.publish", "system", f"send {first} started")]
+        ("part.publish", "system", f"配信 {first} の開始")]
     # a part whose send has not started stays unpublished
     assert _publication(engine, data.part2_id) == (None, "")
     assert later not in report.started

@@ -120,7 +120,7 @@ def test_body_lines_each_return_to_ascii() -> None:
 def test_body_line_too_long_is_refused() -> None:
     ok = "漢" * 400  # 3 + 800 + 3 bytes
     assert len(encode_iso2022jp_body(ok)) < 998
-    with pytest.raises(ValueError, match="line 2"):
+    with pytest.raises(ValueError, match="2 行目"):
         encode_iso2022jp_body("短い\n" + "漢" * 500)
 
 

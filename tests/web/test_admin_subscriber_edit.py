@@ -180,7 +180,7 @@ def test_create_checks_values_and_records_consent_event_and_audit(site: Site) ->
     assert state.lists == {site.seeded.list_id, site.seeded.other_list_id}
     assert [e[0] for e in state.events] == ["created"]
     assert _audit(site.engine, "subscriber.create") == [
-        f"tanaka@chofu.example.jp; lists: {LIST}, {OTHER_LIST}"]
+        f"tanaka@chofu.example.jp; リスト: {LIST}, {OTHER_LIST}"]
 
 
 def test_edit_changes_fields_status_and_lists_with_events(site: Site) -> None:
@@ -311,7 +311,7 @@ def test_export_is_excel_ready_and_neutralised(site: Site) -> None:
     by_name = client.get(f"/admin/subscribers/export.csv?list={OTHER_LIST}")
     assert by_name.content == only.content
     assert client.get("/admin/subscribers/export.csv?list=nope").status_code == 404
-    assert _audit(site.engine, "subscriber.export") == ["4 rows", "2 rows", "2 rows"]
+    assert _audit(site.engine, "subscriber.export") == ["4 行", "2 行", "2 行"]
 
 
 def test_stored_script_in_a_name_is_escaped_everywhere(site: Site) -> None:

@@ -27,6 +27,7 @@ def test_schedule_approve_and_progress(site: Site) -> None:
     assert editor.post(f"/api/v1/sends/{send}/approve").status_code == 403
     r = approver.post(f"/api/v1/sends/{send}/approve")
     assert r.status_code == 200 and r.json()["status"] == "scheduled"
+    assert r.json()["outcome"] == "token:approver-token が承認しました"
     got = editor.get(f"/api/v1/sends/{send}").json()
     assert got["approved_by"] == "token:approver-token"
     assert got["counts"]["pending"] == 0 and got["lists"] == [LIST]
@@ -35,7 +36,7 @@ def test_schedule_approve_and_progress(site: Site) -> None:
     listed = editor.get("/api/v1/sends?status=scheduled").json()
     assert [s["id"] for s in listed["items"]] == [send]
     cancel = editor.post(f"/api/v1/sends/{send}/cancel").json()
-    assert cancel["status"] == "cancelled"
+    assert cancel["status"] == "cancelled" and cancel["outcome"] == "取り消し"
     r = editor.post(f"/api/v1/sends/{send}/resume")
     assert r.status_code == 409 and r.json()["field"] is None
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +21,9 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 from web_support import serve
 
+import mailer
 from mailer.db import session_scope
+from mailer.labels import AUDIT_ACTION_LABELS
 from mailer.models import ApiToken, AuditLog, UserRole
 from mailer.services.accounts import record_audit, revoke_token, set_active
 from mailer.settings import Settings
@@ -96,6 +100,9 @@ def test_audit_page_is_for_admins(url: str) -> None:
         r = client.get("/admin/audit", params={"action": "auth."})
         assert r.status_code == 200 and "<h1>監査ログ</h1>" in r.text
         assert "auth.login" in r.text and "user.create" not in r.text
+        # the stored key is shown with its Japanese name; details are Japanese too
+        assert 'ログイン <span class="muted">auth.login</span>' in r.text
+        assert "IPアドレス 127.0.0.1" in r.text
         assert r.headers["cache-control"] == "no-store"
 
 
@@ -130,3 +137,17 @@ def test_record_audit_takes_a_session_a_connection_or_an_engine(engine: Engine) 
         session.rollback()
     assert [row[1:] for row in _audit(engine)] == [
         ("x.session", "t", "1"), ("x.conn", "t", "2"), ("x.engine", "t", "3")]
+
+
+def test_every_recorded_action_has_a_name_on_the_audit_page() -> None:
+    """Each action key the code records is in AUDIT_ACTION_LABELS (else the
+    page would show the bare key): the check reads the sources, so a new
+    action without a name fails here."""
+    keys: set[str] = set()
+    for path in Path(mailer.__file__).parent.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if "record_audit" in text or "AUDIT" in text:
+            keys |= set(re.findall(r'"((?:audit|auth|issue|part|send|subscriber|token|user)'
+                                   r'\.[a-z_-]+)"', text))
+    assert {"auth.login_locked", "send.schedule", "user.disable", "subscriber.erase"} <= keys
+    assert sorted(keys - set(AUDIT_ACTION_LABELS)) == []

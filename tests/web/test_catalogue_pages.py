@@ -207,11 +207,15 @@ def ascii_site(engine: Engine, database_url: str, tmp_path: Path,
 #: the part page's previews of the email's text part (rendered by mailer/render,
 #: whose messages are domain.po's; the HTML email is checked below)
 PREVIEWS = ("pre.preview",)
+#: an audit row's detail is written through the catalogue when it is recorded,
+#: in the language of that moment (this site's set-up ran in Japanese): data by
+#: now, like a subscriber's name (tests/web/test_auth_audit.py checks one on the page)
+RECORDED = ("td.detail",)
 
 
 def _problems(pages: dict[str, str]) -> list[str]:
     return [f"{page}: {text}" for page, html in pages.items()
-            for text in uncatalogued(html, skip=PREVIEWS)]
+            for text in uncatalogued(html, skip=PREVIEWS + RECORDED)]
 
 
 def _admin_pages(site: AsciiSite, client: httpx.Client) -> dict[str, str]:

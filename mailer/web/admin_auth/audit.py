@@ -20,6 +20,7 @@ from sqlalchemy import Select, func, select
 from sqlmodel import Session, col
 
 from mailer.i18n import N_, _
+from mailer.labels import AUDIT_ACTION_LABELS
 from mailer.models import AuditLog, UserRole
 from mailer.services.accounts import note_audit_export
 from mailer.services.exporter import neutralise
@@ -74,7 +75,8 @@ def audit_page(
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return admin_page(request, principal, "auth_audit",
                       title=_("監査ログ"), rows=[(_when(r.at), r) for r in rows], total=total,
-                      page=page, pages=pages, actor=actor, action=action)
+                      page=page, pages=pages, actor=actor, action=action,
+                      action_labels=AUDIT_ACTION_LABELS)
 
 
 def _csv_chunks(web: Web, actor: str, action: str) -> Iterator[bytes]:

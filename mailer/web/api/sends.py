@@ -10,6 +10,7 @@ from pydantic import StringConstraints, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from mailer.i18n import _
+from mailer.labels import SEND_LABELS
 from mailer.models import DeliveryStatus, SendStatus
 from mailer.services import listings
 from mailer.services.errors import ServiceError
@@ -117,7 +118,8 @@ async def post_approve(send_id: Id, web: Web, principal: Approver) -> ActionOut:
     await run_in_threadpool(approve_send, engine=web.engine, actor=principal.as_actor(),
                             send_id=send_id)
     p = send_progress(engine=web.engine, send_id=send_id)
-    return ActionOut(send_id=send_id, action="approve", outcome=f"approved by {principal.actor}",
+    return ActionOut(send_id=send_id, action="approve", outcome=_("{actor} が承認しました").format(
+                         actor=principal.actor),
                      status=p.status)
 
 
@@ -127,8 +129,8 @@ def _control_route(action: str) -> None:
     async def handler(send_id: Id, web: Web, principal: Controller) -> ActionOut:
         result = await run_in_threadpool(use_case, engine=web.engine,
                                          actor=principal.as_actor(), send_id=send_id)
-        outcome = (f"{result} failed deliveries queued again" if action == "resend-failed"
-                   else str(result))
+        outcome = (_("失敗した {count} 件を再送に回しました").format(count=result)
+                   if action == "resend-failed" else SEND_LABELS[SendStatus(str(result))])
         p = send_progress(engine=web.engine, send_id=send_id)
         return ActionOut(send_id=send_id, action=action, outcome=outcome, status=p.status)
 

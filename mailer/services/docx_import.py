@@ -107,8 +107,9 @@ class Unplaced:
     text: str  # an excerpt, to find it in Word
 
     def __str__(self) -> str:
-        excerpt = f":「{self.text}」" if self.text else ""
-        return f"段落 {self.paragraph}: {self.what}{excerpt}"
+        excerpt = _(":「{text}」").format(text=self.text) if self.text else ""
+        return _("段落 {number}: {what}{excerpt}").format(
+            number=self.paragraph, what=self.what, excerpt=excerpt)
 
 
 @dataclass(frozen=True)
@@ -201,8 +202,8 @@ def draft_from_docx(data: bytes, *, slug: str, like: IssueDocument | None = None
             cols = len(item.columns)
             first = " ".join(c.text for c in item.rows[0].cells) if rows else ""
             _flush_turn(state)
-            state.note(number, f"表({rows}行×{cols}列)は雑誌の形にないため取り込んでいません",
-                       first)
+            state.note(number, _("表({rows}行×{cols}列)は雑誌の形にないため取り込んでいません")
+                       .format(rows=rows, cols=cols), first)
             continue
         para = _read_paragraph(item, number, state, footnotes)
         _place(para, state)
@@ -225,8 +226,8 @@ def _check_unpacked(data: bytes) -> None:
                            kind=ErrorKind.UNREADABLE) from None
     if unpacked > MAX_UNPACKED_BYTES:
         raise ServiceError(
-            f"Word ファイルの中身が大きすぎます"
-            f"(展開すると {MAX_UNPACKED_BYTES // 2**20} MB を超えます)",
+            _("Word ファイルの中身が大きすぎます(展開すると {mb} MB を超えます)").format(
+                mb=MAX_UNPACKED_BYTES // 2**20),
             kind=ErrorKind.TOO_LARGE)
 
 
@@ -247,10 +248,10 @@ def _read_paragraph(item: Any, number: int, state: _State,
     element = item._p
     for box in _xpath(element, ".//w:txbxContent"):
         text = "".join(_xpath(box, ".//w:t/text()"))
-        state.note(number, "テキストボックスは取り込めません(本文に書き直してください)", text)
+        state.note(number, _("テキストボックスは取り込めません(本文に書き直してください)"), text)
     for ref in _xpath(element, ".//w:footnoteReference"):
         note_id = ref.get(f"{{{_NS['w']}}}id")
-        state.note(number, "脚注は取り込めません(※注記か本文に書き直してください)",
+        state.note(number, _("脚注は取り込めません(※注記か本文に書き直してください)"),
                    footnotes.get(note_id or "", ""))
     pictures: list[tuple[str, str, bytes | None]] = []
     for inline in _xpath(element, ".//w:drawing/*[self::wp:inline or self::wp:anchor]"):
@@ -349,7 +350,8 @@ def _place(para: _Para, state: _State) -> None:
         return
     if style not in _KNOWN_STYLES:
         state.note(para.number,
-                   f"スタイル「{style}」は雑誌の形にないため、普通の段落として入れました", text)
+                   _("スタイル「{style}」は雑誌の形にないため、普通の段落として入れました")
+                   .format(style=style), text)
     if style == "Caption" or (_CAPTION_RE.match(text) and _last_figure(state) is not None):
         figure = _last_figure(state)
         if figure is not None and figure.caption is None and figure.label is None:
@@ -402,7 +404,8 @@ def _place(para: _Para, state: _State) -> None:
             state.blocks.append(EventDate(label=date_match[1],
                                           date=parse_editor_date(date_match[2])))
         except DateError as exc:
-            state.note(para.number, f"{date_match[1]}の日付が読めません({exc})", text)
+            state.note(para.number, _("{label}の日付が読めません({reason})").format(
+                label=date_match[1], reason=exc), text)
         return
     speaker, skip = _speaker(text, state)
     if speaker is not None:
@@ -431,31 +434,39 @@ def _heading(para: _Para, state: _State) -> None:
     level = {"Heading 1": 2, "Heading 2": 3}.get(para.style)
     if level is None:
         state.note(para.number,
-                   f"スタイル「{para.style}」の見出しは使えないため、小見出しにしました", text)
+                   _("スタイル「{style}」の見出しは使えないため、小見出しにしました")
+                   .format(style=para.style), text)
         level = 3
     state.blocks.append(Heading(level=level, text=text))
 
 
+def like_hint() -> str:
+    """How the CLI says a placeholder draft can copy a stored issue (the
+    browser's import replaces it with its own form's words)."""
+    return _("(--like で既存の号から写せます)")
+
+
 def _picture(number: int, alt: str, name: str, blob: bytes | None, state: _State) -> None:
     if blob is None:
-        state.note(number, "画像のデータが文書の中にありません"
-                   "(リンクされた画像は取り込めません)", name)
+        state.note(number, _("画像のデータが文書の中にありません"
+                             "(リンクされた画像は取り込めません)"), name)
         return
     kind = sniff_media_type(blob[:16])
     suffix = _SUFFIX.get(kind or "")
     if suffix is None:
-        state.note(number, "画像の形式が PNG・JPEG・GIF ではないため取り込んでいません"
-                   "(PNG で保存し直してください)", name)
+        state.note(number, _("画像の形式が PNG・JPEG・GIF ではないため取り込んでいません"
+                             "(PNG で保存し直してください)"), name)
         return
     if len(blob) > MAX_IMAGE_BYTES:
-        state.note(number, f"画像が {MAX_IMAGE_BYTES // 2**20} MB を超えるため取り込んでいません"
-                   "(小さくしてください)", name)
+        state.note(number, _("画像が {mb} MB を超えるため取り込んでいません"
+                             "(小さくしてください)").format(mb=MAX_IMAGE_BYTES // 2**20), name)
         return
     path = f"images/word-{len(state.images) + 1:02d}{suffix}"
     state.images[path] = blob
     if not alt:
-        state.note(number, f"代替テキストのない画像は本文に入れていません({path} として"
-                   "保存しました。Word の「代替テキスト」に何が写っているかを書いてください)", name)
+        state.note(number, _("代替テキストのない画像は本文に入れていません({path} として"
+                             "保存しました。Word の「代替テキスト」に何が写っているかを"
+                             "書いてください)").format(path=path), name)
         return
     size = image_size_of_bytes(blob)
     figure = Figure(src=path, alt=alt, width=size[0] if size else None,
@@ -517,11 +528,12 @@ def _end_participants(state: _State) -> None:
         # A line after the list that was not a person: keep it as an ordinary paragraph.
         state.blocks.append(Paragraph(spans=[Span(text=person["name"])]))
         if person.get("organisation") or person.get("titles"):
-            state.note(int(person["line"]), f"参加者「{person['name']}」に所属か役職がないため、"
-                       "一覧に入れていません", person["name"])
+            state.note(int(person["line"]), _("参加者「{name}」に所属か役職がないため、"
+                                              "一覧に入れていません").format(name=person["name"]),
+                       person["name"])
     if not people:
-        state.note(state.people_line, "参加者の一覧が読めません"
-                   "(氏名(略称)の次の行に 所属:… と 役職:… を書いてください)")
+        state.note(state.people_line, _("参加者の一覧が読めません"
+                                        "(氏名(略称)の次の行に 所属:… と 役職:… を書いてください)"))
         return
     blocks = state.blocks
     insert_at = len(blocks) - len(leftovers)
@@ -618,8 +630,8 @@ def _draft(state: _State, *, slug: str, like: IssueDocument | None) -> DocxDraft
     known = {p.short for b in blocks if isinstance(b, Participants) for p in b.people}
     for block in blocks:
         if isinstance(block, Turn) and block.speaker not in known:
-            state.note(0, f"発言者「{block.speaker}」が参加者の一覧にありません"
-                       "(参加者に加えるか、略称を直してください)")
+            state.note(0, _("発言者「{speaker}」が参加者の一覧にありません"
+                            "(参加者に加えるか、略称を直してください)").format(speaker=block.speaker))
     header = state.header
     if header is None and blocks and isinstance(blocks[0], Figure) and blocks[0].label is None:
         header, blocks = blocks[0], blocks[1:]  # read so by the parser anyway
@@ -632,7 +644,7 @@ def _draft(state: _State, *, slug: str, like: IssueDocument | None) -> DocxDraft
         publisher = Publisher(name=DRAFT_PUBLISHER, address=DRAFT_ADDRESS,
                               contact_email="editor@example.jp")
         back = list[BackNumber]()
-        state.note(0, "issue.yaml の回数・誌名・発行者は仮の値です(--like で既存の号から写せます)")
+        state.note(0, _("issue.yaml の回数・誌名・発行者は仮の値です") + like_hint())
     part = PartDocument(label="part1", title=title, subject=f"【{series}】第{number}回 {title}",
                         header_image=header, blocks=blocks, source_file="part1.md")
     issue = IssueDocument(slug=slug, number=number, title=title, series=series,
@@ -647,7 +659,7 @@ def _draft(state: _State, *, slug: str, like: IssueDocument | None) -> DocxDraft
                 block_text(block, f"{index}")
                 kept.append(block)
             except NotWritable as exc:
-                state.note(0, f"書き出せない要素を外しました({exc})")
+                state.note(0, _("書き出せない要素を外しました({reason})").format(reason=exc))
         part = part.model_copy(update={"blocks": kept})
         texts["part1.md"] = part_text(part, "part1.md")
         issue = issue.model_copy(update={"parts": [part]})

@@ -51,7 +51,7 @@ from mailer.render.preflight import Finding, check_part
 from mailer.render.preview import preview
 from mailer.services.accounts import record_audit
 from mailer.services.actors import Actor
-from mailer.services.docx_import import draft_from_docx
+from mailer.services.docx_import import draft_from_docx, like_hint
 from mailer.services.errors import ErrorKind, ServiceError
 from mailer.services.issue_export import stored_issue
 from mailer.services.issue_upload import SLUG
@@ -344,7 +344,7 @@ def import_docx(*, engine: Engine, actor: Actor, data: bytes, slug: str,
                            kind=ErrorKind.INVALID) from None
     # the CLI's hint names its option; the browser's form calls it otherwise
     hint = _("(「写し元の号の識別名」に既存の号を書くと写せます)")
-    draft.unplaced = [str(u).replace("(--like で既存の号から写せます)", hint)
+    draft.unplaced = [str(u).replace(like_hint(), hint)
                       for u in result.unplaced]
     revision = save_draft(engine=engine, actor=actor, draft=draft, base=0,
                           note=_("Word から取り込み"))

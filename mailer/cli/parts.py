@@ -276,7 +276,8 @@ def test_send(
     try:
         results = test_send_part(engine=engine, settings=settings, part_id=part_id, addresses=to)
     except ServiceError as exc:
-        fail(f"--to {exc.message}" if exc.field == "to" else exc.message)
+        # the service names its field ("to: …") for the web; here it is the option --to
+        fail("--to " + exc.message.removeprefix("to: ") if exc.field == "to" else exc.message)
     finally:
         engine.dispose()
     failed = 0

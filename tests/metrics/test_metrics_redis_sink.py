@@ -123,7 +123,8 @@ def test_unreachable_redis_is_logged_once_and_never_raises(
     assert len(lines) == 1 and "Redis write failed" in lines[0].getMessage()
     # at WARNING, the process's one Redis line (shared with the batches)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(warnings) == 1 and warnings[0].startswith("Redis unavailable"), warnings
+    assert len(warnings) == 1 and warnings[0].startswith("Redis サーバ"), warnings
+    assert "が応答しません" in warnings[0]
 
 
 def test_writes_resume_after_the_pause(client: redis.Redis, key_prefix: str) -> None:

@@ -118,7 +118,8 @@ def test_editor_and_approver_send_an_issue_and_a_reader_unsubscribes(
             page.get_by_role("button", name="今すぐ送る…").click()
             expect(page.locator("#confirm-count")).to_have_text("3 名")
             page.get_by_role("button", name="送信を始める").click()
-            expect(page.locator("p.notice")).to_contain_text("配信を予約しました")
+            # approval is required here: registered, not yet started
+            expect(page.locator("p.notice")).to_contain_text("配信を登録しました。承認されると")
             send_id = int(re.search(r"/admin/sends/(\d+)", page.url).group(1))  # type: ignore[union-attr]
             expect(page.get_by_role("button", name="承認する")).to_have_count(0)
             _logout(page)

@@ -50,7 +50,8 @@ CODE_ORDER = ["東京都", "千代田区", "新宿区", "八王子市", "武蔵�
 ALLOWED_ASCII = {
     "part",  # part labels (part1, part2)
     "CSV", "HTML", "ISO", "UTF", "Excel", "zip", "Atom",  # formats and encodings
-    "URL", "API", "CLI",  # acronyms Japanese technical writing uses as they are
+    "URL", "API", "CLI", "SMTP",  # acronyms Japanese technical writing uses as they are
+    "Word",  # the word processor's name (「Word の原稿から下書きを作る」)
     "CIO",  # in the sample issue's titles (武蔵野市×都CIO座談会)
     "cio", "forum",  # the test list's name (cio-forum), shown next to its title
     "vol",  # the issue's slug (vol04)

@@ -64,7 +64,16 @@ def configured_language() -> str:
 
 
 def current_language() -> str:
-    return _override.get() or configured_language()
+    """The language of the next lookup. An unknown `MAILER_LANGUAGE` speaks
+    Japanese here (texts are looked up at import, before anything could say
+    what is wrong); loading the settings refuses it with a clear line."""
+    override = _override.get()
+    if override:
+        return override
+    try:
+        return configured_language()
+    except UnknownLanguage:
+        return SOURCE_LANGUAGE
 
 
 @contextmanager

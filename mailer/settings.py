@@ -238,12 +238,16 @@ def load_settings(**overrides: Any) -> Settings:
 
     Raises SettingsError with one line per bad variable, each naming it.
     """
+    from mailer.validation_messages import japanese
+
     try:
         return Settings(**{**_file_overrides(), **overrides})
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             msg = str(err["msg"]).removeprefix("Value error, ")
+            if err.get("type") != "value_error":
+                msg = japanese(err)
             if msg.startswith("MAILER_"):
                 lines.append(msg)
             else:

@@ -157,3 +157,30 @@ def test_the_cli_prints_the_refused_setting(monkeypatch: pytest.MonkeyPatch) -> 
     result = CliRunner().invoke(app, ["status", "1"])
     assert result.exit_code == 2
     assert "MAILER_LIST_NAME: 制御文字 CR (U+000D) を含んでいます" in result.output
+
+
+def test_a_bad_choice_is_told_in_japanese_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pydantic's English ("Input should be …") is not what staff read: a
+    wrong MAILER_LANGUAGE, log format or number is one Japanese line each."""
+    monkeypatch.setenv("MAILER_LANGUAGE", "fr")
+    monkeypatch.setenv("MAILER_BATCH_SIZE", "abc")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    lines = str(caught.value).splitlines()
+    assert "MAILER_LANGUAGE: 次のどれかで指定してください: 'ja' or 'en'" in lines
+    assert "MAILER_BATCH_SIZE: 整数で指定してください" in lines
+    assert "Input should" not in str(caught.value)
+
+
+def test_an_unknown_language_does_not_break_the_import_of_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Texts are looked up at import (help texts), before settings are read:
+    an unknown MAILER_LANGUAGE speaks Japanese there instead of a traceback."""
+    from mailer import i18n
+
+    monkeypatch.setenv("MAILER_LANGUAGE", "fr")
+    assert i18n.current_language() == "ja"
+    assert i18n.gettext("完了") == "完了"

@@ -163,11 +163,12 @@ def disk_full(run: Run) -> float:
     """Fill the tmpfs that holds the SQLite database for 10 s, then free it."""
     mount = Path(run.stack.database_url.split("///", 1)[1]).parent
     filler = mount / "filler"
-    with filler.open("wb") as out:
+    # unbuffered: a buffered file's close() would flush the last block and
+    # raise ENOSPC again outside the try (it crashed the scenario once)
+    with filler.open("wb", buffering=0) as out:
         try:
             while True:
                 out.write(b"\0" * 65536)
-                out.flush()
         except OSError:
             pass
     time.sleep(10)
